@@ -1,0 +1,52 @@
+# numbering-service. Every target is idempotent.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON := $(BIN)/python
+export DJANGO_SETTINGS_MODULE ?= config.settings.base
+
+.PHONY: help setup venv services db migrate run test lint format clean-dev
+
+help:
+	@echo "make run    - set up everything and run the service with demo data"
+	@echo "make test   - set up everything and run the full test suite (coverage enforced)"
+	@echo "make setup  - venv, dependencies, PostgreSQL/Redis/NATS, roles, database, migrations"
+	@echo "make lint   - ruff + mypy"
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	@test -x $(PYTHON) || $(PY) -m venv $(VENV)
+	$(PYTHON) -m pip install -q --upgrade pip
+	$(PYTHON) -m pip install -q -c constraints.txt -e ".[dev]"
+	@touch $@
+
+venv: $(BIN)/.installed
+
+services:
+	@bash deploy/local/ensure_services.sh
+
+db: venv services
+	@$(PYTHON) deploy/local/bootstrap_db.py
+
+migrate: db
+	@$(PYTHON) manage.py migrate --database owner --no-input -v 0
+	@echo "[setup] database migrated"
+
+setup: migrate
+
+run: setup
+	@bash deploy/local/run.sh
+
+test: venv services
+	@$(PYTHON) deploy/local/bootstrap_db.py
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest $(PYTEST_ARGS)
+	@$(PYTHON) deploy/local/check_coverage.py .coverage.json
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .

@@ -1,0 +1,128 @@
+"""Appending to and verifying the hash-chained audit trail (DESIGN §6)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from audit.hashing import chain_hash, event_body
+from audit.models import GENESIS_HASH, AuditEvent, ChainHead
+from config.request_context import get_request_id
+
+
+def chain_for(object_id: str) -> int:
+    """Events of one object always land on the same chain, so its history stays in order."""
+    return zlib.crc32(object_id.encode()) % settings.AUDIT_CHAINS
+
+
+def _jsonable(value: Any) -> Any:
+    # Round-trip through JSON so what we hash is exactly what jsonb gives back.
+    return None if value is None else json.loads(json.dumps(value, default=str))
+
+
+def audit_append(
+    *,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    tenant_id: uuid.UUID | str | None = None,
+    before: Any = None,
+    after: Any = None,
+    occurred_at: datetime | None = None,
+) -> AuditEvent:
+    """Append one event. Must run inside the business transaction: the chain head's row
+    lock serialises appends to a chain and commits or rolls back with the change."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit_append must run inside the business transaction")
+    chain = chain_for(object_id)
+    occurred_at = occurred_at or timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO audit_chainhead (chain, seq, hash, updated_at) VALUES (%s, 0, %s, now())"
+            " ON CONFLICT (chain) DO NOTHING",
+            [chain, GENESIS_HASH],
+        )
+        cursor.execute("SELECT seq, hash FROM audit_chainhead WHERE chain = %s FOR UPDATE", [chain])
+        prev_seq, prev_hash = cursor.fetchone()
+    seq = prev_seq + 1
+    tenant = str(tenant_id) if tenant_id else None
+    body = event_body(
+        chain=chain, seq=seq, occurred_at=occurred_at, actor=actor, action=action,
+        object_type=object_type, object_id=object_id, tenant_id=tenant,
+        request_id=get_request_id(), before=_jsonable(before), after=_jsonable(after),
+    )
+    digest = chain_hash(prev_hash, body)
+    event = AuditEvent.objects.create(
+        chain=chain, seq=seq, prev_hash=prev_hash, hash=digest, occurred_at=occurred_at,
+        actor=actor, action=action, object_type=object_type, object_id=object_id,
+        tenant_id=tenant, request_id=body["request_id"], before=body["before"], after=body["after"],
+    )
+    ChainHead.objects.filter(chain=chain).update(seq=seq, hash=digest, updated_at=occurred_at)
+    return event
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    chain: int
+    seq: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    verified: int
+    chains: int
+    breaks: list[ChainBreak]
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks
+
+
+def _events(chain: int) -> Iterator[AuditEvent]:
+    return AuditEvent.objects.filter(chain=chain).order_by("seq").iterator(chunk_size=2000)
+
+
+def verify_chain(chain: int, head: ChainHead | None) -> tuple[int, ChainBreak | None]:
+    """Recompute one chain from genesis; return (events verified, first break or None)."""
+    prev_hash, expected_seq, count = GENESIS_HASH, 1, 0
+    for event in _events(chain):
+        if event.seq != expected_seq:
+            return count, ChainBreak(chain, expected_seq, f"sequence gap: found seq {event.seq}")
+        if event.prev_hash != prev_hash:
+            return count, ChainBreak(chain, event.seq, "prev_hash does not match the previous event's hash")
+        body = event_body(
+            chain=event.chain, seq=event.seq, occurred_at=event.occurred_at, actor=event.actor,
+            action=event.action, object_type=event.object_type, object_id=event.object_id,
+            tenant_id=str(event.tenant_id) if event.tenant_id else None, request_id=event.request_id,
+            before=event.before, after=event.after,
+        )
+        if chain_hash(prev_hash, body) != event.hash:
+            return count, ChainBreak(chain, event.seq, "hash does not match the event's content")
+        prev_hash, expected_seq, count = event.hash, expected_seq + 1, count + 1
+    last_seq = expected_seq - 1
+    if head is not None and (head.seq != last_seq or head.hash != prev_hash):
+        return count, ChainBreak(chain, head.seq, f"chain head (seq {head.seq}) does not match the last event (seq {last_seq})")
+    return count, None
+
+
+def audit_verify_chains() -> VerifyResult:
+    heads = {h.chain: h for h in ChainHead.objects.all()}
+    chains = sorted(set(heads) | set(AuditEvent.objects.values_list("chain", flat=True).distinct()))
+    total, breaks = 0, []
+    for chain in chains:
+        count, broken = verify_chain(chain, heads.get(chain))
+        total += count
+        if broken:
+            breaks.append(broken)
+    return VerifyResult(verified=total, chains=len(chains), breaks=breaks)

@@ -1,0 +1,69 @@
+"""Structured JSON logs, with every phone number masked before it leaves the process."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import UTC, datetime
+
+from config.request_context import get_request_id
+
+# E.164 / national / 93-prefixed Afghan mobile numbers, anywhere in a message.
+_NUMBER_RE = re.compile(r"(?<!\d)(\+?93|0)?(7\d)(\d{4})(\d{2})(\d{2})(?!\d)")
+
+
+def mask_number(value: str) -> str:
+    """+93791234567 -> +93791****67; short codes keep their first digit (4040 -> 4***)."""
+    if len(value) >= 10:
+        return value[:-6] + "****" + value[-2:]
+    if len(value) <= 1:
+        return "*"
+    return value[0] + "*" * (len(value) - 1)
+
+
+def mask_numbers_in(text: str) -> str:
+    return _NUMBER_RE.sub(lambda m: mask_number(m.group(0)), text)
+
+
+class MaskNumbersFilter(logging.Filter):
+    """Last line of defence: masks numbers even where a caller forgot to."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken format string must not kill logging
+            return True
+        masked = mask_numbers_in(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "request_id", None):
+            record.request_id = get_request_id()
+        return True
+
+
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        rid = getattr(record, "request_id", "")
+        if rid:
+            payload["request_id"] = rid
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                payload[key] = mask_numbers_in(str(value)) if isinstance(value, str) else value
+        if record.exc_info:
+            payload["exc"] = mask_numbers_in(self.formatException(record.exc_info))
+        return json.dumps(payload, default=str)

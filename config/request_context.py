@@ -1,0 +1,50 @@
+"""The request id of the unit of work in progress (HTTP request, RPC, job).
+
+One contextvar read by the audit trail and the log formatter, set by the HTTP middleware
+here and by the gRPC interceptor and job runners elsewhere.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from django.http import HttpRequest, HttpResponse
+
+_request_id: ContextVar[str] = ContextVar("request_id", default="")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def get_request_id() -> str:
+    return _request_id.get()
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+@contextmanager
+def request_id_scope(request_id: str | None = None) -> Iterator[str]:
+    value = request_id if request_id and _SAFE_ID.match(request_id) else new_request_id()
+    token = _request_id.set(value)
+    try:
+        yield value
+    finally:
+        _request_id.reset(token)
+
+
+class RequestIdMiddleware:
+    """Takes X-Request-ID from the caller when it is well-formed, else makes one."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with request_id_scope(request.headers.get("X-Request-ID")) as rid:
+            request.request_id = rid  # type: ignore[attr-defined]
+            response = self.get_response(request)
+            response["X-Request-ID"] = rid
+            return response

@@ -1,0 +1,13 @@
+"""Test profile: the same real services, a separate Redis database and quieter logs."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("NUMBERING_ENV", "test")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+
+from config.settings.base import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405

@@ -1,0 +1,59 @@
+"""Number formats (DESIGN §2): what a caller may type and what we store.
+
+MSISDNs are stored as canonical E.164 (+93 followed by 9 digits starting with 7); input
+may also be national (07XXXXXXXX) or 93XXXXXXXXX. Short codes are 3-5 digits. Anything
+else is refused with a message naming the value and the rule.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from numbering.errors import ValidationError
+
+MSISDN = "MSISDN"
+SHORT_CODE = "SHORT_CODE"
+
+_E164 = re.compile(r"^\+937\d{8}$")
+_INTL = re.compile(r"^937\d{8}$")
+_NATIONAL = re.compile(r"^07\d{8}$")
+_SHORT = re.compile(r"^[1-9]\d{2,4}$")
+_SEPARATORS = re.compile(r"[\s\-().]")
+
+RULE = (
+    "expected an Afghan mobile number as +937XXXXXXXX, 937XXXXXXXX or 07XXXXXXXX "
+    "(9 digits after +93, starting with 7), or a short code of 3-5 digits not starting with 0"
+)
+
+
+@dataclass(frozen=True)
+class ParsedNumber:
+    number: str
+    kind: str
+
+    @property
+    def prefix(self) -> str:
+        """The two-digit operator prefix of an MSISDN (+9379... -> '79'); '' for short codes."""
+        return self.number[3:5] if self.kind == MSISDN else ""
+
+
+def parse_number(value: object, *, field: str = "number") -> ParsedNumber:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{field}: a number is required ({RULE})", field=field)
+    raw = value.strip()
+    compact = _SEPARATORS.sub("", raw)
+    if _E164.match(compact):
+        return ParsedNumber(compact, MSISDN)
+    if _INTL.match(compact):
+        return ParsedNumber("+" + compact, MSISDN)
+    if _NATIONAL.match(compact):
+        return ParsedNumber("+93" + compact[1:], MSISDN)
+    if _SHORT.match(compact):
+        return ParsedNumber(compact, SHORT_CODE)
+    shown = raw if len(raw) <= 32 else raw[:32] + "…"
+    raise ValidationError(f"{field}: {shown!r} is not a valid number; {RULE}", field=field)
+
+
+def normalize_number(value: object, *, field: str = "number") -> str:
+    return parse_number(value, field=field).number

@@ -1,0 +1,62 @@
+"""Idempotency keys (DESIGN §2.3): scope = caller identity + key, stored in PostgreSQL in
+the mutation's own transaction.
+
+claim() inserts the key first. A concurrent duplicate blocks on the unique index until
+the first transaction ends: if it committed, the duplicate reads the stored response;
+if it rolled back, the duplicate's insert goes through and it does the work itself.
+Either way there is exactly one effect. Refusals are not stored, so a retry after an
+error runs again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from numbering.errors import IdempotencyKeyReused, ValidationError
+from numbering.models import IdempotencyRecord
+
+MAX_KEY_LENGTH = 200
+
+
+def canonical(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def request_hash(request: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical(request).encode()).hexdigest()
+
+
+def claim(*, scope: str, key: str, request: dict[str, Any]) -> str | None:
+    """Reserve `key` for this request. Returns the stored response JSON on a replay,
+    None when the caller should do the work (and then call `store`)."""
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise ValidationError(f"idempotency_key: must be 1-{MAX_KEY_LENGTH} characters", field="idempotency_key")
+    digest = request_hash(request)
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO numbering_idempotencyrecord (scope, key, request_hash, response, created_at, expires_at)"
+            " VALUES (%s, %s, %s, '', %s, %s) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
+            [scope, key, digest, now, now + timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)],
+        )
+        if cursor.fetchone() is not None:
+            return None
+    record = IdempotencyRecord.objects.get(scope=scope, key=key)
+    if record.request_hash != digest:
+        raise IdempotencyKeyReused(
+            "idempotency_key was already used with a different request", field="idempotency_key"
+        )
+    return record.response
+
+
+def store(*, scope: str, key: str, response: dict[str, Any]) -> str:
+    text = canonical(response)
+    IdempotencyRecord.objects.filter(scope=scope, key=key).update(response=text)
+    return text

@@ -1,0 +1,96 @@
+"""The Redis lease cache behind ValidateLease (DESIGN §3.1), written after commit.
+
+Value: "<version>|<json>" under LEASE_CACHE_PREFIX + number. The Lua script compares
+versions so that a stale writer (a slow on_commit hook, a backfill) never overwrites a
+newer entry. Failures are logged and counted, never raised: the change is committed and
+a cache miss falls back to PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import transaction
+from prometheus_client import Counter
+
+from config.logging import mask_number
+
+log = logging.getLogger(__name__)
+
+CACHE_TTL_SECONDS = 24 * 3600
+INVALIDATION_CHANNEL = "numbering:lease:invalidate"
+
+CACHE_WRITES = Counter("numbering_lease_cache_writes_total", "Lease cache writes after commit", ["result"])
+
+# KEYS[1] = key; ARGV = version, json, ttl, channel, number
+_SET_IF_NEWER = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local v = tonumber(string.match(current, '^(%d+)|'))
+  if v and v >= tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', tonumber(ARGV[3]))
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1
+"""
+
+_client: redis.Redis | None = None
+_script: Any = None
+
+
+def client() -> redis.Redis:
+    global _client, _script
+    if _client is None:
+        _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
+        _script = _client.register_script(_SET_IF_NEWER)
+    return _client
+
+
+def cache_key(number: str) -> str:
+    return settings.LEASE_CACHE_PREFIX + number
+
+
+def entry_for(snapshot: dict[str, Any]) -> dict[str, Any]:
+    lease = snapshot.get("lease") or {}
+    return {
+        "state": snapshot["state"],
+        "tenant_id": snapshot.get("tenant_id"),
+        "lease_id": lease.get("lease_id"),
+        "expires_at": lease.get("expires_at"),
+        "kind": snapshot["kind"],
+        "operator_code": snapshot.get("operator_code", ""),
+    }
+
+
+def write_entry(number: str, version: int, entry: dict[str, Any]) -> bool:
+    """Store `entry` unless the cache already holds this or a newer version."""
+    try:
+        client()
+        stored = _script(
+            keys=[cache_key(number)],
+            args=[version, json.dumps(entry, separators=(",", ":")), CACHE_TTL_SECONDS, INVALIDATION_CHANNEL, number],
+        )
+    except redis.RedisError as exc:
+        CACHE_WRITES.labels("error").inc()
+        log.warning("lease cache write failed for %s: %s", mask_number(number), exc)
+        return False
+    CACHE_WRITES.labels("stored" if stored else "stale").inc()
+    return bool(stored)
+
+
+def read_entry(number: str) -> tuple[int, dict[str, Any]] | None:
+    raw = client().get(cache_key(number))
+    if raw is None:
+        return None
+    version, _, body = raw.decode().partition("|")
+    return int(version), json.loads(body)
+
+
+def refresh_after_commit(snapshot: dict[str, Any]) -> None:
+    """Schedule the cache write for when (and only if) the transaction commits."""
+    number, version, entry = snapshot["number"], int(snapshot["version"]), entry_for(snapshot)
+    transaction.on_commit(lambda: write_entry(number, version, entry))

@@ -1,0 +1,219 @@
+"""The number inventory and what hangs off it.
+
+`Number` is the row every compare-and-set runs on (numbering/cas.py); nothing else in the
+code base writes its state, tenant, version or timers.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from numbering.lifecycle import State
+
+
+class Number(models.Model):
+    class Kind(models.TextChoices):
+        MSISDN = "MSISDN"
+        SHORT_CODE = "SHORT_CODE"
+
+    number = models.CharField(max_length=16, unique=True, help_text="E.164 for MSISDNs, digits for short codes")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    issuer = models.ForeignKey("contracts.Issuer", on_delete=models.PROTECT, related_name="numbers")
+    block = models.ForeignKey(
+        "contracts.NumberBlock", on_delete=models.PROTECT, null=True, blank=True, related_name="numbers"
+    )
+    pool = models.ForeignKey(
+        "pools.InventoryPool", on_delete=models.PROTECT, null=True, blank=True, related_name="numbers"
+    )
+    vanity = models.BooleanField(default=False)
+    vanity_tier = models.CharField(max_length=16, blank=True)
+    is_test = models.BooleanField(default=False, help_text="test numbers have no quarantine cool-off")
+    state = models.CharField(max_length=16, choices=[(s.value, s.value) for s in State], default=State.AVAILABLE)
+    tenant = models.ForeignKey(
+        "pools.Tenant", on_delete=models.PROTECT, null=True, blank=True, related_name="numbers",
+        help_text="current holder (RESERVED/ASSIGNED)",
+    )
+    last_tenant = models.ForeignKey(
+        "pools.Tenant", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="the holder before the number last left RESERVED/ASSIGNED",
+    )
+    version = models.BigIntegerField(default=1)
+    reserved_until = models.DateTimeField(null=True, blank=True)
+    quarantine_until = models.DateTimeField(null=True, blank=True)
+    state_changed_at = models.DateTimeField(auto_now_add=True)
+    last_disconnected_at = models.DateTimeField(null=True, blank=True)
+    burned_at = models.DateTimeField(null=True, blank=True, help_text="recalled for fraud")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["number"]
+        indexes = [
+            # Inventory search and reserve-by-criteria: state + kind + issuer.
+            models.Index(fields=["state", "kind", "issuer"], name="number_state_kind_issuer"),
+            models.Index(fields=["pool", "state"], name="number_pool_state"),
+            models.Index(fields=["tenant", "state"], name="number_tenant_state"),
+            # Reservation safety net: RESERVED rows by deadline.
+            models.Index(
+                fields=["reserved_until"], name="number_reserved_until",
+                condition=models.Q(state="RESERVED"),
+            ),
+            # Quarantine sweep: QUARANTINED rows by deadline.
+            models.Index(
+                fields=["quarantine_until"], name="number_quarantine_until",
+                condition=models.Q(state="QUARANTINED"),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(state__in=[s.value for s in State]), name="number_state_valid"
+            ),
+            # A holder exactly when RESERVED or ASSIGNED.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(state__in=["RESERVED", "ASSIGNED"], tenant__isnull=False)
+                    | (~models.Q(state__in=["RESERVED", "ASSIGNED"]) & models.Q(tenant__isnull=True))
+                ),
+                name="number_holder_iff_held",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(state="RESERVED") | models.Q(reserved_until__isnull=False),
+                name="number_reserved_has_deadline",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(state="QUARANTINED") | models.Q(quarantine_until__isnull=False),
+                name="number_quarantined_has_deadline",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class Reservation(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "ACTIVE"
+        CONVERTED = "CONVERTED"
+        CANCELLED = "CANCELLED"
+        EXPIRED = "EXPIRED"
+        RECALLED = "RECALLED"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    number = models.ForeignKey(Number, on_delete=models.PROTECT, related_name="reservations")
+    tenant = models.ForeignKey("pools.Tenant", on_delete=models.PROTECT, related_name="reservations")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["tenant", "status"], name="reservation_tenant_status")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["number"], condition=models.Q(status="ACTIVE"), name="one_active_reservation_per_number"
+            )
+        ]
+
+
+class Lease(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "ACTIVE"
+        RELEASED = "RELEASED"
+        EXPIRED = "EXPIRED"
+        RECALLED = "RECALLED"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    number = models.ForeignKey(Number, on_delete=models.PROTECT, related_name="leases")
+    tenant = models.ForeignKey("pools.Tenant", on_delete=models.PROTECT, related_name="leases")
+    reservation = models.ForeignKey(Reservation, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    starts_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    term_days = models.PositiveIntegerField()
+    auto_renew = models.BooleanField(default=True)
+    renewals = models.PositiveIntegerField(default=0)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=64, blank=True)
+    created_by = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["-starts_at"]
+        indexes = [
+            models.Index(fields=["tenant", "status"], name="lease_tenant_status"),
+            models.Index(fields=["expires_at"], name="lease_active_expiry", condition=models.Q(status="ACTIVE")),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["number"], condition=models.Q(status="ACTIVE"), name="one_active_lease_per_number"
+            )
+        ]
+
+
+class QuarantinePolicy(models.Model):
+    """Cool-off days per case; Legal approves every change (and every change is audited)."""
+
+    class Case(models.TextChoices):
+        MSISDN = "MSISDN", "MSISDN released / expired / recalled"
+        SHORT_CODE = "SHORT_CODE", "Standard short code released / expired / recalled"
+        VANITY = "VANITY", "Vanity short code, any end"
+        COMPLIANCE = "COMPLIANCE", "Compliance recall (suspension, deletion, fraud)"
+        TEST = "TEST", "Test numbers"
+        ASSIGNED_IN_ERROR = "ASSIGNED_IN_ERROR", "Ops release with reason ASSIGNED_IN_ERROR"
+
+    case = models.CharField(max_length=32, choices=Case.choices, unique=True)
+    days = models.PositiveIntegerField()
+    description = models.TextField(blank=True)
+    approved_by = models.CharField(max_length=150, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["case"]
+        verbose_name_plural = "quarantine policies"
+
+    def __str__(self) -> str:
+        return f"{self.case}: {self.days} days"
+
+
+class IdempotencyRecord(models.Model):
+    """First response of a mutation, keyed by (caller identity, idempotency key)."""
+
+    scope = models.CharField(max_length=200)
+    key = models.CharField(max_length=200)
+    request_hash = models.CharField(max_length=64)
+    # Canonical JSON text, not jsonb: a replay must return the first response byte for
+    # byte, and jsonb would reorder its keys.
+    response = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="idempotency_scope_key_unique")]
+        indexes = [models.Index(fields=["expires_at"], name="idempotency_expires_at")]
+
+
+class OutboxEvent(models.Model):
+    """Transactional outbox (DESIGN §4): written with the change, published by the relay."""
+
+    event_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    event_type = models.CharField(max_length=128)
+    subject = models.CharField(max_length=128, help_text="NATS subject")
+    aggregate_id = models.CharField(max_length=64)
+    partition = models.PositiveIntegerField()
+    envelope = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["partition", "id"], name="outbox_pending_by_partition",
+                condition=models.Q(published_at__isnull=True),
+            )
+        ]

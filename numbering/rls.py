@@ -1,0 +1,53 @@
+"""The one place that sets the row-level-security scope (DESIGN §9).
+
+Policies (migration numbering 0003) read `app.scope` and `app.tenant_id`. They are set
+with set_config(..., is_local => true), so they last until the end of the surrounding
+transaction and never leak to the next user of a pooled connection. On a clean exit
+the previous values are restored, so scopes nest (a platform job inside a test
+transaction, a service call inside a tenant request).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+
+from django.db import connections
+
+from numbering.actors import Actor
+
+PLATFORM = "platform"
+TENANT = "tenant"
+
+
+@contextmanager
+def rls_scope(*, platform: bool = False, tenant_id: uuid.UUID | str | None = None, using: str = "default") -> Iterator[None]:
+    if platform == (tenant_id is not None):
+        raise ValueError("choose exactly one of platform=True or tenant_id")
+    connection = connections[using]
+    if not connection.in_atomic_block:
+        raise RuntimeError("rls_scope must be entered inside transaction.atomic()")
+    scope, tenant = (PLATFORM, "") if platform else (TENANT, str(uuid.UUID(str(tenant_id))))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('app.scope', true), current_setting('app.tenant_id', true),"
+            " set_config('app.scope', %s, true), set_config('app.tenant_id', %s, true)",
+            [scope, tenant],
+        )
+        previous_scope, previous_tenant, _, _ = cursor.fetchone()
+    yield
+    # After an exception the savepoint rollback already undid set_config.
+    if not connection.needs_rollback:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('app.scope', %s, true), set_config('app.tenant_id', %s, true)",
+                [previous_scope or "", previous_tenant or ""],
+            )
+
+
+def scope_for(actor: Actor, using: str = "default") -> AbstractContextManager[None]:
+    """Tenants see their own rows plus AVAILABLE inventory; everyone else sees all."""
+    if actor.is_tenant:
+        return rls_scope(tenant_id=actor.tenant_id, using=using)
+    return rls_scope(platform=True, using=using)

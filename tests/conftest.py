@@ -1,0 +1,140 @@
+"""Shared fixtures: real PostgreSQL (as the app role), Redis and NATS.
+
+Named tenants: alice and bob hold numbers; charlie must never see their rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import connections, transaction
+
+from numbering.actors import Actor
+from numbering.rls import rls_scope
+from tests.factories import InventoryPoolFactory, TenantFactory, TenantPoolFactory
+
+# Tables a committed test may fill; emptied afterwards (seeded policies are kept).
+_KEEP = {"django_migrations", "django_content_type", "auth_permission", "numbering_quarantinepolicy"}
+
+
+def owner_dsn() -> str:
+    cfg = connections["owner"].settings_dict
+    return f"host={cfg['HOST']} port={cfg['PORT']} dbname={cfg['NAME']} user={cfg['USER']}"
+
+
+def superuser_dsn() -> str:
+    cfg = connections["owner"].settings_dict
+    return f"host={cfg['HOST']} port={cfg['PORT']} dbname={cfg['NAME']} user=postgres"
+
+
+def _empty_tables() -> None:
+    with psycopg.connect(owner_dsn(), autocommit=False) as conn, conn.cursor() as cur:
+        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        tables = [t for (t,) in cur.fetchall() if t not in _KEEP]
+        # The audit table refuses TRUNCATE by trigger; its owner may lift the trigger for
+        # this one transaction (ALTER TABLE is transactional).
+        cur.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_no_truncate")
+        cur.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+        cur.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_no_truncate")
+        conn.commit()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_test_environment: Any, django_db_blocker: Any) -> Iterator[None]:
+    """Create and migrate the test database as the owner role, then point the app alias
+    (numbering_app, subject to RLS) at it. Django's own runner would create it through
+    the default alias, which may not create databases."""
+    from django.test.utils import setup_databases, teardown_databases
+
+    with django_db_blocker.unblock():
+        connections["default"].close()
+        config = setup_databases(verbosity=0, interactive=False, aliases=["owner"], serialized_aliases=[])
+        connections["default"].creation.set_as_test_mirror(connections["owner"].settings_dict)
+        settings.DATABASES["default"]["NAME"] = connections["owner"].settings_dict["NAME"]
+    yield
+    with django_db_blocker.unblock():
+        for conn in connections.all():
+            conn.close()
+        teardown_databases(config, verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def _platform_scope_for_db_tests(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Inside a `db` test's transaction, read as the platform does (services and the RLS
+    tests set their own scope, nested inside this one)."""
+    marker = request.node.get_closest_marker("django_db")
+    uses_db = "db" in request.fixturenames or (marker is not None and not marker.kwargs.get("transaction"))
+    if not uses_db or "committed" in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("db")
+    with rls_scope(platform=True):
+        yield
+
+
+@pytest.fixture
+def committed(django_db_blocker: Any, django_db_setup: Any) -> Iterator[None]:
+    """Real commits for tests with real concurrency; every table is emptied afterwards."""
+    with django_db_blocker.unblock():
+        _empty_tables()
+        try:
+            yield
+        finally:
+            for conn in connections.all():
+                conn.close()
+            _empty_tables()
+
+
+@pytest.fixture
+def platform() -> Iterator[None]:
+    with transaction.atomic(), rls_scope(platform=True):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis_db() -> Iterator[None]:
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    assert not settings.REDIS_URL.rstrip("/").endswith("/0"), "tests never flush Redis database 0"
+    client.flushdb()
+    yield
+
+
+@pytest.fixture
+def general_pool() -> Any:
+    return InventoryPoolFactory()
+
+
+def _tenant(name: str, pool: Any, **kw: Any) -> Any:
+    tenant = TenantFactory(name=name.title(), registration_no=f"REG-{name.upper()}")
+    TenantPoolFactory(tenant=tenant, inventory_pools=[pool], **kw)
+    return tenant
+
+
+@pytest.fixture
+def alice(general_pool: Any) -> Any:
+    return _tenant("alice", general_pool)
+
+
+@pytest.fixture
+def bob(general_pool: Any) -> Any:
+    return _tenant("bob", general_pool)
+
+
+@pytest.fixture
+def charlie(general_pool: Any) -> Any:
+    return _tenant("charlie", general_pool)
+
+
+@pytest.fixture
+def ops() -> Actor:
+    return Actor.user("ops.olga", roles=frozenset({"commerce.ops"}))
+
+
+def as_tenant(tenant: Any) -> Actor:
+    return Actor.tenant(f"user-of-{tenant.name.lower()}", tenant.id, roles=frozenset({"tenant.admin"}))
