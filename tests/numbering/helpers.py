@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -12,6 +13,7 @@ from numbering import services
 from numbering.actors import Actor
 from numbering.lifecycle import Action, State
 from numbering.models import Lease, Number, OutboxEvent
+from numbering.rls import rls_scope
 from tests.factories import NumberFactory
 
 OPS = Actor.user("ops.olga", roles=frozenset({"commerce.ops"}))
@@ -26,21 +28,30 @@ def number_in(state: State, holder: Any, *, due: bool = False, **factory_kw: Any
         return n
     if state is State.RETIRED:
         services.number_retire(number=n.number, actor=OPS)
-        return Number.objects.get(id=n.id)
+        return _fresh(n)
     services.number_reserve(number=n.number, tenant_id=holder.id, actor=OPS)
     if state is State.RESERVED:
         if due:
-            Number.objects.filter(id=n.id).update(reserved_until=timezone.now() - PAST)
-        return Number.objects.get(id=n.id)
+            _platform(lambda: Number.objects.filter(id=n.id).update(reserved_until=timezone.now() - PAST))
+        return _fresh(n)
     services.number_assign(number=n.number, tenant_id=holder.id, actor=OPS)
     if state is State.ASSIGNED:
         if due:
-            Lease.objects.filter(number=n, status="ACTIVE").update(expires_at=timezone.now() - PAST)
-        return Number.objects.get(id=n.id)
+            _platform(lambda: Lease.objects.filter(number=n, status="ACTIVE").update(expires_at=timezone.now() - PAST))
+        return _fresh(n)
     services.number_release(number=n.number, actor=OPS)
     if due:
-        Number.objects.filter(id=n.id).update(quarantine_until=timezone.now() - PAST)
-    return Number.objects.get(id=n.id)
+        _platform(lambda: Number.objects.filter(id=n.id).update(quarantine_until=timezone.now() - PAST))
+    return _fresh(n)
+
+
+def _platform(fn: Any) -> Any:
+    with transaction.atomic(), rls_scope(platform=True):
+        return fn()
+
+
+def _fresh(n: Number) -> Number:
+    return _platform(lambda: Number.objects.get(id=n.id))
 
 
 def call(action: Action, number: str, tenant: Any, actor: Actor = OPS, **kw: Any) -> services.MutationResult:
@@ -53,7 +64,7 @@ def call(action: Action, number: str, tenant: Any, actor: Actor = OPS, **kw: Any
 
 
 def counts(number: Number) -> tuple[int, int]:
-    return (
+    return _platform(lambda: (
         AuditEvent.objects.filter(object_id=number.number).count(),
         OutboxEvent.objects.filter(aggregate_id=number.number).count(),
-    )
+    ))
