@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from contracts.models import Issuer, SigningKey, Contract, InventoryImport, NumberBlock
+from contracts.models import Contract, InventoryImport, Issuer, NumberBlock, SigningKey
 
 
 @admin.register(Issuer)

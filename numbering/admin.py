@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from numbering.models import Number, Reservation, Lease, QuarantinePolicy, OutboxEvent
+from numbering.models import Lease, Number, OutboxEvent, QuarantinePolicy, Reservation
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

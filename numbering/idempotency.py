@@ -50,9 +50,7 @@ def claim(*, scope: str, key: str, request: dict[str, Any]) -> str | None:
             return None
     record = IdempotencyRecord.objects.get(scope=scope, key=key)
     if record.request_hash != digest:
-        raise IdempotencyKeyReused(
-            "idempotency_key was already used with a different request", field="idempotency_key"
-        )
+        raise IdempotencyKeyReused("idempotency_key was already used with a different request", field="idempotency_key")
     return record.response
 
 

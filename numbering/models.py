@@ -32,11 +32,19 @@ class Number(models.Model):
     is_test = models.BooleanField(default=False, help_text="test numbers have no quarantine cool-off")
     state = models.CharField(max_length=16, choices=[(s.value, s.value) for s in State], default=State.AVAILABLE)
     tenant = models.ForeignKey(
-        "pools.Tenant", on_delete=models.PROTECT, null=True, blank=True, related_name="numbers",
+        "pools.Tenant",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="numbers",
         help_text="current holder (RESERVED/ASSIGNED)",
     )
     last_tenant = models.ForeignKey(
-        "pools.Tenant", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        "pools.Tenant",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="the holder before the number last left RESERVED/ASSIGNED",
     )
     version = models.BigIntegerField(default=1)
@@ -56,19 +64,19 @@ class Number(models.Model):
             models.Index(fields=["tenant", "state"], name="number_tenant_state"),
             # Reservation safety net: RESERVED rows by deadline.
             models.Index(
-                fields=["reserved_until"], name="number_reserved_until",
+                fields=["reserved_until"],
+                name="number_reserved_until",
                 condition=models.Q(state="RESERVED"),
             ),
             # Quarantine sweep: QUARANTINED rows by deadline.
             models.Index(
-                fields=["quarantine_until"], name="number_quarantine_until",
+                fields=["quarantine_until"],
+                name="number_quarantine_until",
                 condition=models.Q(state="QUARANTINED"),
             ),
         ]
         constraints = [
-            models.CheckConstraint(
-                condition=models.Q(state__in=[s.value for s in State]), name="number_state_valid"
-            ),
+            models.CheckConstraint(condition=models.Q(state__in=[s.value for s in State]), name="number_state_valid"),
             # A holder exactly when RESERVED or ASSIGNED.
             models.CheckConstraint(
                 condition=(
@@ -213,7 +221,8 @@ class OutboxEvent(models.Model):
         ordering = ["id"]
         indexes = [
             models.Index(
-                fields=["partition", "id"], name="outbox_pending_by_partition",
+                fields=["partition", "id"],
+                name="outbox_pending_by_partition",
                 condition=models.Q(published_at__isnull=True),
             )
         ]

@@ -22,7 +22,9 @@ TENANT = "tenant"
 
 
 @contextmanager
-def rls_scope(*, platform: bool = False, tenant_id: uuid.UUID | str | None = None, using: str = "default") -> Iterator[None]:
+def rls_scope(
+    *, platform: bool = False, tenant_id: uuid.UUID | str | None = None, using: str = "default"
+) -> Iterator[None]:
     if platform == (tenant_id is not None):
         raise ValueError("choose exactly one of platform=True or tenant_id")
     connection = connections[using]

@@ -31,7 +31,9 @@ MAX_CAS_ATTEMPTS = 3
 MAX_LEASE_DAYS = 3650
 
 # Recall reasons that mean a compliance action (suspension, deletion, fraud): 365-day cool-off.
-COMPLIANCE_REASONS = frozenset({"COMPLIANCE_SUSPENSION", "COMPLIANCE_DELETION", "TENANT_SUSPENDED", "TENANT_DELETED", "FRAUD"})
+COMPLIANCE_REASONS = frozenset(
+    {"COMPLIANCE_SUSPENSION", "COMPLIANCE_DELETION", "TENANT_SUSPENDED", "TENANT_DELETED", "FRAUD"}
+)
 ASSIGNED_IN_ERROR = "ASSIGNED_IN_ERROR"
 
 
@@ -47,6 +49,7 @@ class MutationResult:
 
 
 # --- snapshots ---------------------------------------------------------------------------
+
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
@@ -96,6 +99,7 @@ def number_snapshot(number: Number, lease: Lease | None = None) -> dict[str, Any
 
 
 # --- the shared skeleton of every action --------------------------------------------------
+
 
 @dataclass
 class _Context:
@@ -188,15 +192,22 @@ def _run(
         for _attempt in range(MAX_CAS_ATTEMPTS):
             row, lease, reservation = _load(canonical_number)
             transition = lifecycle.check(
-                action, _facts(row, lease), now=now,
-                tenant_id=str(acting) if acting else None, expected_version=expected_version,
+                action,
+                _facts(row, lease),
+                now=now,
+                tenant_id=str(acting) if acting else None,
+                expected_version=expected_version,
             )
             ctx = _Context(action, actor, now, row, lease, reservation, acting, transition)
             if prepare:
                 prepare(ctx)
             new_version = cas.compare_and_set(
-                number_id=row.id, transition=transition, changes=changes(ctx), now=now,
-                tenant_id=acting, expected_version=expected_version,
+                number_id=row.id,
+                transition=transition,
+                changes=changes(ctx),
+                now=now,
+                tenant_id=acting,
+                expected_version=expected_version,
             )
             if new_version is not None:
                 break
@@ -207,15 +218,27 @@ def _run(
         result = _result(ctx)
         holder = result.number["tenant_id"] or (str(row.tenant_id) if row.tenant_id else None)
         audit_append(
-            actor=actor.identity, action=action.value, object_type="number", object_id=canonical_number,
-            tenant_id=holder, before=number_snapshot(row, lease), after=result.to_dict(), occurred_at=now,
+            actor=actor.identity,
+            action=action.value,
+            object_type="number",
+            object_id=canonical_number,
+            tenant_id=holder,
+            before=number_snapshot(row, lease),
+            after=result.to_dict(),
+            occurred_at=now,
         )
         outbox_enqueue(
-            event_type=transition.event, aggregate_id=canonical_number, tenant_id=holder,
+            event_type=transition.event,
+            aggregate_id=canonical_number,
+            tenant_id=holder,
             sequence=result.number["version"],
             data={
-                "number": canonical_number, "kind": row.kind, "operator_code": row.issuer.code,
-                "action": action.value, "from_state": transition.source.value, "state": transition.target.value,
+                "number": canonical_number,
+                "kind": row.kind,
+                "operator_code": row.issuer.code,
+                "action": action.value,
+                "from_state": transition.source.value,
+                "state": transition.target.value,
                 **ctx.event_data,
             },
         )
@@ -240,6 +263,7 @@ def _result(ctx: _Context) -> MutationResult:
 
 
 # --- tenant checks ------------------------------------------------------------------------
+
 
 def _tenant(tenant_id: uuid.UUID) -> Tenant:
     tenant = Tenant.objects.filter(id=tenant_id).first()
@@ -277,7 +301,9 @@ def _check_entitlement_and_quota(ctx: _Context) -> TenantPool:
     already_held = number.tenant_id == tenant_id and number.state in lifecycle.HELD_STATES
     if not already_held:
         quota = pool.quota_for(number.kind)
-        held = Number.objects.filter(tenant_id=tenant_id, kind=number.kind, state__in=list(lifecycle.HELD_STATES)).count()
+        held = Number.objects.filter(
+            tenant_id=tenant_id, kind=number.kind, state__in=list(lifecycle.HELD_STATES)
+        ).count()
         if held >= quota:
             raise errors.QuotaExceeded(f"quota for {number.kind} is {quota} and the tenant already holds {held}")
     return pool
@@ -334,16 +360,23 @@ def _ttl(ttl_seconds: int | None, pool: TenantPool | None) -> int:
     ttl = ttl_seconds or (pool.reservation_ttl_seconds if pool else 900)
     if not 1 <= ttl <= lifecycle.MAX_RESERVATION_SECONDS:
         raise errors.ValidationError(
-            f"ttl_seconds: must be between 1 and {lifecycle.MAX_RESERVATION_SECONDS} (24 h), got {ttl}", field="ttl_seconds"
+            f"ttl_seconds: must be between 1 and {lifecycle.MAX_RESERVATION_SECONDS} (24 h), got {ttl}",
+            field="ttl_seconds",
         )
     return ttl
 
 
 # --- the actions --------------------------------------------------------------------------
 
+
 def number_reserve(
-    *, number: str, tenant_id: uuid.UUID | str | None, actor: Actor, ttl_seconds: int | None = None,
-    expected_version: int | None = None, idempotency_key: str | None = None,
+    *,
+    number: str,
+    tenant_id: uuid.UUID | str | None,
+    actor: Actor,
+    ttl_seconds: int | None = None,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
 ) -> MutationResult:
     if ttl_seconds is not None and ttl_seconds < 0:
         raise errors.ValidationError("ttl_seconds: must not be negative", field="ttl_seconds")
@@ -358,21 +391,36 @@ def number_reserve(
 
     def effects(ctx: _Context) -> None:
         reservation = Reservation.objects.create(
-            number=ctx.number, tenant_id=ctx.tenant_id, created_at=ctx.now,
-            expires_at=ctx.now + timedelta(seconds=_ttl(ttl_seconds, ctx.pool)), created_by=ctx.actor.identity,
+            number=ctx.number,
+            tenant_id=_require_tenant(ctx),
+            created_at=ctx.now,
+            expires_at=ctx.now + timedelta(seconds=_ttl(ttl_seconds, ctx.pool)),
+            created_by=ctx.actor.identity,
         )
         ctx.event_data["reservation_id"] = str(reservation.id)
 
     return _run(
-        action=Action.RESERVE, number=number, actor=actor, tenant_id=tenant_id, expected_version=expected_version,
-        idempotency_key=idempotency_key, request={"ttl_seconds": ttl_seconds},
-        prepare=prepare, changes=changes, effects=effects,
+        action=Action.RESERVE,
+        number=number,
+        actor=actor,
+        tenant_id=tenant_id,
+        expected_version=expected_version,
+        idempotency_key=idempotency_key,
+        request={"ttl_seconds": ttl_seconds},
+        prepare=prepare,
+        changes=changes,
+        effects=effects,
     )
 
 
 def number_extend_reservation(
-    *, number: str, tenant_id: uuid.UUID | str | None, actor: Actor, ttl_seconds: int | None = None,
-    expected_version: int | None = None, idempotency_key: str | None = None,
+    *,
+    number: str,
+    tenant_id: uuid.UUID | str | None,
+    actor: Actor,
+    ttl_seconds: int | None = None,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
 ) -> MutationResult:
     def until(ctx: _Context) -> datetime:
         assert ctx.reservation is not None
@@ -393,16 +441,28 @@ def number_extend_reservation(
         ctx.event_data["reservation_id"] = str(ctx.reservation.id)
 
     return _run(
-        action=Action.EXTEND_RESERVATION, number=number, actor=actor, tenant_id=tenant_id,
-        expected_version=expected_version, idempotency_key=idempotency_key,
-        request={"ttl_seconds": ttl_seconds}, changes=changes, effects=effects,
+        action=Action.EXTEND_RESERVATION,
+        number=number,
+        actor=actor,
+        tenant_id=tenant_id,
+        expected_version=expected_version,
+        idempotency_key=idempotency_key,
+        request={"ttl_seconds": ttl_seconds},
+        changes=changes,
+        effects=effects,
     )
 
 
 def number_assign(
-    *, number: str, tenant_id: uuid.UUID | str | None, actor: Actor, lease_days: int | None = None,
-    auto_renew: bool | None = None, reservation_id: uuid.UUID | str | None = None,
-    expected_version: int | None = None, idempotency_key: str | None = None,
+    *,
+    number: str,
+    tenant_id: uuid.UUID | str | None,
+    actor: Actor,
+    lease_days: int | None = None,
+    auto_renew: bool | None = None,
+    reservation_id: uuid.UUID | str | None = None,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
 ) -> MutationResult:
     if lease_days is not None and not 0 <= lease_days <= MAX_LEASE_DAYS:
         raise errors.ValidationError(
@@ -411,8 +471,10 @@ def number_assign(
 
     def prepare(ctx: _Context) -> None:
         ctx.pool = _check_entitlement_and_quota(ctx)
-        if reservation_id and ctx.number.state == State.RESERVED and (
-            ctx.reservation is None or str(ctx.reservation.id) != str(reservation_id)
+        if (
+            reservation_id
+            and ctx.number.state == State.RESERVED
+            and (ctx.reservation is None or str(ctx.reservation.id) != str(reservation_id))
         ):
             raise errors.ReservationExpired(
                 f"reservation_id: {reservation_id} is not the number's active reservation", field="reservation_id"
@@ -424,8 +486,13 @@ def number_assign(
         renew = ctx.pool.auto_renew_default if auto_renew is None else auto_renew
         _end_reservation(ctx, Reservation.Status.CONVERTED)
         lease = Lease.objects.create(
-            number=ctx.number, tenant_id=ctx.tenant_id, reservation=ctx.reservation, starts_at=ctx.now,
-            expires_at=ctx.now + timedelta(days=days), term_days=days, auto_renew=renew,
+            number=ctx.number,
+            tenant_id=_require_tenant(ctx),
+            reservation=ctx.reservation,
+            starts_at=ctx.now,
+            expires_at=ctx.now + timedelta(days=days),
+            term_days=days,
+            auto_renew=renew,
             created_by=ctx.actor.identity,
         )
         ctx.reservation = None
@@ -434,19 +501,31 @@ def number_assign(
         )
 
     return _run(
-        action=Action.ASSIGN, number=number, actor=actor, tenant_id=tenant_id, expected_version=expected_version,
+        action=Action.ASSIGN,
+        number=number,
+        actor=actor,
+        tenant_id=tenant_id,
+        expected_version=expected_version,
         idempotency_key=idempotency_key,
         request={
-            "lease_days": lease_days, "auto_renew": auto_renew,
+            "lease_days": lease_days,
+            "auto_renew": auto_renew,
             "reservation_id": str(reservation_id) if reservation_id else None,
         },
-        prepare=prepare, changes=lambda ctx: {"tenant_id": ctx.tenant_id, "reserved_until": None}, effects=effects,
+        prepare=prepare,
+        changes=lambda ctx: {"tenant_id": ctx.tenant_id, "reserved_until": None},
+        effects=effects,
     )
 
 
 def number_release(
-    *, number: str, actor: Actor, tenant_id: uuid.UUID | str | None = None, reason: str = "",
-    expected_version: int | None = None, idempotency_key: str | None = None,
+    *,
+    number: str,
+    actor: Actor,
+    tenant_id: uuid.UUID | str | None = None,
+    reason: str = "",
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
 ) -> MutationResult:
     def changes(ctx: _Context) -> dict[str, Any]:
         ctx.event_data["reason"] = reason
@@ -459,14 +538,26 @@ def number_release(
         _end_lease(ctx, Lease.Status.RELEASED, reason)
 
     return _run(
-        action=Action.RELEASE, number=number, actor=actor, tenant_id=tenant_id, expected_version=expected_version,
-        idempotency_key=idempotency_key, request={"reason": reason}, changes=changes, effects=effects,
+        action=Action.RELEASE,
+        number=number,
+        actor=actor,
+        tenant_id=tenant_id,
+        expected_version=expected_version,
+        idempotency_key=idempotency_key,
+        request={"reason": reason},
+        changes=changes,
+        effects=effects,
     )
 
 
 def number_recall(
-    *, number: str, actor: Actor, reason: str = "", compliance: bool = False,
-    expected_version: int | None = None, idempotency_key: str | None = None,
+    *,
+    number: str,
+    actor: Actor,
+    reason: str = "",
+    compliance: bool = False,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
 ) -> MutationResult:
     _ops_only(actor, Action.RECALL)
 
@@ -482,14 +573,23 @@ def number_recall(
         _end_lease(ctx, Lease.Status.RECALLED, reason)
 
     return _run(
-        action=Action.RECALL, number=number, actor=actor, tenant_id=None, expected_version=expected_version,
-        idempotency_key=idempotency_key, request={"reason": reason, "compliance": compliance},
-        changes=changes, effects=effects,
+        action=Action.RECALL,
+        number=number,
+        actor=actor,
+        tenant_id=None,
+        expected_version=expected_version,
+        idempotency_key=idempotency_key,
+        request={"reason": reason, "compliance": compliance},
+        changes=changes,
+        effects=effects,
     )
 
 
 def number_expire_reservation(
-    *, number: str, actor: Actor | None = None, reservation_id: uuid.UUID | str | None = None,
+    *,
+    number: str,
+    actor: Actor | None = None,
+    reservation_id: uuid.UUID | str | None = None,
 ) -> MutationResult:
     """TTL path: the listener passes the reservation it saw expire; the CAS only fires if
     that reservation is still the active one and past its deadline."""
@@ -499,16 +599,26 @@ def number_expire_reservation(
             raise errors.InvalidTransition(f"reservation {reservation_id} is no longer active")
 
     return _run(
-        action=Action.EXPIRE_RESERVATION, number=number, actor=actor or Actor.system("reservation-expiry"),
-        tenant_id=None, expected_version=None, idempotency_key=None, request={}, prepare=prepare,
+        action=Action.EXPIRE_RESERVATION,
+        number=number,
+        actor=actor or Actor.system("reservation-expiry"),
+        tenant_id=None,
+        expected_version=None,
+        idempotency_key=None,
+        request={},
+        prepare=prepare,
         changes=lambda ctx: _leave_holder(ctx),
         effects=lambda ctx: _end_reservation(ctx, Reservation.Status.EXPIRED),
     )
 
 
 def number_renew(
-    *, number: str, actor: Actor, tenant_id: uuid.UUID | str | None = None,
-    expected_version: int | None = None, idempotency_key: str | None = None,
+    *,
+    number: str,
+    actor: Actor,
+    tenant_id: uuid.UUID | str | None = None,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
 ) -> MutationResult:
     def prepare(ctx: _Context) -> None:
         if ctx.lease is None:
@@ -524,15 +634,28 @@ def number_renew(
         ctx.event_data.update({"lease_id": str(ctx.lease.id), "expires_at": ctx.lease.expires_at.isoformat()})
 
     return _run(
-        action=Action.RENEW, number=number, actor=actor, tenant_id=tenant_id, expected_version=expected_version,
-        idempotency_key=idempotency_key, request={}, prepare=prepare, changes=lambda ctx: {}, effects=effects,
+        action=Action.RENEW,
+        number=number,
+        actor=actor,
+        tenant_id=tenant_id,
+        expected_version=expected_version,
+        idempotency_key=idempotency_key,
+        request={},
+        prepare=prepare,
+        changes=lambda ctx: {},
+        effects=effects,
     )
 
 
 def number_expire_lease(*, number: str, actor: Actor | None = None) -> MutationResult:
     return _run(
-        action=Action.EXPIRE_LEASE, number=number, actor=actor or Actor.system("lease-expiry"), tenant_id=None,
-        expected_version=None, idempotency_key=None, request={},
+        action=Action.EXPIRE_LEASE,
+        number=number,
+        actor=actor or Actor.system("lease-expiry"),
+        tenant_id=None,
+        expected_version=None,
+        idempotency_key=None,
+        request={},
         changes=lambda ctx: _leave_holder(ctx, _quarantine_days(ctx.number)),
         effects=lambda ctx: _end_lease(ctx, Lease.Status.EXPIRED, "EXPIRED"),
     )
@@ -540,8 +663,13 @@ def number_expire_lease(*, number: str, actor: Actor | None = None) -> MutationR
 
 def number_end_quarantine(*, number: str, actor: Actor | None = None) -> MutationResult:
     return _run(
-        action=Action.END_QUARANTINE, number=number, actor=actor or Actor.system("quarantine-sweep"),
-        tenant_id=None, expected_version=None, idempotency_key=None, request={},
+        action=Action.END_QUARANTINE,
+        number=number,
+        actor=actor or Actor.system("quarantine-sweep"),
+        tenant_id=None,
+        expected_version=None,
+        idempotency_key=None,
+        request={},
         changes=lambda ctx: {"quarantine_until": None, "last_tenant_id": None},
     )
 
@@ -552,7 +680,11 @@ def _ops_only(actor: Actor, action: Action) -> None:
 
 
 def number_retire(
-    *, number: str, actor: Actor, reason: str = "", expected_version: int | None = None,
+    *,
+    number: str,
+    actor: Actor,
+    reason: str = "",
+    expected_version: int | None = None,
     idempotency_key: str | None = None,
 ) -> MutationResult:
     _ops_only(actor, Action.RETIRE)
@@ -562,13 +694,23 @@ def number_retire(
         return {"quarantine_until": None, "last_tenant_id": None}
 
     return _run(
-        action=Action.RETIRE, number=number, actor=actor, tenant_id=None, expected_version=expected_version,
-        idempotency_key=idempotency_key, request={"reason": reason}, changes=changes,
+        action=Action.RETIRE,
+        number=number,
+        actor=actor,
+        tenant_id=None,
+        expected_version=expected_version,
+        idempotency_key=idempotency_key,
+        request={"reason": reason},
+        changes=changes,
     )
 
 
 def number_reinstate(
-    *, number: str, actor: Actor, reason: str = "", expected_version: int | None = None,
+    *,
+    number: str,
+    actor: Actor,
+    reason: str = "",
+    expected_version: int | None = None,
     idempotency_key: str | None = None,
 ) -> MutationResult:
     _ops_only(actor, Action.REINSTATE)
@@ -579,8 +721,14 @@ def number_reinstate(
         return {"quarantine_until": until}
 
     return _run(
-        action=Action.REINSTATE, number=number, actor=actor, tenant_id=None, expected_version=expected_version,
-        idempotency_key=idempotency_key, request={"reason": reason}, changes=changes,
+        action=Action.REINSTATE,
+        number=number,
+        actor=actor,
+        tenant_id=None,
+        expected_version=expected_version,
+        idempotency_key=idempotency_key,
+        request={"reason": reason},
+        changes=changes,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from pools.models import Tenant, InventoryPool, TenantPool
+from pools.models import InventoryPool, Tenant, TenantPool
 
 
 @admin.register(Tenant)

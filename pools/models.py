@@ -80,8 +80,8 @@ class TenantPool(models.Model):
             models.CheckConstraint(condition=models.Q(default_lease_days__gte=1), name="tenant_pool_lease_days_min_1"),
         ]
 
-    def quota_for(self, kind: str) -> int:
-        return self.quota_msisdn if kind == InventoryPool.Kind.MSISDN else self.quota_short_code
-
     def __str__(self) -> str:
         return f"pool of {self.tenant_id}"
+
+    def quota_for(self, kind: str) -> int:
+        return self.quota_msisdn if kind == InventoryPool.Kind.MSISDN else self.quota_short_code

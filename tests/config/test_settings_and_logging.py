@@ -66,7 +66,11 @@ def test_bad_configuration_stops_the_process_at_start(env: dict[str, str], messa
     child_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.base", **env}
     child_env.pop("NUMBERING_ENV", None) if "NUMBERING_ENV" not in env else None
     proc = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"], env=child_env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode != 0
     assert message in proc.stderr
@@ -80,7 +84,9 @@ def test_numbers_are_masked(raw: str, masked: str) -> None:
 
 
 def test_log_lines_are_json_with_request_id_and_no_full_number() -> None:
-    record = logging.LogRecord("numbering", logging.INFO, __file__, 1, "reserved %s for %s", ("+93791234567", "acme"), None)
+    record = logging.LogRecord(
+        "numbering", logging.INFO, __file__, 1, "reserved %s for %s", ("+93791234567", "acme"), None
+    )
     record.extra_number = "0791234567"
     with request_id_scope("req-123"):
         RequestIdFilter().filter(record)

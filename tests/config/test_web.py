@@ -24,6 +24,14 @@ def test_every_domain_model_is_registered_in_the_admin() -> None:
     from django.apps import apps
     from django.contrib import admin
 
-    domain = [m for app in ("contracts", "pools", "numbering", "audit", "exports") for m in apps.get_app_config(app).get_models()]
-    missing = [m.__name__ for m in domain if m not in admin.site._registry and m.__name__ not in {"IdempotencyRecord", "ChainHead"}]
+    domain = [
+        m
+        for app in ("contracts", "pools", "numbering", "audit", "exports")
+        for m in apps.get_app_config(app).get_models()
+    ]
+    missing = [
+        m.__name__
+        for m in domain
+        if m not in admin.site._registry and m.__name__ not in {"IdempotencyRecord", "ChainHead"}
+    ]
     assert not missing

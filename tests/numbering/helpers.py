@@ -64,7 +64,9 @@ def call(action: Action, number: str, tenant: Any, actor: Actor = OPS, **kw: Any
 
 
 def counts(number: Number) -> tuple[int, int]:
-    return _platform(lambda: (
-        AuditEvent.objects.filter(object_id=number.number).count(),
-        OutboxEvent.objects.filter(aggregate_id=number.number).count(),
-    ))
+    return _platform(
+        lambda: (
+            AuditEvent.objects.filter(object_id=number.number).count(),
+            OutboxEvent.objects.filter(aggregate_id=number.number).count(),
+        )
+    )

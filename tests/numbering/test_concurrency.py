@@ -88,7 +88,10 @@ def test_concurrent_duplicates_with_one_idempotency_key_produce_one_effect(alice
     actor = as_tenant(alice)
 
     results = run_concurrently(
-        8, lambda i: services.number_reserve(number=number.number, tenant_id=alice.id, actor=actor, idempotency_key="dup-1")
+        8,
+        lambda i: services.number_reserve(
+            number=number.number, tenant_id=alice.id, actor=actor, idempotency_key="dup-1"
+        ),
     )
 
     assert all(isinstance(r, services.MutationResult) for r in results), results

@@ -31,7 +31,21 @@ def test_the_operator_prefix_of_an_msisdn() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "   ", "+93691234567", "+9379123456", "+937912345678", "0691234567", "12", "123456", "0404", "=1+1", "+44791234567", None, 791234567],
+    [
+        "",
+        "   ",
+        "+93691234567",
+        "+9379123456",
+        "+937912345678",
+        "0691234567",
+        "12",
+        "123456",
+        "0404",
+        "=1+1",
+        "+44791234567",
+        None,
+        791234567,
+    ],
 )
 def test_anything_else_is_refused_naming_the_value_and_the_rule(raw: object) -> None:
     with pytest.raises(errors.ValidationError) as refused:

@@ -67,7 +67,9 @@ def test_without_a_scope_only_available_inventory_is_visible(world: Any) -> None
         assert conn.execute("SELECT count(*) FROM pools_tenantpool").fetchone() == (0,)
 
 
-def test_a_tenant_cannot_read_another_tenants_reservations_leases_or_pool(world: Any, alice: Any, bob: Any, charlie: Any) -> None:
+def test_a_tenant_cannot_read_another_tenants_reservations_leases_or_pool(
+    world: Any, alice: Any, bob: Any, charlie: Any
+) -> None:
     with transaction.atomic(), rls_scope(tenant_id=charlie.id):
         assert not Lease.objects.exists()
         assert not Reservation.objects.exists()
@@ -93,7 +95,9 @@ def test_a_tenant_cannot_change_another_tenants_number(world: Any, alice: Any) -
 
 def test_a_tenant_cannot_write_a_row_for_another_tenant(world: Any, alice: Any, bob: Any) -> None:
     with pytest.raises(Exception, match="row-level security"), transaction.atomic(), rls_scope(tenant_id=alice.id):
-        Number.objects.filter(id=world["free"].id).update(state="RESERVED", tenant_id=bob.id, reserved_until="2099-01-01T00:00:00Z")
+        Number.objects.filter(id=world["free"].id).update(
+            state="RESERVED", tenant_id=bob.id, reserved_until="2099-01-01T00:00:00Z"
+        )
 
 
 def test_a_tenant_acting_through_the_services_acts_only_as_itself(world: Any, alice: Any, bob: Any) -> None:

@@ -174,7 +174,9 @@ def test_ttl_above_24_hours_is_refused_naming_the_field(alice: Any) -> None:
         ("msisdn", False, "ASSIGNED_IN_ERROR", "tenant", 90),
     ],
 )
-def test_release_cool_off_follows_the_quarantine_policy(alice: Any, kind: str, vanity: bool, reason: str, actor_kind: str, days: int) -> None:
+def test_release_cool_off_follows_the_quarantine_policy(
+    alice: Any, kind: str, vanity: bool, reason: str, actor_kind: str, days: int
+) -> None:
     alice.tenant_pool.inventory_pools.add(InventoryPoolFactory(code="STANDARD_SHORT_CODES", kind="SHORT_CODE"))
     factory = ShortCodeFactory if kind == "short" else NumberFactory
     number = number_in(State.ASSIGNED, alice, **({"vanity": vanity} if vanity else {})) if kind == "msisdn" else None
