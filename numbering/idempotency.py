@@ -6,6 +6,10 @@ the first transaction ends: if it committed, the duplicate reads the stored resp
 if it rolled back, the duplicate's insert goes through and it does the work itself.
 Either way there is exactly one effect. Refusals are not stored, so a retry after an
 error runs again.
+
+Redis fronts the table (DESIGN §2.3): after commit the response is copied to Redis for
+the key's lifetime, so a replay is answered without a database transaction. Redis is
+only a shortcut: when it is down or evicted the PostgreSQL record answers.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import redis
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
+from numbering import lease_cache
 from numbering.errors import IdempotencyKeyReused, ValidationError
 from numbering.models import IdempotencyRecord
 
@@ -33,11 +39,38 @@ def request_hash(request: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(request).encode()).hexdigest()
 
 
+def _redis_key(scope: str, key: str) -> str:
+    return f"numbering:idem:{hashlib.sha256(f'{scope}|{key}'.encode()).hexdigest()}"
+
+
+def _check_key(key: str) -> None:
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise ValidationError(f"idempotency_key: must be 1-{MAX_KEY_LENGTH} characters", field="idempotency_key")
+
+
+def _reused() -> IdempotencyKeyReused:
+    return IdempotencyKeyReused("idempotency_key was already used with a different request", field="idempotency_key")
+
+
+def cached_replay(*, scope: str, key: str, request: dict[str, Any]) -> str | None:
+    """The stored response from Redis, or None (not cached, or Redis unavailable)."""
+    _check_key(key)
+    try:
+        raw = lease_cache.client().get(_redis_key(scope, key))
+    except redis.RedisError:
+        return None
+    if raw is None:
+        return None
+    digest, _, response = (raw.decode() if isinstance(raw, bytes) else str(raw)).partition("|")
+    if digest != request_hash(request):
+        raise _reused()
+    return response
+
+
 def claim(*, scope: str, key: str, request: dict[str, Any]) -> str | None:
     """Reserve `key` for this request. Returns the stored response JSON on a replay,
     None when the caller should do the work (and then call `store`)."""
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise ValidationError(f"idempotency_key: must be 1-{MAX_KEY_LENGTH} characters", field="idempotency_key")
+    _check_key(key)
     digest = request_hash(request)
     now = timezone.now()
     with connection.cursor() as cursor:
@@ -50,11 +83,20 @@ def claim(*, scope: str, key: str, request: dict[str, Any]) -> str | None:
             return None
     record = IdempotencyRecord.objects.get(scope=scope, key=key)
     if record.request_hash != digest:
-        raise IdempotencyKeyReused("idempotency_key was already used with a different request", field="idempotency_key")
+        raise _reused()
     return record.response
 
 
-def store(*, scope: str, key: str, response: dict[str, Any]) -> str:
+def store(*, scope: str, key: str, request: dict[str, Any], response: dict[str, Any]) -> str:
     text = canonical(response)
     IdempotencyRecord.objects.filter(scope=scope, key=key).update(response=text)
+    value = f"{request_hash(request)}|{text}"
+    transaction.on_commit(lambda: _remember(_redis_key(scope, key), value))
     return text
+
+
+def _remember(redis_key: str, value: str) -> None:
+    try:
+        lease_cache.client().set(redis_key, value, ex=settings.IDEMPOTENCY_TTL_SECONDS)
+    except redis.RedisError:
+        pass  # PostgreSQL still has the record

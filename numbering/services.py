@@ -182,9 +182,13 @@ def _run(
         )
     expected_version = expected_version or None
     acting = _acting_tenant(actor, tenant_id)
+    fingerprint = {"action": action.value, "number": canonical_number, "tenant_id": str(acting), **request}
+    if idempotency_key:
+        cached = idempotency.cached_replay(scope=actor.identity, key=idempotency_key, request=fingerprint)
+        if cached is not None:
+            return MutationResult(**json.loads(cached), replayed=True)
     with transaction.atomic(), rls.scope_for(actor):
         if idempotency_key:
-            fingerprint = {"action": action.value, "number": canonical_number, "tenant_id": str(acting), **request}
             stored = idempotency.claim(scope=actor.identity, key=idempotency_key, request=fingerprint)
             if stored is not None:
                 return MutationResult(**json.loads(stored), replayed=True)
@@ -243,7 +247,9 @@ def _run(
             },
         )
         if idempotency_key:
-            text = idempotency.store(scope=actor.identity, key=idempotency_key, response=result.to_dict())
+            text = idempotency.store(
+                scope=actor.identity, key=idempotency_key, request=fingerprint, response=result.to_dict()
+            )
             result = MutationResult(**json.loads(text))
         lease_cache.refresh_after_commit(result.number)
         return result

@@ -243,3 +243,45 @@ def test_audit_and_outbox_record_actor_before_after_and_envelope(alice: Any) -> 
     assert set(envelope) == {"id", "type", "source", "time", "subject", "tenant_id", "sequence", "data"}
     assert envelope["source"] == "numbering-service" and envelope["subject"] == number.number
     assert envelope["tenant_id"] == str(alice.id) and envelope["sequence"] == 2
+
+
+def test_a_replay_is_answered_from_redis_after_commit_and_from_postgres_without_it(
+    alice: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from numbering import lease_cache
+
+    number = NumberFactory()
+    actor = as_tenant(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = services.number_reserve(number=number.number, tenant_id=alice.id, actor=actor, idempotency_key="r1")
+    IdempotencyRecord.objects.filter(key="r1").delete()  # only Redis can answer now
+    assert (
+        services.number_reserve(number=number.number, tenant_id=alice.id, actor=actor, idempotency_key="r1").to_dict()
+        == first.to_dict()
+    )
+    with pytest.raises(errors.IdempotencyKeyReused):
+        services.number_reserve(
+            number=number.number, tenant_id=alice.id, actor=actor, idempotency_key="r1", ttl_seconds=60
+        )
+    lease_cache.client().flushdb()
+    other = NumberFactory()
+    with django_capture_on_commit_callbacks(execute=False):
+        second = services.number_reserve(number=other.number, tenant_id=alice.id, actor=actor, idempotency_key="r2")
+    replay = services.number_reserve(number=other.number, tenant_id=alice.id, actor=actor, idempotency_key="r2")
+    assert replay.replayed and replay.to_dict() == second.to_dict()
+
+
+def test_the_lease_cache_is_written_after_commit_and_a_stale_writer_never_wins(
+    alice: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from numbering import lease_cache
+
+    number = NumberFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.number_reserve(number=number.number, tenant_id=alice.id, actor=OPS)
+        result = services.number_assign(number=number.number, tenant_id=alice.id, actor=OPS)
+    version, entry = lease_cache.read_entry(number.number)
+    assert version == result.number["version"] and entry["state"] == "ASSIGNED"
+    assert entry["tenant_id"] == str(alice.id) and entry["lease_id"] == result.lease["lease_id"]
+    assert lease_cache.write_entry(number.number, version - 1, {"state": "AVAILABLE"}) is False
+    assert lease_cache.read_entry(number.number)[1]["state"] == "ASSIGNED"
