@@ -49,20 +49,61 @@ class DomainError(Exception):
         return data
 
 
-def _error(code: str) -> type[DomainError]:
-    return type(code.title().replace("_", "") + "Error", (DomainError,), {"code": code})
+class NumberNotFoundError(DomainError):
+    code = "NUMBER_NOT_FOUND"
 
 
-NumberNotFound = _error("NUMBER_NOT_FOUND")
-TenantNotFound = _error("TENANT_NOT_FOUND")
-Conflict = _error("CONFLICT")
-NotAvailable = _error("NOT_AVAILABLE")
-InvalidTransition = _error("INVALID_TRANSITION")
-ReservationExpired = _error("RESERVATION_EXPIRED")
-WrongTenant = _error("WRONG_TENANT")
-TenantNotActive = _error("TENANT_NOT_ACTIVE")
-QuotaExceeded = _error("QUOTA_EXCEEDED")
-IdempotencyKeyReused = _error("IDEMPOTENCY_KEY_REUSED")
-ValidationError = _error("VALIDATION_ERROR")
+class TenantNotFoundError(DomainError):
+    code = "TENANT_NOT_FOUND"
+
+
+class ConflictError(DomainError):
+    code = "CONFLICT"
+
+
+class NotAvailableError(DomainError):
+    code = "NOT_AVAILABLE"
+
+
+class InvalidTransitionError(DomainError):
+    code = "INVALID_TRANSITION"
+
+
+class ReservationExpiredError(DomainError):
+    code = "RESERVATION_EXPIRED"
+
+
+class WrongTenantError(DomainError):
+    code = "WRONG_TENANT"
+
+
+class TenantNotActiveError(DomainError):
+    code = "TENANT_NOT_ACTIVE"
+
+
+class QuotaExceededError(DomainError):
+    code = "QUOTA_EXCEEDED"
+
+
+class IdempotencyKeyReusedError(DomainError):
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class DomainValidationError(DomainError):
+    code = "VALIDATION_ERROR"
+
+
+# Short names used across the code base.
+NumberNotFound = NumberNotFoundError
+TenantNotFound = TenantNotFoundError
+Conflict = ConflictError
+NotAvailable = NotAvailableError
+InvalidTransition = InvalidTransitionError
+ReservationExpired = ReservationExpiredError
+WrongTenant = WrongTenantError
+TenantNotActive = TenantNotActiveError
+QuotaExceeded = QuotaExceededError
+IdempotencyKeyReused = IdempotencyKeyReusedError
+ValidationError = DomainValidationError
 
 assert set(ERROR_STATUS) >= {c.code for c in DomainError.__subclasses__()}
