@@ -57,15 +57,33 @@ def audit_append(
     seq = prev_seq + 1
     tenant = str(tenant_id) if tenant_id else None
     body = event_body(
-        chain=chain, seq=seq, occurred_at=occurred_at, actor=actor, action=action,
-        object_type=object_type, object_id=object_id, tenant_id=tenant,
-        request_id=get_request_id(), before=_jsonable(before), after=_jsonable(after),
+        chain=chain,
+        seq=seq,
+        occurred_at=occurred_at,
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        tenant_id=tenant,
+        request_id=get_request_id(),
+        before=_jsonable(before),
+        after=_jsonable(after),
     )
     digest = chain_hash(prev_hash, body)
     event = AuditEvent.objects.create(
-        chain=chain, seq=seq, prev_hash=prev_hash, hash=digest, occurred_at=occurred_at,
-        actor=actor, action=action, object_type=object_type, object_id=object_id,
-        tenant_id=tenant, request_id=body["request_id"], before=body["before"], after=body["after"],
+        chain=chain,
+        seq=seq,
+        prev_hash=prev_hash,
+        hash=digest,
+        occurred_at=occurred_at,
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        tenant_id=tenant,
+        request_id=body["request_id"],
+        before=body["before"],
+        after=body["after"],
     )
     ChainHead.objects.filter(chain=chain).update(seq=seq, hash=digest, updated_at=occurred_at)
     return event
@@ -102,17 +120,26 @@ def verify_chain(chain: int, head: ChainHead | None) -> tuple[int, ChainBreak | 
         if event.prev_hash != prev_hash:
             return count, ChainBreak(chain, event.seq, "prev_hash does not match the previous event's hash")
         body = event_body(
-            chain=event.chain, seq=event.seq, occurred_at=event.occurred_at, actor=event.actor,
-            action=event.action, object_type=event.object_type, object_id=event.object_id,
-            tenant_id=str(event.tenant_id) if event.tenant_id else None, request_id=event.request_id,
-            before=event.before, after=event.after,
+            chain=event.chain,
+            seq=event.seq,
+            occurred_at=event.occurred_at,
+            actor=event.actor,
+            action=event.action,
+            object_type=event.object_type,
+            object_id=event.object_id,
+            tenant_id=str(event.tenant_id) if event.tenant_id else None,
+            request_id=event.request_id,
+            before=event.before,
+            after=event.after,
         )
         if chain_hash(prev_hash, body) != event.hash:
             return count, ChainBreak(chain, event.seq, "hash does not match the event's content")
         prev_hash, expected_seq, count = event.hash, expected_seq + 1, count + 1
     last_seq = expected_seq - 1
     if head is not None and (head.seq != last_seq or head.hash != prev_hash):
-        return count, ChainBreak(chain, head.seq, f"chain head (seq {head.seq}) does not match the last event (seq {last_seq})")
+        return count, ChainBreak(
+            chain, head.seq, f"chain head (seq {head.seq}) does not match the last event (seq {last_seq})"
+        )
     return count, None
 
 

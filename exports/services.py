@@ -36,10 +36,9 @@ from django.db import connection, transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from audit.hashing import canonical_json
 from exports import storage
 from exports.csv_safety import SafeCsvWriter, csv_line
-from exports.keys import SigningError, get_provider, verify_signature
+from exports.keys import SigningError, get_provider, sign_document, signing_bytes, verify_signature
 from exports.metrics import EXPORT_FAILURES, EXPORT_LAST_SUCCESS
 from exports.models import RegulatorExport
 from numbering import errors
@@ -322,8 +321,7 @@ def build_manifest(
 
 def manifest_signing_bytes(manifest: dict[str, Any]) -> bytes:
     """The canonical form the signature covers: the manifest without its signature."""
-    body = {k: v for k, v in manifest.items() if k != "signature"}
-    return canonical_json(body).encode("utf-8")
+    return signing_bytes(manifest)
 
 
 def regulator_export_run(*, period: str, actor: Actor, now: datetime | None = None) -> ExportOutcome:
@@ -358,17 +356,12 @@ def _run(period: Period, actor: Actor) -> ExportOutcome:
             csv_object = storage.put_locked(csv_key, Path(tmp.name), content_type="text/csv; charset=utf-8")
         if csv_object.size != generated.size:
             raise storage.StorageError(f"{csv_key}: stored {csv_object.size} bytes, wrote {generated.size}")
-        manifest = build_manifest(
-            period=period, generated_at=generated_at, generated=generated, csv_object=csv_object, key_id=""
+        manifest = sign_document(
+            build_manifest(
+                period=period, generated_at=generated_at, generated=generated, csv_object=csv_object, key_id=""
+            ),
+            provider,
         )
-        # The key id is part of what is signed: sign once to learn it (providers report the
-        # key that signed), then sign the manifest that names it.
-        manifest["key_id"] = provider.sign(manifest_signing_bytes(manifest)).key_id
-        signed = provider.sign(manifest_signing_bytes(manifest))
-        if signed.key_id != manifest["key_id"]:  # the key rotated between the two calls
-            manifest["key_id"] = signed.key_id
-            signed = provider.sign(manifest_signing_bytes(manifest))
-        manifest["signature"] = signed.signature
         body = (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
         manifest_object = storage.put_locked(manifest_key, body, content_type="application/json")
     except Exception as exc:  # noqa: BLE001 - whatever broke, the run is recorded FAILED and retried
@@ -379,8 +372,8 @@ def _run(period: Period, actor: Actor) -> ExportOutcome:
         record.status = RegulatorExport.Status.UPLOADED
         record.row_count = generated.row_count
         record.sha256 = generated.sha256
-        record.signature = signed.signature
-        record.key_id = signed.key_id
+        record.signature = str(manifest["signature"])
+        record.key_id = str(manifest["key_id"])
         record.bucket = csv_object.bucket
         record.csv_key, record.csv_version_id = csv_object.key, csv_object.version_id
         record.manifest_key, record.manifest_version_id = manifest_object.key, manifest_object.version_id

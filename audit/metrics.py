@@ -1,0 +1,8 @@
+"""Audit-chain metrics (DESIGN §8: audit chain status and last verify)."""
+
+from __future__ import annotations
+
+from prometheus_client import Gauge
+
+AUDIT_CHAIN_OK = Gauge("numbering_audit_chain_ok", "1 when the last verify found every chain and checkpoint intact")
+AUDIT_LAST_VERIFY = Gauge("numbering_audit_last_verify_timestamp_seconds", "Unix time of the last audit chain verify")
