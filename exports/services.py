@@ -535,7 +535,8 @@ def _inventory_queryset(filters: dict[str, str]) -> QuerySet[Number]:
         name = sorted(unknown)[0]
         raise errors.ValidationError(f"{name}: unknown filter (use {', '.join(INVENTORY_FILTERS)})", field=name)
     qs = Number.objects.all()
-    value = {k: (v or "").strip() for k, v in filters.items()}
+    # Trimmed, except the vanity tier, which is matched exactly as stored.
+    value = {k: (v or "") if k == "vanity_tier" else (v or "").strip() for k, v in filters.items()}
     if value.get("state"):
         states = {s.strip().upper() for s in value["state"].split(",")}
         bad = states - set(CATEGORY_OF_STATE)
