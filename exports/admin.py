@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -116,7 +116,7 @@ class RegulatorExportAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/exports/trigger.html", context)
 
-    def download_view(self, request: HttpRequest, period: str, which: str) -> HttpResponse:
+    def download_view(self, request: HttpRequest, period: str, which: str) -> HttpResponseBase:
         _require(request, EXPORT_ROLES | {roles.AUDITOR})
         try:
             chunks, name, content_type = regulator_export_open(period, which)
@@ -137,7 +137,7 @@ class RegulatorExportAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"{export.period}: {'; '.join(result.problems)}", messages.ERROR)
 
-    def inventory_view(self, request: HttpRequest) -> HttpResponse:
+    def inventory_view(self, request: HttpRequest) -> HttpResponseBase:
         actor = _require(request, roles.STAFF_ROLES)
         filters = {k: request.GET[k] for k in INVENTORY_FILTERS if request.GET.get(k, "").strip()}
         if request.GET.get("download"):

@@ -13,7 +13,7 @@ import io
 import re
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import IO, Any
+from typing import Any, Protocol
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 # A bare E.164 number is digits after the plus: a spreadsheet can at worst show it as a
@@ -46,10 +46,14 @@ def restore(cell: str) -> str:
     return cell
 
 
+class TextSink(Protocol):
+    def write(self, text: str, /) -> Any: ...
+
+
 class SafeCsvWriter:
     """csv.writer whose every cell is neutralised; lines end with CRLF (RFC 4180)."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: TextSink) -> None:
         self._writer = csv.writer(stream, lineterminator="\r\n")
 
     def writerow(self, row: Iterable[Any]) -> None:

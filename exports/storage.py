@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -199,9 +199,7 @@ def head(key: str, version_id: str | None = None, *, bucket: str | None = None) 
     return s3_client().head_object(**kwargs)
 
 
-def open_object(
-    key: str, version_id: str | None = None, *, bucket: str | None = None
-) -> tuple[IO[bytes], dict[str, Any]]:
+def open_object(key: str, version_id: str | None = None, *, bucket: str | None = None) -> tuple[Any, dict[str, Any]]:
     """The object's streaming body and its metadata (lock mode, retain-until, size)."""
     kwargs: dict[str, Any] = {"Bucket": bucket or settings.EXPORT_BUCKET, "Key": key}
     if version_id:

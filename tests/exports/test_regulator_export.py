@@ -326,3 +326,34 @@ def test_two_concurrent_runs_of_one_period_upload_once(committed: None, worm_buc
     versions = storage.s3_client().list_object_versions(Bucket=worm_bucket)["Versions"]
     assert len(versions) == 2  # one CSV, one manifest
     assert RegulatorExport.objects.get().attempts == 1
+
+
+@pytest.mark.django_db
+def test_verify_reports_every_mismatch_of_a_validly_signed_but_wrong_manifest(
+    worm_bucket: str, seeded_month: Seeded
+) -> None:
+    """Even a manifest signed with the right key must agree with the CSV it names and the
+    CSV must be COMPLIANCE-locked for 7 years."""
+    from exports.keys import sign_document
+
+    regulator_export_run(period=seeded_month.period, actor=ACTOR, now=seeded_month.now)
+    record = RegulatorExport.objects.get()
+    until = datetime.now(UTC) + timedelta(days=2)
+    weak = storage.s3_client().put_object(
+        Bucket=worm_bucket, Key=record.csv_key, Body=b"number\r\n+93790000001\r\n",
+        ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until,
+    )  # fmt: skip
+    manifest = json.loads(_get(worm_bucket, record.manifest_key, record.manifest_version_id))
+    manifest["csv"]["version_id"] = weak["VersionId"]
+    manifest["row_count"] += 5
+    forged = sign_document(manifest)
+    stored = storage.put_locked(record.manifest_key, json.dumps(forged).encode(), content_type="application/json")
+    RegulatorExport.objects.filter(pk=record.pk).update(manifest_version_id=stored.version_id)
+
+    result = regulator_export_verify(seeded_month.period)
+    problems = " | ".join(result.problems)
+    assert "manifest signature valid" in " ".join(result.checks)
+    assert "csv: Object Lock mode is GOVERNANCE" in problems
+    assert "differs from the manifest's" in problems and "recorded in the database" in problems
+    assert "bytes, the manifest says" in problems and "rows, the manifest says" in problems
+    assert "totals do not add up" in problems
