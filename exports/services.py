@@ -39,7 +39,7 @@ from django.utils import timezone
 from exports import storage
 from exports.csv_safety import SafeCsvWriter, csv_line
 from exports.keys import SigningError, get_provider, sign_document, signing_bytes, verify_signature
-from exports.metrics import EXPORT_FAILURES, EXPORT_LAST_SUCCESS
+from exports.metrics import EXPORT_FAILURES
 from exports.models import RegulatorExport
 from numbering import errors
 from numbering.actors import Actor
@@ -394,7 +394,6 @@ def _run(period: Period, actor: Actor) -> ExportOutcome:
             },
             subject="numbering.export.submitted.v1",
         )  # fmt: skip
-    EXPORT_LAST_SUCCESS.set(record.uploaded_at.timestamp())
     return ExportOutcome(
         record, True,
         f"export {period.name} uploaded: {record.row_count} rows, sha256 {record.sha256[:16]}…, "

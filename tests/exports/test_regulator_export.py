@@ -357,3 +357,17 @@ def test_verify_reports_every_mismatch_of_a_validly_signed_but_wrong_manifest(
     assert "differs from the manifest's" in problems and "recorded in the database" in problems
     assert "bytes, the manifest says" in problems and "rows, the manifest says" in problems
     assert "totals do not add up" in problems
+
+
+@pytest.mark.django_db
+def test_last_success_gauge_is_unknown_before_the_first_export() -> None:
+    import math
+
+    assert math.isnan(REGISTRY.get_sample_value("numbering_regulator_export_last_success_timestamp_seconds"))
+
+
+def test_last_success_gauge_survives_a_database_outage() -> None:
+    import math
+
+    # No database access allowed in this test: the scrape must still answer.
+    assert math.isnan(REGISTRY.get_sample_value("numbering_regulator_export_last_success_timestamp_seconds"))
