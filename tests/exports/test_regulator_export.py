@@ -371,3 +371,24 @@ def test_last_success_gauge_survives_a_database_outage() -> None:
 
     # No database access allowed in this test: the scrape must still answer.
     assert math.isnan(REGISTRY.get_sample_value("numbering_regulator_export_last_success_timestamp_seconds"))
+
+
+@pytest.mark.django_db
+def test_failure_after_the_csv_upload_keeps_the_locked_version_and_the_retry_completes(
+    worm_bucket: str, seeded_month: Seeded, settings: Any
+) -> None:
+    settings.SIGNING_PROVIDER = "vault"  # the key provider is down after the CSV went up
+    settings.VAULT_ADDR = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(ExportFailed, match="Vault at VAULT_ADDR is unreachable"):
+        regulator_export_run(period=seeded_month.period, actor=ACTOR, now=seeded_month.now)
+    assert RegulatorExport.objects.get().status == RegulatorExport.Status.FAILED
+    versions = storage.s3_client().list_object_versions(Bucket=worm_bucket)["Versions"]
+    assert [v["Key"].rsplit(".", 1)[-1] for v in versions] == ["csv"]  # no manifest: incomplete
+
+    settings.SIGNING_PROVIDER = "local"
+    regulator_export_run(period=seeded_month.period, actor=ACTOR, now=seeded_month.now)
+    record = RegulatorExport.objects.get()
+    versions = storage.s3_client().list_object_versions(Bucket=worm_bucket)["Versions"]
+    csv_versions = {v["VersionId"] for v in versions if v["Key"] == record.csv_key}
+    assert len(csv_versions) == 2 and record.csv_version_id in csv_versions  # the first one is kept, not overwritten
+    assert regulator_export_verify(seeded_month.period).ok
