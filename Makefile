@@ -50,3 +50,10 @@ lint: venv
 format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# --- local S3 server + export bucket (issue 7) ---
+.PHONY: s3
+s3: venv
+	@bash deploy/local/s3.sh
+	@$(PYTHON) manage.py provision_export_bucket
+setup: s3

@@ -26,6 +26,10 @@ class RegulatorExport(models.Model):
     retain_until = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    generated_at = models.DateTimeField(null=True, blank=True, help_text="when the rows were read")
+    uploaded_at = models.DateTimeField(null=True, blank=True, help_text="when both objects were confirmed locked")
+    triggered_by = models.CharField(max_length=200, blank=True, help_text="actor of the run that uploaded")
+    totals = models.JSONField(default=list, blank=True, help_text="utilisation per issuer x kind x block")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -138,3 +138,7 @@ def ops() -> Actor:
 
 def as_tenant(tenant: Any) -> Actor:
     return Actor.tenant(f"user-of-{tenant.name.lower()}", tenant.id, roles=frozenset({"tenant.admin"}))
+
+
+# --- local S3 server and WORM bucket (issue 7) ---
+from tests.s3server import export_key_dir, s3_server, worm_bucket  # noqa: E402,F401

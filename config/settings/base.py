@@ -203,3 +203,39 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
     },
 }
+
+# --- Regulator exports, WORM storage, signing keys, audit checkpoints (issue 7) ------------
+# S3 API with Object Lock. Empty S3_ENDPOINT_URL = AWS itself; in dev/test the project runs a
+# local S3-compatible server (moto, deploy/local/s3.sh) on S3_DEV_PORT.
+S3_DEV_PORT = env_int("S3_DEV_PORT", 4569, minimum=1, maximum=65535)
+S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL", "" if PRODUCTION else f"http://127.0.0.1:{S3_DEV_PORT}")
+if S3_ENDPOINT_URL and not S3_ENDPOINT_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"S3_ENDPOINT_URL={S3_ENDPOINT_URL!r} must start with http:// or https://")
+S3_REGION = env_str("S3_REGION", "us-east-1")
+# Empty in production = boto3's default chain (IRSA / instance role). The local server
+# accepts anything, so dev/test use a fixed non-secret placeholder.
+S3_ACCESS_KEY_ID = env_str("S3_ACCESS_KEY_ID", "" if PRODUCTION else "local-dev")
+S3_SECRET_ACCESS_KEY = env_str("S3_SECRET_ACCESS_KEY", "" if PRODUCTION else "local-dev")
+S3_CONNECT_TIMEOUT_SECONDS = env_int("S3_CONNECT_TIMEOUT_SECONDS", 5, minimum=1, maximum=120)
+S3_MAX_ATTEMPTS = env_int("S3_MAX_ATTEMPTS", 3, minimum=1, maximum=10)
+EXPORT_BUCKET = env_str("EXPORT_BUCKET", f"ghasi-regulator-exports-{'prod' if PRODUCTION else 'dev'}")
+EXPORT_PREFIX = env_str("EXPORT_PREFIX", "regulator-exports").strip("/")
+EXPORT_RETENTION_YEARS = env_int("EXPORT_RETENTION_YEARS", 7, minimum=1, maximum=100)
+EXPORT_TMP_DIR = env_str("EXPORT_TMP_DIR", "") or None  # None = the system temp dir
+# Signing key provider for manifests and checkpoints: "local" (dev key generated under
+# .dev/keys/export/ on first run) or "vault" (Vault Transit; VAULT_TOKEN from env).
+SIGNING_PROVIDER = env_str("SIGNING_PROVIDER", "vault" if PRODUCTION else "local")
+if SIGNING_PROVIDER not in {"local", "vault"}:
+    raise ImproperlyConfigured(f"SIGNING_PROVIDER={SIGNING_PROVIDER!r} must be local or vault")
+if PRODUCTION and SIGNING_PROVIDER == "local":
+    raise ImproperlyConfigured("SIGNING_PROVIDER=local is for development; use vault when NUMBERING_ENV=production")
+EXPORT_LOCAL_KEY_DIR = Path(env_str("EXPORT_LOCAL_KEY_DIR", str(DEV_DIR / "keys" / "export")))
+VAULT_ADDR = env_str("VAULT_ADDR", "" if SIGNING_PROVIDER == "local" else None)
+VAULT_TOKEN = env_str("VAULT_TOKEN", "")
+VAULT_TRANSIT_MOUNT = env_str("VAULT_TRANSIT_MOUNT", "transit")
+VAULT_TRANSIT_KEY = env_str("VAULT_TRANSIT_KEY", "numbering-export")
+VAULT_TIMEOUT_SECONDS = env_int("VAULT_TIMEOUT_SECONDS", 10, minimum=1, maximum=120)
+# Signed checkpoints of the audit chain heads after each clean verify (DESIGN §6). Off by
+# default under tests, so a suite never compares its database with a dev bucket.
+AUDIT_CHECKPOINTS = env_bool("AUDIT_CHECKPOINTS", default=NUMBERING_ENV != "test")
+AUDIT_CHECKPOINT_PREFIX = env_str("AUDIT_CHECKPOINT_PREFIX", "audit-checkpoints").strip("/")

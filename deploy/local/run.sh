@@ -14,4 +14,8 @@ echo
 echo "numbering-service web:   http://127.0.0.1:${WEB_PORT}/  (admin: http://127.0.0.1:${WEB_PORT}/admin/)"
 echo "                 metrics: http://127.0.0.1:${WEB_PORT}/metrics   health: /livez /readyz"
 echo
+# The local S3 server (in memory) and the export bucket: started here too, in case
+# run.sh is used without make setup.
+bash deploy/local/s3.sh
+$BIN/python manage.py provision_export_bucket
 exec $BIN/honcho start -f Procfile

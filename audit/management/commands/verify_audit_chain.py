@@ -4,22 +4,46 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.services import audit_verify_chains
+from audit.checkpoints import audit_verify_with_checkpoints
 
 
 class Command(BaseCommand):
-    help = "Recompute every audit hash chain; exit 0 when clean, 1 naming the first break."
+    help = (
+        "Recompute every audit hash chain and check it against every signed checkpoint on WORM storage;"
+        " exit 0 when clean (and store a new checkpoint), 1 naming the first break."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--no-checkpoint", action="store_true", help="verify only; do not write a new checkpoint")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        result = audit_verify_chains()
-        if result.ok:
+        outcome = audit_verify_with_checkpoints(write=not options["no_checkpoint"])
+        result = outcome.result
+        for warning in outcome.warnings:
+            self.stderr.write(f"WARNING: {warning}")
+        if outcome.ok:
             self.stdout.write(f"audit chain OK: {result.verified} events verified in {result.chains} chain(s)")
+            self.stdout.write(f"checked against {outcome.checkpoints_checked} checkpoint(s)")
+            if outcome.new_checkpoint:
+                self.stdout.write(f"new checkpoint: {outcome.new_checkpoint}")
             return
-        first = result.breaks[0]
         for b in result.breaks:
             self.stderr.write(f"audit chain BROKEN: chain {b.chain} at seq {b.seq}: {b.reason}")
+        for c in outcome.checkpoint_breaks:
+            where = f"chain {c.chain} at seq {c.seq}" if c.chain is not None else "checkpoint"
+            self.stderr.write(f"audit chain BROKEN: {where} contradicts checkpoint {c.checkpoint}: {c.reason}")
+        if result.breaks:
+            first = result.breaks[0]
+            raise CommandError(
+                f"audit chain broken: first break in chain {first.chain} at seq {first.seq} "
+                f"({result.verified} events verified before it)",
+                returncode=1,
+            )
+        c = outcome.checkpoint_breaks[0]
+        if c.chain is None:
+            raise CommandError(f"audit checkpoint {c.checkpoint} is not valid: {c.reason}", returncode=1)
         raise CommandError(
-            f"audit chain broken: first break in chain {first.chain} at seq {first.seq} "
-            f"({result.verified} events verified before it)",
+            f"audit chain broken: chain {c.chain} at seq {c.seq} contradicts checkpoint {c.checkpoint} ({c.reason}); "
+            "the chain verifies on its own, so it was rewritten after that checkpoint",
             returncode=1,
         )

@@ -1,0 +1,194 @@
+"""Signed checkpoints of the audit chain heads on WORM storage (DESIGN §6).
+
+After a clean verify, the head (chain, seq, hash, time) of every chain is signed by the
+export key provider and written with Object Lock COMPLIANCE under `audit-checkpoints/`.
+Every later verify checks the current chains against every stored checkpoint: the event
+at checkpoint.seq must still exist with hash == checkpoint.hash. A chain rewritten
+consistently from genesis (all hashes recomputed, so it verifies on its own) contradicts
+the first checkpoint taken before the rewrite, which nobody can delete or alter.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit.metrics import AUDIT_CHAIN_OK, AUDIT_LAST_VERIFY
+from audit.models import AuditEvent, ChainHead
+from audit.services import VerifyResult, audit_verify_chains
+from exports import storage
+from exports.keys import SigningError, sign_document, verify_document
+from numbering.outbox import outbox_enqueue
+
+logger = logging.getLogger(__name__)
+
+SCHEMA = "numbering.audit-checkpoint.v1"
+CHAIN_BROKEN_EVENT = "numbering.audit.chain_broken.v1"
+_STORE_ERRORS = (storage.StorageError, ClientError, BotoCoreError, SigningError, OSError)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    key: str
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CheckpointBreak:
+    checkpoint: str  # object key
+    chain: int | None
+    seq: int | None
+    reason: str
+
+
+def _prefix() -> str:
+    return settings.AUDIT_CHECKPOINT_PREFIX + "/"
+
+
+def current_heads() -> list[dict[str, Any]]:
+    return [
+        {"chain": h.chain, "seq": h.seq, "hash": h.hash, "time": h.updated_at.isoformat()}
+        for h in ChainHead.objects.order_by("chain")
+    ]
+
+
+def write_checkpoint(heads: list[dict[str, Any]] | None = None, *, now: datetime | None = None) -> str:
+    """Sign and store one checkpoint of the given (verified) heads; returns its key."""
+    now = now or timezone.now()
+    document = sign_document(
+        {"schema": SCHEMA, "created_at": now.isoformat(), "chains": heads if heads is not None else current_heads()}
+    )
+    key = f"{_prefix()}{now:%Y/%m/%d}/{now:%Y%m%dT%H%M%S.%f}Z.json"
+    body = (json.dumps(document, sort_keys=True, indent=2) + "\n").encode("utf-8")
+    storage.put_locked(key, body, content_type="application/json")
+    return key
+
+
+def load_checkpoints() -> tuple[list[Checkpoint], list[CheckpointBreak]]:
+    """Every stored checkpoint, oldest first; one whose signature does not verify is a break."""
+    checkpoints, breaks = [], []
+    for key in storage.list_keys(_prefix()):
+        body, _ = storage.open_object(key)
+        try:
+            document = json.loads(body.read())
+            valid = isinstance(document, dict) and verify_document(document)
+        except (ValueError, SigningError) as exc:
+            breaks.append(CheckpointBreak(key, None, None, f"checkpoint unreadable: {exc}"))
+            continue
+        if not valid:
+            breaks.append(CheckpointBreak(key, None, None, "checkpoint signature does not verify"))
+            continue
+        checkpoints.append(Checkpoint(key, document))
+    return checkpoints, breaks
+
+
+def check_against_checkpoints(checkpoints: list[Checkpoint]) -> list[CheckpointBreak]:
+    """For each checkpoint (oldest first) and chain: the event at its seq must exist with its hash."""
+    breaks = []
+    for checkpoint in checkpoints:
+        heads = [h for h in checkpoint.document.get("chains", []) if int(h.get("seq", 0)) > 0]
+        if not heads:
+            continue
+        wanted = Q()
+        for head in heads:
+            wanted |= Q(chain=int(head["chain"]), seq=int(head["seq"]))
+        found = {(c, s): h for c, s, h in AuditEvent.objects.filter(wanted).values_list("chain", "seq", "hash")}
+        for head in heads:
+            chain, seq = int(head["chain"]), int(head["seq"])
+            stored = found.get((chain, seq))
+            if stored is None:
+                breaks.append(CheckpointBreak(checkpoint.key, chain, seq, "the event it recorded is gone"))
+            elif stored != head["hash"]:
+                breaks.append(
+                    CheckpointBreak(
+                        checkpoint.key,
+                        chain,
+                        seq,
+                        f"hash {stored[:16]}… differs from the checkpoint's {head['hash'][:16]}…",
+                    )
+                )
+    return breaks
+
+
+@dataclass
+class AuditVerifyOutcome:
+    result: VerifyResult
+    checkpoint_breaks: list[CheckpointBreak] = field(default_factory=list)
+    checkpoints_checked: int = 0
+    new_checkpoint: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.result.ok and not self.checkpoint_breaks
+
+
+def audit_verify_with_checkpoints(*, write: bool = True) -> AuditVerifyOutcome:
+    """The daily verify: recompute every chain, compare with every stored checkpoint, and
+    after a clean result store a new checkpoint. Without storage (AUDIT_CHECKPOINTS=0 or
+    the store unreachable) the chains are still verified and a warning says what was not."""
+    warnings: list[str] = []
+    checkpoints: list[Checkpoint] = []
+    signature_breaks: list[CheckpointBreak] = []
+    store_ok = settings.AUDIT_CHECKPOINTS
+    if not store_ok:
+        warnings.append("AUDIT_CHECKPOINTS is off: chains verified, no checkpoint compared or written")
+    else:
+        try:
+            checkpoints, signature_breaks = load_checkpoints()
+        except _STORE_ERRORS as exc:
+            store_ok = False
+            warnings.append(
+                f"checkpoint storage unavailable ({type(exc).__name__}: {exc}); chains verified without checkpoints"
+            )
+    # One snapshot for the chains, the heads we checkpoint and the checkpoint comparison, so
+    # appends racing the verify can neither fake a break nor slip unverified into a checkpoint.
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        result = audit_verify_chains()
+        breaks = signature_breaks + check_against_checkpoints(checkpoints)
+        heads = current_heads()
+    outcome = AuditVerifyOutcome(result, breaks, len(checkpoints), None, warnings)
+    if outcome.ok and store_ok and write:
+        try:
+            outcome.new_checkpoint = write_checkpoint(heads)
+        except _STORE_ERRORS as exc:
+            warnings.append(f"could not write the checkpoint ({type(exc).__name__}: {exc})")
+    AUDIT_CHAIN_OK.set(1 if outcome.ok else 0)
+    AUDIT_LAST_VERIFY.set(timezone.now().timestamp())
+    if not outcome.ok:
+        _publish_break(outcome)
+    return outcome
+
+
+def _publish_break(outcome: AuditVerifyOutcome) -> None:
+    first_chain = outcome.result.breaks[0] if outcome.result.breaks else None
+    first_checkpoint = outcome.checkpoint_breaks[0] if outcome.checkpoint_breaks else None
+    data: dict[str, Any] = {
+        "chain_breaks": [{"chain": b.chain, "seq": b.seq, "reason": b.reason} for b in outcome.result.breaks],
+        "checkpoint_breaks": [
+            {"checkpoint": b.checkpoint, "chain": b.chain, "seq": b.seq, "reason": b.reason}
+            for b in outcome.checkpoint_breaks
+        ],
+        "verified": outcome.result.verified,
+    }
+    if first_chain:
+        data.update(chain=first_chain.chain, seq=first_chain.seq)
+    elif first_checkpoint:
+        data.update(chain=first_checkpoint.chain, seq=first_checkpoint.seq, checkpoint=first_checkpoint.checkpoint)
+    logger.critical("audit chain broken: %s", data)
+    # Its own transaction: the alert must go out whatever happens to the caller's.
+    with transaction.atomic():
+        outbox_enqueue(event_type=CHAIN_BROKEN_EVENT, aggregate_id="audit-chain", data=data, subject=CHAIN_BROKEN_EVENT)
