@@ -22,6 +22,8 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
     "QUOTA_EXCEEDED": (429, "RESOURCE_EXHAUSTED"),
     "IDEMPOTENCY_KEY_REUSED": (422, "INVALID_ARGUMENT"),
     "VALIDATION_ERROR": (400, "INVALID_ARGUMENT"),
+    # Signed inventory imports (issue 5): refused file, key or rows; nothing was imported.
+    "IMPORT_REFUSED": (422, "FAILED_PRECONDITION"),
 }
 
 
@@ -64,5 +66,7 @@ TenantNotActive = _error("TENANT_NOT_ACTIVE")
 QuotaExceeded = _error("QUOTA_EXCEEDED")
 IdempotencyKeyReused = _error("IDEMPOTENCY_KEY_REUSED")
 ValidationError = _error("VALIDATION_ERROR")
+ImportRefused = _error("IMPORT_REFUSED")
+NotFound = _error("NOT_FOUND")
 
 assert set(ERROR_STATUS) >= {c.code for c in DomainError.__subclasses__()}
