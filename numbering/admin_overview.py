@@ -106,7 +106,7 @@ def pool_utilisation(width: float = 560.0, row_height: float = 34.0) -> dict[str
     bars = []
     for i, p in enumerate(pools):
         total, available = p.total, p.available
-        scale = width / max(total, p.low_watermark, 1)
+        scale = width / max(total, 1)
         level = "critical" if available <= p.critical_watermark else "low" if available <= p.low_watermark else "ok"
         bars.append(
             PoolBar(
