@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
@@ -133,12 +134,12 @@ def _reference_data(report: SeedReport) -> None:
                     "agreed_prefixes": prefixes,
                 },
             )
-        for code, name, kind, vanity, gov, low, critical in POOLS:
+        for code, name, pool_kind, vanity, gov, low, critical in POOLS:
             InventoryPool.objects.update_or_create(
                 code=code,
                 defaults={
                     "name": name,
-                    "kind": kind,
+                    "kind": pool_kind,
                     "vanity": vanity,
                     "government_reserved": gov,
                     "low_watermark": low,
@@ -204,7 +205,7 @@ def _import(code: str, body: str, key: object, report: SeedReport) -> ImportOutc
 
 
 def _tenants(report: SeedReport) -> dict[str, Tenant]:
-    tenants = {}
+    tenants: dict[str, Tenant] = {}
     with transaction.atomic(), rls_scope(platform=True):
         pools = {p.code: p for p in InventoryPool.objects.all()}
         for name, reg, segment, pool_codes, q_msisdn, q_short, lease_days in TENANTS:
@@ -269,13 +270,11 @@ def _states(tenants: dict[str, Tenant], report: SeedReport) -> None:
     # Quarantine: released by the tenant, and recalled by ops.
     for n in awcc[:3]:
         assign(n, ent)
-        steps.append(("release", lambda n=n: services.number_release(number=n, tenant_id=ent.id, actor=ACTOR)))
+        steps.append(("release", partial(services.number_release, number=n, tenant_id=ent.id, actor=ACTOR)))
     assign(awcc[3], smb)
     steps.append(("recall", lambda: services.number_recall(number=awcc[3], actor=ACTOR, reason="FRAUD")))
     for n in awcc[4:6]:
-        steps.append(
-            ("retire", lambda n=n: services.number_retire(number=n, actor=ACTOR, reason="demo: damaged range"))
-        )
+        steps.append(("retire", partial(services.number_retire, number=n, actor=ACTOR, reason="demo: damaged range")))
     counts: dict[str, int] = {}
     for action, step in steps:
         step()

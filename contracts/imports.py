@@ -585,7 +585,12 @@ def _commit(imp: InventoryImport, *, dry_run: bool) -> ImportOutcome:
         valid, invalid = counts.get(VALID, 0), counts.get(INVALID, 0)
         duplicates = counts.get(DUP_FILE, 0) + counts.get(DUP_INVENTORY, 0)
         total = valid + invalid + duplicates
-        summary = {"total_rows": total, "rejected_count": invalid, "duplicate_count": duplicates, "report": _report()}
+        summary: dict[str, Any] = {
+            "total_rows": total,
+            "rejected_count": invalid,
+            "duplicate_count": duplicates,
+            "report": _report(),
+        }
         problems = invalid + duplicates
         if imp.mode == InventoryImport.Mode.ALL_OR_NOTHING and problems:
             message = (

@@ -234,32 +234,28 @@ class NumberAdmin(BigTableAdmin):
         reservations = list(
             Reservation.objects.filter(number=number).select_related("tenant").order_by("-created_at")[:50]
         )
-        history = sorted(
-            [
-                {
-                    "kind": "lease",
-                    "tenant": lease.tenant,
-                    "start": lease.starts_at,
-                    "end": lease.ended_at,
-                    "status": lease.status,
-                    "detail": lease.end_reason,
-                }
-                for lease in leases
-            ]
-            + [
-                {
-                    "kind": "reservation",
-                    "tenant": r.tenant,
-                    "start": r.created_at,
-                    "end": r.ended_at,
-                    "status": r.status,
-                    "detail": "",
-                }
-                for r in reservations
-            ],
-            key=lambda h: h["start"],
-            reverse=True,
-        )
+        history: list[dict[str, Any]] = [
+            {
+                "kind": "lease",
+                "tenant": lease.tenant,
+                "start": lease.starts_at,
+                "end": lease.ended_at,
+                "status": lease.status,
+                "detail": lease.end_reason,
+            }
+            for lease in leases
+        ] + [
+            {
+                "kind": "reservation",
+                "tenant": r.tenant,
+                "start": r.created_at,
+                "end": r.ended_at,
+                "status": r.status,
+                "detail": "",
+            }
+            for r in reservations
+        ]
+        history.sort(key=lambda h: h["start"], reverse=True)
         user_roles = roles_of(request.user)
         return {
             "active_lease": next((lease for lease in leases if lease.status == Lease.Status.ACTIVE), None),
