@@ -54,7 +54,7 @@ def _stacked(rows: dict[str, dict[str, int]], *, width: float = 560.0, row_heigh
         for state in STATES:
             n = counts.get(state, 0)
             if n:
-                w = max(width * n / biggest, 1.0)
+                w = max(width * n / biggest, 3.0)  # a handful of numbers must still show
                 bar.segments.append(Segment(state, n, x, w, STATE_COLOURS[state]))
                 x += w
         bars.append(bar)
