@@ -250,8 +250,14 @@ class InventoryImportAdmin(BigTableAdmin):
             except DomainError as exc:
                 form.add_error(None, exc.message)
             else:
-                # Signature check, then a dry run of every row: the preview.
-                run_import(imp.pk, dry_run=True)
+                # Signature check, then a dry run of every row: the preview (in the worker
+                # when imports are asynchronous, so a 100 000-row file never blocks a request).
+                if settings.INVENTORY_IMPORT_ASYNC:
+                    from contracts.tasks import run_import_task
+
+                    transaction.on_commit(lambda: run_import_task.delay(imp.pk, None, True))
+                else:
+                    run_import(imp.pk, dry_run=True)
                 return HttpResponseRedirect(reverse("admin:contracts_inventoryimport_step", args=[imp.pk]))
         return TemplateResponse(
             request,

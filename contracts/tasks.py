@@ -10,9 +10,9 @@ from contracts.imports import run_import
 
 
 @shared_task(name="contracts.run_import", acks_late=True, ignore_result=False)
-def run_import_task(import_id: int, mode: str | None = None) -> dict[str, Any]:
+def run_import_task(import_id: int, mode: str | None = None, dry_run: bool = False) -> dict[str, Any]:
     # Idempotent: a committed import or an already-imported file is a no-op, so a
     # redelivered message (acks_late after a worker crash) is harmless.
-    outcome = run_import(import_id, mode=mode).as_dict()
+    outcome = run_import(import_id, mode=mode, dry_run=dry_run).as_dict()
     outcome.pop("report", None)
     return outcome

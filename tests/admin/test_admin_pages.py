@@ -191,22 +191,30 @@ def test_import_wizard_shows_a_refused_signature(ops_client, roshan, atra):
     assert "does not verify" in page and 'id="commit-submit"' not in page and Number.objects.count() == 0
 
 
-def test_import_wizard_async_mode_queues_the_task(ops_client, roshan, settings, django_capture_on_commit_callbacks):
+def test_import_wizard_async_mode_queues_the_task(
+    ops_client, roshan, settings, django_capture_on_commit_callbacks, monkeypatch
+):
     settings.INVENTORY_IMPORT_ASYNC = True
-    signed = sign_csv(HEADER + msisdn_rows(2))
-    ops_client.post(
-        reverse("admin:contracts_inventoryimport_wizard"),
-        {
-            "issuer": "ROSHAN",
-            "csv_file": SimpleUploadedFile("r.csv", signed.csv),
-            "signature": SimpleUploadedFile("r.sig", signed.signature),
-        },
-    )
-    imp = InventoryImport.objects.get()
     from contracts import tasks
 
     calls = []
-    tasks.run_import_task.delay = lambda *a: calls.append(a)  # the broker is the Celery worker's concern
+    monkeypatch.setattr(tasks.run_import_task, "delay", lambda *a: calls.append(a))  # the broker is Celery's concern
+    signed = sign_csv(HEADER + msisdn_rows(2))
+    with django_capture_on_commit_callbacks(execute=True):
+        ops_client.post(
+            reverse("admin:contracts_inventoryimport_wizard"),
+            {
+                "issuer": "ROSHAN",
+                "csv_file": SimpleUploadedFile("r.csv", signed.csv),
+                "signature": SimpleUploadedFile("r.sig", signed.signature),
+            },
+        )
+    imp = InventoryImport.objects.get()
+    assert calls == [(imp.pk, None, True)] and imp.status == "PENDING"
+    page = ops_client.get(reverse("admin:contracts_inventoryimport_step", args=[imp.pk])).content.decode()
+    assert "fetch(" in page  # the preview page polls until the worker has validated
+    assert tasks.run_import_task.run(imp.pk, None, True)["status"] == "VERIFIED"
+    calls.clear()
     with django_capture_on_commit_callbacks(execute=True):
         ops_client.post(reverse("admin:contracts_inventoryimport_commit", args=[imp.pk]), {"mode": "valid-rows"})
     assert calls == [(imp.pk, "valid-rows")]
