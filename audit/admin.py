@@ -11,13 +11,26 @@ from django.urls import path, reverse
 
 from audit.models import AuditEvent, ChainHead
 from audit.services import audit_verify_chains
-from numbering.admin_utils import ReadOnlyAdmin
+from numbering.admin_utils import ReadOnlyAdmin, fixed_values_filter
+from numbering.lifecycle import Action
 
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ("occurred_at", "actor", "action", "object_type", "object_id", "tenant_id", "chain", "seq")
-    list_filter = ("object_type", "action")
+    list_filter = (
+        fixed_values_filter("object_type", ["number", "inventory_import", "signing_key", "quarantine_policy"]),
+        fixed_values_filter(
+            "action",
+            [
+                *(a.value for a in Action),
+                "inventory.import",
+                "signing_key.add",
+                "signing_key.revoke",
+                "quarantine_policy.update",
+            ],
+        ),
+    )
     search_fields = ("=object_id", "=actor")
     search_help_text = "Exact object id (a number in E.164, import:<id>, key:<fingerprint>) or actor (user:<name>)."
     change_list_template = "admin/audit/auditevent/change_list.html"

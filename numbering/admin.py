@@ -22,11 +22,13 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from config import roles
+from contracts.imports import EVENT_COMPLETED, VANITY_TIERS
 from numbering import services
 from numbering.admin_overview import overview
-from numbering.admin_utils import BigTableAdmin, ReadOnlyAdmin
+from numbering.admin_utils import BigTableAdmin, ReadOnlyAdmin, fixed_values_filter
 from numbering.errors import DomainError
 from numbering.formats import parse_number
+from numbering.lifecycle import TRANSITIONS
 from numbering.models import IdempotencyRecord, Lease, Number, OutboxEvent, QuarantinePolicy, Reservation
 from numbering.staff import roles_of, staff_actor
 
@@ -143,7 +145,7 @@ class StateFilter(admin.SimpleListFilter):
 class NumberAdmin(BigTableAdmin):
     list_display = ("number", "kind", "state", "issuer", "pool", "vanity_tier", "tenant", "version", "state_changed_at")
     list_select_related = ("issuer", "pool", "tenant")
-    list_filter = (StateFilter, "kind", "issuer", "pool", "vanity_tier")
+    list_filter = (StateFilter, "kind", "issuer", "pool", fixed_values_filter("vanity_tier", list(VANITY_TIERS)))
     search_fields = ("number",)
     search_help_text = "Any format: +93791234567, 93791234567, 0791234567, 079 123 4567, a short code, or a prefix."
     raw_id_fields = ("tenant", "last_tenant", "block", "pool")
@@ -330,7 +332,7 @@ class QuarantinePolicyAdmin(admin.ModelAdmin):
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(ReadOnlyAdmin):
     list_display = ("id", "event_type", "aggregate_id", "partition", "created_at", "published_at", "attempts")
-    list_filter = ("event_type",)
+    list_filter = (fixed_values_filter("event_type", sorted({t.event for t in TRANSITIONS} | {EVENT_COMPLETED})),)
     search_fields = ("aggregate_id",)
 
 

@@ -120,3 +120,17 @@ def test_quarantine_policy_update_refuses_bad_input():
         services.quarantine_policy_update(case="MSISDN", days=10, approved_by=" ", actor=actor)
     with pytest.raises(NotFound):
         services.quarantine_policy_update(case="NOPE", days=10, approved_by="L", actor=actor)
+
+
+def test_big_table_filters_use_fixed_values_not_distinct_scans(ops_client, alice):
+    number = number_in(State.ASSIGNED, alice)
+    url = reverse("admin:numbering_number_changelist")
+    assert number.number not in ops_client.get(url, {"vanity_tier": "GOLD"}).content.decode()
+    assert number.number in ops_client.get(url, {"state": "ASSIGNED"}).content.decode()
+    assert ops_client.get(reverse("admin:audit_auditevent_changelist"), {"action": "assign"}).status_code == 200
+    assert ops_client.get(reverse("admin:audit_auditevent_changelist"), {"object_type": "number"}).status_code == 200
+    outbox = reverse("admin:numbering_outboxevent_changelist")
+    assert (
+        "numbering.number.assigned.v1"
+        in ops_client.get(outbox, {"event_type": "numbering.number.assigned.v1"}).content.decode()
+    )
