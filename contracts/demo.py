@@ -231,9 +231,17 @@ def _available(**filters: object) -> list[str]:
 
 def _states(tenants: dict[str, Tenant], report: SeedReport) -> None:
     with transaction.atomic(), rls_scope(platform=True):
-        if Lease.objects.exists() or Reservation.objects.exists():
+        seeded = Lease.objects.exists() or Reservation.objects.exists()
+        reserved = Number.objects.filter(state="RESERVED").exists()
+    if seeded:
+        # Reservations expire (24 h at most): top them up so RESERVED keeps showing.
+        if not reserved:
+            for n in _available(issuer__code="ROSHAN", pool__code="GENERAL_MSISDN")[:3]:
+                services.number_reserve(number=n, tenant_id=tenants["ENTERPRISE"].id, actor=ACTOR, ttl_seconds=86400)
+            report.add("lifecycle demo states present; reservations topped up")
+        else:
             report.add("lifecycle demo states already present; left as they are")
-            return
+        return
     ent, smb, gov = tenants["ENTERPRISE"], tenants["SMB"], tenants["GOVERNMENT"]
     roshan = _available(issuer__code="ROSHAN", pool__code="GENERAL_MSISDN")
     mtn = _available(issuer__code="MTN_AF", pool__code="GENERAL_MSISDN")

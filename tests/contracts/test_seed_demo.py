@@ -57,6 +57,16 @@ def test_seed_demo_populates_every_issuer_pool_tenant_and_state_and_is_idempoten
     call_command("seed_demo", stdout=out)
     assert (Number.objects.count(), InventoryImport.objects.count(), SigningKey.objects.count()) == before
     assert "already imported" in out.getvalue() and "already present" in out.getvalue()
+    # Once the demo reservations have expired, a re-run reserves a few again.
+    from numbering import services
+    from numbering.actors import Actor
+
+    for number in Number.objects.filter(state="RESERVED").values_list("number", flat=True):
+        services.number_recall(number=number, actor=Actor.system("test"))
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    assert "reservations topped up" in out.getvalue()
+    assert Number.objects.filter(state="RESERVED").count() == 3
 
 
 def test_seed_demo_refuses_production(settings):
