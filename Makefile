@@ -37,7 +37,7 @@ setup: migrate
 run: setup
 	@bash deploy/local/run.sh
 
-test: venv services
+test: venv services browser
 	@$(PYTHON) deploy/local/bootstrap_db.py
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest $(PYTEST_ARGS)
 	@$(PYTHON) deploy/local/check_coverage.py .coverage.json
@@ -57,3 +57,12 @@ s3: venv
 	@bash deploy/local/s3.sh
 	@$(PYTHON) manage.py provision_export_bucket
 setup: s3
+
+# Headless Chromium for the admin browser tests (Debian package; Playwright drives it,
+# never `playwright install`). Idempotent: installs only when missing.
+.PHONY: browser
+browser:
+	@test -x /usr/bin/chromium || { echo "[browser] installing chromium"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
+	@/usr/bin/chromium --version

@@ -1,22 +1,57 @@
-"""Admin registrations (the full commerce-ops admin builds on these)."""
+"""The audit trail in the admin: read-only, searchable by object, with a chain verify button."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
-from audit.models import AuditEvent
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+
+from audit.models import AuditEvent, ChainHead
+from audit.services import audit_verify_chains
+from numbering.admin_utils import ReadOnlyAdmin, fixed_values_filter
+from numbering.lifecycle import Action
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ("id", "chain", "seq", "prev_hash", "hash", "occurred_at")
-    show_full_result_count = False
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ("occurred_at", "actor", "action", "object_type", "object_id", "tenant_id", "chain", "seq")
+    list_filter = (
+        fixed_values_filter("object_type", ["number", "inventory_import", "signing_key", "quarantine_policy"]),
+        fixed_values_filter(
+            "action",
+            [
+                *(a.value for a in Action),
+                "inventory.import",
+                "signing_key.add",
+                "signing_key.revoke",
+                "quarantine_policy.update",
+            ],
+        ),
+    )
+    search_fields = ("=object_id", "=actor")
+    search_help_text = "Exact object id (a number in E.164, import:<id>, key:<fingerprint>) or actor (user:<name>)."
+    change_list_template = "admin/audit/auditevent/change_list.html"
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
+    def get_urls(self) -> list[Any]:
+        return [
+            path("verify/", self.admin_site.admin_view(self.verify_view), name="audit_auditevent_verify"),
+            *super().get_urls(),
+        ]
 
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
+    def verify_view(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST" or not self.has_view_permission(request):
+            raise PermissionDenied
+        result = audit_verify_chains()
+        if result.ok:
+            messages.success(request, f"Audit chain OK: {result.verified} events verified in {result.chains} chain(s).")
+        for b in result.breaks:
+            messages.error(request, f"Audit chain BROKEN: chain {b.chain} at seq {b.seq}: {b.reason}")
+        return HttpResponseRedirect(reverse("admin:audit_auditevent_changelist"))
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
-        return False
+
+@admin.register(ChainHead)
+class ChainHeadAdmin(ReadOnlyAdmin):
+    list_display = ("chain", "seq", "hash", "updated_at")

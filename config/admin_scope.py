@@ -21,7 +21,7 @@ class AdminPlatformScopeMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
-        if request.path.startswith("/admin/") and user is not None and user.is_authenticated and user.is_staff:
+        if request.path.startswith("/admin/") and user is not None and user.is_active and user.is_staff:
             with transaction.atomic(), rls_scope(platform=True):
                 return self.get_response(request)
         return self.get_response(request)

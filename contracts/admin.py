@@ -1,41 +1,330 @@
-"""Admin registrations (the full commerce-ops admin builds on these)."""
+"""Admin for issuers, signing keys, contracts, blocks and imports, with the import wizard:
+upload CSV + signature → signature result → preview with per-row errors and the mode →
+commit → progress. Every step calls contracts.imports (the one import code path)."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from contracts import signing
+from contracts.imports import import_create, import_set_mode, run_import
 from contracts.models import Contract, InventoryImport, Issuer, NumberBlock, SigningKey
+from contracts.services import signing_key_add, signing_key_revoke
+from numbering.admin_utils import BigTableAdmin
+from numbering.errors import DomainError
+from numbering.staff import staff_actor
+
+TERMINAL = {
+    InventoryImport.Status.COMMITTED,
+    InventoryImport.Status.REJECTED,
+    InventoryImport.Status.FAILED,
+    InventoryImport.Status.ALREADY_IMPORTED,
+}
+
+
+class SigningKeyInline(admin.TabularInline):
+    model = SigningKey
+    fields = ("fingerprint", "valid_from", "valid_to", "revoked_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Issuer)
 class IssuerAdmin(admin.ModelAdmin):
-    list_display = ("id", "code", "name", "kind", "msisdn_prefixes", "created_at")
-    show_full_result_count = False
+    list_display = ("code", "name", "kind", "prefixes")
+    search_fields = ("code", "name")
+    inlines = [SigningKeyInline]
+
+    @admin.display(description="MSISDN prefixes")
+    def prefixes(self, obj: Issuer) -> str:
+        return ", ".join(obj.msisdn_prefixes) or "—"
+
+
+class SigningKeyForm(forms.ModelForm):
+    class Meta:
+        model = SigningKey
+        fields = ("issuer", "public_key_pem", "valid_from", "valid_to")
+
+    def clean_public_key_pem(self) -> str:
+        try:
+            key = signing.load_public_key(self.cleaned_data["public_key_pem"])
+        except DomainError as exc:
+            raise forms.ValidationError(exc.message) from None
+        if SigningKey.objects.filter(fingerprint=signing.fingerprint(key)).exists():
+            raise forms.ValidationError("this key is already installed")
+        return self.cleaned_data["public_key_pem"]
 
 
 @admin.register(SigningKey)
 class SigningKeyAdmin(admin.ModelAdmin):
-    list_display = ("id", "issuer", "public_key_pem", "fingerprint", "valid_from", "valid_to")
-    show_full_result_count = False
-    raw_id_fields = ("issuer",)
+    list_display = ("issuer", "short_fingerprint", "valid_from", "valid_to", "revoked_at", "usable")
+    list_select_related = ("issuer",)
+    list_filter = ("issuer",)
+    search_fields = ("fingerprint",)
+    actions = ["revoke"]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = SigningKeyForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ()
+        return ("issuer", "fingerprint", "public_key_pem", "valid_from", "valid_to", "revoked_at", "created_at")
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ("issuer", "public_key_pem", "valid_from", "valid_to")
+        return self.get_readonly_fields(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # keys are revoked, never deleted: old imports name their fingerprint
+
+    @admin.display(description="fingerprint")
+    def short_fingerprint(self, obj: SigningKey) -> str:
+        return obj.fingerprint[:16] + "…"
+
+    @admin.display(boolean=True)
+    def usable(self, obj: SigningKey) -> bool:
+        from contracts.selectors import signing_key_problem
+
+        return signing_key_problem(obj) is None
+
+    def save_model(self, request: HttpRequest, obj: SigningKey, form: Any, change: bool) -> None:
+        key = signing_key_add(
+            issuer_code=obj.issuer.code,
+            public_key_pem=obj.public_key_pem,
+            valid_from=obj.valid_from,
+            valid_to=obj.valid_to,
+            actor=staff_actor(request.user),
+        )
+        obj.pk, obj.fingerprint, obj.created_at = key.pk, key.fingerprint, key.created_at
+
+    @admin.action(description="Revoke selected keys", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[SigningKey]) -> None:
+        for key in queryset:
+            signing_key_revoke(fingerprint=key.fingerprint, actor=staff_actor(request.user), reason="admin")
+        messages.success(request, f"{queryset.count()} key(s) revoked.")
 
 
 @admin.register(Contract)
 class ContractAdmin(admin.ModelAdmin):
-    list_display = ("id", "reference", "issuer", "kind", "status", "starts_on")
-    show_full_result_count = False
-    raw_id_fields = ("issuer",)
-
-
-@admin.register(InventoryImport)
-class InventoryImportAdmin(admin.ModelAdmin):
-    list_display = ("id", "issuer", "contract", "filename", "file_sha256", "key_fingerprint")
-    show_full_result_count = False
-    raw_id_fields = ("issuer", "contract")
+    list_display = ("reference", "issuer", "kind", "status", "starts_on", "ends_on")
+    list_select_related = ("issuer",)
+    list_filter = ("status", "kind", "issuer")
+    search_fields = ("reference",)
 
 
 @admin.register(NumberBlock)
-class NumberBlockAdmin(admin.ModelAdmin):
-    list_display = ("id", "name", "issuer", "contract", "kind", "range_start")
-    show_full_result_count = False
-    raw_id_fields = ("issuer", "contract", "inventory_import")
+class NumberBlockAdmin(BigTableAdmin):
+    list_display = ("name", "issuer", "kind", "range_start", "range_end", "contract", "inventory_import")
+    list_select_related = ("issuer", "contract", "inventory_import")
+    list_filter = ("issuer", "kind")
+    search_fields = ("name",)
+    raw_id_fields = ("contract", "inventory_import")
+
+
+class UploadForm(forms.Form):
+    issuer = forms.ModelChoiceField(queryset=Issuer.objects.all(), to_field_name="code")
+    csv_file = forms.FileField(
+        label="CSV file", help_text="Exactly as the issuer signed it (docs/import-csv-format.md)."
+    )
+    signature = forms.FileField(label="Detached signature", help_text="Raw RSA signature bytes (.sig).")
+
+
+def _progress(imp: InventoryImport) -> str:
+    total = max(imp.total_rows, 1)
+    return format_html(
+        '<progress max="{}" value="{}"></progress> {}/{}', total, imp.processed_rows, imp.processed_rows, imp.total_rows
+    )
+
+
+@admin.register(InventoryImport)
+class InventoryImportAdmin(BigTableAdmin):
+    list_display = (
+        "id",
+        "issuer",
+        "filename",
+        "status",
+        "mode",
+        "progress",
+        "accepted_count",
+        "rejected_count",
+        "duplicate_count",
+        "created_by",
+        "created_at",
+    )
+    list_select_related = ("issuer",)
+    list_filter = ("status", "issuer")
+    search_fields = ("=file_sha256", "filename")
+    readonly_fields = (
+        "issuer",
+        "contract",
+        "filename",
+        "file_sha256",
+        "key_fingerprint",
+        "mode",
+        "status",
+        "progress",
+        "total_rows",
+        "accepted_count",
+        "rejected_count",
+        "duplicate_count",
+        "error",
+        "report_table",
+        "created_by",
+        "created_at",
+        "completed_at",
+    )
+    fields = readonly_fields
+    change_list_template = "admin/contracts/inventoryimport/change_list.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # the wizard is the way in
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_upload_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("contracts.add_inventoryimport")
+
+    @admin.display(description="progress")
+    def progress(self, obj: InventoryImport) -> str:
+        return _progress(obj)
+
+    @admin.display(description="per-row report (problem rows)")
+    def report_table(self, obj: InventoryImport) -> str:
+        if not obj.report:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((e["row"], e["result"], e["message"]) for e in obj.report[:500]),
+        )
+        return format_html("<table><tr><th>row</th><th>result</th><th>message</th></tr>{}</table>", rows)
+
+    def get_urls(self) -> list[Any]:
+        wrap = self.admin_site.admin_view
+        return [
+            path("wizard/", wrap(self.upload_view), name="contracts_inventoryimport_wizard"),
+            path("<int:pk>/wizard/", wrap(self.step_view), name="contracts_inventoryimport_step"),
+            path("<int:pk>/commit/", wrap(self.commit_view), name="contracts_inventoryimport_commit"),
+            path("<int:pk>/status/", wrap(self.status_view), name="contracts_inventoryimport_status"),
+            *super().get_urls(),
+        ]
+
+    def _context(self, request: HttpRequest, **kw: Any) -> dict[str, Any]:
+        return {**self.admin_site.each_context(request), "opts": self.model._meta, **kw}
+
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_upload_permission(request):
+            raise PermissionDenied
+        form = UploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                imp = import_create(
+                    issuer_code=form.cleaned_data["issuer"].code,
+                    csv_file=form.cleaned_data["csv_file"],
+                    signature=form.cleaned_data["signature"],
+                    actor=staff_actor(request.user),
+                    filename=form.cleaned_data["csv_file"].name,
+                )
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+            else:
+                # Signature check, then a dry run of every row: the preview (in the worker
+                # when imports are asynchronous, so a 100 000-row file never blocks a request).
+                if settings.INVENTORY_IMPORT_ASYNC:
+                    from contracts.tasks import run_import_task
+
+                    transaction.on_commit(lambda: run_import_task.delay(imp.pk, None, True))
+                else:
+                    run_import(imp.pk, dry_run=True)
+                return HttpResponseRedirect(reverse("admin:contracts_inventoryimport_step", args=[imp.pk]))
+        return TemplateResponse(
+            request,
+            "admin/contracts/inventoryimport/wizard_upload.html",
+            self._context(request, title="Import signed inventory — 1. upload", form=form),
+        )
+
+    def step_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        imp = get_object_or_404(InventoryImport.objects.select_related("issuer"), pk=pk)
+        if not self.has_view_permission(request, imp):
+            raise PermissionDenied
+        valid = max(imp.total_rows - imp.rejected_count - imp.duplicate_count, 0)
+        S = InventoryImport.Status
+        return TemplateResponse(
+            request,
+            "admin/contracts/inventoryimport/wizard_step.html",
+            self._context(
+                request,
+                title=f"Import {imp.pk}: {imp.issuer.code} — {imp.filename}",
+                imp=imp,
+                valid_rows=valid,
+                report=imp.report[:200],
+                more=max(len(imp.report) - 200, 0),
+                signature_ok=bool(imp.key_fingerprint),
+                can_commit=imp.status == S.VERIFIED and valid > 0 and self.has_upload_permission(request),
+                waiting=imp.status in (S.PENDING, S.RUNNING),
+                terminal=imp.status in TERMINAL,
+                modes=InventoryImport.Mode.choices,
+            ),
+        )
+
+    def commit_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if request.method != "POST" or not self.has_upload_permission(request):
+            raise PermissionDenied
+        imp = get_object_or_404(InventoryImport, pk=pk)
+        mode = request.POST.get("mode", imp.mode)
+        try:
+            import_set_mode(import_id=imp.pk, mode=mode)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return HttpResponseRedirect(reverse("admin:contracts_inventoryimport_step", args=[pk]))
+        if settings.INVENTORY_IMPORT_ASYNC:
+            from contracts.tasks import run_import_task
+
+            InventoryImport.objects.filter(pk=pk).update(status=InventoryImport.Status.PENDING, processed_rows=0)
+            transaction.on_commit(lambda: run_import_task.delay(pk, mode))
+            messages.info(request, f"Import {pk} queued; progress below.")
+        else:
+            outcome = run_import(pk, mode=mode)
+            level = messages.SUCCESS if outcome.ok else messages.ERROR
+            messages.add_message(request, level, f"Import {pk}: {outcome.message}")
+        return HttpResponseRedirect(reverse("admin:contracts_inventoryimport_step", args=[pk]))
+
+    def status_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        imp = get_object_or_404(InventoryImport, pk=pk)
+        if not self.has_view_permission(request, imp):
+            raise PermissionDenied
+        return JsonResponse(
+            {
+                "id": imp.pk,
+                "status": imp.status,
+                "processed_rows": imp.processed_rows,
+                "total_rows": imp.total_rows,
+                "accepted": imp.accepted_count,
+                "rejected": imp.rejected_count,
+                "duplicates": imp.duplicate_count,
+                "terminal": imp.status in TERMINAL,
+                "error": imp.error,
+            }
+        )

@@ -81,6 +81,8 @@ class InventoryImport(models.Model):
         COMMITTED = "COMMITTED"
         REJECTED = "REJECTED"
         FAILED = "FAILED"
+        # The same file was committed earlier; this upload changed nothing (DESIGN §7).
+        ALREADY_IMPORTED = "ALREADY_IMPORTED"
 
     class Mode(models.TextChoices):
         ALL_OR_NOTHING = "all-or-nothing"

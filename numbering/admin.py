@@ -1,53 +1,342 @@
-"""Admin registrations (the full commerce-ops admin builds on these)."""
+"""Django admin for the inventory (DESIGN §3.3): thin adapters over numbering.services.
+
+Numbers are never edited as rows: every change is an action (bulk on the changelist, or a
+button on the number page) that calls the service with the staff user as audit actor and
+shows the domain error when the lifecycle refuses it.
+"""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from collections.abc import Callable
+from typing import Any
 
-from numbering.models import Lease, Number, OutboxEvent, QuarantinePolicy, Reservation
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from config import roles
+from contracts.imports import EVENT_COMPLETED, VANITY_TIERS
+from numbering import services
+from numbering.admin_overview import overview
+from numbering.admin_utils import BigTableAdmin, ReadOnlyAdmin, fixed_values_filter
+from numbering.errors import DomainError
+from numbering.formats import parse_number
+from numbering.lifecycle import TRANSITIONS
+from numbering.models import IdempotencyRecord, Lease, Number, OutboxEvent, QuarantinePolicy, Reservation
+from numbering.staff import roles_of, staff_actor
+
+OPS = frozenset({roles.NUMBERING_ADMIN, roles.COMMERCE_OPS})
+ACTION_ROLES = {
+    "recall": OPS | {roles.COMPLIANCE_OFFICER},
+    "retire": OPS,
+    "reinstate": OPS,
+    "renew": OPS,
+    "extend_reservation": OPS,
+}
+ACTION_LABELS = {
+    "recall": "Recall",
+    "retire": "Retire",
+    "reinstate": "Reinstate (into quarantine)",
+    "renew": "Renew lease",
+    "extend_reservation": "Extend reservation",
+}
+RECALL_REASONS = [
+    ("OPS_RECALL", "Ops recall"),
+    ("FRAUD", "Fraud (burns the number)"),
+    ("COMPLIANCE_SUSPENSION", "Compliance: tenant suspended"),
+]
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """State changes go through numbering.services (CAS, audit, outbox), never a form save."""
+def _call(action: str, number: Number, actor: Any, reason: str) -> Any:
+    """One action on one number through numbering.services."""
+    if action == "recall":
+        return services.number_recall(number=number.number, actor=actor, reason=reason)
+    if action == "retire":
+        return services.number_retire(number=number.number, actor=actor, reason=reason)
+    if action == "reinstate":
+        return services.number_reinstate(number=number.number, actor=actor, reason=reason)
+    if action == "renew":
+        return services.number_renew(number=number.number, actor=actor, tenant_id=number.tenant_id)
+    if action == "extend_reservation":
+        return services.number_extend_reservation(number=number.number, actor=actor, tenant_id=number.tenant_id)
+    raise ValueError(action)
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
-        return False
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
+def perform(request: HttpRequest, action: str, numbers: list[Number], reason: str = "") -> tuple[int, list[str]]:
+    """Run `action` on each number as the staff user; returns (done, refusals)."""
+    if not (roles_of(request.user) & ACTION_ROLES[action]):
+        raise PermissionDenied(f"{action} needs one of the roles {', '.join(sorted(ACTION_ROLES[action]))}")
+    actor = staff_actor(request.user)
+    done, refused = 0, []
+    for number in numbers:
+        try:
+            _call(action, number, actor, reason or f"admin:{action}")
+        except DomainError as exc:
+            refused.append(f"{number.number}: {exc.code}: {exc.message}")
+        else:
+            done += 1
+    return done, refused
 
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
+
+def _report(request: HttpRequest, action: str, done: int, refused: list[str]) -> None:
+    if done:
+        messages.success(request, f"{ACTION_LABELS[action]}: {done} number(s) done.")
+    for line in refused[:20]:
+        messages.error(request, f"{ACTION_LABELS[action]} refused — {line}")
+    if len(refused) > 20:
+        messages.error(request, f"… and {len(refused) - 20} more refusals")
+
+
+def _bulk(action: str) -> Callable[..., None]:
+    def run(modeladmin: NumberAdmin, request: HttpRequest, queryset: QuerySet[Number]) -> None:
+        try:
+            done, refused = perform(request, action, list(queryset.select_related("issuer")[:500]))
+        except PermissionDenied as exc:
+            messages.error(request, str(exc))
+            return
+        _report(request, action, done, refused)
+
+    run.__name__ = f"action_{action}"
+    return admin.action(description=f"{ACTION_LABELS[action]} selected numbers", permissions=["change"])(run)
+
+
+def search_terms(term: str) -> tuple[str | None, str | None]:
+    """(exact canonical number, or None; prefix for a partial number, or None)."""
+    term = term.strip()
+    if not term:
+        return None, None
+    try:
+        return parse_number(term).number, None
+    except DomainError:
+        pass
+    compact = "".join(ch for ch in term if ch.isdigit() or ch == "+")
+    if not compact:
+        return None, None
+    if compact.startswith("+"):
+        return None, compact
+    if compact.startswith("00"):
+        return None, "+" + compact[2:]
+    if compact.startswith("0"):
+        return None, "+93" + compact[1:]
+    if compact.startswith("93") and len(compact) > 4:
+        return None, "+" + compact
+    return None, compact
+
+
+class StateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(s, s.title()) for s in ("AVAILABLE", "RESERVED", "ASSIGNED", "QUARANTINED", "RETIRED")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Number]) -> QuerySet[Number]:
+        return queryset.filter(state=self.value()) if self.value() else queryset
 
 
 @admin.register(Number)
-class NumberAdmin(ReadOnlyAdmin):
-    list_display = ("id", "number", "kind", "issuer", "block", "pool")
-    show_full_result_count = False
-    raw_id_fields = ("issuer", "block", "pool", "tenant", "last_tenant")
+class NumberAdmin(BigTableAdmin):
+    list_display = ("number", "kind", "state", "issuer", "pool", "vanity_tier", "tenant", "version", "state_changed_at")
+    list_select_related = ("issuer", "pool", "tenant")
+    list_filter = (StateFilter, "kind", "issuer", "pool", fixed_values_filter("vanity_tier", list(VANITY_TIERS)))
+    search_fields = ("number",)
+    search_help_text = "Any format: +93791234567, 93791234567, 0791234567, 079 123 4567, a short code, or a prefix."
+    raw_id_fields = ("tenant", "last_tenant", "block", "pool")
+    readonly_fields = (
+        "number",
+        "kind",
+        "state",
+        "issuer",
+        "block",
+        "pool",
+        "vanity",
+        "vanity_tier",
+        "is_test",
+        "tenant",
+        "last_tenant",
+        "version",
+        "reserved_until",
+        "quarantine_until",
+        "state_changed_at",
+        "last_disconnected_at",
+        "burned_at",
+        "created_at",
+    )
+    fields = readonly_fields
+    actions = [_bulk(a) for a in ACTION_LABELS]
+    change_form_template = "admin/numbering/number/change_form.html"
+    change_list_template = "admin/numbering/number/change_list.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # numbers arrive through signed imports only
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Number], search_term: str) -> Any:
+        if not search_term.strip():
+            return queryset, False
+        exact, prefix = search_terms(search_term)
+        if exact:
+            return queryset.filter(number=exact), False
+        if prefix:
+            return queryset.filter(number__startswith=prefix), False
+        return queryset.none(), False
+
+    def get_urls(self) -> list[Any]:
+        wrap = self.admin_site.admin_view
+        return [
+            path("overview/", wrap(self.overview_view), name="numbering_number_overview"),
+            path("<int:pk>/act/<str:action>/", wrap(self.act_view), name="numbering_number_act"),
+            *super().get_urls(),
+        ]
+
+    def overview_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Inventory overview",
+            **overview(),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/numbering/overview.html", context)
+
+    def act_view(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
+        if request.method != "POST" or action not in ACTION_LABELS:
+            raise PermissionDenied
+        number = get_object_or_404(Number.objects.select_related("issuer"), pk=pk)
+        if not self.has_change_permission(request, number):
+            raise PermissionDenied
+        try:
+            done, refused = perform(request, action, [number], reason=request.POST.get("reason", "").strip())
+        except PermissionDenied as exc:
+            messages.error(request, str(exc))
+        else:
+            _report(request, action, done, refused)
+        return HttpResponseRedirect(reverse("admin:numbering_number_change", args=[pk]))
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
+        number = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if number is not None:
+            extra.update(self._number_page(request, number))
+        extra.update(show_save=False, show_save_and_continue=False, show_save_and_add_another=False, show_delete=False)
+        return super().change_view(request, object_id, form_url, extra)
+
+    def _number_page(self, request: HttpRequest, number: Number) -> dict[str, Any]:
+        leases = list(Lease.objects.filter(number=number).select_related("tenant").order_by("-starts_at")[:50])
+        reservations = list(
+            Reservation.objects.filter(number=number).select_related("tenant").order_by("-created_at")[:50]
+        )
+        history: list[dict[str, Any]] = [
+            {
+                "kind": "lease",
+                "tenant": lease.tenant,
+                "start": lease.starts_at,
+                "end": lease.ended_at,
+                "status": lease.status,
+                "detail": lease.end_reason,
+            }
+            for lease in leases
+        ] + [
+            {
+                "kind": "reservation",
+                "tenant": r.tenant,
+                "start": r.created_at,
+                "end": r.ended_at,
+                "status": r.status,
+                "detail": "",
+            }
+            for r in reservations
+        ]
+        history.sort(key=lambda h: h["start"], reverse=True)
+        user_roles = roles_of(request.user)
+        return {
+            "active_lease": next((lease for lease in leases if lease.status == Lease.Status.ACTIVE), None),
+            "active_reservation": next((r for r in reservations if r.status == Reservation.Status.ACTIVE), None),
+            "holder_history": history,
+            "audit_trail": list(
+                AuditEvent.objects.filter(object_type="number", object_id=number.number).order_by("-occurred_at")[:100]
+            ),
+            "import_record": number.block.inventory_import if number.block_id and number.block else None,
+            "number_actions": [(a, label) for a, label in ACTION_LABELS.items() if user_roles & ACTION_ROLES[a]]
+            if self.has_change_permission(request, number)
+            else [],
+            "recall_reasons": RECALL_REASONS,
+            "now": timezone.now(),
+        }
 
 
 @admin.register(Reservation)
 class ReservationAdmin(ReadOnlyAdmin):
-    list_display = ("id", "number", "tenant", "status", "created_at", "expires_at")
-    show_full_result_count = False
+    list_display = ("number", "tenant", "status", "created_at", "expires_at", "ended_at", "created_by")
+    list_select_related = ("number", "tenant")
+    list_filter = ("status",)
     raw_id_fields = ("number", "tenant")
+    search_fields = ("number__number",)
 
 
 @admin.register(Lease)
 class LeaseAdmin(ReadOnlyAdmin):
-    list_display = ("id", "number", "tenant", "reservation", "status", "starts_at")
-    show_full_result_count = False
+    list_display = ("number", "tenant", "status", "starts_at", "expires_at", "auto_renew", "renewals", "end_reason")
+    list_select_related = ("number", "tenant")
+    list_filter = ("status", "auto_renew")
     raw_id_fields = ("number", "tenant", "reservation")
+    search_fields = ("number__number",)
+
+
+class QuarantinePolicyForm(forms.ModelForm):
+    approved_by = forms.CharField(
+        max_length=150, help_text="Name of the Legal approver of this change (recorded with the audit event)."
+    )
+
+    class Meta:
+        model = QuarantinePolicy
+        fields = ("days", "description", "approved_by")
 
 
 @admin.register(QuarantinePolicy)
 class QuarantinePolicyAdmin(admin.ModelAdmin):
-    list_display = ("id", "case", "days", "description", "approved_by", "approved_at")
-    show_full_result_count = False
+    form = QuarantinePolicyForm
+    list_display = ("case", "days", "approved_by", "approved_at", "updated_at")
+    readonly_fields = ("case", "approved_at", "updated_at")
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        return {"approved_by": ""}
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # the cases are fixed by DESIGN §2.1
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: QuarantinePolicy, form: Any, change: bool) -> None:
+        updated = services.quarantine_policy_update(
+            case=obj.case,
+            days=form.cleaned_data["days"],
+            description=form.cleaned_data["description"],
+            approved_by=form.cleaned_data["approved_by"],
+            actor=staff_actor(request.user),
+        )
+        obj.approved_at, obj.approved_by, obj.updated_at = updated.approved_at, updated.approved_by, updated.updated_at
 
 
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(ReadOnlyAdmin):
-    list_display = ("id", "event_id", "event_type", "subject", "aggregate_id", "partition")
-    show_full_result_count = False
+    list_display = ("id", "event_type", "aggregate_id", "partition", "created_at", "published_at", "attempts")
+    list_filter = (fixed_values_filter("event_type", sorted({t.event for t in TRANSITIONS} | {EVENT_COMPLETED})),)
+    search_fields = ("aggregate_id",)
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(ReadOnlyAdmin):
+    list_display = ("scope", "key", "created_at", "expires_at")
+    search_fields = ("key",)

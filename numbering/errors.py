@@ -22,6 +22,8 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
     "QUOTA_EXCEEDED": (429, "RESOURCE_EXHAUSTED"),
     "IDEMPOTENCY_KEY_REUSED": (422, "INVALID_ARGUMENT"),
     "VALIDATION_ERROR": (400, "INVALID_ARGUMENT"),
+    # Signed inventory imports (issue 5): refused file, key or rows; nothing was imported.
+    "IMPORT_REFUSED": (422, "FAILED_PRECONDITION"),
 }
 
 
@@ -93,6 +95,14 @@ class DomainValidationError(DomainError):
     code = "VALIDATION_ERROR"
 
 
+class ImportRefusedError(DomainError):
+    code = "IMPORT_REFUSED"
+
+
+class NotFoundError(DomainError):
+    code = "NOT_FOUND"
+
+
 # Short names used across the code base.
 NumberNotFound = NumberNotFoundError
 TenantNotFound = TenantNotFoundError
@@ -105,5 +115,7 @@ TenantNotActive = TenantNotActiveError
 QuotaExceeded = QuotaExceededError
 IdempotencyKeyReused = IdempotencyKeyReusedError
 ValidationError = DomainValidationError
+ImportRefused = ImportRefusedError
+NotFound = NotFoundError
 
 assert set(ERROR_STATUS) >= {c.code for c in DomainError.__subclasses__()}

@@ -753,3 +753,33 @@ SERVICES: dict[Action, Callable[..., MutationResult]] = {
     Action.REINSTATE: number_reinstate,
 }
 assert set(SERVICES) == set(Action)
+
+
+# --- quarantine policy (issue 5) -------------------------------------------------------------
+
+def quarantine_policy_update(
+    *, case: str, days: int, approved_by: str, actor: Actor, description: str | None = None
+) -> QuarantinePolicy:
+    """Change a cool-off (DESIGN §2.1): Legal approves every change, and every change is
+    audited with the approver and the staff user who entered it."""
+    if days < 0 or days > 3650:
+        raise errors.ValidationError("days: must be between 0 and 3650", field="days")
+    if not approved_by.strip():
+        raise errors.ValidationError("approved_by: name the Legal approver of this change", field="approved_by")
+    with transaction.atomic():
+        policy = QuarantinePolicy.objects.select_for_update().filter(case=case).first()
+        if policy is None:
+            raise errors.NotFound(f"case: no quarantine policy {case!r}", field="case")
+        before = {"days": policy.days, "description": policy.description, "approved_by": policy.approved_by,
+                  "approved_at": _iso(policy.approved_at)}
+        policy.days, policy.approved_by, policy.approved_at = days, approved_by.strip(), timezone.now()
+        if description is not None:
+            policy.description = description
+        policy.save()
+        audit_append(
+            actor=actor.identity, action="quarantine_policy.update", object_type="quarantine_policy",
+            object_id=f"quarantine_policy:{case}", before=before,
+            after={"days": policy.days, "description": policy.description, "approved_by": policy.approved_by,
+                   "approved_at": _iso(policy.approved_at)},
+        )
+    return policy

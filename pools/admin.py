@@ -1,26 +1,38 @@
-"""Admin registrations (the full commerce-ops admin builds on these)."""
+"""Admin for tenants (a local mirror), inventory pools and tenants' entitlements."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
+from numbering.admin_utils import BigTableAdmin
 from pools.models import InventoryPool, Tenant, TenantPool
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
-    list_display = ("id", "name", "registration_no", "segment", "status", "created_at")
-    show_full_result_count = False
+class TenantAdmin(BigTableAdmin):
+    list_display = ("name", "registration_no", "segment", "status", "created_at")
+    list_filter = ("segment", "status")
+    search_fields = ("name", "registration_no")
 
 
 @admin.register(InventoryPool)
 class InventoryPoolAdmin(admin.ModelAdmin):
-    list_display = ("id", "code", "name", "kind", "vanity", "government_reserved")
-    show_full_result_count = False
+    list_display = ("code", "name", "kind", "vanity", "government_reserved", "low_watermark", "critical_watermark")
+    list_filter = ("kind", "vanity", "government_reserved")
+    search_fields = ("code", "name")
 
 
 @admin.register(TenantPool)
-class TenantPoolAdmin(admin.ModelAdmin):
-    list_display = ("id", "tenant", "quota_msisdn", "quota_short_code", "default_lease_days", "auto_renew_default")
-    show_full_result_count = False
-    raw_id_fields = ("tenant",)
+class TenantPoolAdmin(BigTableAdmin):
+    list_display = (
+        "tenant",
+        "quota_msisdn",
+        "quota_short_code",
+        "default_lease_days",
+        "auto_renew_default",
+        "reservation_ttl_seconds",
+    )
+    list_select_related = ("tenant",)
+    autocomplete_fields = ("tenant",)
+    filter_horizontal = ("inventory_pools",)
+    search_fields = ("tenant__name", "tenant__registration_no")

@@ -239,3 +239,17 @@ VAULT_TIMEOUT_SECONDS = env_int("VAULT_TIMEOUT_SECONDS", 10, minimum=1, maximum=
 # default under tests, so a suite never compares its database with a dev bucket.
 AUDIT_CHECKPOINTS = env_bool("AUDIT_CHECKPOINTS", default=NUMBERING_ENV != "test")
 AUDIT_CHECKPOINT_PREFIX = env_str("AUDIT_CHECKPOINT_PREFIX", "audit-checkpoints").strip("/")
+
+# --- inventory imports, demo data, admin (issue 5) ----------------------------------------
+# Where uploaded CSVs and detached signatures are kept between the wizard's steps and for
+# the worker that commits them (a shared volume in production).
+INVENTORY_IMPORT_DIR = Path(env_str("INVENTORY_IMPORT_DIR", str(DEV_DIR / "imports")))
+# Refuse larger uploads outright (bytes; default 64 MiB ≈ 2.5 million rows).
+INVENTORY_IMPORT_MAX_BYTES = env_int("INVENTORY_IMPORT_MAX_BYTES", 64 * 1024 * 1024, minimum=1024)
+# Rows validated and copied to PostgreSQL per batch (bounds the importer's memory).
+INVENTORY_IMPORT_BATCH_ROWS = env_int("INVENTORY_IMPORT_BATCH_ROWS", 5000, minimum=100, maximum=100_000)
+# Problem rows kept in an import's stored report (counts are always exact).
+INVENTORY_IMPORT_REPORT_LIMIT = env_int("INVENTORY_IMPORT_REPORT_LIMIT", 1000, minimum=10)
+# true: the admin wizard hands the commit to Celery (contracts.tasks.run_import_task);
+# false: it runs in the request (development without a worker).
+INVENTORY_IMPORT_ASYNC = env_bool("INVENTORY_IMPORT_ASYNC", default=False)

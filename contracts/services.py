@@ -1,0 +1,90 @@
+"""Writes for issuers' signing keys (the import pipeline lives in contracts/imports.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import audit_append
+from contracts import signing
+from contracts.models import SigningKey
+from contracts.selectors import issuer_by_code
+from numbering import errors
+from numbering.actors import Actor
+
+
+def _key_snapshot(key: SigningKey) -> dict[str, object]:
+    return {
+        "issuer": key.issuer.code,
+        "fingerprint": key.fingerprint,
+        "valid_from": key.valid_from.isoformat(),
+        "valid_to": key.valid_to.isoformat() if key.valid_to else None,
+        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+    }
+
+
+def signing_key_add(
+    *,
+    issuer_code: str,
+    public_key_pem: str,
+    actor: Actor,
+    valid_from: datetime | None = None,
+    valid_to: datetime | None = None,
+) -> SigningKey:
+    """Install an issuer's public key. Several keys per issuer may be valid at once (rotation)."""
+    issuer = issuer_by_code(issuer_code)
+    if issuer is None:
+        raise errors.ValidationError(f"issuer: unknown issuer code {issuer_code!r}", field="issuer")
+    key = signing.load_public_key(public_key_pem)
+    valid_from = valid_from or timezone.now()
+    for name, value in (("valid_from", valid_from), ("valid_to", valid_to)):
+        if value is not None and timezone.is_naive(value):
+            raise errors.ValidationError(f"{name}: needs a time zone (ISO 8601 with offset, e.g. Z)", field=name)
+    if valid_to is not None and valid_to <= valid_from:
+        raise errors.ValidationError("valid_to: must be after valid_from", field="valid_to")
+    fp = signing.fingerprint(key)
+    with transaction.atomic():
+        existing = SigningKey.objects.select_related("issuer").filter(fingerprint=fp).first()
+        if existing is not None:
+            raise errors.ValidationError(
+                f"public_key_pem: key {fp[:16]}… is already installed for issuer {existing.issuer.code}",
+                field="public_key_pem",
+            )
+        row = SigningKey.objects.create(
+            issuer=issuer,
+            public_key_pem=signing.canonical_pem(key),
+            fingerprint=fp,
+            valid_from=valid_from,
+            valid_to=valid_to,
+        )
+        audit_append(
+            actor=actor.identity,
+            action="signing_key.add",
+            object_type="signing_key",
+            object_id=f"key:{fp}",
+            after=_key_snapshot(row),
+        )
+    return row
+
+
+def signing_key_revoke(*, fingerprint: str, actor: Actor, reason: str = "") -> SigningKey:
+    with transaction.atomic():
+        key = SigningKey.objects.select_for_update().select_related("issuer").filter(fingerprint=fingerprint).first()
+        if key is None:
+            raise errors.NotFound(f"fingerprint: no signing key {fingerprint!r}", field="fingerprint")
+        if key.revoked_at is not None:
+            return key
+        before = _key_snapshot(key)
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+        audit_append(
+            actor=actor.identity,
+            action="signing_key.revoke",
+            object_type="signing_key",
+            object_id=f"key:{fingerprint}",
+            before=before,
+            after={**_key_snapshot(key), "reason": reason},
+        )
+    return key

@@ -1,0 +1,265 @@
+"""The admin as commerce ops use it: search, number page, actions, overview, wizard."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from config import roles
+from contracts import signing
+from contracts.models import InventoryImport, SigningKey
+from numbering.admin import search_terms
+from numbering.lifecycle import State
+from numbering.models import Number, QuarantinePolicy
+from tests.admin.conftest import staff_user
+from tests.contracts.conftest import HEADER, msisdn_rows, private_key, sign_csv
+from tests.factories import NumberFactory
+from tests.numbering.helpers import number_in
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    ("term", "expected"),
+    [
+        ("0791234567", ("+93791234567", None)),
+        ("079 123 4567", ("+93791234567", None)),
+        ("93791234567", ("+93791234567", None)),
+        ("+93791234567", ("+93791234567", None)),
+        ("4040", ("4040", None)),
+        ("0791", (None, "+93791")),
+        ("+9379", (None, "+9379")),
+        ("0093791", (None, "+93791")),
+        ("937912", (None, "+937912")),
+        ("12", (None, "12")),
+        ("abc", (None, None)),
+        ("", (None, None)),
+    ],
+)
+def test_search_terms_accept_any_number_format(term, expected):
+    assert search_terms(term) == expected
+
+
+def test_changelist_finds_a_number_by_national_format(ops_client, roshan):
+    NumberFactory(number="+93795550001", issuer=roshan)
+    NumberFactory(number="+93795550002", issuer=roshan)
+    url = reverse("admin:numbering_number_changelist")
+    page = ops_client.get(url, {"q": "0795550001"}).content.decode()
+    assert "+93795550001" in page and "+93795550002" not in page
+    page = ops_client.get(url, {"q": "079555000"}).content.decode()
+    assert "+93795550001" in page and "+93795550002" in page
+    assert "+93795550001" not in ops_client.get(url, {"q": "zzz"}).content.decode()
+    assert "+93795550002" in ops_client.get(url).content.decode()
+
+
+def test_number_page_shows_lease_holder_history_and_audit_trail(ops_client, alice):
+    number = number_in(State.ASSIGNED, alice)
+    page = ops_client.get(reverse("admin:numbering_number_change", args=[number.pk])).content.decode()
+    assert 'id="number-lease"' in page and alice.name in page
+    assert "audit-row" in page and "assign" in page
+    assert 'id="action-recall"' in page and 'name="_save"' not in page
+
+
+def test_recall_from_the_number_page_goes_through_the_service_as_the_staff_user(ops_client, alice):
+    number = number_in(State.ASSIGNED, alice)
+    response = ops_client.post(
+        reverse("admin:numbering_number_act", args=[number.pk, "recall"]), {"reason": "OPS_RECALL"}, follow=True
+    )
+    assert "Recall: 1 number(s) done." in response.content.decode()
+    number.refresh_from_db()
+    assert number.state == "QUARANTINED"
+    event = AuditEvent.objects.filter(object_id=number.number, action="recall").get()
+    assert event.actor == "user:olga"
+
+
+def test_refused_action_shows_the_domain_message_and_changes_nothing(ops_client, roshan):
+    number = NumberFactory(issuer=roshan)
+    response = ops_client.post(reverse("admin:numbering_number_act", args=[number.pk, "reinstate"]), follow=True)
+    assert "Reinstate (into quarantine) refused" in response.content.decode()
+    assert "INVALID_TRANSITION" in response.content.decode()
+    number.refresh_from_db()
+    assert number.state == "AVAILABLE" and number.version == 1
+
+
+def test_bulk_actions_retire_renew_extend_and_reinstate(ops_client, alice):
+    available = NumberFactory()
+    assigned = number_in(State.ASSIGNED, alice)
+    reserved = number_in(State.RESERVED, alice)
+    url = reverse("admin:numbering_number_changelist")
+
+    def act(action, *numbers):
+        return ops_client.post(
+            url, {"action": f"action_{action}", "_selected_action": [n.pk for n in numbers]}, follow=True
+        ).content.decode()
+
+    assert "Retire: 1 number(s) done." in act("retire", available)
+    assert "Reinstate (into quarantine): 1 number(s) done." in act("reinstate", available)
+    assert "Renew lease: 1 number(s) done." in act("renew", assigned)
+    assert "Extend reservation: 1 number(s) done." in act("extend_reservation", reserved)
+    page = act("retire", assigned)
+    assert "Retire refused" in page and "INVALID_TRANSITION" in page
+    assert {n.state for n in Number.objects.filter(pk__in=[available.pk, assigned.pk])} == {"QUARANTINED", "ASSIGNED"}
+
+
+def test_auditor_cannot_act_and_compliance_may_only_recall(client, alice):
+    number = number_in(State.ASSIGNED, alice)
+    client.force_login(staff_user("aud", roles.AUDITOR))
+    assert client.post(reverse("admin:numbering_number_act", args=[number.pk, "recall"])).status_code == 403
+    client.force_login(staff_user("comp", roles.COMPLIANCE_OFFICER))
+    page = client.post(reverse("admin:numbering_number_act", args=[number.pk, "retire"]), follow=True)
+    assert "needs one of the roles commerce.ops, numbering.admin" in page.content.decode()
+    page = client.post(reverse("admin:numbering_number_act", args=[number.pk, "recall"]), follow=True)
+    assert "Recall: 1 number(s) done." in page.content.decode()
+
+
+def test_overview_renders_charts_from_live_counts(ops_client, alice, atra):
+    number_in(State.ASSIGNED, alice)
+    NumberFactory.create_batch(3)
+    page = ops_client.get(reverse("admin:numbering_number_overview")).content.decode()
+    for chart in ("chart-issuer-kind-state", "chart-pool-utilisation", "chart-short-codes"):
+        assert chart in page
+    assert len(re.findall(r'class="bar-segment" data-state="AVAILABLE"', page)) >= 1
+    assert 'data-state="ASSIGNED"' in page and "GENERAL_MSISDN" in page
+    assert "<script" not in page.split('id="content-main"')[1]  # pure SVG, nothing to load
+
+
+def test_every_admin_changelist_renders(ops_client, roshan, alice):
+    number_in(State.ASSIGNED, alice)
+    for name in (
+        "numbering_number",
+        "numbering_lease",
+        "numbering_reservation",
+        "numbering_quarantinepolicy",
+        "numbering_outboxevent",
+        "numbering_idempotencyrecord",
+        "contracts_issuer",
+        "contracts_signingkey",
+        "contracts_contract",
+        "contracts_numberblock",
+        "contracts_inventoryimport",
+        "pools_tenant",
+        "pools_inventorypool",
+        "pools_tenantpool",
+        "audit_auditevent",
+        "audit_chainhead",
+        "exports_regulatorexport",
+    ):
+        assert ops_client.get(reverse(f"admin:{name}_changelist")).status_code == 200, name
+    assert "Inventory overview" in ops_client.get(reverse("admin:index")).content.decode()
+
+
+def test_import_wizard_upload_preview_commit(ops_client, roshan):
+    signed = sign_csv(HEADER + msisdn_rows(4) + "+93731234567,MSISDN,,R-2026-01\n")
+    response = ops_client.post(
+        reverse("admin:contracts_inventoryimport_wizard"),
+        {
+            "issuer": "ROSHAN",
+            "csv_file": SimpleUploadedFile("r.csv", signed.csv),
+            "signature": SimpleUploadedFile("r.csv.sig", signed.signature),
+        },
+    )
+    imp = InventoryImport.objects.get()
+    assert response.status_code == 302 and response["Location"].endswith(f"/{imp.pk}/wizard/")
+    page = ops_client.get(response["Location"]).content.decode()
+    assert "Signature verified" in page and "outside ROSHAN" in page and 'id="commit-submit"' in page
+    assert Number.objects.count() == 0
+    page = ops_client.post(
+        reverse("admin:contracts_inventoryimport_commit", args=[imp.pk]), {"mode": "valid-rows"}, follow=True
+    ).content.decode()
+    assert "imported 4 number(s)" in page and Number.objects.count() == 4
+    status = ops_client.get(reverse("admin:contracts_inventoryimport_status", args=[imp.pk])).json()
+    assert status["status"] == "COMMITTED" and status["terminal"] and status["accepted"] == 4
+    assert ops_client.get(reverse("admin:contracts_inventoryimport_change", args=[imp.pk])).status_code == 200
+
+
+def test_import_wizard_shows_a_refused_signature(ops_client, roshan, atra):
+    signed = sign_csv(HEADER + msisdn_rows(2), key="atra")
+    response = ops_client.post(
+        reverse("admin:contracts_inventoryimport_wizard"),
+        {
+            "issuer": "ROSHAN",
+            "csv_file": SimpleUploadedFile("r.csv", signed.csv),
+            "signature": SimpleUploadedFile("r.sig", signed.signature),
+        },
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "does not verify" in page and 'id="commit-submit"' not in page and Number.objects.count() == 0
+
+
+def test_import_wizard_async_mode_queues_the_task(
+    ops_client, roshan, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    settings.INVENTORY_IMPORT_ASYNC = True
+    from contracts import tasks
+
+    calls = []
+    monkeypatch.setattr(tasks.run_import_task, "delay", lambda *a: calls.append(a))  # the broker is Celery's concern
+    signed = sign_csv(HEADER + msisdn_rows(2))
+    with django_capture_on_commit_callbacks(execute=True):
+        ops_client.post(
+            reverse("admin:contracts_inventoryimport_wizard"),
+            {
+                "issuer": "ROSHAN",
+                "csv_file": SimpleUploadedFile("r.csv", signed.csv),
+                "signature": SimpleUploadedFile("r.sig", signed.signature),
+            },
+        )
+    imp = InventoryImport.objects.get()
+    assert calls == [(imp.pk, None, True)] and imp.status == "PENDING"
+    page = ops_client.get(reverse("admin:contracts_inventoryimport_step", args=[imp.pk])).content.decode()
+    assert "fetch(" in page  # the preview page polls until the worker has validated
+    assert tasks.run_import_task.run(imp.pk, None, True)["status"] == "VERIFIED"
+    calls.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        ops_client.post(reverse("admin:contracts_inventoryimport_commit", args=[imp.pk]), {"mode": "valid-rows"})
+    assert calls == [(imp.pk, "valid-rows")]
+    assert InventoryImport.objects.get().status == "PENDING"
+    page = ops_client.get(reverse("admin:contracts_inventoryimport_step", args=[imp.pk])).content.decode()
+    assert "fetch(" in page  # the progress page polls
+    assert tasks.run_import_task.run(imp.pk, "valid-rows")["status"] == "COMMITTED"
+
+
+def test_quarantine_policy_change_is_audited_with_approver(client):
+    admin_user = staff_user("adam", roles.NUMBERING_ADMIN)
+    client.force_login(admin_user)
+    policy = QuarantinePolicy.objects.get(case="MSISDN")
+    url = reverse("admin:numbering_quarantinepolicy_change", args=[policy.pk])
+    response = client.post(url, {"days": 120, "description": "per Legal memo 7", "approved_by": "L. Legal"})
+    assert response.status_code == 302
+    policy.refresh_from_db()
+    assert (policy.days, policy.approved_by) == (120, "L. Legal") and policy.approved_at is not None
+    event = AuditEvent.objects.get(action="quarantine_policy.update")
+    assert event.actor == "user:adam" and event.before["days"] == 90 and event.after["days"] == 120
+
+
+def test_signing_key_added_and_revoked_in_the_admin_is_audited(ops_client, roshan):
+    pem = signing.public_pem(private_key("admin-added"))
+    response = ops_client.post(
+        reverse("admin:contracts_signingkey_add"),
+        {"issuer": roshan.pk, "public_key_pem": pem, "valid_from_0": "2026-01-01", "valid_from_1": "00:00:00"},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    key = SigningKey.objects.get(fingerprint=signing.fingerprint(private_key("admin-added").public_key()))
+    assert AuditEvent.objects.filter(action="signing_key.add", actor="user:olga").exists()
+    dup = ops_client.post(
+        reverse("admin:contracts_signingkey_add"),
+        {"issuer": roshan.pk, "public_key_pem": pem, "valid_from_0": "2026-01-01", "valid_from_1": "00:00:00"},
+    )
+    assert "already installed" in dup.content.decode()
+    ops_client.post(
+        reverse("admin:contracts_signingkey_changelist"), {"action": "revoke", "_selected_action": [key.pk]}
+    )
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+    assert ops_client.get(reverse("admin:contracts_signingkey_change", args=[key.pk])).status_code == 200
+
+
+def test_audit_verify_button_reports_chain_ok(ops_client, alice):
+    number_in(State.ASSIGNED, alice)
+    page = ops_client.post(reverse("admin:audit_auditevent_verify"), follow=True).content.decode()
+    assert "Audit chain OK" in page

@@ -1,0 +1,76 @@
+"""seed_demo: populated through the real import path, every state shows, idempotent."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db.models import Count
+
+from contracts.models import InventoryImport, Issuer, SigningKey
+from numbering.models import Number
+from pools.models import Tenant
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _dev_dir(settings, tmp_path):
+    settings.DEV_DIR = tmp_path / "dev"
+
+
+def test_seed_demo_populates_every_issuer_pool_tenant_and_state_and_is_idempotent(settings):
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    assert set(Issuer.objects.values_list("code", flat=True)) == {
+        "ROSHAN",
+        "ETISALAT_AF",
+        "MTN_AF",
+        "AWCC",
+        "SALAAM",
+        "ATRA",
+    }
+    per_issuer = dict(Number.objects.filter(kind="MSISDN").values_list("issuer__code").annotate(n=Count("id")))
+    assert all(per_issuer[code] >= 1000 for code in ("ROSHAN", "ETISALAT_AF", "MTN_AF", "AWCC", "SALAAM"))
+    assert Number.objects.filter(kind="SHORT_CODE", vanity=False).count() == 50
+    assert set(Number.objects.filter(vanity=True).values_list("vanity_tier", flat=True)) == {
+        "PLATINUM",
+        "GOLD",
+        "SILVER",
+        "BRONZE",
+    }
+    assert set(Number.objects.values_list("state", flat=True)) == {
+        "AVAILABLE",
+        "RESERVED",
+        "ASSIGNED",
+        "QUARANTINED",
+        "RETIRED",
+    }
+    assert set(Tenant.objects.values_list("segment", flat=True)) == {"ENTERPRISE", "SMB", "GOVERNMENT"}
+    assert InventoryImport.objects.filter(status="COMMITTED").count() == 6
+    assert (settings.DEV_DIR / "keys" / "roshan.key.pem").stat().st_mode & 0o777 == 0o600
+    assert SigningKey.objects.count() == 6
+    before = (Number.objects.count(), InventoryImport.objects.count(), SigningKey.objects.count())
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    assert (Number.objects.count(), InventoryImport.objects.count(), SigningKey.objects.count()) == before
+    assert "already imported" in out.getvalue() and "already present" in out.getvalue()
+    # Once the demo reservations have expired, a re-run reserves a few again.
+    from numbering import services
+    from numbering.actors import Actor
+
+    for number in Number.objects.filter(state="RESERVED").values_list("number", flat=True):
+        services.number_recall(number=number, actor=Actor.system("test"))
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    assert "reservations topped up" in out.getvalue()
+    assert Number.objects.filter(state="RESERVED").count() == 3
+
+
+def test_seed_demo_refuses_production(settings):
+    settings.NUMBERING_ENV = "production"
+    with pytest.raises(CommandError, match="production"):
+        call_command("seed_demo")
+    assert not Issuer.objects.exists()
