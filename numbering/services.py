@@ -757,6 +757,7 @@ assert set(SERVICES) == set(Action)
 
 # --- quarantine policy (issue 5) -------------------------------------------------------------
 
+
 def quarantine_policy_update(
     *, case: str, days: int, approved_by: str, actor: Actor, description: str | None = None
 ) -> QuarantinePolicy:
@@ -770,16 +771,27 @@ def quarantine_policy_update(
         policy = QuarantinePolicy.objects.select_for_update().filter(case=case).first()
         if policy is None:
             raise errors.NotFound(f"case: no quarantine policy {case!r}", field="case")
-        before = {"days": policy.days, "description": policy.description, "approved_by": policy.approved_by,
-                  "approved_at": _iso(policy.approved_at)}
+        before = {
+            "days": policy.days,
+            "description": policy.description,
+            "approved_by": policy.approved_by,
+            "approved_at": _iso(policy.approved_at),
+        }
         policy.days, policy.approved_by, policy.approved_at = days, approved_by.strip(), timezone.now()
         if description is not None:
             policy.description = description
         policy.save()
         audit_append(
-            actor=actor.identity, action="quarantine_policy.update", object_type="quarantine_policy",
-            object_id=f"quarantine_policy:{case}", before=before,
-            after={"days": policy.days, "description": policy.description, "approved_by": policy.approved_by,
-                   "approved_at": _iso(policy.approved_at)},
+            actor=actor.identity,
+            action="quarantine_policy.update",
+            object_type="quarantine_policy",
+            object_id=f"quarantine_policy:{case}",
+            before=before,
+            after={
+                "days": policy.days,
+                "description": policy.description,
+                "approved_by": policy.approved_by,
+                "approved_at": _iso(policy.approved_at),
+            },
         )
     return policy
