@@ -18,3 +18,18 @@ fi
 
 promtool check rules rules/*.yml
 promtool test rules tests/*.yml
+
+# Every query of the Grafana dashboard must at least parse: wrap them as recording rules.
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+python3 - ../grafana/numbering-service.json "$tmp/dashboard.rules.yml" <<'PY'
+import json, sys
+dash = json.load(open(sys.argv[1]))
+exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+with open(sys.argv[2], "w") as out:
+    out.write("groups:\n  - name: dashboard-queries\n    rules:\n")
+    for i, e in enumerate(exprs):
+        out.write(f"      - record: dashboard_query_{i}\n        expr: {json.dumps(e)}\n")
+print(f"[test-rules] {len(exprs)} dashboard queries")
+PY
+promtool check rules "$tmp/dashboard.rules.yml"
