@@ -229,6 +229,8 @@ def test_grpc_shutdown_drains_within_the_grace_period() -> None:
     assert grace >= 35
     assert drain <= 30
     assert sleep + drain < grace, "the kubelet would SIGKILL a pod that is still draining"
+    liveness = container["livenessProbe"]
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] > grace, "liveness would kill a draining pod"
 
 
 def test_every_workload_runs_non_root_read_only_with_resources() -> None:
