@@ -290,10 +290,15 @@ def test_migration_job_runs_as_the_owner_role() -> None:
     container = job["containers"][0]
     assert container["command"][-4:] == ["migrate", "--database", "owner", "--no-input"]
     assert {"secretRef": {"name": "numbering-migrate-secrets"}} in container["envFrom"]
-    owner_secret = _one("ExternalSecret", "numbering-migrate-secrets")
-    assert "DATABASE_OWNER_URL" in owner_secret["spec"]["target"]["template"]["data"]
-    app_secret = _one("ExternalSecret", "numbering-secrets")
-    assert "DATABASE_OWNER_URL" not in app_secret["spec"]["target"]["template"]["data"]
+    owner = _one("ExternalSecret", "numbering-migrate-secrets")["spec"]["target"]["template"]["data"]
+    app = _one("ExternalSecret", "numbering-secrets")["spec"]["target"]["template"]["data"]
+    # Settings insist both URLs name the same database with different roles; only the
+    # migration Job gets the owner's password, the app pods only the app role's.
+    assert owner["DATABASE_OWNER_URL"].startswith("postgres://numbering_owner:{{")
+    assert app["DATABASE_URL"].startswith("postgres://numbering_app:{{")
+    assert "{{" not in app["DATABASE_OWNER_URL"] and "{{" not in owner["DATABASE_URL"]
+    same_db = {u.rsplit("@", 1)[1] for u in (*owner.values(), *app.values()) if u.startswith("postgres://")}
+    assert len(same_db) == 1, same_db
 
 
 def test_grpc_ingress_admits_only_the_allowlisted_callers() -> None:
