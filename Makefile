@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
 export DJANGO_SETTINGS_MODULE ?= config.settings.base
 
-.PHONY: help setup venv services db migrate run test lint format clean-dev
+.PHONY: help setup venv services db migrate run test lint format test-rules test-rules
 
 help:
 	@echo "make run    - set up everything and run the service with demo data"
@@ -37,7 +37,7 @@ setup: migrate
 run: setup
 	@bash deploy/local/run.sh
 
-test: venv services browser
+test: venv services browser test-rules
 	@$(PYTHON) deploy/local/bootstrap_db.py
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest $(PYTEST_ARGS)
 	@$(PYTHON) deploy/local/check_coverage.py .coverage.json
@@ -66,3 +66,7 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
 	@/usr/bin/chromium --version
+
+# Prometheus alert/recording rules: promtool check + unit tests (installs promtool if missing).
+test-rules:
+	@bash deploy/prometheus/test_rules.sh
