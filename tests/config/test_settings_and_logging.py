@@ -59,10 +59,13 @@ def test_a_database_url_becomes_a_django_entry() -> None:
         ({"DJANGO_DEBUG": "perhaps"}, "DJANGO_DEBUG"),
         ({"REDIS_URL": "http://x"}, "REDIS_URL"),
         ({"TIME_ZONE": "Mars/Olympus"}, "TIME_ZONE"),
-        ({"DATABASE_URL": "postgres://numbering_owner@127.0.0.1:5432/numbering"}, "different roles"),
+        ({"DATABASE_URL": "<owner url>"}, "different roles"),
+        ({"DATABASE_URL": "postgres://numbering_app@127.0.0.1:5432/elsewhere"}, "same database"),
     ],
 )
 def test_bad_configuration_stops_the_process_at_start(env: dict[str, str], message: str) -> None:
+    owner_url = os.environ.get("DATABASE_OWNER_URL", "postgres://numbering_owner@127.0.0.1:5432/numbering")
+    env = {k: owner_url if v == "<owner url>" else v for k, v in env.items()}
     child_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.base", **env}
     child_env.pop("NUMBERING_ENV", None) if "NUMBERING_ENV" not in env else None
     proc = subprocess.run(
