@@ -66,3 +66,7 @@ IdempotencyKeyReused = _error("IDEMPOTENCY_KEY_REUSED")
 ValidationError = _error("VALIDATION_ERROR")
 
 assert set(ERROR_STATUS) >= {c.code for c in DomainError.__subclasses__()}
+
+# Added by the REST issue: a non-number resource (lease, reservation, contract, ...) that
+# does not exist or is not visible to the caller.
+NotFound = _error("NOT_FOUND")

@@ -599,3 +599,213 @@ SERVICES: dict[Action, Callable[..., MutationResult]] = {
     Action.REINSTATE: number_reinstate,
 }
 assert set(SERVICES) == set(Action)
+
+
+# --- added by the REST issue (4): batch reserve, lease auto-renew, quarantine policies ------
+
+MAX_RESERVE_BATCH = 100
+# Refusals after which reserve-by-criteria keeps looking for another candidate.
+_LOST_CANDIDATE = (errors.NotAvailable, errors.Conflict, errors.InvalidTransition)
+
+
+@dataclass
+class BatchResult:
+    results: list[dict[str, Any]]
+    replayed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"count": len(self.results), "results": self.results}
+
+
+def _claim(actor: Actor, idempotency_key: str | None, fingerprint: dict[str, Any]) -> str | None:
+    if not idempotency_key:
+        return None
+    return idempotency.claim(scope=actor.identity, key=idempotency_key, request=fingerprint)
+
+
+def _store(actor: Actor, idempotency_key: str | None, response: dict[str, Any]) -> dict[str, Any]:
+    if not idempotency_key:
+        return response
+    return json.loads(idempotency.store(scope=actor.identity, key=idempotency_key, response=response))
+
+
+def number_reserve_matching(
+    *, actor: Actor, count: int, tenant_id: uuid.UUID | str | None = None, kind: str | None = None,
+    issuer: str | None = None, prefix: str | None = None, pattern: str | None = None,
+    vanity_tier: str | None = None, vanity: bool | None = None, ttl_seconds: int | None = None,
+    idempotency_key: str | None = None,
+) -> BatchResult:
+    """Reserve `count` AVAILABLE numbers matching the criteria in the tenant's entitled
+    pools — all of them or none (NOT_AVAILABLE when fewer could be had).
+
+    Lock order, the same as a single number_reserve (ADR 0402): the tenant pool row first,
+    then the candidate number rows (FOR UPDATE SKIP LOCKED: rows another reserver holds
+    are skipped, so a busy pool does not look empty), then the audit chain heads, taken
+    in ascending chain order by reserving the candidates sorted by their chain."""
+    from audit.services import chain_for
+    from numbering import selectors
+
+    if not isinstance(count, int) or not 1 <= count <= MAX_RESERVE_BATCH:
+        raise errors.ValidationError(f"count: must be between 1 and {MAX_RESERVE_BATCH}", field="count")
+    if ttl_seconds is not None and ttl_seconds < 0:
+        raise errors.ValidationError("ttl_seconds: must not be negative", field="ttl_seconds")
+    criteria = selectors.number_criteria_q(
+        kind=kind, issuer=issuer, prefix=prefix, pattern=pattern, vanity_tier=vanity_tier, vanity=vanity
+    )
+    acting = _acting_tenant(actor, tenant_id)
+    if acting is None:
+        raise errors.ValidationError("tenant_id: required to reserve numbers", field="tenant_id")
+    fingerprint = {
+        "action": "reserve_matching", "tenant_id": str(acting), "count": count, "kind": kind, "issuer": issuer,
+        "prefix": prefix, "pattern": pattern, "vanity_tier": vanity_tier, "vanity": vanity, "ttl_seconds": ttl_seconds,
+    }
+    with transaction.atomic(), rls.scope_for(actor):
+        stored = _claim(actor, idempotency_key, fingerprint)
+        if stored is not None:
+            return BatchResult(json.loads(stored)["results"], replayed=True)
+        _active_pool(acting, lock=True)
+        results: list[dict[str, Any]] = []
+        tried: set[int] = set()
+        while len(results) < count:
+            candidates = selectors.available_candidates_for_update(
+                tenant_id=acting, criteria=criteria, limit=count - len(results), exclude_ids=tried
+            )
+            if not candidates:
+                raise errors.NotAvailable(
+                    f"count: only {len(results)} of {count} matching numbers are available; nothing was reserved",
+                    field="count",
+                )
+            for candidate in sorted(candidates, key=lambda n: (chain_for(n.number), n.number)):
+                tried.add(candidate.id)
+                try:
+                    result = number_reserve(
+                        number=candidate.number, tenant_id=acting, actor=actor, ttl_seconds=ttl_seconds
+                    )
+                except _LOST_CANDIDATE:
+                    continue
+                results.append(result.to_dict())
+        results.sort(key=lambda r: r["number"]["number"])
+        response = _store(actor, idempotency_key, {"count": len(results), "results": results})
+        return BatchResult(response["results"])
+
+
+def lease_set_auto_renew(
+    *, lease_id: uuid.UUID | str, auto_renew: bool, actor: Actor, idempotency_key: str | None = None
+) -> dict[str, Any]:
+    """Turn a lease's auto-renewal on or off (audited). Tenants only reach their own leases."""
+    try:
+        lease_uuid = uuid.UUID(str(lease_id))
+    except ValueError:
+        raise errors.ValidationError(f"lease_id: {lease_id!r} is not a UUID", field="lease_id") from None
+    if not isinstance(auto_renew, bool):
+        raise errors.ValidationError("auto_renew: must be true or false", field="auto_renew")
+    with transaction.atomic(), rls.scope_for(actor):
+        stored = _claim(actor, idempotency_key, {"action": "lease_auto_renew", "lease_id": str(lease_uuid), "auto_renew": auto_renew})
+        if stored is not None:
+            return json.loads(stored)
+        qs = Lease.objects.select_for_update().select_related("number")
+        if actor.is_tenant:
+            qs = qs.filter(tenant_id=actor.tenant_id)
+        lease = qs.filter(id=lease_uuid).first()
+        if lease is None:
+            raise errors.NotFound(f"lease {lease_uuid} not found", field="lease_id")
+        if lease.status != Lease.Status.ACTIVE:
+            raise errors.InvalidTransition(f"lease {lease_uuid} is {lease.status}; only an ACTIVE lease can change auto-renew")
+        before = lease_snapshot(lease)
+        if lease.auto_renew != auto_renew:
+            lease.auto_renew = auto_renew
+            lease.save(update_fields=["auto_renew"])
+        after = lease_snapshot(lease)
+        audit_append(
+            actor=actor.identity, action="lease_auto_renew", object_type="number", object_id=lease.number.number,
+            tenant_id=lease.tenant_id, before={"lease": before}, after={"lease": after},
+        )
+        return _store(actor, idempotency_key, {"lease": after, "number": lease.number.number})
+
+
+def quarantine_policy_update(
+    *, case: str, actor: Actor, approved_by: str, approved_at: datetime, days: int | None = None,
+    description: str | None = None,
+) -> QuarantinePolicy:
+    """Change a cool-off (Legal approves: approved_by/approved_at are required); audited."""
+    if actor.is_tenant:
+        raise errors.ValidationError("action: quarantine policies are changed by staff only", field="action")
+    if not approved_by or not approved_by.strip():
+        raise errors.ValidationError("approved_by: who approved the change is required", field="approved_by")
+    if approved_at is None:
+        raise errors.ValidationError("approved_at: when the change was approved is required", field="approved_at")
+    if approved_at > timezone.now() + timedelta(minutes=5):
+        raise errors.ValidationError("approved_at: must not be in the future", field="approved_at")
+    if days is not None and not 0 <= days <= 3650:
+        raise errors.ValidationError("days: must be between 0 and 3650", field="days")
+    with transaction.atomic():
+        policy = QuarantinePolicy.objects.select_for_update().filter(case=case).first()
+        if policy is None:
+            raise errors.NotFound(f"quarantine policy {case!r} not found", field="case")
+        before = {"days": policy.days, "description": policy.description, "approved_by": policy.approved_by,
+                  "approved_at": _iso(policy.approved_at)}
+        if days is not None:
+            policy.days = days
+        if description is not None:
+            policy.description = description
+        policy.approved_by, policy.approved_at = approved_by.strip(), approved_at
+        policy.save()
+        after = {"days": policy.days, "description": policy.description, "approved_by": policy.approved_by,
+                 "approved_at": _iso(policy.approved_at)}
+        audit_append(
+            actor=actor.identity, action="quarantine_policy_update", object_type="quarantine_policy",
+            object_id=case, before=before, after=after,
+        )
+        return policy
+
+
+def reservation_cancel(
+    *, reservation_id: uuid.UUID | str, actor: Actor, idempotency_key: str | None = None
+) -> MutationResult:
+    """Cancel an ACTIVE reservation (RESERVED → AVAILABLE through number_release). The
+    release is pinned to the number's version as read here, so if the number moved on
+    meanwhile the cancel is refused (CONFLICT) instead of releasing something else."""
+    try:
+        res_uuid = uuid.UUID(str(reservation_id))
+    except ValueError:
+        raise errors.ValidationError(f"reservation_id: {reservation_id!r} is not a UUID", field="reservation_id") from None
+    with transaction.atomic(), rls.scope_for(actor):
+        stored = _claim(actor, idempotency_key, {"action": "reservation_cancel", "reservation_id": str(res_uuid)})
+        if stored is not None:
+            return MutationResult(**json.loads(stored), replayed=True)
+        qs = Reservation.objects.select_related("number")
+        if actor.is_tenant:
+            qs = qs.filter(tenant_id=actor.tenant_id)
+        reservation = qs.filter(id=res_uuid).first()
+        if reservation is None:
+            raise errors.NotFound(f"reservation {res_uuid} not found", field="reservation_id")
+        if reservation.status != Reservation.Status.ACTIVE:
+            raise errors.InvalidTransition(f"reservation {res_uuid} is {reservation.status}; only an ACTIVE one can be cancelled")
+        result = number_release(
+            number=reservation.number.number, actor=actor, tenant_id=reservation.tenant_id,
+            reason="RESERVATION_CANCELLED", expected_version=reservation.number.version,
+        )
+        return MutationResult(**_store(actor, idempotency_key, result.to_dict()))
+
+
+def lease_renew(*, lease_id: uuid.UUID | str, actor: Actor, idempotency_key: str | None = None) -> MutationResult:
+    """Renew the number of an ACTIVE lease by one term (number_renew), addressed by lease id."""
+    try:
+        lease_uuid = uuid.UUID(str(lease_id))
+    except ValueError:
+        raise errors.ValidationError(f"lease_id: {lease_id!r} is not a UUID", field="lease_id") from None
+    with transaction.atomic(), rls.scope_for(actor):
+        stored = _claim(actor, idempotency_key, {"action": "lease_renew", "lease_id": str(lease_uuid)})
+        if stored is not None:
+            return MutationResult(**json.loads(stored), replayed=True)
+        qs = Lease.objects.select_related("number")
+        if actor.is_tenant:
+            qs = qs.filter(tenant_id=actor.tenant_id)
+        lease = qs.filter(id=lease_uuid).first()
+        if lease is None:
+            raise errors.NotFound(f"lease {lease_uuid} not found", field="lease_id")
+        if lease.status != Lease.Status.ACTIVE:
+            raise errors.InvalidTransition(f"lease {lease_uuid} is {lease.status}; only an ACTIVE lease can be renewed")
+        result = number_renew(number=lease.number.number, actor=actor, tenant_id=lease.tenant_id,
+                              expected_version=lease.number.version)
+        return MutationResult(**_store(actor, idempotency_key, result.to_dict()))
