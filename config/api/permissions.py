@@ -102,6 +102,10 @@ class RolePermission(permissions.BasePermission):
         if request.method == "OPTIONS":
             return True
         key = permission_key(request, view)
+        method = (request.method or "").lower()
+        handled = view.action_map.get(method) if hasattr(view, "action_map") else getattr(view, method, None)
+        if not handled:
+            raise exceptions.MethodNotAllowed(request.method)
         if key is None or key not in MATRIX:
             return False
         if not allowed(key, user.roles):
