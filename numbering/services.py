@@ -9,6 +9,8 @@ jobs all call these functions; none of them writes a Number itself.
 from __future__ import annotations
 
 import json
+import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -604,6 +606,35 @@ assert set(SERVICES) == set(Action)
 # --- added by the REST issue (4): batch reserve, lease auto-renew, quarantine policies ------
 
 MAX_RESERVE_BATCH = 100
+RESERVE_BATCH_ATTEMPTS = 5
+
+
+class _ShortBatch(Exception):
+    def __init__(self, got: int) -> None:
+        self.got = got
+
+
+def _reserve_batch(
+    actor: Actor, tenant_id: uuid.UUID, criteria: Any, count: int, ttl_seconds: int | None, chain_for: Callable[[str], int]
+) -> list[dict[str, Any]]:
+    from numbering import selectors
+
+    results: list[dict[str, Any]] = []
+    tried: set[int] = set()
+    while len(results) < count:
+        candidates = selectors.available_candidates_for_update(
+            tenant_id=tenant_id, criteria=criteria, limit=count - len(results), exclude_ids=tried
+        )
+        if not candidates:
+            raise _ShortBatch(len(results))
+        for candidate in sorted(candidates, key=lambda n: (chain_for(n.number), n.number)):
+            tried.add(candidate.id)
+            try:
+                result = number_reserve(number=candidate.number, tenant_id=tenant_id, actor=actor, ttl_seconds=ttl_seconds)
+            except _LOST_CANDIDATE:
+                continue
+            results.append(result.to_dict())
+    return results
 # Refusals after which reserve-by-criteria keeps looking for another candidate.
 _LOST_CANDIDATE = (errors.NotAvailable, errors.Conflict, errors.InvalidTransition)
 
@@ -664,26 +695,23 @@ def number_reserve_matching(
         if stored is not None:
             return BatchResult(json.loads(stored)["results"], replayed=True)
         _active_pool(acting, lock=True)
-        results: list[dict[str, Any]] = []
-        tried: set[int] = set()
-        while len(results) < count:
-            candidates = selectors.available_candidates_for_update(
-                tenant_id=acting, criteria=criteria, limit=count - len(results), exclude_ids=tried
-            )
-            if not candidates:
-                raise errors.NotAvailable(
-                    f"count: only {len(results)} of {count} matching numbers are available; nothing was reserved",
-                    field="count",
-                )
-            for candidate in sorted(candidates, key=lambda n: (chain_for(n.number), n.number)):
-                tried.add(candidate.id)
-                try:
-                    result = number_reserve(
-                        number=candidate.number, tenant_id=acting, actor=actor, ttl_seconds=ttl_seconds
-                    )
-                except _LOST_CANDIDATE:
-                    continue
-                results.append(result.to_dict())
+        for attempt in range(RESERVE_BATCH_ATTEMPTS):
+            try:
+                # A savepoint per attempt: a short attempt rolls back and so releases every
+                # row lock it took, letting a competing batch finish instead of both failing.
+                with transaction.atomic():
+                    results = _reserve_batch(actor, acting, criteria, count, ttl_seconds, chain_for)
+                break
+            except _ShortBatch as short:
+                matching = selectors.number_available_for_tenant(tenant_id=acting).filter(criteria).count()
+                if matching < count or attempt == RESERVE_BATCH_ATTEMPTS - 1:
+                    raise errors.NotAvailable(
+                        f"count: only {short.got} of {count} matching numbers could be reserved; nothing was reserved",
+                        field="count",
+                    ) from None
+                # Enough rows match but others hold them right now: back off (jittered, so two
+                # batches that split the last rows between them do not collide again) and retry.
+                time.sleep(random.uniform(0.005, 0.03) * (attempt + 1))  # noqa: S311 - jitter, not crypto
         results.sort(key=lambda r: r["number"]["number"])
         response = _store(actor, idempotency_key, {"count": len(results), "results": results})
         return BatchResult(response["results"])
