@@ -63,7 +63,7 @@ class AuditEventViewSet(ScopedReadOnlyViewSet):
     serializer_class = AuditEventSerializer
     filterset_class = AuditEventFilter
     ordering = ("-id",)
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[^/]+"
     permission_keys = {"list": "admin.audit.read", "retrieve": "admin.audit.read"}
 
     def get_queryset(self) -> QuerySet[Any]:

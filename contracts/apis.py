@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.request import Request
 
-from config.api.views import ScopedReadOnlyViewSet, mutation_response
+from config.api.views import ScopedReadOnlyViewSet, int_pk, mutation_response
 from contracts import services
 from contracts.models import Contract, Issuer, NumberBlock
 from numbering.apis.tenant import IDEMPOTENCY_PARAM, valid
@@ -109,7 +109,7 @@ class IssuerViewSet(ScopedReadOnlyViewSet):
     serializer_class = IssuerSerializer
     filterset_fields = ["kind"]
     ordering = ("code",)
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[^/]+"
     permission_keys = {"list": "admin.issuers.read", "retrieve": "admin.issuers.read"}
 
     def get_queryset(self) -> QuerySet[Any]:
@@ -124,7 +124,7 @@ class ContractViewSet(ScopedReadOnlyViewSet):
     serializer_class = ContractSerializer
     filterset_class = ContractFilter
     ordering = ("reference",)
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[^/]+"
     permission_keys = {
         "list": "admin.contracts.read",
         "retrieve": "admin.contracts.read",
@@ -146,7 +146,10 @@ class ContractViewSet(ScopedReadOnlyViewSet):
         d = valid(ContractActionSerializer, request)
         return mutation_response(
             services.contract_suspend(
-                contract_id=int(pk), actor=self.actor, reason=d["reason"], idempotency_key=self.idempotency_key
+                contract_id=int_pk(pk, "contract"),
+                actor=self.actor,
+                reason=d["reason"],
+                idempotency_key=self.idempotency_key,
             )
         )
 
@@ -161,7 +164,10 @@ class ContractViewSet(ScopedReadOnlyViewSet):
         d = valid(ContractActionSerializer, request)
         return mutation_response(
             services.contract_terminate(
-                contract_id=int(pk), actor=self.actor, reason=d["reason"], idempotency_key=self.idempotency_key
+                contract_id=int_pk(pk, "contract"),
+                actor=self.actor,
+                reason=d["reason"],
+                idempotency_key=self.idempotency_key,
             )
         )
 
@@ -171,7 +177,7 @@ class BlockViewSet(ScopedReadOnlyViewSet):
     serializer_class = BlockSerializer
     filterset_class = BlockFilter
     ordering = ("id",)
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[^/]+"
     permission_keys = {"list": "admin.blocks.read", "retrieve": "admin.blocks.read"}
 
     def get_queryset(self) -> QuerySet[Any]:

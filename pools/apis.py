@@ -75,7 +75,7 @@ class TenantViewSet(ScopedReadOnlyViewSet):
     serializer_class = TenantSerializer
     filterset_class = TenantFilter
     ordering = ("name", "id")
-    lookup_value_regex = r"[0-9a-fA-F-]{36}"
+    lookup_value_regex = r"[^/]+"
     permission_keys = {"list": "admin.tenants.read", "retrieve": "admin.tenants.read"}
 
     def get_queryset(self) -> QuerySet[Any]:
@@ -87,7 +87,7 @@ class InventoryPoolViewSet(ScopedReadOnlyViewSet):
     serializer_class = InventoryPoolSerializer
     filterset_fields = ["kind", "vanity", "government_reserved"]
     ordering = ("code",)
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[^/]+"
     permission_keys = {"list": "admin.inventory_pools.read", "retrieve": "admin.inventory_pools.read"}
 
     def get_queryset(self) -> QuerySet[Any]:
@@ -99,7 +99,7 @@ class TenantPoolViewSet(ScopedReadOnlyViewSet):
     serializer_class = TenantPoolSerializer
     filterset_fields = ["tenant"]
     ordering = ("id",)
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[^/]+"
     permission_keys = {"list": "admin.tenant_pools.read", "retrieve": "admin.tenant_pools.read"}
 
     def get_queryset(self) -> QuerySet[Any]:

@@ -7,12 +7,13 @@ features still being built; replace the stub's entry with the real view.
 
 from __future__ import annotations
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from audit.apis import AuditEventViewSet, AuditVerifyView
 from config.api.stubs import not_implemented_view
+from config.api.views import api_not_found
 from contracts.apis import BlockViewSet, ContractViewSet, IssuerViewSet
 from numbering.apis.admin import AdminLeaseViewSet, AdminNumberViewSet, QuarantinePolicyViewSet
 from numbering.apis.tenant import TenantLeaseViewSet, TenantNumberViewSet, TenantPoolView, TenantReservationViewSet
@@ -55,11 +56,11 @@ admin.register("audit/events", AuditEventViewSet, basename="admin-audit-event")
 admin_paths = [
     path("audit/verify/", AuditVerifyView.as_view(), name="admin-audit-verify"),
     path("imports/", ImportsView.as_view(), name="admin-imports"),
-    path("imports/<int:pk>/", ImportDetailView.as_view(), name="admin-import-detail"),
+    path("imports/<str:pk>/", ImportDetailView.as_view(), name="admin-import-detail"),
     path("exports/", ExportsView.as_view(), name="admin-exports"),
-    path("exports/<int:pk>/", ExportDetailView.as_view(), name="admin-export-detail"),
-    path("exports/<int:pk>/download/", ExportDownloadView.as_view(), name="admin-export-download"),
-    path("issuers/<int:pk>/signing-keys/", SigningKeysView.as_view(), name="admin-issuer-signing-keys"),
+    path("exports/<str:pk>/", ExportDetailView.as_view(), name="admin-export-detail"),
+    path("exports/<str:pk>/download/", ExportDownloadView.as_view(), name="admin-export-download"),
+    path("issuers/<str:pk>/signing-keys/", SigningKeysView.as_view(), name="admin-issuer-signing-keys"),
 ]
 
 tenant = SimpleRouter()
@@ -76,4 +77,5 @@ urlpatterns = [
     path("api/tenant/v1/", include(tenant_paths + tenant.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^api/", api_not_found),
 ]

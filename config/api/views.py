@@ -19,7 +19,7 @@ from typing import Any
 from django.db import transaction
 from django.http import HttpResponse
 from rest_framework import viewsets
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -86,3 +86,28 @@ class ScopedViewSet(ScopedRequestMixin, viewsets.GenericViewSet):
 
 class ScopedReadOnlyViewSet(ScopedRequestMixin, viewsets.ReadOnlyModelViewSet):
     permission_keys: dict[str, str] = {}
+
+
+MAX_BIGINT = 2**63 - 1
+
+
+def int_pk(value: str, what: str) -> int:
+    """A numeric id from the URL; anything else is simply not found (never a 500)."""
+    if not value.isdigit() or not 0 < int(value) <= MAX_BIGINT:
+        raise NotFound(f"{what} {value[:40]!r} not found (ids are positive integers)")
+    return int(value)
+
+
+def api_not_found(request: Any, *args: Any, **kwargs: Any) -> HttpResponse:
+    """Any other path under /api/: a problem+json 404 instead of Django's HTML page."""
+    from config.request_context import get_request_id
+
+    body = {
+        "type": "urn:numbering:problem:not-found",
+        "title": "Not Found",
+        "status": 404,
+        "code": "NOT_FOUND",
+        "detail": f"no API endpoint at {request.path[:200]}",
+        "request_id": get_request_id(),
+    }
+    return HttpResponse(idempotency.canonical(body), status=404, content_type="application/problem+json")

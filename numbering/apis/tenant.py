@@ -71,7 +71,7 @@ class TenantNumberViewSet(TenantScoped, ScopedViewSet):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(s.NumberSerializer(page, many=True).data)
 
-    @extend_schema(summary="Search available numbers I may reserve")
+    @extend_schema(summary="Search available numbers I may reserve", responses=s.NumberSerializer(many=True))
     @action(detail=False, methods=["get"])
     def available(self, request: Request) -> Response:
         return self.list(request)
