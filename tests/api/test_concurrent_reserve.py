@@ -7,7 +7,6 @@ import threading
 from collections import Counter
 from typing import Any
 
-import pytest
 from django.db import connections, transaction
 
 from numbering.models import Number, Reservation

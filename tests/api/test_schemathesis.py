@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
-import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -46,12 +46,6 @@ def tokens(alice: Any) -> Iterator[dict[str, str]]:
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
-
-
-def _allow_not_implemented(ctx: Any, response: Any, case: Any) -> bool | None:
-    if response.status_code == 501:
-        return True
-    return not_a_server_error(ctx, response, case)
 
 
 @pytest.mark.django_db
