@@ -615,7 +615,12 @@ class _ShortBatch(Exception):
 
 
 def _reserve_batch(
-    actor: Actor, tenant_id: uuid.UUID, criteria: Any, count: int, ttl_seconds: int | None, chain_for: Callable[[str], int]
+    actor: Actor,
+    tenant_id: uuid.UUID,
+    criteria: Any,
+    count: int,
+    ttl_seconds: int | None,
+    chain_for: Callable[[str], int],
 ) -> list[dict[str, Any]]:
     from numbering import selectors
 
@@ -630,7 +635,9 @@ def _reserve_batch(
         for candidate in sorted(candidates, key=lambda n: (chain_for(n.number), n.number)):
             tried.add(candidate.id)
             try:
-                result = number_reserve(number=candidate.number, tenant_id=tenant_id, actor=actor, ttl_seconds=ttl_seconds)
+                result = number_reserve(
+                    number=candidate.number, tenant_id=tenant_id, actor=actor, ttl_seconds=ttl_seconds
+                )
             except _LOST_CANDIDATE:
                 continue
             results.append(result.to_dict())
@@ -688,7 +695,8 @@ def number_reserve_matching(
         raise errors.ValidationError("tenant_id: required to reserve numbers", field="tenant_id")
     fingerprint = {
         "action": "reserve_matching", "tenant_id": str(acting), "count": count, "kind": kind, "issuer": issuer,
-        "prefix": prefix, "pattern": pattern, "vanity_tier": vanity_tier, "vanity": vanity, "ttl_seconds": ttl_seconds,
+        "prefix": prefix, "pattern": pattern, "vanity_tier": vanity_tier, "vanity": vanity,
+        "ttl_seconds": ttl_seconds,
     }
     with transaction.atomic(), rls.scope_for(actor):
         stored = _claim(actor, idempotency_key, fingerprint)
@@ -706,7 +714,8 @@ def number_reserve_matching(
                 matching = selectors.number_available_for_tenant(tenant_id=acting).filter(criteria).count()
                 if matching < count or attempt == RESERVE_BATCH_ATTEMPTS - 1:
                     raise errors.NotAvailable(
-                        f"count: only {short.got} of {count} matching numbers could be reserved; nothing was reserved",
+                        f"count: only {short.got} of {count} matching numbers could be reserved; "
+                        "nothing was reserved",
                         field="count",
                     ) from None
                 # Enough rows match but others hold them right now: back off (jittered, so two
@@ -728,17 +737,20 @@ def lease_set_auto_renew(
     if not isinstance(auto_renew, bool):
         raise errors.ValidationError("auto_renew: must be true or false", field="auto_renew")
     with transaction.atomic(), rls.scope_for(actor):
-        stored = _claim(actor, idempotency_key, {"action": "lease_auto_renew", "lease_id": str(lease_uuid), "auto_renew": auto_renew})
+        fingerprint = {"action": "lease_auto_renew", "lease_id": str(lease_uuid), "auto_renew": auto_renew}
+        stored = _claim(actor, idempotency_key, fingerprint)
         if stored is not None:
             return json.loads(stored)
         qs = Lease.objects.select_for_update().select_related("number")
-        if actor.is_tenant:
+        if actor.tenant_id is not None:  # tenants only reach their own rows (RLS does too)
             qs = qs.filter(tenant_id=actor.tenant_id)
         lease = qs.filter(id=lease_uuid).first()
         if lease is None:
             raise errors.NotFound(f"lease {lease_uuid} not found", field="lease_id")
         if lease.status != Lease.Status.ACTIVE:
-            raise errors.InvalidTransition(f"lease {lease_uuid} is {lease.status}; only an ACTIVE lease can change auto-renew")
+            raise errors.InvalidTransition(
+                f"lease {lease_uuid} is {lease.status}; only an ACTIVE lease can change auto-renew"
+            )
         before = lease_snapshot(lease)
         if lease.auto_renew != auto_renew:
             lease.auto_renew = auto_renew
@@ -796,19 +808,23 @@ def reservation_cancel(
     try:
         res_uuid = uuid.UUID(str(reservation_id))
     except ValueError:
-        raise errors.ValidationError(f"reservation_id: {reservation_id!r} is not a UUID", field="reservation_id") from None
+        raise errors.ValidationError(
+            f"reservation_id: {reservation_id!r} is not a UUID", field="reservation_id"
+        ) from None
     with transaction.atomic(), rls.scope_for(actor):
         stored = _claim(actor, idempotency_key, {"action": "reservation_cancel", "reservation_id": str(res_uuid)})
         if stored is not None:
             return MutationResult(**json.loads(stored), replayed=True)
         qs = Reservation.objects.select_related("number")
-        if actor.is_tenant:
+        if actor.tenant_id is not None:  # tenants only reach their own rows (RLS does too)
             qs = qs.filter(tenant_id=actor.tenant_id)
         reservation = qs.filter(id=res_uuid).first()
         if reservation is None:
             raise errors.NotFound(f"reservation {res_uuid} not found", field="reservation_id")
         if reservation.status != Reservation.Status.ACTIVE:
-            raise errors.InvalidTransition(f"reservation {res_uuid} is {reservation.status}; only an ACTIVE one can be cancelled")
+            raise errors.InvalidTransition(
+                f"reservation {res_uuid} is {reservation.status}; only an ACTIVE one can be cancelled"
+            )
         result = number_release(
             number=reservation.number.number, actor=actor, tenant_id=reservation.tenant_id,
             reason="RESERVATION_CANCELLED", expected_version=reservation.number.version,
@@ -827,13 +843,14 @@ def lease_renew(*, lease_id: uuid.UUID | str, actor: Actor, idempotency_key: str
         if stored is not None:
             return MutationResult(**json.loads(stored), replayed=True)
         qs = Lease.objects.select_related("number")
-        if actor.is_tenant:
+        if actor.tenant_id is not None:  # tenants only reach their own rows (RLS does too)
             qs = qs.filter(tenant_id=actor.tenant_id)
         lease = qs.filter(id=lease_uuid).first()
         if lease is None:
             raise errors.NotFound(f"lease {lease_uuid} not found", field="lease_id")
         if lease.status != Lease.Status.ACTIVE:
             raise errors.InvalidTransition(f"lease {lease_uuid} is {lease.status}; only an ACTIVE lease can be renewed")
-        result = number_renew(number=lease.number.number, actor=actor, tenant_id=lease.tenant_id,
-                              expected_version=lease.number.version)
+        result = number_renew(
+            number=lease.number.number, actor=actor, tenant_id=lease.tenant_id, expected_version=lease.number.version
+        )
         return MutationResult(**_store(actor, idempotency_key, result.to_dict()))

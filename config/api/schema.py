@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
@@ -50,7 +50,7 @@ ERROR_STATUSES = {
 class ProblemAutoSchema(AutoSchema):
     extra_error_statuses: dict[str, str] = {}
 
-    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+    def _get_response_bodies(self, direction: Literal["request", "response"] = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         problem_ref = self.resolve_serializer(ProblemSerializer, "response").ref
         for status, description in {**ERROR_STATUSES, **getattr(self.view, "extra_error_statuses", {})}.items():
