@@ -77,5 +77,7 @@ urlpatterns = [
     path("api/tenant/v1/", include(tenant_paths + tenant.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Last: any other /api/ path is a problem+json 404. Register new API routes above (or in
+    # config/urls.py *before* this module's include), or this catch-all shadows them.
     re_path(r"^api/", api_not_found),
 ]
