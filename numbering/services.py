@@ -737,7 +737,12 @@ def lease_set_auto_renew(
     if not isinstance(auto_renew, bool):
         raise errors.ValidationError("auto_renew: must be true or false", field="auto_renew")
     with transaction.atomic(), rls.scope_for(actor):
-        fingerprint = {"action": "lease_auto_renew", "lease_id": str(lease_uuid), "auto_renew": auto_renew}
+        # The tenant is part of the fingerprint: two tenants' users with the same subject
+        # never see each other's stored responses.
+        fingerprint = {
+            "action": "lease_auto_renew", "lease_id": str(lease_uuid), "auto_renew": auto_renew,
+            "tenant_id": str(actor.tenant_id),
+        }
         stored = _claim(actor, idempotency_key, fingerprint)
         if stored is not None:
             return json.loads(stored)
@@ -812,7 +817,10 @@ def reservation_cancel(
             f"reservation_id: {reservation_id!r} is not a UUID", field="reservation_id"
         ) from None
     with transaction.atomic(), rls.scope_for(actor):
-        stored = _claim(actor, idempotency_key, {"action": "reservation_cancel", "reservation_id": str(res_uuid)})
+        fingerprint = {
+            "action": "reservation_cancel", "reservation_id": str(res_uuid), "tenant_id": str(actor.tenant_id)
+        }
+        stored = _claim(actor, idempotency_key, fingerprint)
         if stored is not None:
             return MutationResult(**json.loads(stored), replayed=True)
         qs = Reservation.objects.select_related("number")
@@ -839,7 +847,8 @@ def lease_renew(*, lease_id: uuid.UUID | str, actor: Actor, idempotency_key: str
     except ValueError:
         raise errors.ValidationError(f"lease_id: {lease_id!r} is not a UUID", field="lease_id") from None
     with transaction.atomic(), rls.scope_for(actor):
-        stored = _claim(actor, idempotency_key, {"action": "lease_renew", "lease_id": str(lease_uuid)})
+        fingerprint = {"action": "lease_renew", "lease_id": str(lease_uuid), "tenant_id": str(actor.tenant_id)}
+        stored = _claim(actor, idempotency_key, fingerprint)
         if stored is not None:
             return MutationResult(**json.loads(stored), replayed=True)
         qs = Lease.objects.select_related("number")

@@ -259,10 +259,6 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "COMPONENT_SPLIT_REQUEST": True,
-    "SECURITY": [{"bearerAuth": []}],
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
-    },
     "ENUM_NAME_OVERRIDES": {
         "NumberKindEnum": "numbering.models.Number.Kind",
         "IssuerKindEnum": "contracts.models.Issuer.Kind",
