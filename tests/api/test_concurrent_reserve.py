@@ -81,3 +81,32 @@ def test_reserve_by_criteria_skips_rows_another_transaction_has_locked(committed
         assert busy.status == 409 and busy.json["code"] == "NOT_AVAILABLE"  # only the locked row is left
         other.rollback()
     connections.close_all()
+
+
+def test_two_concurrent_requests_with_one_idempotency_key_have_one_effect(committed: None) -> None:
+    pool = InventoryPoolFactory()
+    alice = TenantFactory(name="Alice")
+    TenantPoolFactory(tenant=alice, inventory_pools=[pool])
+    for _ in range(4):
+        NumberFactory(pool=pool)
+    token = make_token("tenant.admin", alice, sub="alice-bff")
+    barrier = threading.Barrier(2)
+    bodies: list[tuple[int, bytes]] = []
+
+    def reserve() -> None:
+        try:
+            barrier.wait(timeout=30)
+            reply = Api().post(f"{T}/reservations/", token, {"count": 2}, headers={"Idempotency-Key": "once"})
+            bodies.append((reply.status, reply.body))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=reserve) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert [status for status, _ in bodies] == [201, 201]
+    assert bodies[0][1] == bodies[1][1]
+    with transaction.atomic(), rls_scope(platform=True):
+        assert Number.objects.filter(state="RESERVED").count() == 2
