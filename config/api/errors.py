@@ -157,7 +157,8 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         log.warning("integrity error while serving %s: %s", instance, exc)
         return problem(409, "CONFLICT", "the change conflicts with existing data", instance=instance)
     if isinstance(exc, DatabaseError):
-        log.exception("database error while serving %s", instance)
+        # Reached only by input the validators let through (e.g. a value PostgreSQL refuses).
+        log.warning("database refused a value while serving %s: %s", instance, exc)
         return problem(
             400, "VALIDATION_ERROR", "the request could not be processed with these values", instance=instance
         )

@@ -217,7 +217,7 @@ class QuarantinePolicyViewSet(ScopedViewSet):
         return Response(s.QuarantinePolicySerializer(self.get_queryset(), many=True).data)
 
     def _get(self, case: str) -> QuarantinePolicy:
-        policy = self.get_queryset().filter(case=case).first()
+        policy = self.get_queryset().filter(case=case).first() if case in QuarantinePolicy.Case.values else None
         if policy is None:
             raise errors.NotFound(
                 f"quarantine policy {case[:40]!r} not found (cases: {', '.join(QuarantinePolicy.Case.values)})",
