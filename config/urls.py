@@ -11,3 +11,6 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("", include("django_prometheus.urls")),
 ]
+
+# REST APIs, OpenAPI schema and docs (issue 4).
+urlpatterns += [path("", include("config.api.urls"))]

@@ -87,11 +87,18 @@ def claim(*, scope: str, key: str, request: dict[str, Any]) -> str | None:
     return record.response
 
 
-def store(*, scope: str, key: str, request: dict[str, Any], response: dict[str, Any]) -> str:
+def store(*, scope: str, key: str, response: dict[str, Any]) -> str:
+    """Record the response of the claimed key; Redis gets a copy once the transaction commits."""
     text = canonical(response)
-    IdempotencyRecord.objects.filter(scope=scope, key=key).update(response=text)
-    value = f"{request_hash(request)}|{text}"
-    transaction.on_commit(lambda: _remember(_redis_key(scope, key), value))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE numbering_idempotencyrecord SET response = %s WHERE scope = %s AND key = %s RETURNING request_hash",
+            [text, scope, key],
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        value = f"{row[0]}|{text}"
+        transaction.on_commit(lambda: _remember(_redis_key(scope, key), value))
     return text
 
 

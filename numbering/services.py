@@ -9,6 +9,8 @@ jobs all call these functions; none of them writes a Number itself.
 from __future__ import annotations
 
 import json
+import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -247,9 +249,7 @@ def _run(
             },
         )
         if idempotency_key:
-            text = idempotency.store(
-                scope=actor.identity, key=idempotency_key, request=fingerprint, response=result.to_dict()
-            )
+            text = idempotency.store(scope=actor.identity, key=idempotency_key, response=result.to_dict())
             result = MutationResult(**json.loads(text))
         lease_cache.refresh_after_commit(result.number)
         return result
@@ -755,43 +755,263 @@ SERVICES: dict[Action, Callable[..., MutationResult]] = {
 assert set(SERVICES) == set(Action)
 
 
-# --- quarantine policy (issue 5) -------------------------------------------------------------
+# --- added by the REST issue (4): batch reserve, lease auto-renew, quarantine policies ------
+
+MAX_RESERVE_BATCH = 100
+RESERVE_BATCH_ATTEMPTS = 5
+
+
+class _ShortBatch(Exception):
+    def __init__(self, got: int) -> None:
+        self.got = got
+
+
+def _reserve_batch(
+    actor: Actor,
+    tenant_id: uuid.UUID,
+    criteria: Any,
+    count: int,
+    ttl_seconds: int | None,
+    chain_for: Callable[[str], int],
+) -> list[dict[str, Any]]:
+    from numbering import selectors
+
+    results: list[dict[str, Any]] = []
+    tried: set[int] = set()
+    while len(results) < count:
+        candidates = selectors.available_candidates_for_update(
+            tenant_id=tenant_id, criteria=criteria, limit=count - len(results), exclude_ids=tried
+        )
+        if not candidates:
+            raise _ShortBatch(len(results))
+        for candidate in sorted(candidates, key=lambda n: (chain_for(n.number), n.number)):
+            tried.add(candidate.id)
+            try:
+                result = number_reserve(
+                    number=candidate.number, tenant_id=tenant_id, actor=actor, ttl_seconds=ttl_seconds
+                )
+            except _LOST_CANDIDATE:
+                continue
+            results.append(result.to_dict())
+    return results
+# Refusals after which reserve-by-criteria keeps looking for another candidate.
+_LOST_CANDIDATE = (errors.NotAvailable, errors.Conflict, errors.InvalidTransition)
+
+
+@dataclass
+class BatchResult:
+    results: list[dict[str, Any]]
+    replayed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"count": len(self.results), "results": self.results}
+
+
+def _claim(actor: Actor, idempotency_key: str | None, fingerprint: dict[str, Any]) -> str | None:
+    if not idempotency_key:
+        return None
+    return idempotency.claim(scope=actor.identity, key=idempotency_key, request=fingerprint)
+
+
+def _store(actor: Actor, idempotency_key: str | None, response: dict[str, Any]) -> dict[str, Any]:
+    if not idempotency_key:
+        return response
+    return json.loads(idempotency.store(scope=actor.identity, key=idempotency_key, response=response))
+
+
+def number_reserve_matching(
+    *, actor: Actor, count: int, tenant_id: uuid.UUID | str | None = None, kind: str | None = None,
+    issuer: str | None = None, prefix: str | None = None, pattern: str | None = None,
+    vanity_tier: str | None = None, vanity: bool | None = None, ttl_seconds: int | None = None,
+    idempotency_key: str | None = None,
+) -> BatchResult:
+    """Reserve `count` AVAILABLE numbers matching the criteria in the tenant's entitled
+    pools — all of them or none (NOT_AVAILABLE when fewer could be had).
+
+    Lock order, the same as a single number_reserve (ADR 0402): the tenant pool row first,
+    then the candidate number rows (FOR UPDATE SKIP LOCKED: rows another reserver holds
+    are skipped, so a busy pool does not look empty), then the audit chain heads, taken
+    in ascending chain order by reserving the candidates sorted by their chain."""
+    from audit.services import chain_for
+    from numbering import selectors
+
+    if not isinstance(count, int) or not 1 <= count <= MAX_RESERVE_BATCH:
+        raise errors.ValidationError(f"count: must be between 1 and {MAX_RESERVE_BATCH}", field="count")
+    if ttl_seconds is not None and ttl_seconds < 0:
+        raise errors.ValidationError("ttl_seconds: must not be negative", field="ttl_seconds")
+    criteria = selectors.number_criteria_q(
+        kind=kind, issuer=issuer, prefix=prefix, pattern=pattern, vanity_tier=vanity_tier, vanity=vanity
+    )
+    acting = _acting_tenant(actor, tenant_id)
+    if acting is None:
+        raise errors.ValidationError("tenant_id: required to reserve numbers", field="tenant_id")
+    fingerprint = {
+        "action": "reserve_matching", "tenant_id": str(acting), "count": count, "kind": kind, "issuer": issuer,
+        "prefix": prefix, "pattern": pattern, "vanity_tier": vanity_tier, "vanity": vanity,
+        "ttl_seconds": ttl_seconds,
+    }
+    with transaction.atomic(), rls.scope_for(actor):
+        stored = _claim(actor, idempotency_key, fingerprint)
+        if stored is not None:
+            return BatchResult(json.loads(stored)["results"], replayed=True)
+        _active_pool(acting, lock=True)
+        for attempt in range(RESERVE_BATCH_ATTEMPTS):
+            try:
+                # A savepoint per attempt: a short attempt rolls back and so releases every
+                # row lock it took, letting a competing batch finish instead of both failing.
+                with transaction.atomic():
+                    results = _reserve_batch(actor, acting, criteria, count, ttl_seconds, chain_for)
+                break
+            except _ShortBatch as short:
+                matching = selectors.number_available_for_tenant(tenant_id=acting).filter(criteria).count()
+                if matching < count or attempt == RESERVE_BATCH_ATTEMPTS - 1:
+                    raise errors.NotAvailable(
+                        f"count: only {short.got} of {count} matching numbers could be reserved; "
+                        "nothing was reserved",
+                        field="count",
+                    ) from None
+                # Enough rows match but others hold them right now: back off (jittered, so two
+                # batches that split the last rows between them do not collide again) and retry.
+                time.sleep(random.uniform(0.005, 0.03) * (attempt + 1))  # noqa: S311 - jitter, not crypto
+        results.sort(key=lambda r: r["number"]["number"])
+        response = _store(actor, idempotency_key, {"count": len(results), "results": results})
+        return BatchResult(response["results"])
+
+
+def lease_set_auto_renew(
+    *, lease_id: uuid.UUID | str, auto_renew: bool, actor: Actor, idempotency_key: str | None = None
+) -> dict[str, Any]:
+    """Turn a lease's auto-renewal on or off (audited). Tenants only reach their own leases."""
+    try:
+        lease_uuid = uuid.UUID(str(lease_id))
+    except ValueError:
+        raise errors.ValidationError(f"lease_id: {lease_id!r} is not a UUID", field="lease_id") from None
+    if not isinstance(auto_renew, bool):
+        raise errors.ValidationError("auto_renew: must be true or false", field="auto_renew")
+    with transaction.atomic(), rls.scope_for(actor):
+        # The tenant is part of the fingerprint: two tenants' users with the same subject
+        # never see each other's stored responses.
+        fingerprint = {
+            "action": "lease_auto_renew", "lease_id": str(lease_uuid), "auto_renew": auto_renew,
+            "tenant_id": str(actor.tenant_id),
+        }
+        stored = _claim(actor, idempotency_key, fingerprint)
+        if stored is not None:
+            return json.loads(stored)
+        qs = Lease.objects.select_for_update().select_related("number")
+        if actor.tenant_id is not None:  # tenants only reach their own rows (RLS does too)
+            qs = qs.filter(tenant_id=actor.tenant_id)
+        lease = qs.filter(id=lease_uuid).first()
+        if lease is None:
+            raise errors.NotFound(f"lease {lease_uuid} not found", field="lease_id")
+        if lease.status != Lease.Status.ACTIVE:
+            raise errors.InvalidTransition(
+                f"lease {lease_uuid} is {lease.status}; only an ACTIVE lease can change auto-renew"
+            )
+        before = lease_snapshot(lease)
+        if lease.auto_renew != auto_renew:
+            lease.auto_renew = auto_renew
+            lease.save(update_fields=["auto_renew"])
+        after = lease_snapshot(lease)
+        audit_append(
+            actor=actor.identity, action="lease_auto_renew", object_type="number", object_id=lease.number.number,
+            tenant_id=lease.tenant_id, before={"lease": before}, after={"lease": after},
+        )
+        return _store(actor, idempotency_key, {"lease": after, "number": lease.number.number})
 
 
 def quarantine_policy_update(
-    *, case: str, days: int, approved_by: str, actor: Actor, description: str | None = None
+    *, case: str, actor: Actor, approved_by: str, approved_at: datetime | None = None, days: int | None = None,
+    description: str | None = None,
 ) -> QuarantinePolicy:
-    """Change a cool-off (DESIGN §2.1): Legal approves every change, and every change is
-    audited with the approver and the staff user who entered it."""
-    if days < 0 or days > 3650:
+    """Change a cool-off (DESIGN §2.1). Legal approves every change: the approver is required,
+    the approval time defaults to now; audited with the approver and the staff user."""
+    if actor.is_tenant:
+        raise errors.ValidationError("action: quarantine policies are changed by staff only", field="action")
+    if not approved_by or not approved_by.strip():
+        raise errors.ValidationError("approved_by: who approved the change is required", field="approved_by")
+    approved_at = approved_at or timezone.now()
+    if approved_at > timezone.now() + timedelta(minutes=5):
+        raise errors.ValidationError("approved_at: must not be in the future", field="approved_at")
+    if days is not None and not 0 <= days <= 3650:
         raise errors.ValidationError("days: must be between 0 and 3650", field="days")
-    if not approved_by.strip():
-        raise errors.ValidationError("approved_by: name the Legal approver of this change", field="approved_by")
     with transaction.atomic():
         policy = QuarantinePolicy.objects.select_for_update().filter(case=case).first()
         if policy is None:
-            raise errors.NotFound(f"case: no quarantine policy {case!r}", field="case")
-        before = {
-            "days": policy.days,
-            "description": policy.description,
-            "approved_by": policy.approved_by,
-            "approved_at": _iso(policy.approved_at),
-        }
-        policy.days, policy.approved_by, policy.approved_at = days, approved_by.strip(), timezone.now()
+            raise errors.NotFound(f"quarantine policy {case!r} not found", field="case")
+        before = {"days": policy.days, "description": policy.description, "approved_by": policy.approved_by,
+                  "approved_at": _iso(policy.approved_at)}
+        if days is not None:
+            policy.days = days
         if description is not None:
             policy.description = description
+        policy.approved_by, policy.approved_at = approved_by.strip(), approved_at
         policy.save()
+        after = {"days": policy.days, "description": policy.description, "approved_by": policy.approved_by,
+                 "approved_at": _iso(policy.approved_at)}
         audit_append(
-            actor=actor.identity,
-            action="quarantine_policy.update",
-            object_type="quarantine_policy",
-            object_id=f"quarantine_policy:{case}",
-            before=before,
-            after={
-                "days": policy.days,
-                "description": policy.description,
-                "approved_by": policy.approved_by,
-                "approved_at": _iso(policy.approved_at),
-            },
+            actor=actor.identity, action="quarantine_policy.update", object_type="quarantine_policy",
+            object_id=f"quarantine_policy:{case}", before=before, after=after,
         )
-    return policy
+        return policy
+
+
+def reservation_cancel(
+    *, reservation_id: uuid.UUID | str, actor: Actor, idempotency_key: str | None = None
+) -> MutationResult:
+    """Cancel an ACTIVE reservation (RESERVED → AVAILABLE through number_release). The
+    release is pinned to the number's version as read here, so if the number moved on
+    meanwhile the cancel is refused (CONFLICT) instead of releasing something else."""
+    try:
+        res_uuid = uuid.UUID(str(reservation_id))
+    except ValueError:
+        raise errors.ValidationError(
+            f"reservation_id: {reservation_id!r} is not a UUID", field="reservation_id"
+        ) from None
+    with transaction.atomic(), rls.scope_for(actor):
+        fingerprint = {
+            "action": "reservation_cancel", "reservation_id": str(res_uuid), "tenant_id": str(actor.tenant_id)
+        }
+        stored = _claim(actor, idempotency_key, fingerprint)
+        if stored is not None:
+            return MutationResult(**json.loads(stored), replayed=True)
+        qs = Reservation.objects.select_related("number")
+        if actor.tenant_id is not None:  # tenants only reach their own rows (RLS does too)
+            qs = qs.filter(tenant_id=actor.tenant_id)
+        reservation = qs.filter(id=res_uuid).first()
+        if reservation is None:
+            raise errors.NotFound(f"reservation {res_uuid} not found", field="reservation_id")
+        if reservation.status != Reservation.Status.ACTIVE:
+            raise errors.InvalidTransition(
+                f"reservation {res_uuid} is {reservation.status}; only an ACTIVE one can be cancelled"
+            )
+        result = number_release(
+            number=reservation.number.number, actor=actor, tenant_id=reservation.tenant_id,
+            reason="RESERVATION_CANCELLED", expected_version=reservation.number.version,
+        )
+        return MutationResult(**_store(actor, idempotency_key, result.to_dict()))
+
+
+def lease_renew(*, lease_id: uuid.UUID | str, actor: Actor, idempotency_key: str | None = None) -> MutationResult:
+    """Renew the number of an ACTIVE lease by one term (number_renew), addressed by lease id."""
+    try:
+        lease_uuid = uuid.UUID(str(lease_id))
+    except ValueError:
+        raise errors.ValidationError(f"lease_id: {lease_id!r} is not a UUID", field="lease_id") from None
+    with transaction.atomic(), rls.scope_for(actor):
+        fingerprint = {"action": "lease_renew", "lease_id": str(lease_uuid), "tenant_id": str(actor.tenant_id)}
+        stored = _claim(actor, idempotency_key, fingerprint)
+        if stored is not None:
+            return MutationResult(**json.loads(stored), replayed=True)
+        qs = Lease.objects.select_related("number")
+        if actor.tenant_id is not None:  # tenants only reach their own rows (RLS does too)
+            qs = qs.filter(tenant_id=actor.tenant_id)
+        lease = qs.filter(id=lease_uuid).first()
+        if lease is None:
+            raise errors.NotFound(f"lease {lease_uuid} not found", field="lease_id")
+        if lease.status != Lease.Status.ACTIVE:
+            raise errors.InvalidTransition(f"lease {lease_uuid} is {lease.status}; only an ACTIVE lease can be renewed")
+        result = number_renew(
+            number=lease.number.number, actor=actor, tenant_id=lease.tenant_id, expected_version=lease.number.version
+        )
+        return MutationResult(**_store(actor, idempotency_key, result.to_dict()))

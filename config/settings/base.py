@@ -253,3 +253,68 @@ INVENTORY_IMPORT_REPORT_LIMIT = env_int("INVENTORY_IMPORT_REPORT_LIMIT", 1000, m
 # true: the admin wizard hands the commit to Celery (contracts.tasks.run_import_task);
 # false: it runs in the request (development without a worker).
 INVENTORY_IMPORT_ASYNC = env_bool("INVENTORY_IMPORT_ASYNC", default=False)
+
+# --- REST API: JWT auth, DRF, OpenAPI (issue 4) ---------------------------------------------
+# JWT_JWKS_URL or JWT_JWKS_FILE: where the RS256 verification keys come from (one is required
+#   in production; dev/test default to the JWKS of the generated dev key in .dev/jwt/).
+# JWT_ISSUER (default "numbering-service-dev" outside production, required in production),
+# JWT_AUDIENCE (default "numbering-service"), JWT_LEEWAY_SECONDS (clock skew, default 10),
+# JWT_JWKS_CACHE_SECONDS (how long a fetched JWKS is trusted, default 300).
+# API_PAGE_SIZE (default 50) and API_MAX_PAGE_SIZE (default 500) bound list pages.
+JWT_JWKS_URL = env_str("JWT_JWKS_URL", "")
+JWT_JWKS_FILE = env_str("JWT_JWKS_FILE", "")
+JWT_DEV_DIR = DEV_DIR / "jwt"
+if PRODUCTION:
+    if not (JWT_JWKS_URL or JWT_JWKS_FILE):
+        raise ImproperlyConfigured("JWT_JWKS_URL or JWT_JWKS_FILE is required when NUMBERING_ENV=production")
+    JWT_ISSUER = env_str("JWT_ISSUER")
+elif not (JWT_JWKS_URL or JWT_JWKS_FILE):
+    from config.api.devkeys import ensure_dev_keys
+
+    JWT_JWKS_FILE = str(ensure_dev_keys(JWT_DEV_DIR).jwks_path)
+    JWT_ISSUER = env_str("JWT_ISSUER", "numbering-service-dev")
+else:
+    JWT_ISSUER = env_str("JWT_ISSUER", "numbering-service-dev")
+if JWT_JWKS_URL and not JWT_JWKS_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(f"JWT_JWKS_URL={JWT_JWKS_URL!r} must be an http(s) URL")
+if PRODUCTION and JWT_JWKS_URL.startswith("http://"):
+    raise ImproperlyConfigured("JWT_JWKS_URL must use https:// when NUMBERING_ENV=production")
+JWT_AUDIENCE = env_str("JWT_AUDIENCE", "numbering-service")
+JWT_LEEWAY_SECONDS = env_int("JWT_LEEWAY_SECONDS", 10, minimum=0, maximum=300)
+JWT_JWKS_CACHE_SECONDS = env_int("JWT_JWKS_CACHE_SECONDS", 300, minimum=0)
+API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1, maximum=1000)
+API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 500, minimum=1, maximum=5000)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["config.api.auth.JWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["config.api.permissions.RolePermission"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "config.api.pagination.StableCursorPagination",
+    "PAGE_SIZE": API_PAGE_SIZE,
+    "EXCEPTION_HANDLER": "config.api.errors.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "config.api.schema.ProblemAutoSchema",
+    "UNAUTHENTICATED_USER": None,
+    "UNAUTHENTICATED_TOKEN": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "numbering-service API",
+    "DESCRIPTION": (
+        "Admin (`/api/admin/v1/`, staff roles) and tenant-portal (`/api/tenant/v1/`, tenant roles) REST APIs. "
+        "Every endpoint needs an RS256 bearer JWT (claims `sub`, `roles`, `tenant_id` for tenant users). "
+        "Errors are RFC 7807 `application/problem+json` with a stable `code`. State-changing POSTs accept an "
+        "`Idempotency-Key` header (scoped to the token subject; a replay returns the first response byte for "
+        "byte). Imports and exports answer 501 until the import/export issues land."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "NumberKindEnum": "numbering.models.Number.Kind",
+        "IssuerKindEnum": "contracts.models.Issuer.Kind",
+        "ContractKindEnum": "contracts.models.Contract.Kind",
+    },
+}

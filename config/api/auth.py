@@ -1,0 +1,209 @@
+"""JWT bearer authentication for the REST APIs (DESIGN §3.2, §9; ADR 0400).
+
+RS256 only: the algorithm is pinned before any key is looked up, so `alg: none`, HS256
+(with the public key as an HMAC secret) and every other algorithm are refused. Keys come
+from a JWKS (JWT_JWKS_URL, fetched and cached; or JWT_JWKS_FILE). exp, nbf, iss and aud
+are checked, `sub` is required.
+
+A token with a `tenant_id` is a tenant user: only its tenant roles count and the tenant
+comes from the token, never from the URL or body. A token without `tenant_id` is staff:
+only its staff roles count.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+from django.conf import settings
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from config import roles
+from numbering.actors import Actor
+
+ALGORITHM = "RS256"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of one request, as `request.user`."""
+
+    subject: str
+    roles: frozenset[str]
+    tenant_id: uuid.UUID | None = None
+    claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_tenant(self) -> bool:
+        return self.tenant_id is not None
+
+    @property
+    def actor(self) -> Actor:
+        if self.tenant_id is not None:
+            return Actor.tenant(self.subject, self.tenant_id, roles=self.roles)
+        return Actor.user(self.subject, roles=self.roles)
+
+    def __str__(self) -> str:
+        return self.subject
+
+
+class _KeySource:
+    """The JWKS keys by kid, reloaded after JWT_JWKS_CACHE_SECONDS (or when the file changes)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._keys: dict[str, Any] = {}
+        self._loaded_at = 0.0
+        self._origin: tuple[str, str, float] | None = None
+
+    def _origin_now(self) -> tuple[str, str, float]:
+        if settings.JWT_JWKS_URL:
+            return ("url", settings.JWT_JWKS_URL, 0.0)
+        path = Path(settings.JWT_JWKS_FILE)
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            mtime = -1.0
+        return ("file", str(path), mtime)
+
+    def _fetch(self, origin: tuple[str, str, float]) -> dict[str, Any]:
+        kind, where, _ = origin
+        if kind == "url":
+            import urllib.request
+
+            with urllib.request.urlopen(where, timeout=5) as response:  # noqa: S310 - https enforced in settings
+                data = json.loads(response.read())
+        else:
+            data = json.loads(Path(where).read_text())
+        keyset = jwt.PyJWKSet.from_dict(data)
+        return {key.key_id or "": key for key in keyset.keys if key.key_type == "RSA"}
+
+    def get(self, kid: str | None) -> Any:
+        origin = self._origin_now()
+        with self._lock:
+            stale = time.monotonic() - self._loaded_at > settings.JWT_JWKS_CACHE_SECONDS
+            if origin != self._origin or stale or (kid and kid not in self._keys):
+                try:
+                    self._keys = self._fetch(origin)
+                except (OSError, ValueError, jwt.PyJWTError) as exc:
+                    if not self._keys:
+                        raise exceptions.AuthenticationFailed(
+                            f"the token signing keys are unavailable ({exc})"
+                        ) from None
+                else:
+                    self._origin, self._loaded_at = origin, time.monotonic()
+            keys = self._keys
+        if kid:
+            key = keys.get(kid)
+        elif len(keys) == 1:
+            key = next(iter(keys.values()))
+        else:
+            key = None
+        if key is None:
+            raise exceptions.AuthenticationFailed("the token's signing key (kid) is not trusted")
+        return key.key
+
+
+KEYS = _KeySource()
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject.strip():
+        raise exceptions.AuthenticationFailed("token claim 'sub' is required")
+    raw_roles = claims.get("roles", [])
+    if isinstance(raw_roles, str):
+        raw_roles = raw_roles.split()
+    if not isinstance(raw_roles, list) or not all(isinstance(r, str) for r in raw_roles):
+        raise exceptions.AuthenticationFailed("token claim 'roles' must be a list of role names")
+    tenant_claim = claims.get("tenant_id")
+    if tenant_claim in (None, ""):
+        return Principal(subject, frozenset(raw_roles) & frozenset(roles.STAFF_ROLES), None, claims)
+    try:
+        tenant_id = uuid.UUID(str(tenant_claim))
+    except ValueError:
+        raise exceptions.AuthenticationFailed("token claim 'tenant_id' is not a UUID") from None
+    return Principal(subject, frozenset(raw_roles) & frozenset(roles.TENANT_ROLES), tenant_id, claims)
+
+
+def decode_token(token: str) -> dict[str, Any]:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise exceptions.AuthenticationFailed("the bearer token is not a well-formed JWT") from None
+    if header.get("alg") != ALGORITHM:
+        raise exceptions.AuthenticationFailed(
+            f"token algorithm {header.get('alg')!r} is refused; only RS256 is accepted"
+        )
+    key = KEYS.get(header.get("kid"))
+    try:
+        return jwt.decode(
+            token,
+            key=key,
+            algorithms=[ALGORITHM],
+            audience=settings.JWT_AUDIENCE,
+            issuer=settings.JWT_ISSUER,
+            leeway=settings.JWT_LEEWAY_SECONDS,
+            options={"require": ["exp", "iss", "aud", "sub"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise exceptions.AuthenticationFailed("the token has expired (exp)") from None
+    except jwt.ImmatureSignatureError:
+        raise exceptions.AuthenticationFailed("the token is not valid yet (nbf/iat)") from None
+    except jwt.InvalidAudienceError:
+        raise exceptions.AuthenticationFailed(f"the token audience (aud) must be {settings.JWT_AUDIENCE!r}") from None
+    except jwt.InvalidIssuerError:
+        raise exceptions.AuthenticationFailed(f"the token issuer (iss) must be {settings.JWT_ISSUER!r}") from None
+    except jwt.InvalidSignatureError:
+        raise exceptions.AuthenticationFailed("the token signature does not verify") from None
+    except jwt.MissingRequiredClaimError as exc:
+        raise exceptions.AuthenticationFailed(f"token claim {exc.claim!r} is required") from None
+    except jwt.PyJWTError as exc:
+        raise exceptions.AuthenticationFailed(f"the token is invalid ({exc})") from None
+
+
+class JWTAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[Principal, str] | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        parts = header.split()
+        if len(parts) != 2 or parts[0].lower() != "bearer":
+            raise exceptions.AuthenticationFailed("the Authorization header must be 'Bearer <JWT>'")
+        claims = decode_token(parts[1])
+        return principal_from_claims(claims), parts[1]
+
+    def authenticate_header(self, request: Request) -> str:
+        return f'{self.keyword} realm="numbering-service"'
+
+
+def issue_token(
+    *, private_key_pem: bytes, kid: str, subject: str, role_names: list[str], tenant_id: str | None, ttl_seconds: int
+) -> str:
+    """Sign a token with the given key (the dev command and tests use this)."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": settings.JWT_ISSUER,
+        "aud": settings.JWT_AUDIENCE,
+        "sub": subject,
+        "roles": role_names,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl_seconds,
+        "jti": uuid.uuid4().hex,
+    }
+    if tenant_id:
+        claims["tenant_id"] = tenant_id
+    return jwt.encode(claims, private_key_pem, algorithm=ALGORITHM, headers={"kid": kid})

@@ -1,0 +1,204 @@
+"""Reads of numbers, reservations, leases and tenant pools (the cache-first ValidateLease
+lookup lives in numbering/lease_lookup.py).
+
+Selectors return QuerySets the API filters with numbering/filters.py. They rely on the
+RLS scope the caller has set (a tenant sees its own rows plus AVAILABLE inventory), and
+tenant selectors also filter on the tenant explicitly, so a missing scope can never widen
+what a tenant sees.
+
+`available_candidates_for_update` is the reserve-by-criteria query: it lives here, not
+in cas.py, because it is a locking *read* built from the same search criteria as the
+inventory search; the state change itself still goes through number_reserve → cas.py
+(ADR 0402).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+
+from audit.models import AuditEvent
+from numbering import errors
+from numbering.formats import normalize_number
+from numbering.lifecycle import HELD_STATES, State
+from numbering.models import Lease, Number, Reservation
+from pools.models import TenantPool
+
+_PREFIX = re.compile(r"^\+?\d{1,15}$")
+_PATTERN = re.compile(r"^[0-9*?]{1,20}$")
+_SEPARATORS = re.compile(r"[\s\-().]")
+
+PREFIX_RULE = "digits with an optional leading + (any number format: +9379, 9379, 079, 79, 40)"
+PATTERN_RULE = "digits with * (any run of digits) and ? (one digit), e.g. *777* or 4?4?, at most 20 characters"
+
+
+def prefix_q(value: str, *, field: str = "prefix") -> Q:
+    """A prefix in any number format: +9379…, 9379…, 079… (national) or bare digits (an
+    operator prefix after +93, or the start of a short code)."""
+    compact = _SEPARATORS.sub("", value or "")
+    if not _PREFIX.match(compact):
+        raise errors.ValidationError(
+            f"{field}: {value[:32]!r} is not a valid prefix; expected {PREFIX_RULE}", field=field
+        )
+    if compact.startswith("+"):
+        return Q(number__startswith=compact)
+    if compact.startswith("0"):
+        return Q(number__startswith="+93" + compact[1:])
+    q = Q(number__startswith=compact) | Q(number__startswith="+93" + compact)
+    if compact.startswith("93"):
+        q |= Q(number__startswith="+" + compact)
+    return q
+
+
+def pattern_q(value: str, *, field: str = "pattern") -> Q:
+    """A digit pattern matched against every digit of the stored number (E.164 digits
+    include the 93 country code). Only digits, * and ? reach the regex: nothing a caller
+    sends can be a regex construct."""
+    if not value or not _PATTERN.match(value):
+        raise errors.ValidationError(
+            f"{field}: {value[:32]!r} is not a valid pattern; expected {PATTERN_RULE}", field=field
+        )
+    body = "".join(r"\d*" if ch == "*" else r"\d" if ch == "?" else ch for ch in value)
+    return Q(number__regex=r"^\+?" + body + "$")
+
+
+def number_criteria_q(
+    *,
+    kind: str | None = None,
+    issuer: str | None = None,
+    prefix: str | None = None,
+    pattern: str | None = None,
+    vanity_tier: str | None = None,
+    vanity: bool | None = None,
+) -> Q:
+    q = Q()
+    if kind:
+        if kind not in Number.Kind.values:
+            raise errors.ValidationError(f"kind: must be one of {', '.join(Number.Kind.values)}", field="kind")
+        q &= Q(kind=kind)
+    if issuer:
+        q &= Q(issuer__code__iexact=issuer)
+    if prefix:
+        q &= prefix_q(prefix)
+    if pattern:
+        q &= pattern_q(pattern)
+    if vanity_tier:
+        q &= Q(vanity_tier=vanity_tier)
+    if vanity is not None:
+        q &= Q(vanity=vanity)
+    return q
+
+
+# --- numbers ---------------------------------------------------------------------------------
+
+
+def number_list() -> QuerySet[Number]:
+    return Number.objects.select_related("issuer", "pool")
+
+
+def entitled_pool_ids(tenant_id: uuid.UUID) -> list[int]:
+    pool = TenantPool.objects.filter(tenant_id=tenant_id).first()
+    return list(pool.inventory_pools.values_list("id", flat=True)) if pool else []
+
+
+def _entitled_q(tenant_id: uuid.UUID) -> Q:
+    # Numbers outside any pool are reservable by any tenant (services/_check_entitlement).
+    return Q(pool_id__in=entitled_pool_ids(tenant_id)) | Q(pool__isnull=True)
+
+
+def number_available_for_tenant(*, tenant_id: uuid.UUID) -> QuerySet[Number]:
+    """AVAILABLE inventory in the pools the tenant is entitled to (what it may reserve)."""
+    return number_list().filter(_entitled_q(tenant_id), state=State.AVAILABLE)
+
+
+def number_held_by_tenant(*, tenant_id: uuid.UUID) -> QuerySet[Number]:
+    return number_list().filter(tenant_id=tenant_id, state__in=list(HELD_STATES))
+
+
+def number_get(*, number: str, queryset: QuerySet[Number] | None = None) -> Number:
+    """One number by any input format, within what the caller may see (else NUMBER_NOT_FOUND)."""
+    canonical = normalize_number(number)
+    row = (queryset if queryset is not None else number_list()).filter(number=canonical).first()
+    if row is None:
+        raise errors.NumberNotFound(f"number {canonical} not found", field="number")
+    return row
+
+
+def number_tenant_view(*, number: str, tenant_id: uuid.UUID) -> Number:
+    """Mine (held) or AVAILABLE; anything else is not found, so existence never leaks."""
+    qs = number_list().filter(Q(tenant_id=tenant_id) | Q(state=State.AVAILABLE))
+    return number_get(number=number, queryset=qs)
+
+
+def number_history(*, number: Number, limit: int = 100) -> dict[str, Any]:
+    return {
+        "reservations": list(Reservation.objects.filter(number=number).order_by("-created_at", "id")[:limit]),
+        "leases": list(Lease.objects.filter(number=number).order_by("-starts_at", "id")[:limit]),
+        "audit_events": list(
+            AuditEvent.objects.filter(object_type="number", object_id=number.number).order_by("-id")[:limit]
+        ),
+    }
+
+
+def available_candidates_for_update(
+    *, tenant_id: uuid.UUID, criteria: Q, limit: int, exclude_ids: Iterable[int] = ()
+) -> list[Number]:
+    """Up to `limit` AVAILABLE numbers matching `criteria` in the tenant's entitled pools,
+    row-locked with FOR UPDATE SKIP LOCKED: rows another transaction is working on are
+    skipped, not waited for, so a busy pool never looks empty and two reservers never
+    pick the same row. Must run inside the caller's transaction."""
+    qs = (
+        Number.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("issuer")
+        .filter(_entitled_q(tenant_id), criteria, state=State.AVAILABLE)
+        .exclude(id__in=list(exclude_ids))
+        .order_by("number")
+    )
+    return list(qs[:limit])
+
+
+# --- reservations, leases, pools -------------------------------------------------------------
+
+
+def reservation_list(*, tenant_id: uuid.UUID | None = None) -> QuerySet[Reservation]:
+    qs = Reservation.objects.select_related("number", "number__issuer")
+    return qs.filter(tenant_id=tenant_id) if tenant_id else qs
+
+
+def lease_list(*, tenant_id: uuid.UUID | None = None) -> QuerySet[Lease]:
+    qs = Lease.objects.select_related("number", "number__issuer", "tenant")
+    return qs.filter(tenant_id=tenant_id) if tenant_id else qs
+
+
+def tenant_pool_usage(*, tenant_id: uuid.UUID) -> dict[str, Any]:
+    pool = TenantPool.objects.filter(tenant_id=tenant_id).prefetch_related("inventory_pools").first()
+    if pool is None:
+        raise errors.NotFound("this tenant has no tenant pool", field="tenant_id")
+    held = (
+        Number.objects.filter(tenant_id=tenant_id, state__in=list(HELD_STATES))
+        .values("kind", "state")
+        .annotate(n=Count("id"))
+    )
+    usage: dict[str, dict[str, int]] = {k: {"reserved": 0, "assigned": 0} for k in Number.Kind.values}
+    for row in held:
+        usage[row["kind"]][row["state"].lower()] = row["n"]
+    return {
+        "tenant_id": str(tenant_id),
+        "inventory_pools": [p.code for p in pool.inventory_pools.all()],
+        "quotas": {"MSISDN": pool.quota_msisdn, "SHORT_CODE": pool.quota_short_code},
+        "usage": {
+            kind: {
+                **u,
+                "held": u["reserved"] + u["assigned"],
+                "remaining": max(pool.quota_for(kind) - u["reserved"] - u["assigned"], 0),
+            }
+            for kind, u in usage.items()
+        },
+        "default_lease_days": pool.default_lease_days,
+        "auto_renew_default": pool.auto_renew_default,
+        "reservation_ttl_seconds": pool.reservation_ttl_seconds,
+    }
