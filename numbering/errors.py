@@ -100,6 +100,9 @@ class ImportRefusedError(DomainError):
 
 
 class NotFoundError(DomainError):
+    """A non-number resource (lease, reservation, contract, ...) that does not exist or is
+    not visible to the caller."""
+
     code = "NOT_FOUND"
 
 
@@ -120,6 +123,3 @@ NotFound = NotFoundError
 
 assert set(ERROR_STATUS) >= {c.code for c in DomainError.__subclasses__()}
 
-# Added by the REST issue: a non-number resource (lease, reservation, contract, ...) that
-# does not exist or is not visible to the caller.
-NotFound = _error("NOT_FOUND")
