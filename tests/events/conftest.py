@@ -124,15 +124,11 @@ def nats_server() -> Iterator[NatsServer]:
     shutil.rmtree(server.store, ignore_errors=True)
 
 
-class RelayThread:
-    """An OutboxRelay on its own event loop in a thread (stop() joins it)."""
+class AsyncRunner:
+    """Something with `async run(stop)` on its own event loop in a thread (stop() joins it)."""
 
-    def __init__(self, nats_url: str, **overrides: Any) -> None:
-        overrides.setdefault("batch", 50)
-        overrides.setdefault("poll_seconds", 0.5)
-        overrides.setdefault("ack_timeout", 1.0)
-        overrides.setdefault("max_backoff", 1.0)
-        self.relay = OutboxRelay(RelayConfig.from_settings(nats_url=nats_url, **overrides))
+    def __init__(self, runnable: Any) -> None:
+        self.runnable = runnable
         self.loop = asyncio.new_event_loop()
         self.stop_event: asyncio.Event | None = None
         self.thread = threading.Thread(target=self._main, daemon=True)
@@ -143,14 +139,14 @@ class RelayThread:
 
         async def main() -> None:
             self.stop_event = asyncio.Event()
-            await self.relay.run(self.stop_event)
+            await self.runnable.run(self.stop_event)
 
         try:
             self.loop.run_until_complete(main())
         except BaseException as exc:  # noqa: BLE001 - reported by stop()
             self.error = exc
 
-    def start(self) -> RelayThread:
+    def start(self) -> Any:
         self.thread.start()
         wait_for(lambda: self.stop_event is not None, 5, what="relay loop")
         return self
@@ -159,8 +155,18 @@ class RelayThread:
         if self.stop_event is not None and self.thread.is_alive():
             self.loop.call_soon_threadsafe(self.stop_event.set)
         self.thread.join(15)
-        assert not self.thread.is_alive(), "relay did not stop"
-        assert self.error is None, f"relay crashed: {self.error!r}"
+        assert not self.thread.is_alive(), f"{self.runnable!r} did not stop"
+        assert self.error is None, f"{self.runnable!r} crashed: {self.error!r}"
+
+
+class RelayThread(AsyncRunner):
+    def __init__(self, nats_url: str, **overrides: Any) -> None:
+        overrides.setdefault("batch", 50)
+        overrides.setdefault("poll_seconds", 0.5)
+        overrides.setdefault("ack_timeout", 1.0)
+        overrides.setdefault("max_backoff", 1.0)
+        self.relay = OutboxRelay(RelayConfig.from_settings(nats_url=nats_url, **overrides))
+        super().__init__(self.relay)
 
 
 @pytest.fixture
@@ -175,3 +181,13 @@ def relays() -> Iterator[Callable[..., RelayThread]]:
     yield start
     for r in started:
         r.stop()
+
+
+@pytest.fixture
+def consumers(nats_server: NatsServer) -> Iterator[Any]:
+    from numbering.consumers import EventConsumers
+
+    runner = AsyncRunner(EventConsumers(nats_server.url, fetch_timeout=0.4))
+    runner.start()
+    yield runner.runnable
+    runner.stop()
