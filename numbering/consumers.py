@@ -190,6 +190,9 @@ class EventConsumers:
         return outcome
 
     async def run(self, stop: asyncio.Event) -> None:
+        async def on_error(exc: Exception) -> None:
+            log.warning("event consumers: NATS error: %r", exc)
+
         nc = None
         while nc is None and not stop.is_set():
             try:
@@ -200,6 +203,7 @@ class EventConsumers:
                     allow_reconnect=True,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
+                    error_cb=on_error,
                 )
             except Exception as exc:  # noqa: BLE001 - retry until NATS is there
                 log.warning("event consumers: NATS at %s unreachable (%r); retrying", self.nats_url, exc)

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_append
-from numbering import cas, errors, idempotency, lease_cache, lifecycle, rls
+from numbering import cas, errors, idempotency, lease_cache, lifecycle, reservation_ttl, rls
 from numbering.actors import Actor, ActorKind
 from numbering.formats import normalize_number
 from numbering.lifecycle import Action, NumberFacts, State, Transition
@@ -362,6 +362,7 @@ def number_reserve(
             expires_at=ctx.now + timedelta(seconds=_ttl(ttl_seconds, ctx.pool)), created_by=ctx.actor.identity,
         )
         ctx.event_data["reservation_id"] = str(reservation.id)
+        reservation_ttl.schedule_ttl_after_commit(ctx.number.number, reservation.id, reservation.expires_at)
 
     return _run(
         action=Action.RESERVE, number=number, actor=actor, tenant_id=tenant_id, expected_version=expected_version,
@@ -391,6 +392,7 @@ def number_extend_reservation(
         ctx.reservation.expires_at = until(ctx)
         ctx.reservation.save(update_fields=["expires_at"])
         ctx.event_data["reservation_id"] = str(ctx.reservation.id)
+        reservation_ttl.schedule_ttl_after_commit(ctx.number.number, ctx.reservation.id, ctx.reservation.expires_at)
 
     return _run(
         action=Action.EXTEND_RESERVATION, number=number, actor=actor, tenant_id=tenant_id,

@@ -23,7 +23,13 @@ class Command(BaseCommand):
         url = options["nats_url"] or settings.NATS_URL
 
         async def run() -> list[str]:
-            nc = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=0, allow_reconnect=False)
+            async def quiet(exc: Exception) -> None:
+                return None
+
+            # nats-py retries an initial connect forever: bound it ourselves.
+            nc = await asyncio.wait_for(
+                nats.connect(url, connect_timeout=2, allow_reconnect=False, error_cb=quiet), timeout=5
+            )
             try:
                 report = await provision(nc.jetstream(), include_dev=options["dev"])
             finally:
