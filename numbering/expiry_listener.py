@@ -29,7 +29,7 @@ from numbering import errors, jobs, services
 from numbering.actors import Actor
 from numbering.lifecycle import State
 from numbering.models import Number, Reservation
-from numbering.reservation_ttl import parse_key
+from numbering.reservation_ttl import parse_key, touch_due_keys
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,8 @@ class ReservationExpiryListener:
         channel = f"__keyevent@{db}__:expired"
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="expiry") as pool:
             catch_up_done = False
+            toucher = threading.Thread(target=self._touch_loop, args=(stop,), daemon=True, name="expiry-toucher")
+            toucher.start()
             while not stop.is_set():
                 pubsub = None
                 try:
@@ -166,7 +168,21 @@ class ReservationExpiryListener:
                             pubsub.close()
                         except redis.RedisError:
                             pass
+            toucher.join(5)
         client.close()
+
+    def _touch_loop(self, stop: threading.Event, interval: float = 0.05) -> None:
+        """Every 50 ms, make Redis expire keys that are due (its own expiry is sampled)."""
+        client = redis.Redis.from_url(self.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            while not stop.wait(interval):
+                try:
+                    touch_due_keys(client)
+                except redis.RedisError as exc:
+                    log.warning("reservation expiry listener: touching due keys failed (%r)", exc)
+                    stop.wait(1.0)
+        finally:
+            client.close()
 
     def _catch_up(self) -> None:
         close_old_connections()

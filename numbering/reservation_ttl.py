@@ -53,11 +53,22 @@ def parse_key(key: str | bytes) -> tuple[str, str] | None:
     return number, reservation_id
 
 
+def deadlines_key() -> str:
+    """Sorted set key → deadline (ms). Redis removes expired keys lazily or by sampling, so an
+    expired event can come seconds late; the listener touches due keys from this set so that
+    Redis expires them (and emits the event) on time."""
+    return f"{settings.RESERVATION_TTL_PREFIX}deadlines"
+
+
 def write_ttl_key(number: str, reservation_id: uuid.UUID | str, reserved_until: datetime) -> bool:
     """Set the key to expire at reserved_until. Failures are logged and counted, never raised."""
     at_ms = max(int(reserved_until.timestamp() * 1000), int(time.time() * 1000) + 5)
+    key = ttl_key(number, reservation_id)
     try:
-        client().set(ttl_key(number, reservation_id), reserved_until.isoformat(), pxat=at_ms)
+        pipe = client().pipeline(transaction=False)
+        pipe.set(key, reserved_until.isoformat(), pxat=at_ms)
+        pipe.zadd(deadlines_key(), {key: at_ms})
+        pipe.execute()
     except redis.RedisError as exc:
         TTL_WRITES.labels("error").inc()
         log.warning("reservation TTL key for %s not written (safety net covers it): %s", mask_number(number), exc)
@@ -69,3 +80,23 @@ def write_ttl_key(number: str, reservation_id: uuid.UUID | str, reserved_until: 
 def schedule_ttl_after_commit(number: str, reservation_id: uuid.UUID | str, reserved_until: datetime) -> None:
     """Called by number_reserve / number_extend_reservation inside their transaction."""
     transaction.on_commit(lambda: write_ttl_key(number, reservation_id, reserved_until))
+
+
+def touch_due_keys(r: redis.Redis, *, now_ms: int | None = None, limit: int = 500) -> int:
+    """Touch every key whose deadline has passed so Redis expires it now (lazy expiry on
+    access fires the keyspace event); forget the ones that are gone. Returns keys touched."""
+    now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+    due = r.zrangebyscore(deadlines_key(), 0, now_ms - 1, start=0, num=limit)
+    if not due:
+        return 0
+    pipe = r.pipeline(transaction=False)
+    for key in due:
+        pipe.exists(key)
+    exists = pipe.execute()
+    gone = [key for key, present in zip(due, exists, strict=True) if not present]
+    if gone:
+        r.zrem(deadlines_key(), *gone)
+    # A key still present was extended after its ZADD was read: its new score is in the future
+    # unless the key's TTL was removed; drop entries older than a minute in any case.
+    r.zremrangebyscore(deadlines_key(), 0, now_ms - 60_000)
+    return len(due)
