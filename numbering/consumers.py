@@ -81,7 +81,8 @@ def parse_message(
         raise InvalidMessage("id", "id: required, a non-empty string of at most 200 characters")
     if "type" in body and body["type"] != subject:
         raise InvalidMessage("type", f"type: {body['type']!r} does not match the subject {subject!r}")
-    data_part = body.get("data") if isinstance(body.get("data"), dict) else {}
+    raw_data = body.get("data")
+    data_part: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
     raw_tenant = body.get("tenant_id") or data_part.get("tenant_id")
     if raw_tenant in (None, ""):
         raise InvalidMessage("tenant_id", "tenant_id: required (top level or in data)")

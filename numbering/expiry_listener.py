@@ -47,9 +47,8 @@ def enable_keyspace_notifications(client: redis.Redis) -> bool:
     """Make sure expired events are published (flags E + x). Managed Redis may refuse
     CONFIG: then warn, and rely on the server being configured (or on the safety net)."""
     try:
-        current = client.config_get("notify-keyspace-events").get("notify-keyspace-events", "")
-        if isinstance(current, bytes):
-            current = current.decode()
+        raw = client.config_get("notify-keyspace-events").get("notify-keyspace-events") or ""
+        current: str = raw.decode() if isinstance(raw, bytes) else str(raw)
         has_expired = "x" in current or "A" in current
         if "E" in current and has_expired:
             return True

@@ -20,7 +20,7 @@ from django.utils import timezone
 from prometheus_client import Counter, Gauge
 
 from config.logging import mask_number
-from numbering import errors, services
+from numbering import errors, reservation_ttl, services
 from numbering.actors import Actor
 from numbering.joblock import job_lock
 from numbering.lifecycle import State
@@ -143,7 +143,9 @@ def reservations_expire_overdue(*, now_fn: Callable[[], Any] = timezone.now) -> 
             services.number_expire_reservation(number=number, actor=Actor.system("reservation-safety-net"))
             RESERVATIONS_EXPIRED.labels("safety_net").inc()
 
-        return _sweep(job, select, act, result, "expired")
+        _sweep(job, select, act, result, "expired")
+        reservation_ttl.prune_deadlines()
+        return result
 
     return _run_job(job, body)
 

@@ -331,8 +331,8 @@ class OutboxRelay:
                 timeout = self.config.poll_seconds
                 if waits:
                     timeout = max(min(timeout, min(waits) - time.monotonic()), 0.05)
-                wake = asyncio.create_task(self._wake.wait())
-                stopped = asyncio.create_task(stop.wait())
+                wake: asyncio.Task[Any] = asyncio.create_task(self._wake.wait())
+                stopped: asyncio.Task[Any] = asyncio.create_task(stop.wait())
                 await asyncio.wait({wake, stopped}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 for task in (wake, stopped):
                     task.cancel()

@@ -86,7 +86,7 @@ def touch_due_keys(r: redis.Redis, *, now_ms: int | None = None, limit: int = 50
     """Touch every key whose deadline has passed so Redis expires it now (lazy expiry on
     access fires the keyspace event); forget the ones that are gone. Returns keys touched."""
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
-    due = r.zrangebyscore(deadlines_key(), 0, now_ms - 1, start=0, num=limit)
+    due: list[bytes] = list(r.zrangebyscore(deadlines_key(), 0, now_ms - 1, start=0, num=limit))  # type: ignore[arg-type]
     if not due:
         return 0
     pipe = r.pipeline(transaction=False)
@@ -100,3 +100,11 @@ def touch_due_keys(r: redis.Redis, *, now_ms: int | None = None, limit: int = 50
     # unless the key's TTL was removed; drop entries older than a minute in any case.
     r.zremrangebyscore(deadlines_key(), 0, now_ms - 60_000)
     return len(due)
+
+
+def prune_deadlines(max_age_ms: int = 60_000) -> None:
+    """Forget deadlines long past (the listener was not running to touch them)."""
+    try:
+        client().zremrangebyscore(deadlines_key(), 0, int(time.time() * 1000) - max_age_ms)
+    except redis.RedisError as exc:
+        log.warning("reservation deadlines not pruned: %s", exc)

@@ -230,3 +230,26 @@ def test_a_commit_wakes_the_relay_through_notify_without_waiting_for_the_poll(na
     enqueue(["+93794000001"], range(1, 2))
     wait_for(lambda: pending() == 0, 5, what="published on NOTIFY")
     assert time.monotonic() - started < 2
+
+
+def test_provision_without_dev_streams_skips_them_and_their_consumers_and_updates_a_consumer() -> None:
+    from numbering.streams import load_definitions, provision
+    from tests.events.conftest import NatsServer
+
+    server = NatsServer()
+    server.start()
+    try:
+        report = server.run(lambda js: provision(js, include_dev=False, replicas=1))
+        assert report.created == ["stream NUMBERING", "stream FRAUD_SIGNALS"]
+        assert "stream COMPLIANCE (dev only)" in report.skipped
+        assert "consumer TENANT/numbering-tenant-deleted (stream missing)" in report.skipped
+
+        server.provision()
+        defs = load_definitions()
+        defs["consumers"][0]["ack_wait_seconds"] = 300
+        changed = server.run(lambda js: provision(js, include_dev=True, replicas=1, definitions=defs))
+        assert changed.updated == ["consumer COMPLIANCE/numbering-tenant-suspended"]
+        info = server.run(lambda js: js.consumer_info("COMPLIANCE", "numbering-tenant-suspended"))
+        assert info.config.ack_wait == 300
+    finally:
+        server.stop()
