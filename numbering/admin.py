@@ -23,7 +23,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from config import roles
 from contracts.imports import EVENT_COMPLETED, VANITY_TIERS
-from numbering import services
+from numbering import models, services
 from numbering.admin_overview import overview
 from numbering.admin_utils import BigTableAdmin, ReadOnlyAdmin, fixed_values_filter
 from numbering.errors import DomainError
@@ -340,3 +340,18 @@ class OutboxEventAdmin(ReadOnlyAdmin):
 class IdempotencyRecordAdmin(ReadOnlyAdmin):
     list_display = ("scope", "key", "created_at", "expires_at")
     search_fields = ("key",)
+
+
+# --- background work (issue 6): read-only views of what the consumers and detector did ---
+@admin.register(models.ProcessedMessage)
+class ProcessedMessageAdmin(ReadOnlyAdmin):
+    list_display = ("message_id", "subject", "outcome", "processed_at")
+    search_fields = ("message_id",)
+    show_full_result_count = False
+
+
+@admin.register(models.AnomalySignal)
+class AnomalySignalAdmin(ReadOnlyAdmin):
+    list_display = ("kind", "subject", "window_start", "count", "created_at")
+    list_filter = ("kind",)
+    show_full_result_count = False

@@ -122,4 +122,3 @@ ImportRefused = ImportRefusedError
 NotFound = NotFoundError
 
 assert set(ERROR_STATUS) >= {c.code for c in DomainError.__subclasses__()}
-

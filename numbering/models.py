@@ -226,3 +226,33 @@ class OutboxEvent(models.Model):
                 condition=models.Q(published_at__isnull=True),
             )
         ]
+
+
+class ProcessedMessage(models.Model):
+    """A consumed event whose effect is committed: a redelivery of the same id does nothing."""
+
+    message_id = models.CharField(max_length=200, unique=True)
+    subject = models.CharField(max_length=200)
+    stream_sequence = models.BigIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=32, help_text="what the consumer did: applied / ignored")
+    detail = models.JSONField(default=dict, blank=True)
+    processed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-processed_at"]
+
+
+class AnomalySignal(models.Model):
+    """A fraud signal already raised for (kind, subject, window): the detector raises each once."""
+
+    kind = models.CharField(max_length=32)
+    subject = models.CharField(max_length=128, help_text="tenant id the signal is about")
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-window_start"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "subject", "window_start"], name="anomaly_signal_once_per_window")
+        ]

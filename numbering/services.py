@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_append
-from numbering import cas, errors, idempotency, lease_cache, lifecycle, rls
+from numbering import anomaly, cas, errors, idempotency, lease_cache, lifecycle, reservation_ttl, rls
 from numbering.actors import Actor, ActorKind
 from numbering.formats import normalize_number
 from numbering.lifecycle import Action, NumberFacts, State, Transition
@@ -197,13 +197,18 @@ def _run(
         now = timezone.now()
         for _attempt in range(MAX_CAS_ATTEMPTS):
             row, lease, reservation = _load(canonical_number)
-            transition = lifecycle.check(
-                action,
-                _facts(row, lease),
-                now=now,
-                tenant_id=str(acting) if acting else None,
-                expected_version=expected_version,
-            )
+            try:
+                transition = lifecycle.check(
+                    action,
+                    _facts(row, lease),
+                    now=now,
+                    tenant_id=str(acting) if acting else None,
+                    expected_version=expected_version,
+                )
+            except errors.Conflict:
+                if acting is not None:  # CONFLICT spikes per tenant feed the anomaly detector
+                    anomaly.record_conflict(acting)
+                raise
             ctx = _Context(action, actor, now, row, lease, reservation, acting, transition)
             if prepare:
                 prepare(ctx)
@@ -404,6 +409,7 @@ def number_reserve(
             created_by=ctx.actor.identity,
         )
         ctx.event_data["reservation_id"] = str(reservation.id)
+        reservation_ttl.schedule_ttl_after_commit(ctx.number.number, reservation.id, reservation.expires_at)
 
     return _run(
         action=Action.RESERVE,
@@ -445,6 +451,7 @@ def number_extend_reservation(
         ctx.reservation.expires_at = until(ctx)
         ctx.reservation.save(update_fields=["expires_at"])
         ctx.event_data["reservation_id"] = str(ctx.reservation.id)
+        reservation_ttl.schedule_ttl_after_commit(ctx.number.number, ctx.reservation.id, ctx.reservation.expires_at)
 
     return _run(
         action=Action.EXTEND_RESERVATION,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from numbering.admin_utils import BigTableAdmin
-from pools.models import InventoryPool, Tenant, TenantPool
+from numbering.admin_utils import BigTableAdmin, ReadOnlyAdmin
+from pools.models import InventoryPool, PoolWatermarkState, Tenant, TenantPool
 
 
 @admin.register(Tenant)
@@ -36,3 +36,11 @@ class TenantPoolAdmin(BigTableAdmin):
     autocomplete_fields = ("tenant",)
     filter_horizontal = ("inventory_pools",)
     search_fields = ("tenant__name", "tenant__registration_no")
+
+
+@admin.register(PoolWatermarkState)
+class PoolWatermarkStateAdmin(ReadOnlyAdmin):
+    """The last watermark level per pool (set by the pool-watermarks job)."""
+
+    list_display = ("pool", "level", "available", "changed_at", "checked_at")
+    list_select_related = ("pool",)

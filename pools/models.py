@@ -85,3 +85,19 @@ class TenantPool(models.Model):
 
     def quota_for(self, kind: str) -> int:
         return self.quota_msisdn if kind == InventoryPool.Kind.MSISDN else self.quota_short_code
+
+
+class PoolWatermarkState(models.Model):
+    """The last availability level seen per pool: an exhaustion event fires once per crossing."""
+
+    class Level(models.TextChoices):
+        OK = "OK"
+        LOW = "LOW"
+        CRITICAL = "CRITICAL"
+        EXHAUSTED = "EXHAUSTED"
+
+    pool = models.OneToOneField(InventoryPool, on_delete=models.CASCADE, related_name="watermark_state")
+    level = models.CharField(max_length=16, choices=Level.choices, default=Level.OK)
+    available = models.PositiveIntegerField(default=0)
+    changed_at = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)

@@ -318,3 +318,37 @@ SPECTACULAR_SETTINGS = {
         "ContractKindEnum": "contracts.models.Contract.Kind",
     },
 }
+
+# --- background work and events (issue 6) ---------------------------------------------------
+# Celery: Redis broker (defaults to REDIS_URL); the beat schedule lives in config/celery.py.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TIMEZONE = "Asia/Kabul"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Prometheus ports of the long-running processes (0 = do not serve metrics).
+CELERY_WORKER_METRICS_PORT = env_int("CELERY_WORKER_METRICS_PORT", 9104, minimum=0, maximum=65535)
+OUTBOX_RELAY_METRICS_PORT = env_int("OUTBOX_RELAY_METRICS_PORT", 9101, minimum=0, maximum=65535)
+EVENT_CONSUMERS_METRICS_PORT = env_int("EVENT_CONSUMERS_METRICS_PORT", 9102, minimum=0, maximum=65535)
+RESERVATION_EXPIRY_METRICS_PORT = env_int("RESERVATION_EXPIRY_METRICS_PORT", 9103, minimum=0, maximum=65535)
+# Outbox relay (ADR 0601): rows per publish batch, polling fallback when no NOTIFY arrives,
+# seconds to wait for a JetStream ack, longest back-off of a failing partition.
+OUTBOX_RELAY_BATCH = env_int("OUTBOX_RELAY_BATCH", 200, minimum=1, maximum=10000)
+OUTBOX_RELAY_POLL_SECONDS = env_int("OUTBOX_RELAY_POLL_SECONDS", 2, minimum=1, maximum=300)
+OUTBOX_RELAY_ACK_TIMEOUT_SECONDS = env_int("OUTBOX_RELAY_ACK_TIMEOUT_SECONDS", 5, minimum=1, maximum=120)
+OUTBOX_RELAY_MAX_BACKOFF_SECONDS = env_int("OUTBOX_RELAY_MAX_BACKOFF_SECONDS", 30, minimum=1, maximum=3600)
+# Streams (ADR 0602): replicas of the streams we own; COMPLIANCE/TENANT only outside production.
+NATS_STREAM_REPLICAS = env_int("NATS_STREAM_REPLICAS", 1, minimum=1, maximum=5)
+NATS_PROVISION_DEV_STREAMS = env_bool("NATS_PROVISION_DEV_STREAMS", default=not PRODUCTION)
+# Event consumers: numbers recalled per transaction, deliveries before a failing message is given up.
+EVENT_RECALL_BATCH = env_int("EVENT_RECALL_BATCH", 100, minimum=1, maximum=10000)
+EVENT_CONSUMER_MAX_DELIVERIES = env_int("EVENT_CONSUMER_MAX_DELIVERIES", 50, minimum=1)
+# Reservation TTL keys (ADR 0603) watched by the expiry listener.
+RESERVATION_TTL_PREFIX = env_str("RESERVATION_TTL_PREFIX", "numbering:reservation:")
+# Sweeps: rows per run, the lease renewal window, anomaly thresholds (per window).
+SWEEP_BATCH = env_int("SWEEP_BATCH", 500, minimum=1, maximum=100000)
+LEASE_RENEWAL_WINDOW_DAYS = env_int("LEASE_RENEWAL_WINDOW_DAYS", 7, minimum=1, maximum=365)
+ANOMALY_WRONG_TENANT_PER_MINUTE = env_int("ANOMALY_WRONG_TENANT_PER_MINUTE", 30, minimum=1)
+ANOMALY_CONFLICT_PER_MINUTE = env_int("ANOMALY_CONFLICT_PER_MINUTE", 30, minimum=1)
+ANOMALY_CHURN_WINDOW_MINUTES = env_int("ANOMALY_CHURN_WINDOW_MINUTES", 10, minimum=1, maximum=1440)
+ANOMALY_CHURN_PER_WINDOW = env_int("ANOMALY_CHURN_PER_WINDOW", 200, minimum=1)

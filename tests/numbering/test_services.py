@@ -285,3 +285,16 @@ def test_the_lease_cache_is_written_after_commit_and_a_stale_writer_never_wins(
     assert entry["tenant_id"] == str(alice.id) and entry["lease_id"] == result.lease["lease_id"]
     assert lease_cache.write_entry(number.number, version - 1, {"state": "AVAILABLE"}) is False
     assert lease_cache.read_entry(number.number)[1]["state"] == "ASSIGNED"
+
+
+def test_a_conflict_is_counted_for_the_anomaly_detector(alice: Any) -> None:
+    import time
+
+    from numbering import anomaly
+
+    number = NumberFactory()
+    with pytest.raises(errors.Conflict):
+        services.number_reserve(number=number.number, tenant_id=alice.id, actor=OPS, expected_version=9)
+    minute = int(time.time() // 60)
+    keys = [anomaly.counter_key("conflict", alice.id, m) for m in (minute - 1, minute)]
+    assert sum(int(anomaly.client().get(k) or 0) for k in keys) == 1

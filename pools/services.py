@@ -1,0 +1,126 @@
+"""Writes to tenants and pools (the tenant mirror's status, pool watermark levels)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from prometheus_client import Counter, Gauge
+
+from audit.services import audit_append
+from numbering import errors
+from numbering.actors import Actor
+from numbering.lifecycle import State
+from numbering.models import Number
+from numbering.outbox import outbox_enqueue
+from numbering.rls import rls_scope
+from pools.models import InventoryPool, PoolWatermarkState, Tenant
+
+log = logging.getLogger(__name__)
+
+POOL_AVAILABLE = Gauge("numbering_pool_available_numbers", "AVAILABLE numbers per inventory pool", ["pool"])
+POOL_LEVEL = Gauge(
+    "numbering_pool_watermark_level", "Pool availability level: 0 OK, 1 LOW, 2 CRITICAL, 3 EXHAUSTED", ["pool"]
+)
+POOL_CROSSINGS = Counter("numbering_pool_exhaustion_events_total", "Watermark crossings published", ["level"])
+
+LEVEL_RANK = {"OK": 0, "LOW": 1, "CRITICAL": 2, "EXHAUSTED": 3}
+POOL_EXHAUSTION_EVENT = "numbering.pool.exhaustion.v1"
+
+# A tenant never comes back from DELETED through an event (only ops may undo that).
+_ALLOWED_STATUS_CHANGES = {
+    (Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED),
+    (Tenant.Status.ACTIVE, Tenant.Status.DELETED),
+    (Tenant.Status.SUSPENDED, Tenant.Status.DELETED),
+}
+
+
+def tenant_set_status(*, tenant_id: uuid.UUID | str, status: str, actor: Actor, reason: str = "") -> bool:
+    """Mark the tenant SUSPENDED or DELETED (audited). Returns False when nothing changed
+    (already in that status, or the change is not allowed, e.g. DELETED → SUSPENDED)."""
+    if status not in {Tenant.Status.SUSPENDED, Tenant.Status.DELETED}:
+        raise errors.ValidationError(f"status: must be SUSPENDED or DELETED, got {status!r}", field="status")
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update().filter(id=tenant_id).first()
+        if tenant is None:
+            raise errors.TenantNotFound(f"tenant {tenant_id} not found", field="tenant_id")
+        previous = tenant.status
+        if (previous, status) not in _ALLOWED_STATUS_CHANGES:
+            return False
+        tenant.status = status
+        tenant.save(update_fields=["status", "updated_at"])
+        audit_append(
+            actor=actor.identity,
+            action=f"tenant_{status.lower()}",
+            object_type="tenant",
+            object_id=str(tenant.id),
+            tenant_id=tenant.id,
+            before={"status": previous},
+            after={"status": status, "reason": reason},
+        )
+    log.info("tenant %s marked %s (was %s): %s", tenant_id, status, previous, reason)
+    return True
+
+
+def watermark_level(pool: InventoryPool, available: int) -> str:
+    if available == 0:
+        return "EXHAUSTED"
+    if available < pool.critical_watermark:
+        return "CRITICAL"
+    if available < pool.low_watermark:
+        return "LOW"
+    return "OK"
+
+
+@dataclass
+class WatermarkResult:
+    pools: int
+    crossings: list[dict[str, Any]]
+
+
+def pool_watermarks_check() -> WatermarkResult:
+    """Set the availability gauges; publish numbering.pool.exhaustion.v1 when a pool's level
+    changes (once per crossing: the level is stored, and the row lock makes two concurrent
+    runs agree on who saw the change)."""
+    now = timezone.now()
+    crossings: list[dict[str, Any]] = []
+    pools = list(InventoryPool.objects.order_by("code"))
+    with transaction.atomic(), rls_scope(platform=True):
+        counts = dict(
+            Number.objects.filter(pool__isnull=False)
+            .values("pool_id")
+            .annotate(n=Count("id", filter=Q(state=State.AVAILABLE)))
+            .values_list("pool_id", "n")
+        )
+    for pool in pools:
+        available = int(counts.get(pool.id, 0))
+        level = watermark_level(pool, available)
+        POOL_AVAILABLE.labels(pool.code).set(available)
+        POOL_LEVEL.labels(pool.code).set(LEVEL_RANK[level])
+        with transaction.atomic():
+            PoolWatermarkState.objects.get_or_create(pool=pool)
+            state = PoolWatermarkState.objects.select_for_update().get(pool=pool)
+            previous = state.level
+            state.available, state.checked_at = available, now
+            if previous != level:
+                state.level, state.changed_at = level, now
+                data = {
+                    "pool": pool.code,
+                    "kind": pool.kind,
+                    "level": level,
+                    "previous_level": previous,
+                    "available": available,
+                    "low_watermark": pool.low_watermark,
+                    "critical_watermark": pool.critical_watermark,
+                }
+                outbox_enqueue(event_type=POOL_EXHAUSTION_EVENT, aggregate_id=f"pool:{pool.code}", data=data)
+                POOL_CROSSINGS.labels(level).inc()
+                crossings.append(data)
+                log.warning("pool %s crossed from %s to %s (%d available)", pool.code, previous, level, available)
+            state.save()
+    return WatermarkResult(pools=len(pools), crossings=crossings)
