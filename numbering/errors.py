@@ -119,7 +119,3 @@ ImportRefused = ImportRefusedError
 NotFound = NotFoundError
 
 assert set(ERROR_STATUS) >= {c.code for c in DomainError.__subclasses__()}
-
-# Added by the REST issue: a non-number resource (lease, reservation, contract, ...) that
-# does not exist or is not visible to the caller.
-NotFound = _error("NOT_FOUND")
