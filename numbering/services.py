@@ -794,6 +794,8 @@ def _reserve_batch(
                 continue
             results.append(result.to_dict())
     return results
+
+
 # Refusals after which reserve-by-criteria keeps looking for another candidate.
 _LOST_CANDIDATE = (errors.NotAvailable, errors.Conflict, errors.InvalidTransition)
 
@@ -820,9 +822,17 @@ def _store(actor: Actor, idempotency_key: str | None, response: dict[str, Any]) 
 
 
 def number_reserve_matching(
-    *, actor: Actor, count: int, tenant_id: uuid.UUID | str | None = None, kind: str | None = None,
-    issuer: str | None = None, prefix: str | None = None, pattern: str | None = None,
-    vanity_tier: str | None = None, vanity: bool | None = None, ttl_seconds: int | None = None,
+    *,
+    actor: Actor,
+    count: int,
+    tenant_id: uuid.UUID | str | None = None,
+    kind: str | None = None,
+    issuer: str | None = None,
+    prefix: str | None = None,
+    pattern: str | None = None,
+    vanity_tier: str | None = None,
+    vanity: bool | None = None,
+    ttl_seconds: int | None = None,
     idempotency_key: str | None = None,
 ) -> BatchResult:
     """Reserve `count` AVAILABLE numbers matching the criteria in the tenant's entitled
@@ -846,8 +856,15 @@ def number_reserve_matching(
     if acting is None:
         raise errors.ValidationError("tenant_id: required to reserve numbers", field="tenant_id")
     fingerprint = {
-        "action": "reserve_matching", "tenant_id": str(acting), "count": count, "kind": kind, "issuer": issuer,
-        "prefix": prefix, "pattern": pattern, "vanity_tier": vanity_tier, "vanity": vanity,
+        "action": "reserve_matching",
+        "tenant_id": str(acting),
+        "count": count,
+        "kind": kind,
+        "issuer": issuer,
+        "prefix": prefix,
+        "pattern": pattern,
+        "vanity_tier": vanity_tier,
+        "vanity": vanity,
         "ttl_seconds": ttl_seconds,
     }
     with transaction.atomic(), rls.scope_for(actor):
@@ -866,8 +883,7 @@ def number_reserve_matching(
                 matching = selectors.number_available_for_tenant(tenant_id=acting).filter(criteria).count()
                 if matching < count or attempt == RESERVE_BATCH_ATTEMPTS - 1:
                     raise errors.NotAvailable(
-                        f"count: only {short.got} of {count} matching numbers could be reserved; "
-                        "nothing was reserved",
+                        f"count: only {short.got} of {count} matching numbers could be reserved; nothing was reserved",
                         field="count",
                     ) from None
                 # Enough rows match but others hold them right now: back off (jittered, so two
@@ -892,7 +908,9 @@ def lease_set_auto_renew(
         # The tenant is part of the fingerprint: two tenants' users with the same subject
         # never see each other's stored responses.
         fingerprint = {
-            "action": "lease_auto_renew", "lease_id": str(lease_uuid), "auto_renew": auto_renew,
+            "action": "lease_auto_renew",
+            "lease_id": str(lease_uuid),
+            "auto_renew": auto_renew,
             "tenant_id": str(actor.tenant_id),
         }
         stored = _claim(actor, idempotency_key, fingerprint)
@@ -914,14 +932,24 @@ def lease_set_auto_renew(
             lease.save(update_fields=["auto_renew"])
         after = lease_snapshot(lease)
         audit_append(
-            actor=actor.identity, action="lease_auto_renew", object_type="number", object_id=lease.number.number,
-            tenant_id=lease.tenant_id, before={"lease": before}, after={"lease": after},
+            actor=actor.identity,
+            action="lease_auto_renew",
+            object_type="number",
+            object_id=lease.number.number,
+            tenant_id=lease.tenant_id,
+            before={"lease": before},
+            after={"lease": after},
         )
         return _store(actor, idempotency_key, {"lease": after, "number": lease.number.number})
 
 
 def quarantine_policy_update(
-    *, case: str, actor: Actor, approved_by: str, approved_at: datetime | None = None, days: int | None = None,
+    *,
+    case: str,
+    actor: Actor,
+    approved_by: str,
+    approved_at: datetime | None = None,
+    days: int | None = None,
     description: str | None = None,
 ) -> QuarantinePolicy:
     """Change a cool-off (DESIGN §2.1). Legal approves every change: the approver is required,
@@ -939,19 +967,31 @@ def quarantine_policy_update(
         policy = QuarantinePolicy.objects.select_for_update().filter(case=case).first()
         if policy is None:
             raise errors.NotFound(f"quarantine policy {case!r} not found", field="case")
-        before = {"days": policy.days, "description": policy.description, "approved_by": policy.approved_by,
-                  "approved_at": _iso(policy.approved_at)}
+        before = {
+            "days": policy.days,
+            "description": policy.description,
+            "approved_by": policy.approved_by,
+            "approved_at": _iso(policy.approved_at),
+        }
         if days is not None:
             policy.days = days
         if description is not None:
             policy.description = description
         policy.approved_by, policy.approved_at = approved_by.strip(), approved_at
         policy.save()
-        after = {"days": policy.days, "description": policy.description, "approved_by": policy.approved_by,
-                 "approved_at": _iso(policy.approved_at)}
+        after = {
+            "days": policy.days,
+            "description": policy.description,
+            "approved_by": policy.approved_by,
+            "approved_at": _iso(policy.approved_at),
+        }
         audit_append(
-            actor=actor.identity, action="quarantine_policy.update", object_type="quarantine_policy",
-            object_id=f"quarantine_policy:{case}", before=before, after=after,
+            actor=actor.identity,
+            action="quarantine_policy.update",
+            object_type="quarantine_policy",
+            object_id=f"quarantine_policy:{case}",
+            before=before,
+            after=after,
         )
         return policy
 
@@ -970,7 +1010,9 @@ def reservation_cancel(
         ) from None
     with transaction.atomic(), rls.scope_for(actor):
         fingerprint = {
-            "action": "reservation_cancel", "reservation_id": str(res_uuid), "tenant_id": str(actor.tenant_id)
+            "action": "reservation_cancel",
+            "reservation_id": str(res_uuid),
+            "tenant_id": str(actor.tenant_id),
         }
         stored = _claim(actor, idempotency_key, fingerprint)
         if stored is not None:
@@ -986,8 +1028,11 @@ def reservation_cancel(
                 f"reservation {res_uuid} is {reservation.status}; only an ACTIVE one can be cancelled"
             )
         result = number_release(
-            number=reservation.number.number, actor=actor, tenant_id=reservation.tenant_id,
-            reason="RESERVATION_CANCELLED", expected_version=reservation.number.version,
+            number=reservation.number.number,
+            actor=actor,
+            tenant_id=reservation.tenant_id,
+            reason="RESERVATION_CANCELLED",
+            expected_version=reservation.number.version,
         )
         return MutationResult(**_store(actor, idempotency_key, result.to_dict()))
 
