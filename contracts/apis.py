@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import django_filters as df
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -30,6 +31,8 @@ from contracts.imports import import_create, run_import
 from contracts.models import Contract, InventoryImport, Issuer, NumberBlock, SigningKey
 from numbering import errors
 from numbering.apis.tenant import IDEMPOTENCY_PARAM, valid
+
+logger = logging.getLogger(__name__)
 
 
 class IssuerSerializer(serializers.ModelSerializer):
@@ -440,6 +443,20 @@ class ImportFilter(df.FilterSet):
         fields: list[str] = []
 
 
+def enqueue_import(import_id: int, *, dry_run: bool = False) -> bool:
+    """Queue the run to the Celery worker; False when the broker cannot take it, and the
+    caller then runs the import in the request instead (the upload is never left PENDING
+    with nothing to run it)."""
+    from contracts.tasks import run_import_task
+
+    try:
+        run_import_task.delay(import_id, None, dry_run)
+    except Exception as exc:  # noqa: BLE001 - any broker failure: fall back to running it here
+        logger.warning("import %s: could not queue it to Celery (%s); running it in the request", import_id, exc)
+        return False
+    return True
+
+
 def import_url(pk: int) -> str:
     return reverse("admin-import-detail", args=[pk])
 
@@ -513,12 +530,15 @@ class ImportViewSet(ScopedViewSet):
         )
         location = import_url(imp.pk)
         if settings.INVENTORY_IMPORT_ASYNC:
-            from contracts.tasks import run_import_task
-
             pk, dry_run = imp.pk, d["dry_run"]
-            transaction.on_commit(lambda: run_import_task.delay(pk, None, dry_run))
-            body = {**ImportDetailSerializer(imp).data, "outcome": None}
-            return Response(body, status=202, headers={"Location": location})
+            if connection.in_atomic_block:  # inside a caller's transaction: queue once it commits
+                transaction.on_commit(lambda: enqueue_import(pk, dry_run=dry_run))
+                queued = True
+            else:
+                queued = enqueue_import(pk, dry_run=dry_run)
+            if queued:
+                body = {**ImportDetailSerializer(imp).data, "outcome": None}
+                return Response(body, status=202, headers={"Location": location})
         outcome = run_import(imp.pk, dry_run=d["dry_run"])
         imp = self.get_queryset().get(pk=imp.pk)
         if imp.status == InventoryImport.Status.REJECTED:
