@@ -33,6 +33,14 @@ FILE_PARAM = OpenApiParameter(
 )
 
 
+class FileResponseMixin:
+    """A view that answers with a file: `Accept: text/csv` (or anything) must not be a 406 —
+    the file carries its own content type and errors stay problem+json."""
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        return super().perform_content_negotiation(request, force=True)  # type: ignore[misc]
+
+
 def export_by_id_or_period(value: str) -> RegulatorExport:
     if _PERIOD.fullmatch(value):
         record = RegulatorExport.objects.filter(period=value).first()
@@ -167,7 +175,7 @@ class RegulatorExportViewSet(ScopedViewSet):
 
 
 @extend_schema(tags=["admin: exports"])
-class RegulatorExportDownloadView(ScopedAPIView):
+class RegulatorExportDownloadView(FileResponseMixin, ScopedAPIView):
     """The stored CSV or manifest, exactly the recorded S3 object version, streamed."""
 
     permission_keys = {"get": "admin.exports.read"}
@@ -228,7 +236,7 @@ def _inventory_params() -> list[OpenApiParameter]:
 
 
 @extend_schema(tags=["admin: exports"])
-class InventoryCsvView(ScopedAPIView):
+class InventoryCsvView(FileResponseMixin, ScopedAPIView):
     """The numbers list as a CSV file, filtered like the numbers list, formula-safe, streamed."""
 
     permission_keys = {"get": "admin.exports.inventory"}

@@ -58,7 +58,9 @@ def test_trigger_download_and_verify_a_month_over_http(worm_bucket: str) -> None
     assert record.status == RegulatorExport.Status.UPLOADED
 
     # Download = the exact recorded S3 object versions, with their content types.
-    csv_reply = Client().get(body["csv_download"], HTTP_AUTHORIZATION=f"Bearer {make_token('auditor')}")
+    csv_reply = Client().get(
+        body["csv_download"], HTTP_AUTHORIZATION=f"Bearer {make_token('auditor')}", HTTP_ACCEPT="text/csv"
+    )
     assert csv_reply.status_code == 200 and csv_reply.streaming
     assert csv_reply["Content-Type"] == "text/csv; charset=utf-8"
     assert csv_reply["Content-Disposition"] == f'attachment; filename="numbering-{period}.csv"'
@@ -217,6 +219,8 @@ def test_inventory_csv_filters_match_the_numbers_list(seeded_month: Seeded) -> N
     [({"state": "LOST"}, "state"), ({"kind": "FAX"}, "kind"), ({"tenant": "x"}, "tenant"), ({"prefix": "a"}, "prefix")],
 )
 def test_inventory_csv_refuses_bad_filters_before_streaming(params: dict[str, str], field: str) -> None:
-    reply = Api().get(f"{A}/exports/inventory.csv", make_token("numbering.admin"), params)
+    reply = Api().get(
+        f"{A}/exports/inventory.csv", make_token("numbering.admin"), params, headers={"Accept": "text/csv"}
+    )
     assert reply.status == 400 and reply.json["field"] == field
     assert reply.headers["Content-Type"].startswith("application/problem+json")
