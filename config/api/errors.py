@@ -39,10 +39,12 @@ DRF_CODES: tuple[tuple[type[Exception], str], ...] = (
 )
 
 
-class NotImplementedYet(exceptions.APIException):
-    status_code = 501
-    default_detail = "not implemented yet"
-    default_code = "NOT_IMPLEMENTED"
+class StorageUnavailable(exceptions.APIException):
+    """The object store (S3) could not be reached or refused the request; retry later."""
+
+    status_code = 503
+    default_detail = "the object store is unavailable; retry later"
+    default_code = "UNAVAILABLE"
 
 
 def problem(
@@ -97,7 +99,10 @@ def _field_error(field: str, message: Any) -> dict[str, Any]:
     return {"field": field or "request", "message": f"{field}: {text}" if field else text, "rule": str(code)}
 
 
-def _mark_failed() -> None:
+def _mark_failed(request: Any, view: Any) -> None:
+    method = (getattr(request, "method", "") or "").lower()
+    if method in getattr(view, "non_atomic_methods", ()):
+        return  # no request transaction: the service committed or rolled back its own work
     if connection.in_atomic_block:
         transaction.set_rollback(True)
 
@@ -105,16 +110,20 @@ def _mark_failed() -> None:
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     request = context.get("request")
     instance = request.path if request is not None else None
-    _mark_failed()
+    _mark_failed(request, context.get("view"))
     if isinstance(exc, DomainError):
         status = ERROR_STATUS.get(exc.code, (400, ""))[0]
+        # A service may name the resource the refusal concerns (`instance`) and list more
+        # problems (`errors`, e.g. an import's bad rows) in its details.
+        listed = [{"field": exc.field, "message": exc.message, "rule": exc.code}] if exc.field else []
+        listed += list(exc.details.get("errors") or [])
         return problem(
             status,
             exc.code,
             exc.message,
             field=exc.field,
-            instance=instance,
-            errors=[{"field": exc.field, "message": exc.message, "rule": exc.code}] if exc.field else None,
+            instance=exc.details.get("instance") or instance,
+            errors=listed or None,
         )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("no such resource (or it is not visible to you)")

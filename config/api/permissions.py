@@ -39,7 +39,8 @@ MATRIX: dict[str, frozenset[str]] = {
     # --- admin surface /api/admin/v1/ ---
     "admin.issuers.read": _r(_A, _O, _C, _AU, _R),
     "admin.signing_keys.read": _r(_A, _O, _AU),
-    "admin.signing_keys.write": _r(_A),
+    # Installing/revoking an MNO's key is inventory work (ADR 0900): admin and commerce ops.
+    "admin.signing_keys.write": _r(_A, _O),
     "admin.contracts.read": _r(_A, _O, _C, _AU, _R),
     "admin.contracts.suspend": _r(_A, _O),
     "admin.contracts.terminate": _r(_A),
@@ -62,8 +63,12 @@ MATRIX: dict[str, frozenset[str]] = {
     "admin.quarantine_policies.read": _r(_A, _O, _C, _AU),
     # Legal approves cool-offs; only the numbering admin records an approved change.
     "admin.quarantine_policies.write": _r(_A),
-    "admin.exports.read": _r(_A, _AU, _R),
-    "admin.exports.write": _r(_A, _R),
+    # Regulator exports (ADR 0900): the export roles of DESIGN §7 plus the auditor (read-only).
+    "admin.exports.read": _r(_A, _C, _AU, _R),
+    "admin.exports.write": _r(_A, _C, _R),
+    "admin.exports.verify": _r(_A, _C, _AU, _R),
+    # The ad-hoc inventory CSV is the numbers list as a file: the roles that may read numbers.
+    "admin.exports.inventory": _r(_A, _O, _C, _AU),
     "admin.audit.read": _r(_A, _O, _C, _AU),
     "admin.audit.verify": _r(_A, _AU),
     # --- tenant portal /api/tenant/v1/ (the tenant always comes from the token) ---

@@ -1,8 +1,7 @@
 """Routes of the admin and tenant REST APIs, the OpenAPI schema and the docs page.
 
 Other apps add endpoints here: register a viewset on `admin` / `tenant`, or append a
-path to `admin_paths` / `tenant_paths`. Stubs (config.api.stubs) hold the routes of
-features still being built; replace the stub's entry with the real view.
+path to `admin_paths` / `tenant_paths` (they are matched before the routers' routes).
 """
 
 from __future__ import annotations
@@ -12,34 +11,24 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from audit.apis import AuditEventViewSet, AuditVerifyView
-from config.api.stubs import not_implemented_view
 from config.api.views import api_not_found
-from contracts.apis import BlockViewSet, ContractViewSet, IssuerViewSet
+from contracts.apis import (
+    BlockViewSet,
+    ContractViewSet,
+    ImportViewSet,
+    IssuerSigningKeyRevokeView,
+    IssuerSigningKeysView,
+    IssuerViewSet,
+)
+from exports.apis import (
+    InventoryCsvView,
+    RegulatorExportDownloadView,
+    RegulatorExportVerifyView,
+    RegulatorExportViewSet,
+)
 from numbering.apis.admin import AdminLeaseViewSet, AdminNumberViewSet, QuarantinePolicyViewSet
 from numbering.apis.tenant import TenantLeaseViewSet, TenantNumberViewSet, TenantPoolView, TenantReservationViewSet
 from pools.apis import InventoryPoolViewSet, TenantPoolViewSet, TenantViewSet
-
-IMPORTS_MSG = "Inventory imports (signed CSV upload, progress, per-row report) land with the import/export issue."
-EXPORTS_MSG = "Regulator and ad-hoc exports (list, trigger a period, download) land with the import/export issue."
-KEYS_MSG = "Issuer signing keys land with the import/export issue."
-
-ImportsView = not_implemented_view(
-    "Imports", IMPORTS_MSG, {"get": "admin.imports.read", "post": "admin.imports.write"}, "admin: imports"
-)
-ImportDetailView = not_implemented_view("Import detail", IMPORTS_MSG, {"get": "admin.imports.read"}, "admin: imports")
-ExportsView = not_implemented_view(
-    "Exports", EXPORTS_MSG, {"get": "admin.exports.read", "post": "admin.exports.write"}, "admin: exports"
-)
-ExportDetailView = not_implemented_view("Export detail", EXPORTS_MSG, {"get": "admin.exports.read"}, "admin: exports")
-ExportDownloadView = not_implemented_view(
-    "Export download", EXPORTS_MSG, {"get": "admin.exports.read"}, "admin: exports"
-)
-SigningKeysView = not_implemented_view(
-    "Issuer signing keys",
-    KEYS_MSG,
-    {"get": "admin.signing_keys.read", "post": "admin.signing_keys.write"},
-    "admin: issuers and contracts",
-)
 
 admin = SimpleRouter()
 admin.register("issuers", IssuerViewSet, basename="admin-issuer")
@@ -52,15 +41,21 @@ admin.register("tenants", TenantViewSet, basename="admin-tenant")
 admin.register("leases", AdminLeaseViewSet, basename="admin-lease")
 admin.register("quarantine-policies", QuarantinePolicyViewSet, basename="admin-quarantine-policy")
 admin.register("audit/events", AuditEventViewSet, basename="admin-audit-event")
+admin.register("imports", ImportViewSet, basename="admin-import")
+admin.register("exports", RegulatorExportViewSet, basename="admin-export")
 
 admin_paths = [
     path("audit/verify/", AuditVerifyView.as_view(), name="admin-audit-verify"),
-    path("imports/", ImportsView.as_view(), name="admin-imports"),
-    path("imports/<str:pk>/", ImportDetailView.as_view(), name="admin-import-detail"),
-    path("exports/", ExportsView.as_view(), name="admin-exports"),
-    path("exports/<str:pk>/", ExportDetailView.as_view(), name="admin-export-detail"),
-    path("exports/<str:pk>/download/", ExportDownloadView.as_view(), name="admin-export-download"),
-    path("issuers/<str:pk>/signing-keys/", SigningKeysView.as_view(), name="admin-issuer-signing-keys"),
+    # Before the exports router's exports/{id}/ so "inventory.csv" is not read as an id.
+    path("exports/inventory.csv", InventoryCsvView.as_view(), name="admin-exports-inventory-csv"),
+    path("exports/<str:pk>/download/", RegulatorExportDownloadView.as_view(), name="admin-export-download"),
+    path("exports/<str:pk>/verify/", RegulatorExportVerifyView.as_view(), name="admin-export-verify"),
+    path("issuers/<str:pk>/signing-keys/", IssuerSigningKeysView.as_view(), name="admin-issuer-signing-keys"),
+    path(
+        "issuers/<str:pk>/signing-keys/<str:fingerprint>/revoke/",
+        IssuerSigningKeyRevokeView.as_view(),
+        name="admin-issuer-signing-key-revoke",
+    ),
 ]
 
 tenant = SimpleRouter()

@@ -13,6 +13,8 @@ an Idempotency-Key returns the first response byte for byte.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -32,9 +34,19 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 class ScopedRequestMixin:
     _scope: AbstractContextManager[None] | None = None
+    # HTTP methods (lower case) served WITHOUT the request transaction and RLS scope: only
+    # for handlers that call a service managing its own transactions and scopes (the import
+    # and export runs: progress and FAILED/REJECTED records must commit as they happen,
+    # and a long S3 upload must not hold a request transaction open). Auth and the role
+    # check still run first. Streaming responses are read after dispatch returned, i.e.
+    # outside the request transaction: their generators open their own (see
+    # exports.services.inventory_csv_rows).
+    non_atomic_methods: frozenset[str] = frozenset()
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         self._scope = None
+        if (request.method or "").lower() in self.non_atomic_methods:
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
         with transaction.atomic():
             response = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
             if response.status_code >= 400:
@@ -46,6 +58,8 @@ class ScopedRequestMixin:
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        if (request.method or "").lower() in self.non_atomic_methods:
+            return
         self._scope = rls.scope_for(self.principal.actor)
         self._scope.__enter__()
 
@@ -111,3 +125,32 @@ def api_not_found(request: Any, *args: Any, **kwargs: Any) -> HttpResponse:
         "request_id": get_request_id(),
     }
     return HttpResponse(idempotency.canonical(body), status=404, content_type="application/problem+json")
+
+
+def idempotent_mutation(
+    view: ScopedRequestMixin,
+    request_fingerprint: dict[str, Any],
+    produce: Callable[[], dict[str, Any]],
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HttpResponse:
+    """Run `produce` (a service call returning the response body) under the request's
+    Idempotency-Key, in the request transaction (DESIGN §2.3): a replay returns the stored
+    body byte for byte, the same key with another request is IDEMPOTENCY_KEY_REUSED, and a
+    refusal (exception) rolls the claim back with everything else. Only for views whose
+    method runs in the request transaction (not `non_atomic_methods`)."""
+    key = view.idempotency_key
+    if key is None:
+        response = mutation_response(produce(), status=status)
+    else:
+        scope = view.actor.identity
+        stored = idempotency.claim(scope=scope, key=key, request=request_fingerprint)
+        if stored is not None:
+            response = mutation_response(json.loads(stored), status=status, replayed=True)
+        else:
+            text = idempotency.store(scope=scope, key=key, response=produce())
+            response = mutation_response(json.loads(text), status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response

@@ -305,7 +305,9 @@ SPECTACULAR_SETTINGS = {
         "Every endpoint needs an RS256 bearer JWT (claims `sub`, `roles`, `tenant_id` for tenant users). "
         "Errors are RFC 7807 `application/problem+json` with a stable `code`. State-changing POSTs accept an "
         "`Idempotency-Key` header (scoped to the token subject; a replay returns the first response byte for "
-        "byte). Imports and exports answer 501 until the import/export issues land."
+        "byte). Signed inventory imports (multipart CSV + detached signature → 202, progress, per-row report) "
+        "are under `/api/admin/v1/imports/`; regulator exports (trigger a period, download, verify) and the "
+        "ad-hoc inventory CSV under `/api/admin/v1/exports/`."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -316,6 +318,9 @@ SPECTACULAR_SETTINGS = {
         "NumberKindEnum": "numbering.models.Number.Kind",
         "IssuerKindEnum": "contracts.models.Issuer.Kind",
         "ContractKindEnum": "contracts.models.Contract.Kind",
+        "ImportStatusEnum": "contracts.models.InventoryImport.Status",
+        "ImportModeEnum": "contracts.models.InventoryImport.Mode",
+        "RegulatorExportStatusEnum": "exports.models.RegulatorExport.Status",
     },
 }
 

@@ -126,7 +126,8 @@ class Api:
         else:
             body = json.dumps(data) if data is not None else ""
             response = self.client.generic(method, path, body, content_type="application/json", **extra)
-        return Reply(response.status_code, response.content, dict(response.headers))
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        return Reply(response.status_code, body, dict(response.headers))
 
     def get(self, path: str, token: str | None = None, data: Any = None, **kw: Any) -> Reply:
         return self.call("GET", path, token, data, **kw)

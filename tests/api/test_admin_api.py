@@ -1,5 +1,5 @@
 """Admin surface: number actions, detail with history, leases, quarantine policies, contracts,
-audit, stubs, and the error shape."""
+audit, and the error shape."""
 
 from __future__ import annotations
 
@@ -180,21 +180,6 @@ def test_audit_events_and_verify(api: Api, alice: Any) -> None:
     assert [e["action"] for e in events.json["results"]] == ["assign", "reserve"]
     verify = api.post(f"{A}/audit/verify/", auditor)
     assert verify.status == 200 and verify.json["ok"] is True and verify.json["verified"] == 2
-
-
-def test_imports_and_exports_answer_501_problem(api: Api) -> None:
-    admin = make_token("numbering.admin")
-    for method, path in [
-        ("GET", "imports/"),
-        ("POST", "imports/"),
-        ("GET", "exports/"),
-        ("POST", "exports/"),
-        ("GET", "exports/1/download/"),
-        ("GET", "issuers/1/signing-keys/"),
-    ]:
-        reply = api.call(method, f"{A}/{path}", admin, {} if method == "POST" else None)
-        assert reply.status == 501, path
-        assert reply.json["code"] == "NOT_IMPLEMENTED" and "import/export issue" in reply.json["detail"]
 
 
 def test_read_only_lists(api: Api, alice: Any) -> None:
