@@ -50,3 +50,8 @@ lint: venv
 format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# --- gRPC (issue 3) ---
+.PHONY: proto bench
+proto: venv
+	$(PYTHON) grpc_server/codegen.py
