@@ -22,6 +22,8 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
     "QUOTA_EXCEEDED": (429, "RESOURCE_EXHAUSTED"),
     "IDEMPOTENCY_KEY_REUSED": (422, "INVALID_ARGUMENT"),
     "VALIDATION_ERROR": (400, "INVALID_ARGUMENT"),
+    # Both the cache and PostgreSQL failed to answer (ValidateLease, issue 3): retryable.
+    "SERVICE_UNAVAILABLE": (503, "UNAVAILABLE"),
 }
 
 
@@ -64,5 +66,6 @@ TenantNotActive = _error("TENANT_NOT_ACTIVE")
 QuotaExceeded = _error("QUOTA_EXCEEDED")
 IdempotencyKeyReused = _error("IDEMPOTENCY_KEY_REUSED")
 ValidationError = _error("VALIDATION_ERROR")
+ServiceUnavailable = _error("SERVICE_UNAVAILABLE")
 
 assert set(ERROR_STATUS) >= {c.code for c in DomainError.__subclasses__()}
