@@ -427,7 +427,7 @@ def read_and_fill(number: str, fill: bool) -> Entry | None:
     never overwrites a newer entry written by a commit that raced us)."""
     entry = read_from_db(number)
     if fill and entry is not None:
-        lease_cache.write_entry(number, entry.version, cache_payload(entry))
+        lease_cache.write_entry(number, entry.version, cache_payload(entry), publish=False)
     return entry
 
 
