@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -243,4 +244,5 @@ def supervise(*, workers: int, argv: list[str], metrics_port: int, grace_seconds
                         child.kill()
         time.sleep(0.1)
     codes = [child.returncode for child in children]
+    shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0 if all(code == 0 for code in codes) and not unexpected else 1

@@ -211,7 +211,7 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     redis.stop()
 
 
-def test_database_env() -> dict[str, str]:
+def subprocess_db_env() -> dict[str, str]:
     """DATABASE_URL / DATABASE_OWNER_URL for a subprocess, pointed at the test database."""
     app, owner = settings.DATABASES["default"], settings.DATABASES["owner"]
     return {
