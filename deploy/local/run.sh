@@ -12,5 +12,6 @@ if $BIN/python manage.py help seed_demo >/dev/null 2>&1; then $BIN/python manage
 echo
 echo "numbering-service web:   http://127.0.0.1:${WEB_PORT}/  (admin: http://127.0.0.1:${WEB_PORT}/admin/)"
 echo "                 metrics: http://127.0.0.1:${WEB_PORT}/metrics   health: /livez /readyz"
+source deploy/local/grpc_env.sh
 echo
 exec $BIN/honcho start -f Procfile
