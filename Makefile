@@ -55,3 +55,6 @@ format: venv
 .PHONY: proto bench
 proto: venv
 	$(PYTHON) grpc_server/codegen.py
+# ValidateLease benchmark (not part of `make test`): BENCH_ARGS="--rates 5000,7500 --duration 20"
+bench: venv services
+	$(PYTHON) bench/validate_lease/run.py $(BENCH_ARGS)

@@ -31,7 +31,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
-from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc
 from grpc_server.interceptors import SERVICE, CallGuard
 from grpc_server.permissions import configured_permissions
 from grpc_server.servicer import EmptyServicer, NumberingServicer
@@ -109,18 +108,16 @@ class Worker:
                 "gRPC needs GRPC_TLS_CERT_FILE, GRPC_TLS_KEY_FILE and GRPC_TLS_CLIENT_CA_FILE (mTLS), "
                 "or GRPC_INSECURE=1 for local development"
             )
+        guard = CallGuard(permissions=options.permissions, tls=options.tls)
         server = grpc.aio.server(
-            interceptors=[CallGuard(permissions=options.permissions, tls=options.tls)],
             options=[("grpc.so_reuseport", 1), ("grpc.max_receive_message_length", 64 * 1024)],
         )
         if options.empty:
-            pb_grpc.add_NumberingServiceServicer_to_server(EmptyServicer(), server)
+            guard.register(EmptyServicer(), server)
         else:
             self.lookup = LeaseLookup(executor=self.executor, redis_url=options.redis_url)
             self.lookup.start()
-            pb_grpc.add_NumberingServiceServicer_to_server(
-                NumberingServicer(lookup=self.lookup, executor=self.executor), server
-            )
+            guard.register(NumberingServicer(lookup=self.lookup, executor=self.executor), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             [
