@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import datetime
@@ -16,6 +17,7 @@ from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
+from prometheus_client import Histogram
 
 from grpc_server.context import current_caller
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
@@ -29,6 +31,14 @@ _REASONS = {
     for name in ("OK", "UNKNOWN_NUMBER", "NOT_ASSIGNED", "WRONG_TENANT", "LEASE_EXPIRED")
 }
 _KINDS = {"MSISDN": pb.MSISDN, "SHORT_CODE": pb.SHORT_CODE}
+
+VALIDATE_LATENCY = Histogram(
+    "numbering_validate_lease_seconds",
+    "ValidateLease latency by result and by the cache layer that answered (local, redis, db)",
+    ["result", "cache"],
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1),
+)
+_validate_latency: dict[tuple[str, str], Any] = {}
 
 
 def timestamp(value: str | float | datetime | None) -> Timestamp | None:
@@ -114,7 +124,14 @@ class NumberingServicer(pb_grpc.NumberingServiceServicer):
         return Actor.service(current_caller.get())
 
     async def ValidateLease(self, request: pb.ValidateLeaseRequest, context: Any) -> pb.ValidateLeaseResponse:
-        return validate_response(await self._lookup.validate(request.number, request.tenant_id))
+        started = time.perf_counter()
+        answer = await self._lookup.validate(request.number, request.tenant_id)
+        key = (answer.reason, answer.source)
+        histogram = _validate_latency.get(key)
+        if histogram is None:
+            histogram = _validate_latency[key] = VALIDATE_LATENCY.labels(*key)
+        histogram.observe(time.perf_counter() - started)
+        return validate_response(answer)
 
     async def Lookup(self, request: pb.LookupRequest, context: Any) -> pb.LookupResponse:
         snapshot = await self._db(lease_lookup.number_detail, number=request.number)

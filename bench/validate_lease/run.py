@@ -74,16 +74,29 @@ def ensure_h2load() -> None:
 
 def prepare_dataset(env: dict[str, str]) -> list[dict[str, str]]:
     subprocess.run([PY, "deploy/local/bootstrap_db.py"], cwd=ROOT, env=env, check=True)
-    subprocess.run([PY, "manage.py", "migrate", "--database", "owner", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True)
-    out = subprocess.run([PY, str(Path(__file__).with_name("seed.py"))], cwd=ROOT, env=env, check=True,
-                         capture_output=True, text=True).stdout
+    subprocess.run(
+        [PY, "manage.py", "migrate", "--database", "owner", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True
+    )
+    out = subprocess.run(
+        [PY, str(Path(__file__).with_name("seed.py"))], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    ).stdout
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
 class Server:
     def __init__(self, env: dict[str, str], workers: int, empty: bool) -> None:
         self.port = free_port()
-        cmd = [PY, "manage.py", "grpcserver", "--workers", str(workers), "--port", str(self.port), "--metrics-port", "0"]
+        cmd = [
+            PY,
+            "manage.py",
+            "grpcserver",
+            "--workers",
+            str(workers),
+            "--port",
+            str(self.port),
+            "--metrics-port",
+            "0",
+        ]
         if empty:
             cmd.append("--empty")
         self.process = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)  # noqa: S603
@@ -95,7 +108,9 @@ class Server:
             with grpc.insecure_channel(f"127.0.0.1:{self.port}") as channel:
                 try:
                     pb_grpc.NumberingServiceStub(channel).ValidateLease(
-                        pb.ValidateLeaseRequest(number="+93799999999", tenant_id="00000000-0000-0000-0000-000000000000"),
+                        pb.ValidateLeaseRequest(
+                            number="+93799999999", tenant_id="00000000-0000-0000-0000-000000000000"
+                        ),
                         timeout=1,
                     )
                     time.sleep(1.0)  # the other workers finish starting
@@ -123,7 +138,9 @@ def check_and_warm(port: int, rows: list[dict[str, str]]) -> dict[str, int]:
 
     def one(i: int) -> bool:
         row = rows[i]
-        answer = stubs[i % len(stubs)].ValidateLease(pb.ValidateLeaseRequest(number=row["number"], tenant_id=row["tenant_id"]))
+        answer = stubs[i % len(stubs)].ValidateLease(
+            pb.ValidateLeaseRequest(number=row["number"], tenant_id=row["tenant_id"])
+        )
         return pb.ValidateLeaseResponse.Reason.Name(answer.reason) == row["expect"]
 
     with ThreadPoolExecutor(16) as pool:
@@ -141,7 +158,9 @@ def bodies(rows: list[dict[str, str]], directory: Path) -> list[Path]:
         by_kind.setdefault(row["expect"], []).append(row)
     ok = by_kind["OK"]
     picks = [ok[i * len(ok) // 7] for i in range(7)] + [
-        by_kind["WRONG_TENANT"][0], by_kind["NOT_ASSIGNED"][0], by_kind["UNKNOWN_NUMBER"][0],
+        by_kind["WRONG_TENANT"][0],
+        by_kind["NOT_ASSIGNED"][0],
+        by_kind["UNKNOWN_NUMBER"][0],
     ]
     paths = []
     for i, row in enumerate(picks):
@@ -152,7 +171,9 @@ def bodies(rows: list[dict[str, str]], directory: Path) -> list[Path]:
     return paths
 
 
-def run_load(port: int, rate: int, duration: int, body_files: list[Path], directory: Path, tag: str) -> dict[str, float]:
+def run_load(
+    port: int, rate: int, duration: int, body_files: list[Path], directory: Path, tag: str
+) -> dict[str, float]:
     per_client = rate // (len(body_files) * CLIENTS_PER_BODY)
     procs, logs = [], []
     for i, body in enumerate(body_files):
@@ -161,12 +182,32 @@ def run_load(port: int, rate: int, duration: int, body_files: list[Path], direct
         procs.append(
             subprocess.Popen(  # noqa: S603
                 [
-                    "h2load", "-t", "1", "-c", str(CLIENTS_PER_BODY), "-m", "32", "--rps", str(per_client),
-                    "-D", str(duration), "--warm-up-time", "2", "-d", str(body),
-                    "-H", "content-type: application/grpc", "-H", "te: trailers", "--log-file", str(log),
+                    "h2load",
+                    "-t",
+                    "1",
+                    "-c",
+                    str(CLIENTS_PER_BODY),
+                    "-m",
+                    "32",
+                    "--rps",
+                    str(per_client),
+                    "-D",
+                    str(duration),
+                    "--warm-up-time",
+                    "2",
+                    "-d",
+                    str(body),
+                    "-H",
+                    "content-type: application/grpc",
+                    "-H",
+                    "te: trailers",
+                    "--log-file",
+                    str(log),
                     f"http://127.0.0.1:{port}/numbering.v1.NumberingService/ValidateLease",
                 ],
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
             )
         )
     outputs = [p.communicate()[0] for p in procs]
@@ -183,15 +224,20 @@ def run_load(port: int, rate: int, duration: int, body_files: list[Path], direct
     for out in outputs:
         for line in out.splitlines():
             if line.startswith("requests:") and "errored" in line:
-                parts = dict((v, int(k)) for k, v in (p.strip().split(" ", 1) for p in line.split(":", 1)[1].split(",")))
+                parts = dict(
+                    (v, int(k)) for k, v in (p.strip().split(" ", 1) for p in line.split(":", 1)[1].split(","))
+                )
                 errors += parts.get("failed", 0) + parts.get("errored", 0) - 0
     span = (max(ends) - min(starts)) / 1e6 if latencies else 1
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 100 else [0.0] * 99
     return {
         "offered": per_client * len(body_files) * CLIENTS_PER_BODY,
         "achieved": len(latencies) / span,
-        "p50": q[49], "p95": q[94], "p99": q[98],
-        "errors": errors, "requests": len(latencies),
+        "p50": q[49],
+        "p95": q[94],
+        "p99": q[98],
+        "errors": errors,
+        "requests": len(latencies),
     }
 
 
@@ -220,8 +266,11 @@ def main() -> int:
     env = bench_env()
     print("[bench] preparing dataset in", urlparse(env["DATABASE_URL"]).path.lstrip("/"), flush=True)
     rows = prepare_dataset(env)
-    print(f"[bench] dataset: {len(rows)} requests over {len({r['number'] for r in rows})} numbers, "
-          f"{len({r['tenant_id'] for r in rows})} tenants", flush=True)
+    print(
+        f"[bench] dataset: {len(rows)} requests over {len({r['number'] for r in rows})} numbers, "
+        f"{len({r['tenant_id'] for r in rows})} tenants",
+        flush=True,
+    )
     OUT.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[int, dict[str, float]]] = {}
     check: dict[str, int] = {}
@@ -239,17 +288,30 @@ def main() -> int:
                     spy = None
                     if args.profile and not empty and rate == rates[0] and shutil.which("py-spy"):
                         spy = subprocess.Popen(  # noqa: S603
-                            ["py-spy", "record", "-p", str(server.worker_pids()[0]), "-d", str(args.duration),
-                             "-o", str(OUT / "validate_lease.svg"), "--nonblocking"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            [
+                                "py-spy",
+                                "record",
+                                "-p",
+                                str(server.worker_pids()[0]),
+                                "-d",
+                                str(args.duration),
+                                "-o",
+                                str(OUT / "validate_lease.svg"),
+                                "--nonblocking",
+                            ],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
                         )
                     results[tag][rate] = run_load(server.port, rate, args.duration, body_files, directory, tag)
                     if spy:
                         spy.wait(30)
                     r = results[tag][rate]
-                    print(f"[bench] {tag:15} offered {r['offered']:5} rps: achieved {r['achieved']:7.0f} rps  "
-                          f"p50 {r['p50']:6.2f} ms  p95 {r['p95']:6.2f} ms  p99 {r['p99']:6.2f} ms  "
-                          f"errors {r['errors']}", flush=True)
+                    print(
+                        f"[bench] {tag:15} offered {r['offered']:5} rps: achieved {r['achieved']:7.0f} rps  "
+                        f"p50 {r['p50']:6.2f} ms  p95 {r['p95']:6.2f} ms  p99 {r['p99']:6.2f} ms  "
+                        f"errors {r['errors']}",
+                        flush=True,
+                    )
             finally:
                 code = server.stop()
                 print(f"[bench] {tag} server exited {code}", flush=True)
@@ -259,7 +321,8 @@ def main() -> int:
 
 def report(args: argparse.Namespace, rates: list[int], results: dict, check: dict[str, int], n_rows: int) -> None:
     lines = [
-        f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — ValidateLease, {args.workers} workers, {args.duration} s per rate\n",
+        f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — ValidateLease, "
+        f"{args.workers} workers, {args.duration} s per rate\n",
         f"- machine: {machine()}; load average at start: {os.getloadavg()[0]:.2f}",
         "- shared machine: other engineers' builds and tests were using the same 2 CPUs during the run,",
         "  and h2load (10 processes) runs on the same box as the server.",
@@ -271,8 +334,12 @@ def report(args: argparse.Namespace, rates: list[int], results: dict, check: dic
     ]
     if args.note:
         lines.append(f"- note: {args.note}")
-    lines += ["", "| server | offered RPS | achieved RPS | P50 ms | P95 ms | P99 ms | errors | RPS vs baseline | P95 vs baseline |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| server | offered RPS | achieved RPS | P50 ms | P95 ms | P99 ms | errors "
+        "| RPS vs baseline | P95 vs baseline |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for tag in ("baseline", "validate_lease"):
         for rate in rates:
             r = results[tag][rate]

@@ -59,10 +59,10 @@ def seed() -> None:
 
 def dataset() -> list[dict[str, str]]:
     with transaction.atomic(), rls_scope(platform=True):
-        rows = list(
-            Number.objects.filter(number__startswith="+93795").values_list("number", "state", "tenant_id")
-        )
-        tenant_ids = [str(t) for t in Tenant.objects.filter(registration_no__startswith="BENCH-").values_list("id", flat=True)]
+        rows = list(Number.objects.filter(number__startswith="+93795").values_list("number", "state", "tenant_id"))
+        tenant_ids = [
+            str(t) for t in Tenant.objects.filter(registration_no__startswith="BENCH-").values_list("id", flat=True)
+        ]
     out = []
     for number, state, tenant_id in rows:
         if state == "ASSIGNED":
