@@ -41,7 +41,8 @@ VALIDATE_LATENCY = Histogram(
 _validate_latency: dict[tuple[str, str], Any] = {}
 
 
-def timestamp(value: str | float | datetime | None) -> Timestamp | None:
+def timestamp(value: str | int | datetime | None) -> Timestamp | None:
+    """From an ISO string, a datetime or epoch microseconds (lease_lookup's unit)."""
     if value is None:
         return None
     ts = Timestamp()
@@ -50,7 +51,7 @@ def timestamp(value: str | float | datetime | None) -> Timestamp | None:
     if isinstance(value, datetime):
         ts.FromDatetime(value)
     else:
-        ts.FromNanoseconds(int(value * 1_000_000_000))
+        ts.FromMicroseconds(value)
     return ts
 
 

@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
@@ -80,7 +80,7 @@ class Entry:
     state: str | None
     tenant_id: str | None = None
     lease_id: str | None = None
-    expires_at: float | None = None  # epoch seconds
+    expires_at: int | None = None  # epoch microseconds (exact: a float would round them)
     kind: str = ""
     operator_code: str = ""
     stored_at: float = 0.0  # monotonic, for the local TTL
@@ -92,9 +92,16 @@ class LeaseAnswer:
     reason: str
     source: str  # local | redis | db
     lease_id: str = ""
-    expires_at: float | None = None
+    expires_at: int | None = None  # epoch microseconds
     kind: str = ""
     operator_code: str = ""
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_micros(value: datetime) -> int:
+    return (value - EPOCH) // timedelta(microseconds=1)
 
 
 def entry_from_cache(version: int, data: dict[str, Any], stored_at: float = 0.0) -> Entry:
@@ -104,7 +111,7 @@ def entry_from_cache(version: int, data: dict[str, Any], stored_at: float = 0.0)
         state=data.get("state"),
         tenant_id=data.get("tenant_id"),
         lease_id=data.get("lease_id"),
-        expires_at=datetime.fromisoformat(expires).timestamp() if expires else None,
+        expires_at=epoch_micros(datetime.fromisoformat(expires)) if expires else None,
         kind=data.get("kind") or "",
         operator_code=data.get("operator_code") or "",
         stored_at=stored_at,
@@ -120,7 +127,7 @@ def answer_for(entry: Entry | None, tenant_id: str, now: float, source: str) -> 
     if entry.tenant_id != tenant_id:
         # No lease id or expiry for another tenant: they are not its business.
         return LeaseAnswer(False, WRONG_TENANT, source, kind=entry.kind, operator_code=entry.operator_code)
-    if entry.expires_at is None or now >= entry.expires_at:
+    if entry.expires_at is None or now * 1_000_000 >= entry.expires_at:
         return LeaseAnswer(
             False, LEASE_EXPIRED, source, entry.lease_id, entry.expires_at, entry.kind, entry.operator_code
         )
@@ -164,7 +171,7 @@ def read_from_db(number: str) -> Entry | None:
         state=state,
         tenant_id=str(tenant_id) if tenant_id else None,
         lease_id=str(lease[0]) if lease else None,
-        expires_at=lease[1].timestamp() if lease else None,
+        expires_at=epoch_micros(lease[1]) if lease else None,
         kind=kind,
         operator_code=operator_code or "",
     )
@@ -176,7 +183,7 @@ def cache_payload(entry: Entry) -> dict[str, Any]:
         "state": entry.state,
         "tenant_id": entry.tenant_id,
         "lease_id": entry.lease_id,
-        "expires_at": datetime.fromtimestamp(entry.expires_at, tz=UTC).isoformat()
+        "expires_at": (EPOCH + timedelta(microseconds=entry.expires_at)).isoformat()
         if entry.expires_at is not None
         else None,
         "kind": entry.kind,

@@ -3,6 +3,7 @@ every answer, Redis down → PostgreSQL, PostgreSQL down → cache, both down �
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -18,11 +19,14 @@ from django.db import connection
 from django.utils import timezone
 
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
+from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc
+from grpc_server.server import SERVICE_CONFIG_FILE
 from numbering import lease_cache, services
 from numbering.lease_lookup import (
     LEASE_EXPIRED,
     NOT_ASSIGNED,
     OK,
+    UNAVAILABLE,
     WRONG_TENANT,
     Entry,
     WrongTenantCounter,
@@ -199,7 +203,7 @@ def db_through_proxy(committed: None) -> Iterator[TcpProxy]:
 
 
 def test_cache_hit_served_with_postgres_unreachable_and_unavailable_on_a_miss(
-    db_through_proxy: TcpProxy, start_server: Any, connect: Any, alice: Any
+    db_through_proxy: TcpProxy, start_server: Any, connect: Any, pki: Any, alice: Any
 ) -> None:
     n = as_platform(lambda: number_in(State.ASSIGNED, alice))  # the commit fills Redis
     other = as_platform(lambda: number_in(State.AVAILABLE, alice))
@@ -215,35 +219,28 @@ def test_cache_hit_served_with_postgres_unreachable_and_unavailable_on_a_miss(
     )
     assert (code, reason) == (grpc.StatusCode.UNAVAILABLE, "SERVICE_UNAVAILABLE")
 
-
-def test_client_service_config_retries_unavailable(grpc_server: Any, pki: Any) -> None:
-    import json
-
-    from grpc_server.server import SERVICE_CONFIG_FILE
-
-    config = json.loads(SERVICE_CONFIG_FILE.read_text())
-    policies = [m["retryPolicy"] for m in config["methodConfig"]]
+    # A client using the shipped service config retries UNAVAILABLE (3 attempts in all).
+    config = SERVICE_CONFIG_FILE.read_text()
+    policies = [m["retryPolicy"] for m in json.loads(config)["methodConfig"]]
     assert all(p["retryableStatusCodes"] == ["UNAVAILABLE"] for p in policies)
+    before = UNAVAILABLE._value.get()
     key, cert = pki.client("sms-orchestrator")
-    channel = grpc.secure_channel(
-        f"localhost:{grpc_server.port}",
+    with grpc.secure_channel(
+        f"localhost:{server.port}",
         grpc.ssl_channel_credentials(pki.ca.read_bytes(), key, cert),
-        options=[("grpc.service_config", SERVICE_CONFIG_FILE.read_text()), ("grpc.enable_retries", 1)],
-    )
-    from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc
-
-    with channel:
-        answer = pb_grpc.NumberingServiceStub(channel).ValidateLease(
-            pb.ValidateLeaseRequest(number="+93791234001", tenant_id="00000000-0000-0000-0000-000000000001")
-        )
-    assert answer.reason == Reason.Value("UNKNOWN_NUMBER")
+        options=[("grpc.service_config", config), ("grpc.enable_retries", 1)],
+    ) as channel:
+        retrying = pb_grpc.NumberingServiceStub(channel)
+        request = pb.ValidateLeaseRequest(number=other.number, tenant_id=str(alice.id))
+        assert error_of(retrying.ValidateLease, request)[0] == grpc.StatusCode.UNAVAILABLE
+    assert UNAVAILABLE._value.get() - before == 3
 
 
 # --- the decision and the counter, without a server ---------------------------------------
 
 
 def test_answer_never_valid_past_expiry_whatever_the_entry_says() -> None:
-    entry = Entry(version=3, state="ASSIGNED", tenant_id="t", lease_id="l", expires_at=1000.0, kind="MSISDN")
+    entry = Entry(version=3, state="ASSIGNED", tenant_id="t", lease_id="l", expires_at=1_000_000_000, kind="MSISDN")
     assert answer_for(entry, "t", 999.9, "local").reason == OK
     assert answer_for(entry, "t", 1000.0, "local").reason == LEASE_EXPIRED
     assert answer_for(entry, "u", 999.9, "local").reason == WRONG_TENANT
