@@ -39,6 +39,7 @@ from numbering.lease_lookup import LeaseLookup
 log = logging.getLogger(__name__)
 
 SERVICE_CONFIG_FILE = Path(__file__).resolve().parent / "service_config.json"
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 @dataclass
@@ -181,6 +182,10 @@ async def run_worker(options: ServerOptions, on_ready: Callable[[Worker], None] 
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.request_stop)
+        # The supervisor starts workers with these signals blocked, so a SIGTERM that
+        # arrives while a worker is still starting waits here for a clean drain instead
+        # of killing it mid-start.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     log.info("gRPC worker %d serving on port %d (%s)", os.getpid(), worker.port, "mTLS" if options.tls else "PLAINTEXT")
     if on_ready is not None:
         on_ready(worker)
@@ -208,10 +213,7 @@ def supervise(*, workers: int, argv: list[str], metrics_port: int, grace_seconds
     orchestrator restarts the pod instead of running on half capacity unnoticed."""
     metrics_dir = tempfile.mkdtemp(prefix="numbering-grpc-metrics-")
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
-    children = [
-        subprocess.Popen([sys.executable, *argv, "--workers", "1", "--metrics-port", "0"], env=env)  # noqa: S603
-        for _ in range(workers)
-    ]
+    children: list[subprocess.Popen[bytes]] = []
     stopping = threading.Event()
 
     def forward(signum: int, _frame: object) -> None:
@@ -222,6 +224,16 @@ def supervise(*, workers: int, argv: list[str], metrics_port: int, grace_seconds
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    # Children inherit the blocked mask (kept across exec) and unblock it once their
+    # handlers are installed (run_worker); a stop requested meanwhile reaches them then.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        for _ in range(workers):
+            children.append(
+                subprocess.Popen([sys.executable, *argv, "--workers", "1", "--metrics-port", "0"], env=env)  # noqa: S603
+            )
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     start_metrics(metrics_port, metrics_dir)
     deadline: float | None = None
     unexpected = False

@@ -46,7 +46,7 @@ def wait_serving(pki: Any, port: int, process: subprocess.Popen[bytes], timeout:
 
 
 def test_sigterm_lets_the_in_flight_call_finish_refuses_new_calls_and_exits_zero(
-    committed: None, pki: Any, alice: Any
+    committed: None, pki: Any, alice: Any, tmp_path: Path
 ) -> None:
     n = NumberFactory()
     port = free_port()
@@ -61,6 +61,7 @@ def test_sigterm_lets_the_in_flight_call_finish_refuses_new_calls_and_exits_zero
         [sys.executable, "manage.py", "grpcserver", "--workers", "2", "--port", str(port), "--metrics-port", "0"],
         cwd=ROOT,
         env=env,
+        stderr=(tmp_path / "grpcserver.log").open("wb"),
     )
     try:
         wait_serving(pki, port, process)
@@ -100,8 +101,46 @@ def test_sigterm_lets_the_in_flight_call_finish_refuses_new_calls_and_exits_zero
             reserved = slow.result(timeout=30)
             assert reserved.number.state == pb.RESERVED
             slow_channel.close()
-        assert process.wait(timeout=40) == 0
+        code = process.wait(timeout=40)
+        assert code == 0, (tmp_path / "grpcserver.log").read_text()[-3000:]
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_sigterm_while_workers_are_still_starting_exits_zero(committed: None, pki: Any, tmp_path: Path) -> None:
+    env = {
+        **subprocess_db_env(),
+        "GRPC_TLS_CERT_FILE": str(pki.server_cert),
+        "GRPC_TLS_KEY_FILE": str(pki.server_key),
+        "GRPC_TLS_CLIENT_CA_FILE": str(pki.ca),
+    }
+    log = tmp_path / "grpcserver.log"
+    process = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "manage.py",
+            "grpcserver",
+            "--workers",
+            "2",
+            "--port",
+            str(free_port()),
+            "--metrics-port",
+            "0",
+        ],
+        cwd=ROOT,
+        env=env,
+        stderr=log.open("wb"),
+    )
+    # As soon as both workers exist (they are still importing Django and cannot serve yet).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+        if len(children) == 2:
+            break
+        time.sleep(0.01)
+    else:
+        raise AssertionError("grpcserver did not start its workers")
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0, log.read_text()[-3000:]
