@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from typing import Any
 
 from django.conf import settings
@@ -45,7 +44,8 @@ class Command(BaseCommand):
             server.start_metrics(opts["metrics_port"])
             asyncio.run(server.run_worker(options))
             return
-        argv = [sys.argv[0], "grpcserver", "--port", str(port)] + (["--empty"] if opts["empty"] else [])
+        manage = str(settings.BASE_DIR / "manage.py")
+        argv = [manage, "grpcserver", "--port", str(port)] + (["--empty"] if opts["empty"] else [])
         code = server.supervise(
             workers=workers, argv=argv, metrics_port=opts["metrics_port"], grace_seconds=options.grace_seconds
         )
