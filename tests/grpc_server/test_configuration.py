@@ -196,3 +196,28 @@ def test_supervisor_stops_everything_and_fails_when_a_worker_dies(committed: Non
 
     assert supervised.run(scenario) == 1
     assert all(not Path(f"/proc/{pid}").exists() for pid in seen["children"])
+
+
+def test_unexpected_failure_is_internal_not_unknown(start_server: Any, connect: Any) -> None:
+    from tests.grpc_server.test_rpcs import error_of
+
+    server = start_server(empty=True)  # the baseline servicer implements only ValidateLease
+    assert error_of(connect(server, "customer-portal-bff").Lookup, pb.LookupRequest(number="+93791230003"))[:2] == (
+        grpc.StatusCode.INTERNAL,
+        "INTERNAL",
+    )
+
+
+def test_dev_pki_is_generated_once_and_reused(tmp_path: Path, capsys: Any) -> None:
+    from grpc_server import devcerts
+
+    assert devcerts.main(["devcerts", str(tmp_path)]) == 0
+    first = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert {"ca.pem", "ca.key", "server.pem", "server.key", "sms-orchestrator.pem"} <= set(first)
+    assert oct((tmp_path / "server.key").stat().st_mode & 0o777) == "0o600"
+    (tmp_path / "billing-service.pem").unlink()
+    devcerts.main(["devcerts", str(tmp_path)])
+    again = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert again["ca.pem"] == first["ca.pem"] and again["server.pem"] == first["server.pem"]
+    assert again["billing-service.pem"] != first["billing-service.pem"]  # reissued by the same CA
+    assert "ca:" in capsys.readouterr().out

@@ -219,6 +219,12 @@ def test_cache_hit_served_with_postgres_unreachable_and_unavailable_on_a_miss(
     )
     assert (code, reason) == (grpc.StatusCode.UNAVAILABLE, "SERVICE_UNAVAILABLE")
 
+    # Calls that need the database say so with a retryable status too.
+    assert error_of(stub.Lookup, pb.LookupRequest(number=other.number))[:2] == (
+        grpc.StatusCode.UNAVAILABLE,
+        "DATABASE_UNAVAILABLE",
+    )
+
     # A client using the shipped service config retries UNAVAILABLE (3 attempts in all).
     config = SERVICE_CONFIG_FILE.read_text()
     policies = [m["retryPolicy"] for m in json.loads(config)["methodConfig"]]
