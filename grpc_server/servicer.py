@@ -114,6 +114,8 @@ class NumberingServicer(pb_grpc.NumberingServiceServicer):
     def __init__(self, *, lookup: LeaseLookup, executor: Executor) -> None:
         self._lookup = lookup
         self._executor = executor
+        # Answers repeat (same lease, same reason): build each response message once.
+        self._responses: dict[LeaseAnswer, pb.ValidateLeaseResponse] = {}
 
     async def _db(self, fn: Callable[..., Any], /, **kwargs: Any) -> Any:
         ctx = contextvars.copy_context()
@@ -132,7 +134,12 @@ class NumberingServicer(pb_grpc.NumberingServiceServicer):
         if histogram is None:
             histogram = _validate_latency[key] = VALIDATE_LATENCY.labels(*key)
         histogram.observe(time.perf_counter() - started)
-        return validate_response(answer)
+        response = self._responses.get(answer)
+        if response is None:
+            if len(self._responses) >= 100_000:
+                self._responses.clear()
+            response = self._responses[answer] = validate_response(answer)
+        return response
 
     async def Lookup(self, request: pb.LookupRequest, context: Any) -> pb.LookupResponse:
         snapshot = await self._db(lease_lookup.number_detail, number=request.number)

@@ -250,6 +250,17 @@ class WrongTenantCounter:
         return len(batch)
 
 
+_LOCAL_HITS = CACHE_LOOKUPS.labels("local", "hit")
+_MEMO_MAX = 100_000
+
+
+def _memo(memo: dict[str, str], raw: str, parsed: str) -> str:
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[raw] = parsed
+    return parsed
+
+
 class LeaseLookup:
     """One per worker process. `validate` runs on the event loop; PostgreSQL reads run in
     `executor` threads (the ORM is synchronous)."""
@@ -273,6 +284,8 @@ class LeaseLookup:
         self._stop = threading.Event()
         self._listener: threading.Thread | None = None
         self.wrong_tenant = WrongTenantCounter(self._redis_url)
+        self._numbers: dict[str, str] = {}
+        self._tenants: dict[str, str] = {}
 
     # --- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -300,13 +313,19 @@ class LeaseLookup:
 
     # --- the hot path ------------------------------------------------------------------
     async def validate(self, number: str, tenant_id: str) -> LeaseAnswer:
-        canonical = normalize_number(number)
-        tenant = parse_tenant_id(tenant_id)
+        # Callers send the same few forms of the same numbers and tenants over and over:
+        # parsing them once per process takes regexes and UUID parsing off the hot path.
+        canonical = self._numbers.get(number)
+        if canonical is None:
+            canonical = _memo(self._numbers, number, normalize_number(number))
+        tenant = self._tenants.get(tenant_id)
+        if tenant is None:
+            tenant = _memo(self._tenants, tenant_id, parse_tenant_id(tenant_id))
         entry = self._local.get(canonical) if self._subscribed else None
         if entry is not None:
             ttl = self._local_ttl if entry.state is not None else self._negative_ttl
             if time.monotonic() - entry.stored_at < ttl:
-                CACHE_LOOKUPS.labels("local", "hit").inc()
+                _LOCAL_HITS.inc()
                 return self._answer(entry, tenant, "local")
         entry, source = await self._fetch(canonical)
         return self._answer(entry, tenant, source)
