@@ -41,6 +41,9 @@ from grpc_server.gen.numbering.v1 import numbering_pb2 as pb  # noqa: E402
 from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
+PY_SPY = shutil.which("py-spy") or (
+    str(ROOT / ".venv" / "bin" / "py-spy") if (ROOT / ".venv/bin/py-spy").exists() else None
+)
 RESULTS = ROOT / "bench" / "RESULTS.md"
 OUT = ROOT / "bench" / "out"
 BODIES = 10  # h2load processes: 7 valid, 1 WRONG_TENANT, 1 NOT_ASSIGNED, 1 UNKNOWN_NUMBER
@@ -286,17 +289,21 @@ def main() -> int:
                 results[tag] = {}
                 for rate in rates:
                     spy = None
-                    if args.profile and not empty and rate == rates[0] and shutil.which("py-spy"):
+                    if args.profile and not empty and rate == rates[0] and PY_SPY:
                         spy = subprocess.Popen(  # noqa: S603
                             [
-                                "py-spy",
+                                PY_SPY,
                                 "record",
                                 "-p",
                                 str(server.worker_pids()[0]),
                                 "-d",
                                 str(args.duration),
+                                "-r",
+                                "200",
+                                "-f",
+                                "raw",
                                 "-o",
-                                str(OUT / "validate_lease.svg"),
+                                str(OUT / "validate_lease.profile.txt"),
                                 "--nonblocking",
                             ],
                             stdout=subprocess.DEVNULL,
@@ -315,11 +322,47 @@ def main() -> int:
             finally:
                 code = server.stop()
                 print(f"[bench] {tag} server exited {code}", flush=True)
-    report(args, rates, results, check, len(rows))
+    report(args, rates, results, check, len(rows), profile_summary() if args.profile else [])
     return 0
 
 
-def report(args: argparse.Namespace, rates: list[int], results: dict, check: dict[str, int], n_rows: int) -> None:
+HANDLER_FRAMES = ("grpc_server/interceptors.py", "grpc_server/servicer.py", "numbering/lease_lookup.py")
+
+
+def profile_summary() -> list[str]:
+    """Where one worker's CPU samples went (py-spy, self time of the innermost frame)."""
+    path = OUT / "validate_lease.profile.txt"
+    if not path.exists():
+        return ["- profile: py-spy not available"]
+    self_time: dict[str, int] = {}
+    total = ours = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        total += int(count)
+        frame = stack.split(";")[-1]
+        self_time[frame] = self_time.get(frame, 0) + int(count)
+        if any(k in stack for k in HANDLER_FRAMES):
+            ours += int(count)
+    top = sorted(self_time.items(), key=lambda kv: -kv[1])[:8]
+    lines = [
+        f"- profile (py-spy, one worker, first rate, {total} samples; self time by innermost Python frame;"
+        " native grpc/Cython work shows as its calling frame):"
+    ]
+    lines += [f"  - {n / total * 100:4.1f}% {f}" for f, n in top]
+    lines.append(f"  - {ours / total * 100:4.1f}% of samples inside our per-call code (guard, servicer, lease lookup)")
+    return lines
+
+
+def report(
+    args: argparse.Namespace,
+    rates: list[int],
+    results: dict,
+    check: dict[str, int],
+    n_rows: int,
+    profile: list[str] | None = None,
+) -> None:
     lines = [
         f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — ValidateLease, "
         f"{args.workers} workers, {args.duration} s per rate\n",
@@ -334,6 +377,7 @@ def report(args: argparse.Namespace, rates: list[int], results: dict, check: dic
     ]
     if args.note:
         lines.append(f"- note: {args.note}")
+    lines += profile or []
     lines += [
         "",
         "| server | offered RPS | achieved RPS | P50 ms | P95 ms | P99 ms | errors "
