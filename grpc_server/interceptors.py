@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 from django.db import Error as DatabaseError
@@ -108,7 +108,7 @@ class CallGuard:
                 if tls:
                     cn = _caller_cn(context)
                     allowed = permissions.get(cn) if cn else None
-                    if allowed is None:
+                    if cn is None or allowed is None:
                         code = grpc.StatusCode.UNAUTHENTICATED
                         AUTH_REJECTIONS.labels(code.name).inc()
                         log.warning("gRPC %s refused: client certificate CN %r is not on the allowlist", name, cn)
@@ -150,5 +150,6 @@ def _message_class(descriptor: Any) -> Any:
     return getattr(pb, descriptor.name)
 
 
-async def _abort(context: grpc.aio.ServicerContext, status: grpc.Status) -> None:
+async def _abort(context: grpc.aio.ServicerContext, status: grpc.Status) -> NoReturn:
     await context.abort(status.code, status.details, status.trailing_metadata)
+    raise AssertionError("context.abort returned")  # it raises AbortError

@@ -99,7 +99,8 @@ def read_entry(number: str) -> tuple[int, dict[str, Any]] | None:
     raw = client().get(cache_key(number))
     if raw is None:
         return None
-    version, _, body = raw.decode().partition("|")
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    version, _, body = text.partition("|")
     return int(version), json.loads(body)
 
 

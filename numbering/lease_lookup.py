@@ -244,8 +244,8 @@ class WrongTenantCounter:
             log.warning("wrong-tenant counters not flushed (%d keys kept for the next try): %s", len(batch), exc)
             with self._lock:
                 if len(self._pending) < 100_000:  # bounded: an hour-long outage must not eat memory
-                    for key, count in batch.items():
-                        self._pending[key] = self._pending.get(key, 0) + count
+                    for pending_key, count in batch.items():
+                        self._pending[pending_key] = self._pending.get(pending_key, 0) + count
             return 0
         return len(batch)
 
@@ -348,7 +348,8 @@ class LeaseLookup:
             else:
                 if raw is not None:
                     CACHE_LOOKUPS.labels("redis", "hit").inc()
-                    version, _, body = raw.decode().partition("|")
+                    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+                    version, _, body = text.partition("|")
                     entry = entry_from_cache(int(version), json.loads(body), time.monotonic())
                     self._remember(number, entry, generation)
                     return entry, "redis"
@@ -421,7 +422,8 @@ class LeaseLookup:
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=0.5)
                     if message and message.get("type") == "message":
-                        self.invalidate(message["data"].decode())
+                        data = message["data"]
+                        self.invalidate(data.decode() if isinstance(data, bytes) else str(data))
             except (redis.RedisError, OSError) as exc:
                 if self._subscribed:
                     log.warning("lease invalidation channel lost (%s); local lease cache off until resubscribed", exc)

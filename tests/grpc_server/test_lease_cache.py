@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -16,7 +17,7 @@ ENTRY = {"state": "ASSIGNED", "tenant_id": "t", "lease_id": "l", "expires_at": N
 
 
 @pytest.fixture
-def subscriber() -> redis.client.PubSub:
+def subscriber() -> Iterator[redis.client.PubSub]:
     pubsub = redis.Redis.from_url(settings.REDIS_URL).pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(lease_cache.INVALIDATION_CHANNEL)
     pubsub.get_message(timeout=1)

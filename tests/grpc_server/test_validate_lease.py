@@ -190,7 +190,7 @@ class TcpProxy:
 def db_through_proxy(committed: None) -> Iterator[TcpProxy]:
     """Route the app role's connections (every thread's) through a proxy the test can cut."""
     db = settings.DATABASES["default"]
-    proxy = TcpProxy((db["HOST"], int(db["PORT"])))
+    proxy = TcpProxy((str(db["HOST"]), int(str(db["PORT"]))))
     original = (db["HOST"], db["PORT"])
     connection.close()
     db["HOST"], db["PORT"] = "127.0.0.1", str(proxy.port)
