@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from config.request_context import get_request_id
 
 # E.164 / national / 93-prefixed Afghan mobile numbers, anywhere in a message.
-_NUMBER_RE = re.compile(r"(?<!\d)(\+?93|0)?(7\d)(\d{4})(\d{2})(\d{2})(?!\d)")
+_NUMBER_RE = re.compile(r"(?<!\d)(\+?93|0)?(7\d)(\d{3})(\d{2})(\d{2})(?!\d)")  # 7 + 8 digits
 
 
 def mask_number(value: str) -> str:
