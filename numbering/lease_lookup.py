@@ -61,6 +61,7 @@ LEASE_EXPIRED = "LEASE_EXPIRED"
 
 WRONG_TENANT_KEY = "numbering:anomaly:wrong_tenant:{tenant_id}:{unix_minute}"
 WRONG_TENANT_KEY_TTL = 3600
+_PENDING_MAX = 100_000
 
 CACHE_LOOKUPS = Counter(
     "numbering_lease_cache_lookups_total", "ValidateLease cache lookups by layer and outcome", ["layer", "outcome"]
@@ -241,11 +242,18 @@ class WrongTenantCounter:
             pipe.execute()
         except redis.RedisError as exc:
             ANOMALY_FLUSH_ERRORS.inc()
-            log.warning("wrong-tenant counters not flushed (%d keys kept for the next try): %s", len(batch), exc)
             with self._lock:
-                if len(self._pending) < 100_000:  # bounded: an hour-long outage must not eat memory
+                # Bounded: an hour-long Redis outage must not eat the worker's memory.
+                keep = len(self._pending) + len(batch) <= _PENDING_MAX
+                if keep:
                     for pending_key, count in batch.items():
                         self._pending[pending_key] = self._pending.get(pending_key, 0) + count
+            log.warning(
+                "wrong-tenant counters not flushed (%d keys %s): %s",
+                len(batch),
+                "kept for the next try" if keep else "DROPPED, too many pending",
+                exc,
+            )
             return 0
         return len(batch)
 
