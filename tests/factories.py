@@ -122,6 +122,15 @@ def reserved_until(seconds: int = 900) -> Any:
 
 
 __all__ = [
-    "ContractFactory", "BlockFactory", "InventoryPoolFactory", "IssuerFactory", "Lease", "NumberFactory",
-    "Reservation", "ShortCodeFactory", "TenantFactory", "TenantPoolFactory", "reserved_until",
+    "ContractFactory",
+    "BlockFactory",
+    "InventoryPoolFactory",
+    "IssuerFactory",
+    "Lease",
+    "NumberFactory",
+    "Reservation",
+    "ShortCodeFactory",
+    "TenantFactory",
+    "TenantPoolFactory",
+    "reserved_until",
 ]

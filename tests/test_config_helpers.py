@@ -119,3 +119,16 @@ def test_log_filter_masks_afghan_msisdns_in_every_accepted_form(text: str, maske
     from config.logging import mask_numbers_in
 
     assert mask_numbers_in(text) == masked
+
+
+def test_number_formats_accepted_and_refused() -> None:
+    from numbering.errors import ValidationError
+    from numbering.formats import parse_number
+
+    assert parse_number("93 79 123 4567").number == "+93791234567"
+    assert parse_number("079-123-4567").number == "+93791234567"
+    assert parse_number("+93791234567").prefix == "79"
+    assert parse_number("4040").prefix == ""
+    for bad in (None, "  ", "0123", "+9379123456"):
+        with pytest.raises(ValidationError, match="number"):
+            parse_number(bad)

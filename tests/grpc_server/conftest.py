@@ -26,7 +26,7 @@ from django.conf import settings
 from grpc_server import devcerts
 from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc
 from grpc_server.permissions import DEFAULT_PERMISSIONS
-from grpc_server.server import ServerOptions, Worker
+from grpc_server.server import ServerOptions, Worker, run_worker
 
 CLIENTS = [*sorted(DEFAULT_PERMISSIONS), "intruder"]  # intruder: signed by our CA, not allowlisted
 
@@ -64,14 +64,13 @@ class ThreadServer:
         self._thread = threading.Thread(target=self._run, name="test-grpc-server", daemon=True)
 
     def _run(self) -> None:
+        def ready(worker: Worker) -> None:
+            self.worker = worker
+            self._ready.set()
+
         async def main() -> None:
             self._loop = asyncio.get_running_loop()
-            self.worker = Worker(self.options)
-            try:
-                await self.worker.start()
-            finally:
-                self._ready.set()
-            await self.worker.wait_and_drain()
+            await run_worker(self.options, on_ready=ready)  # the command's code path, minus signals
 
         try:
             asyncio.run(main())

@@ -221,3 +221,11 @@ def test_dev_pki_is_generated_once_and_reused(tmp_path: Path, capsys: Any) -> No
     assert again["ca.pem"] == first["ca.pem"] and again["server.pem"] == first["server.pem"]
     assert again["billing-service.pem"] != first["billing-service.pem"]  # reissued by the same CA
     assert "ca:" in capsys.readouterr().out
+
+
+def test_single_worker_metrics_endpoint_serves_the_process_registry() -> None:
+    grpc_server_module.start_metrics(0)  # off
+    port = free_port()
+    grpc_server_module.start_metrics(port)
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+    assert "numbering_validate_lease_seconds" in body

@@ -320,3 +320,13 @@ def test_hundred_concurrent_reserves_of_one_number_one_wins(
     number = as_platform(lambda: Number.objects.get(id=n.id))
     assert number.state == State.RESERVED and number.version == 2
     assert as_platform(lambda: number.reservations.count()) == 1
+
+
+def test_request_id_from_metadata_and_overlong_idempotency_key(bff: Any, alice: Any) -> None:
+    n = NumberFactory()
+    found = bff.Lookup(pb.LookupRequest(number=n.number), metadata=[("x-request-id", "req-42")])
+    assert found.number.number == n.number
+    code, _, metadata = error_of(
+        bff.Reserve, pb.ReserveRequest(number=n.number, tenant_id=str(alice.id), idempotency_key="k" * 201)
+    )
+    assert (code, metadata) == (grpc.StatusCode.INVALID_ARGUMENT, {"field": "idempotency_key"})
