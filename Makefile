@@ -70,3 +70,11 @@ browser:
 # Prometheus alert/recording rules: promtool check + unit tests (installs promtool if missing).
 test-rules:
 	@bash deploy/prometheus/test_rules.sh
+
+# --- gRPC (issue 3) ---
+.PHONY: proto bench
+proto: venv
+	$(PYTHON) grpc_server/codegen.py
+# ValidateLease benchmark (not part of `make test`): BENCH_ARGS="--rates 5000,7500 --duration 20"
+bench: venv services
+	$(PYTHON) bench/validate_lease/run.py $(BENCH_ARGS)

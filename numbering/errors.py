@@ -24,6 +24,8 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
     "VALIDATION_ERROR": (400, "INVALID_ARGUMENT"),
     # Signed inventory imports (issue 5): refused file, key or rows; nothing was imported.
     "IMPORT_REFUSED": (422, "FAILED_PRECONDITION"),
+    # Both the cache and PostgreSQL failed to answer (ValidateLease, issue 3): retryable.
+    "SERVICE_UNAVAILABLE": (503, "UNAVAILABLE"),
 }
 
 
@@ -106,6 +108,12 @@ class NotFoundError(DomainError):
     code = "NOT_FOUND"
 
 
+class ServiceUnavailableError(DomainError):
+    """Both the cache and PostgreSQL failed to answer: retryable (UNAVAILABLE / 503)."""
+
+    code = "SERVICE_UNAVAILABLE"
+
+
 # Short names used across the code base.
 NumberNotFound = NumberNotFoundError
 TenantNotFound = TenantNotFoundError
@@ -120,5 +128,6 @@ IdempotencyKeyReused = IdempotencyKeyReusedError
 ValidationError = DomainValidationError
 ImportRefused = ImportRefusedError
 NotFound = NotFoundError
+ServiceUnavailable = ServiceUnavailableError
 
 assert set(ERROR_STATUS) >= {c.code for c in DomainError.__subclasses__()}

@@ -26,16 +26,22 @@ INVALIDATION_CHANNEL = "numbering:lease:invalidate"
 
 CACHE_WRITES = Counter("numbering_lease_cache_writes_total", "Lease cache writes after commit", ["result"])
 
-# KEYS[1] = key; ARGV = version, json, ttl, channel, number
+# KEYS[1] = key; ARGV = version, json, ttl, channel, number. An empty channel stores without
+# publishing: a refill from PostgreSQL changes nothing other workers could hold stale.
+# A refused (stale) write still publishes: a refill may have stored this very version
+# without publishing, and workers holding an older copy must still hear of the change.
 _SET_IF_NEWER = """
+local stored = 1
 local current = redis.call('GET', KEYS[1])
 if current then
   local v = tonumber(string.match(current, '^(%d+)|'))
-  if v and v >= tonumber(ARGV[1]) then return 0 end
+  if v and v >= tonumber(ARGV[1]) then stored = 0 end
 end
-redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', tonumber(ARGV[3]))
-redis.call('PUBLISH', ARGV[4], ARGV[5])
-return 1
+if stored == 1 then
+  redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', tonumber(ARGV[3]))
+end
+if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
+return stored
 """
 
 _client: redis.Redis | None = None
@@ -66,13 +72,20 @@ def entry_for(snapshot: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def write_entry(number: str, version: int, entry: dict[str, Any]) -> bool:
-    """Store `entry` unless the cache already holds this or a newer version."""
+def write_entry(number: str, version: int, entry: dict[str, Any], *, publish: bool = True) -> bool:
+    """Store `entry` unless the cache already holds this or a newer version; publish the
+    number on the invalidation channel unless `publish` is False (a refill, not a change)."""
     try:
         client()
         stored = _script(
             keys=[cache_key(number)],
-            args=[version, json.dumps(entry, separators=(",", ":")), CACHE_TTL_SECONDS, INVALIDATION_CHANNEL, number],
+            args=[
+                version,
+                json.dumps(entry, separators=(",", ":")),
+                CACHE_TTL_SECONDS,
+                INVALIDATION_CHANNEL if publish else "",
+                number,
+            ],
         )
     except redis.RedisError as exc:
         CACHE_WRITES.labels("error").inc()

@@ -357,3 +357,45 @@ ANOMALY_WRONG_TENANT_PER_MINUTE = env_int("ANOMALY_WRONG_TENANT_PER_MINUTE", 30,
 ANOMALY_CONFLICT_PER_MINUTE = env_int("ANOMALY_CONFLICT_PER_MINUTE", 30, minimum=1)
 ANOMALY_CHURN_WINDOW_MINUTES = env_int("ANOMALY_CHURN_WINDOW_MINUTES", 10, minimum=1, maximum=1440)
 ANOMALY_CHURN_PER_WINDOW = env_int("ANOMALY_CHURN_PER_WINDOW", 200, minimum=1)
+
+# --- gRPC sidecar (issue 3) ----------------------------------------------------------------
+# GRPC_PORT (50051): the port every worker binds with SO_REUSEPORT.
+# GRPC_TLS_CERT_FILE / GRPC_TLS_KEY_FILE / GRPC_TLS_CLIENT_CA_FILE (unset): all three set →
+#   mTLS required (client certificate signed by the CA, CN on the allowlist). Set some but
+#   not all → refuse to start.
+# GRPC_INSECURE (0): plaintext for local development and benchmarks only; ignored (never
+#   served) when the TLS files are configured; refused when NUMBERING_ENV=production.
+# GRPC_CLIENT_PERMISSIONS (unset = DESIGN §3.1 matrix): JSON {"<CN>": ["ValidateLease", ...]}.
+# GRPC_METRICS_PORT (9464; 0 = off): Prometheus endpoint of the gRPC processes.
+# GRPC_WORKERS (0 = CPU count): worker processes sharing the port.
+# GRPC_GRACE_SECONDS (30): SIGTERM drain budget for in-flight calls.
+# GRPC_DB_THREADS (8): threads per worker for calls that touch PostgreSQL.
+# LEASE_LOCAL_CACHE_SECONDS (30): the longest an in-process ValidateLease entry is trusted
+#   without hearing from Redis; invalidations normally arrive by pub/sub within milliseconds
+#   (ADR 0300). LEASE_LOCAL_CACHE_MAX_ENTRIES (200000), LEASE_NEGATIVE_CACHE_SECONDS (5) for
+#   numbers we do not know. LEASE_REDIS_TIMEOUT_MS (100), LEASE_REDIS_BREAKER_SECONDS (5),
+#   LEASE_DB_STATEMENT_TIMEOUT_MS (250) bound the hot path's waits.
+GRPC_PORT = env_int("GRPC_PORT", 50051, minimum=0, maximum=65535)
+GRPC_TLS_CERT_FILE = env_str("GRPC_TLS_CERT_FILE", "")
+GRPC_TLS_KEY_FILE = env_str("GRPC_TLS_KEY_FILE", "")
+GRPC_TLS_CLIENT_CA_FILE = env_str("GRPC_TLS_CLIENT_CA_FILE", "")
+_grpc_tls = [GRPC_TLS_CERT_FILE, GRPC_TLS_KEY_FILE, GRPC_TLS_CLIENT_CA_FILE]
+if any(_grpc_tls) and not all(_grpc_tls):
+    raise ImproperlyConfigured(
+        "GRPC_TLS_CERT_FILE, GRPC_TLS_KEY_FILE and GRPC_TLS_CLIENT_CA_FILE must be set together (mTLS)"
+    )
+GRPC_TLS = all(_grpc_tls)
+GRPC_INSECURE = env_bool("GRPC_INSECURE", default=False)
+if PRODUCTION and GRPC_INSECURE:
+    raise ImproperlyConfigured("GRPC_INSECURE must be off when NUMBERING_ENV=production")
+GRPC_CLIENT_PERMISSIONS_JSON = env_str("GRPC_CLIENT_PERMISSIONS", "")
+GRPC_METRICS_PORT = env_int("GRPC_METRICS_PORT", 9464, minimum=0, maximum=65535)
+GRPC_WORKERS = env_int("GRPC_WORKERS", 0, minimum=0, maximum=256)
+GRPC_GRACE_SECONDS = env_int("GRPC_GRACE_SECONDS", 30, minimum=0, maximum=300)
+GRPC_DB_THREADS = env_int("GRPC_DB_THREADS", 8, minimum=1, maximum=256)
+LEASE_LOCAL_CACHE_SECONDS = env_int("LEASE_LOCAL_CACHE_SECONDS", 30, minimum=0, maximum=3600)
+LEASE_LOCAL_CACHE_MAX_ENTRIES = env_int("LEASE_LOCAL_CACHE_MAX_ENTRIES", 200000, minimum=0)
+LEASE_NEGATIVE_CACHE_SECONDS = env_int("LEASE_NEGATIVE_CACHE_SECONDS", 5, minimum=0, maximum=300)
+LEASE_REDIS_TIMEOUT_MS = env_int("LEASE_REDIS_TIMEOUT_MS", 100, minimum=1, maximum=10000)
+LEASE_REDIS_BREAKER_SECONDS = env_int("LEASE_REDIS_BREAKER_SECONDS", 5, minimum=1, maximum=300)
+LEASE_DB_STATEMENT_TIMEOUT_MS = env_int("LEASE_DB_STATEMENT_TIMEOUT_MS", 250, minimum=1, maximum=60000)

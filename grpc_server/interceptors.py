@@ -1,0 +1,155 @@
+"""One interceptor for every NumberingService call: identity, permission, request id,
+error mapping and metrics, in that order.
+
+Identity is the client certificate CN from `auth_context()` (the TLS layer already
+verified the chain against the platform CA). A CN not on the allowlist gets
+UNAUTHENTICATED; a listed CN calling a method outside its list gets PERMISSION_DENIED;
+both are logged and counted. Domain errors become the gRPC status of
+numbering.errors.ERROR_STATUS with a google.rpc.ErrorInfo detail whose reason is the
+error code, so nothing known ends as UNKNOWN. Health and reflection pass through (they
+still need a certificate from the CA when mTLS is on).
+
+The guard wraps each method's handler once, at registration (see CallGuard): this sits
+on the ValidateLease hot path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, NoReturn
+
+import grpc
+from django.db import Error as DatabaseError
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+from prometheus_client import Counter, Histogram
+
+from config.request_context import request_id_scope
+from grpc_server.context import INSECURE_CALLER, current_caller
+from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
+from numbering import errors
+
+log = logging.getLogger(__name__)
+
+SERVICE = "numbering.v1.NumberingService"
+_PREFIX = f"/{SERVICE}/"
+ERROR_DOMAIN = "numbering.v1"
+
+RPC_LATENCY = Histogram(
+    "numbering_grpc_server_handling_seconds",
+    "gRPC call latency by method and status code",
+    ["method", "code"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+AUTH_REJECTIONS = Counter("numbering_grpc_auth_rejections_total", "Calls refused by the CN allowlist", ["code"])
+
+Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+
+def status_for(
+    code: str, message: str, grpc_code: grpc.StatusCode, metadata: Mapping[str, str] | None = None
+) -> grpc.Status:
+    """A grpc.Status carrying google.rpc.Status with one ErrorInfo(reason=code)."""
+    detail = any_pb2.Any()
+    detail.Pack(error_details_pb2.ErrorInfo(reason=code, domain=ERROR_DOMAIN, metadata=dict(metadata or {})))
+    return rpc_status.to_status(status_pb2.Status(code=grpc_code.value[0], message=message, details=[detail]))
+
+
+def status_for_error(exc: errors.DomainError) -> grpc.Status:
+    grpc_code = grpc.StatusCode[errors.ERROR_STATUS[exc.code][1]]
+    return status_for(exc.code, exc.message, grpc_code, {"field": exc.field} if exc.field else None)
+
+
+def _caller_cn(context: grpc.aio.ServicerContext) -> str | None:
+    names = context.auth_context().get("x509_common_name")
+    return names[0].decode() if names else None
+
+
+class CallGuard:
+    """Wraps each NumberingService method at registration. Not a grpc.aio.ServerInterceptor
+    on purpose: with a server interceptor grpc.aio runs the interceptor chain (a coroutine)
+    for every call before it finds the handler; wrapping the handlers once keeps the
+    registered-method fast path. Same checks, same order, one place."""
+
+    def __init__(self, *, permissions: Mapping[str, frozenset[str]], tls: bool) -> None:
+        self._permissions = dict(permissions)
+        self._tls = tls
+
+    def register(self, servicer: object, server: grpc.aio.Server) -> None:
+        service = pb.DESCRIPTOR.services_by_name["NumberingService"]
+        handlers = {}
+        for method in service.methods:
+            behaviour = getattr(servicer, method.name)
+            handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                self._guard(method.name, behaviour),
+                request_deserializer=_message_class(method.input_type).FromString,
+                response_serializer=_message_class(method.output_type).SerializeToString,
+            )
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+        server.add_registered_method_handlers(SERVICE, handlers)
+
+    def _guard(self, name: str, behaviour: Behaviour) -> Behaviour:
+        permissions, tls = self._permissions, self._tls
+        latency = {code: RPC_LATENCY.labels(name, code.name) for code in grpc.StatusCode}
+
+        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            request_id = None
+            for key, value in context.invocation_metadata() or ():
+                if key == "x-request-id" and isinstance(value, str):
+                    request_id = value
+            rid_scope = request_id_scope(request_id)
+            rid_scope.__enter__()
+            code = grpc.StatusCode.OK
+            try:
+                if tls:
+                    cn = _caller_cn(context)
+                    allowed = permissions.get(cn) if cn else None
+                    if cn is None or allowed is None:
+                        code = grpc.StatusCode.UNAUTHENTICATED
+                        AUTH_REJECTIONS.labels(code.name).inc()
+                        log.warning("gRPC %s refused: client certificate CN %r is not on the allowlist", name, cn)
+                        await _abort(context, status_for("UNAUTHENTICATED", "client certificate CN not allowed", code))
+                    if name not in allowed:
+                        code = grpc.StatusCode.PERMISSION_DENIED
+                        AUTH_REJECTIONS.labels(code.name).inc()
+                        log.warning("gRPC %s refused: CN %r may call only %s", name, cn, sorted(allowed))
+                        await _abort(context, status_for("PERMISSION_DENIED", f"{cn} may not call {name}", code))
+                else:
+                    cn = INSECURE_CALLER
+                caller_token = current_caller.set(cn)
+                try:
+                    return await behaviour(request, context)
+                finally:
+                    current_caller.reset(caller_token)
+            except grpc.aio.AbortError:
+                raise
+            except errors.DomainError as exc:
+                status = status_for_error(exc)
+                code = status.code
+                await _abort(context, status)
+            except DatabaseError as exc:
+                code = grpc.StatusCode.UNAVAILABLE
+                log.warning("gRPC %s: database unavailable: %s", name, exc)
+                await _abort(context, status_for("DATABASE_UNAVAILABLE", "the database did not respond; retry", code))
+            except Exception:
+                code = grpc.StatusCode.INTERNAL
+                log.exception("gRPC %s failed", name)
+                await _abort(context, status_for("INTERNAL", "internal error", code))
+            finally:
+                latency[code].observe(time.perf_counter() - started)
+                rid_scope.__exit__(None, None, None)
+
+        return guarded
+
+
+def _message_class(descriptor: Any) -> Any:
+    return getattr(pb, descriptor.name)
+
+
+async def _abort(context: grpc.aio.ServicerContext, status: grpc.Status) -> NoReturn:
+    await context.abort(status.code, status.details, status.trailing_metadata)
+    raise AssertionError("context.abort returned")  # it raises AbortError

@@ -1,0 +1,213 @@
+"""NumberingService: a thin adapter from protobuf to numbering.services / lease_lookup.
+
+Mutations act as `Actor.service(<client certificate CN>)` (platform RLS scope; the tenant
+comes from the request), so idempotency keys are scoped to the calling service. The ORM is
+synchronous: service calls run on the worker's DB thread pool, one unit of work each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from datetime import datetime
+from typing import Any
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from prometheus_client import Histogram
+
+from grpc_server.context import current_caller
+from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
+from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc
+from numbering import errors, lease_lookup, services
+from numbering.actors import Actor
+from numbering.lease_lookup import LeaseAnswer, LeaseLookup
+
+_REASONS = {
+    name: pb.ValidateLeaseResponse.Reason.Value(name)
+    for name in ("OK", "UNKNOWN_NUMBER", "NOT_ASSIGNED", "WRONG_TENANT", "LEASE_EXPIRED")
+}
+_KINDS = {"MSISDN": pb.MSISDN, "SHORT_CODE": pb.SHORT_CODE}
+
+VALIDATE_LATENCY = Histogram(
+    "numbering_validate_lease_seconds",
+    "ValidateLease latency by result and by the cache layer that answered (local, redis, db)",
+    ["result", "cache"],
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1),
+)
+_validate_latency: dict[tuple[str, str], Any] = {}
+
+
+def timestamp(value: str | int | datetime | None) -> Timestamp | None:
+    """From an ISO string, a datetime or epoch microseconds (lease_lookup's unit)."""
+    if value is None:
+        return None
+    ts = Timestamp()
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        ts.FromDatetime(value)
+    else:
+        ts.FromMicroseconds(value)
+    return ts
+
+
+def lease_message(lease: dict[str, Any] | None) -> pb.Lease | None:
+    if not lease:
+        return None
+    return pb.Lease(
+        lease_id=lease["lease_id"],
+        tenant_id=lease["tenant_id"],
+        starts_at=timestamp(lease.get("starts_at")),
+        expires_at=timestamp(lease.get("expires_at")),
+        auto_renew=bool(lease.get("auto_renew")),
+    )
+
+
+def number_message(snapshot: dict[str, Any]) -> pb.Number:
+    return pb.Number(
+        number=snapshot["number"],
+        kind=_KINDS.get(snapshot["kind"], pb.NUMBER_KIND_UNSPECIFIED),
+        state=pb.NumberState.Value(snapshot["state"]),
+        operator_code=snapshot.get("operator_code") or "",
+        vanity=bool(snapshot.get("vanity")),
+        vanity_tier=snapshot.get("vanity_tier") or "",
+        version=int(snapshot["version"]),
+        tenant_id=snapshot.get("tenant_id") or "",
+        reserved_until=timestamp(snapshot.get("reserved_until")),
+        quarantine_until=timestamp(snapshot.get("quarantine_until")),
+        lease=lease_message(snapshot.get("lease")),
+    )
+
+
+def validate_response(answer: LeaseAnswer) -> pb.ValidateLeaseResponse:
+    return pb.ValidateLeaseResponse(
+        valid=answer.valid,
+        reason=_REASONS[answer.reason],
+        lease_id=answer.lease_id,
+        expires_at=timestamp(answer.expires_at),
+        kind=_KINDS.get(answer.kind, pb.NUMBER_KIND_UNSPECIFIED),
+        operator_code=answer.operator_code,
+    )
+
+
+def idempotency_key(field_value: str, context: grpc.aio.ServicerContext) -> str | None:
+    """The request field or the `idempotency-key` metadata; both present must agree."""
+    header = ""
+    for key, value in context.invocation_metadata() or ():
+        if key == "idempotency-key":
+            header = value if isinstance(value, str) else value.decode()
+    if field_value and header and field_value != header:
+        raise errors.ValidationError(
+            "idempotency_key: the request field and the idempotency-key metadata differ", field="idempotency_key"
+        )
+    key = field_value or header
+    if len(key) > 200:
+        raise errors.ValidationError("idempotency_key: at most 200 characters", field="idempotency_key")
+    return key or None
+
+
+class NumberingServicer(pb_grpc.NumberingServiceServicer):
+    def __init__(self, *, lookup: LeaseLookup, executor: Executor) -> None:
+        self._lookup = lookup
+        self._executor = executor
+        # Answers repeat (same lease, same reason): build each response message once.
+        self._responses: dict[LeaseAnswer, pb.ValidateLeaseResponse] = {}
+
+    async def _db(self, fn: Callable[..., Any], /, **kwargs: Any) -> Any:
+        ctx = contextvars.copy_context()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, ctx.run, _unit_of_work, fn, kwargs)
+
+    @staticmethod
+    def _actor() -> Actor:
+        return Actor.service(current_caller.get())
+
+    async def ValidateLease(self, request: pb.ValidateLeaseRequest, context: Any) -> pb.ValidateLeaseResponse:
+        started = time.perf_counter()
+        answer = await self._lookup.validate(request.number, request.tenant_id)
+        key = (answer.reason, answer.source)
+        histogram = _validate_latency.get(key)
+        if histogram is None:
+            histogram = _validate_latency[key] = VALIDATE_LATENCY.labels(*key)
+        histogram.observe(time.perf_counter() - started)
+        response = self._responses.get(answer)
+        if response is None:
+            if len(self._responses) >= 100_000:
+                self._responses.clear()
+            response = self._responses[answer] = validate_response(answer)
+        return response
+
+    async def Lookup(self, request: pb.LookupRequest, context: Any) -> pb.LookupResponse:
+        snapshot = await self._db(lease_lookup.number_detail, number=request.number)
+        return pb.LookupResponse(number=number_message(snapshot))
+
+    async def Reserve(self, request: pb.ReserveRequest, context: Any) -> pb.ReserveResponse:
+        result = await self._db(
+            services.number_reserve,
+            number=request.number,
+            tenant_id=request.tenant_id or None,
+            actor=self._actor(),
+            ttl_seconds=request.ttl_seconds or None,
+            expected_version=request.expected_version or None,
+            idempotency_key=idempotency_key(request.idempotency_key, context),
+        )
+        reservation = result.reservation or {}
+        return pb.ReserveResponse(
+            number=number_message(result.number),
+            reservation_id=reservation.get("reservation_id") or "",
+            expires_at=timestamp(reservation.get("expires_at")),
+        )
+
+    async def Assign(self, request: pb.AssignRequest, context: Any) -> pb.AssignResponse:
+        result = await self._db(
+            services.number_assign,
+            number=request.number,
+            tenant_id=request.tenant_id or None,
+            actor=self._actor(),
+            lease_days=request.lease_days or None,
+            auto_renew=request.auto_renew if request.HasField("auto_renew") else None,
+            reservation_id=request.reservation_id or None,
+            expected_version=request.expected_version or None,
+            idempotency_key=idempotency_key(request.idempotency_key, context),
+        )
+        return pb.AssignResponse(number=number_message(result.number), lease=lease_message(result.lease))
+
+    async def Release(self, request: pb.ReleaseRequest, context: Any) -> pb.ReleaseResponse:
+        result = await self._db(
+            services.number_release,
+            number=request.number,
+            tenant_id=request.tenant_id or None,
+            actor=self._actor(),
+            reason=request.reason,
+            expected_version=request.expected_version or None,
+            idempotency_key=idempotency_key(request.idempotency_key, context),
+        )
+        return pb.ReleaseResponse(number=number_message(result.number))
+
+    async def Recall(self, request: pb.RecallRequest, context: Any) -> pb.RecallResponse:
+        result = await self._db(
+            services.number_recall,
+            number=request.number,
+            actor=self._actor(),
+            reason=request.reason,
+            expected_version=request.expected_version or None,
+            idempotency_key=idempotency_key(request.idempotency_key, context),
+        )
+        return pb.RecallResponse(number=number_message(result.number))
+
+
+class EmptyServicer(pb_grpc.NumberingServiceServicer):
+    """The benchmark baseline: same server, interceptors and process model, no lookup."""
+
+    _ANSWER = pb.ValidateLeaseResponse(valid=True, reason=pb.ValidateLeaseResponse.OK)
+
+    async def ValidateLease(self, request: pb.ValidateLeaseRequest, context: Any) -> pb.ValidateLeaseResponse:
+        return self._ANSWER
+
+
+def _unit_of_work(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    return lease_lookup.db_unit_of_work(fn, **kwargs)

@@ -1,0 +1,487 @@
+"""The cache-first ValidateLease selector (DESIGN §3.1, ADR 0300).
+
+Layers, fastest first:
+
+1. an in-process dict per worker, trusted only while this process is subscribed to the
+   `numbering:lease:invalidate` channel (the after-commit cache writer publishes every
+   changed number there, so an entry is dropped within milliseconds of a commit), and
+   for at most LEASE_LOCAL_CACHE_SECONDS even then (bounds the damage of a lost message);
+2. Redis (`lease_cache`), behind a circuit breaker: an error opens it for
+   LEASE_REDIS_BREAKER_SECONDS and reads go straight to PostgreSQL;
+3. PostgreSQL with a short statement timeout; the answer refills Redis through the
+   version-guarded Lua write.
+
+Whatever layer answered, the lease expiry is compared with the clock on every answer, so
+a cached entry never yields valid=true past the lease's expires_at. When Redis has no
+answer and PostgreSQL fails, the caller gets SERVICE_UNAVAILABLE (gRPC UNAVAILABLE; the
+shipped client service config retries it).
+
+WRONG_TENANT answers are counted per tenant per minute in Redis
+(`numbering:anomaly:wrong_tenant:{tenant_id}:{unix_minute}`, 1 h TTL) for the anomaly
+detector, batched by a background thread so the hot path only bumps a dict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from django.conf import settings
+from django.db import Error as DatabaseError
+from django.db import close_old_connections, connection, transaction
+from prometheus_client import Counter
+
+from config.logging import mask_number
+from numbering import errors, lease_cache
+from numbering.formats import normalize_number
+from numbering.models import Lease, Number
+from numbering.rls import rls_scope
+from numbering.services import number_snapshot
+
+log = logging.getLogger(__name__)
+
+OK = "OK"
+UNKNOWN_NUMBER = "UNKNOWN_NUMBER"
+NOT_ASSIGNED = "NOT_ASSIGNED"
+WRONG_TENANT = "WRONG_TENANT"
+LEASE_EXPIRED = "LEASE_EXPIRED"
+
+WRONG_TENANT_KEY = "numbering:anomaly:wrong_tenant:{tenant_id}:{unix_minute}"
+WRONG_TENANT_KEY_TTL = 3600
+_PENDING_MAX = 100_000
+
+CACHE_LOOKUPS = Counter(
+    "numbering_lease_cache_lookups_total", "ValidateLease cache lookups by layer and outcome", ["layer", "outcome"]
+)
+DB_FALLBACKS = Counter("numbering_lease_db_fallbacks_total", "ValidateLease reads from PostgreSQL", ["reason"])
+UNAVAILABLE = Counter("numbering_lease_lookup_unavailable_total", "ValidateLease answered UNAVAILABLE")
+BREAKER_OPENED = Counter("numbering_lease_redis_breaker_opened_total", "Redis circuit breaker openings")
+WRONG_TENANT_ANSWERS = Counter("numbering_validate_lease_wrong_tenant_total", "ValidateLease WRONG_TENANT answers")
+ANOMALY_FLUSH_ERRORS = Counter("numbering_wrong_tenant_flush_errors_total", "Failed WRONG_TENANT counter flushes")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What we know about one number; state None = no such number (negative entry)."""
+
+    version: int
+    state: str | None
+    tenant_id: str | None = None
+    lease_id: str | None = None
+    expires_at: int | None = None  # epoch microseconds (exact: a float would round them)
+    kind: str = ""
+    operator_code: str = ""
+    stored_at: float = 0.0  # monotonic, for the local TTL
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseAnswer:
+    valid: bool
+    reason: str
+    source: str  # local | redis | db
+    lease_id: str = ""
+    expires_at: int | None = None  # epoch microseconds
+    kind: str = ""
+    operator_code: str = ""
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_micros(value: datetime) -> int:
+    return (value - EPOCH) // timedelta(microseconds=1)
+
+
+def entry_from_cache(version: int, data: dict[str, Any], stored_at: float = 0.0) -> Entry:
+    expires = data.get("expires_at")
+    return Entry(
+        version=version,
+        state=data.get("state"),
+        tenant_id=data.get("tenant_id"),
+        lease_id=data.get("lease_id"),
+        expires_at=epoch_micros(datetime.fromisoformat(expires)) if expires else None,
+        kind=data.get("kind") or "",
+        operator_code=data.get("operator_code") or "",
+        stored_at=stored_at,
+    )
+
+
+def answer_for(entry: Entry | None, tenant_id: str, now: float, source: str) -> LeaseAnswer:
+    """The decision, from whichever layer produced `entry`; expiry checked against `now`."""
+    if entry is None or entry.state is None:
+        return LeaseAnswer(False, UNKNOWN_NUMBER, source)
+    if entry.state != "ASSIGNED" or not entry.lease_id:
+        return LeaseAnswer(False, NOT_ASSIGNED, source, kind=entry.kind, operator_code=entry.operator_code)
+    if entry.tenant_id != tenant_id:
+        # No lease id or expiry for another tenant: they are not its business.
+        return LeaseAnswer(False, WRONG_TENANT, source, kind=entry.kind, operator_code=entry.operator_code)
+    if entry.expires_at is None or now * 1_000_000 >= entry.expires_at:
+        return LeaseAnswer(
+            False, LEASE_EXPIRED, source, entry.lease_id, entry.expires_at, entry.kind, entry.operator_code
+        )
+    return LeaseAnswer(True, OK, source, entry.lease_id, entry.expires_at, entry.kind, entry.operator_code)
+
+
+def parse_tenant_id(value: str) -> str:
+    if not value:
+        raise errors.ValidationError("tenant_id: required (the tenant the message is sent for)", field="tenant_id")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise errors.ValidationError(f"tenant_id: {value[:64]!r} is not a UUID", field="tenant_id") from None
+
+
+def read_from_db(number: str) -> Entry | None:
+    """One number's lease facts from PostgreSQL, in platform scope, with a short statement
+    timeout so a struggling database fails the call fast instead of queueing it."""
+    with transaction.atomic(), rls_scope(platform=True):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, true)", [f"{settings.LEASE_DB_STATEMENT_TIMEOUT_MS}ms"]
+            )
+        row = (
+            Number.objects.filter(number=number)
+            .values_list("id", "version", "state", "tenant_id", "kind", "issuer__code")
+            .first()
+        )
+        if row is None:
+            return None
+        number_id, version, state, tenant_id, kind, operator_code = row
+        lease = None
+        if state == "ASSIGNED":
+            lease = (
+                Lease.objects.filter(number_id=number_id, status=Lease.Status.ACTIVE)
+                .values_list("id", "expires_at")
+                .first()
+            )
+    return Entry(
+        version=version,
+        state=state,
+        tenant_id=str(tenant_id) if tenant_id else None,
+        lease_id=str(lease[0]) if lease else None,
+        expires_at=epoch_micros(lease[1]) if lease else None,
+        kind=kind,
+        operator_code=operator_code or "",
+    )
+
+
+def cache_payload(entry: Entry) -> dict[str, Any]:
+    """The lease_cache JSON for an entry read from PostgreSQL (same shape as entry_for)."""
+    return {
+        "state": entry.state,
+        "tenant_id": entry.tenant_id,
+        "lease_id": entry.lease_id,
+        "expires_at": (EPOCH + timedelta(microseconds=entry.expires_at)).isoformat()
+        if entry.expires_at is not None
+        else None,
+        "kind": entry.kind,
+        "operator_code": entry.operator_code,
+    }
+
+
+class WrongTenantCounter:
+    """Per-tenant, per-minute WRONG_TENANT counts, flushed to Redis in batches."""
+
+    def __init__(self, redis_url: str, interval: float = 1.0) -> None:
+        self._redis_url = redis_url
+        self._interval = interval
+        self._pending: dict[tuple[str, int], int] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._client: redis.Redis | None = None
+
+    def record(self, tenant_id: str, now: float) -> None:
+        key = (tenant_id, int(now // 60))
+        with self._lock:
+            self._pending[key] = self._pending.get(key, 0) + 1
+        WRONG_TENANT_ANSWERS.inc()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="wrong-tenant-flush", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.flush()
+
+    def flush(self) -> int:
+        with self._lock:
+            batch, self._pending = self._pending, {}
+        if not batch:
+            return 0
+        try:
+            if self._client is None:
+                self._client = redis.Redis.from_url(self._redis_url, socket_timeout=1, socket_connect_timeout=1)
+            pipe = self._client.pipeline(transaction=False)
+            for (tenant_id, minute), count in batch.items():
+                key = WRONG_TENANT_KEY.format(tenant_id=tenant_id, unix_minute=minute)
+                pipe.incrby(key, count)
+                pipe.expire(key, WRONG_TENANT_KEY_TTL)
+            pipe.execute()
+        except redis.RedisError as exc:
+            ANOMALY_FLUSH_ERRORS.inc()
+            with self._lock:
+                # Bounded: an hour-long Redis outage must not eat the worker's memory.
+                keep = len(self._pending) + len(batch) <= _PENDING_MAX
+                if keep:
+                    for pending_key, count in batch.items():
+                        self._pending[pending_key] = self._pending.get(pending_key, 0) + count
+            log.warning(
+                "wrong-tenant counters not flushed (%d keys %s): %s",
+                len(batch),
+                "kept for the next try" if keep else "DROPPED, too many pending",
+                exc,
+            )
+            return 0
+        return len(batch)
+
+
+_LOCAL_HITS = CACHE_LOOKUPS.labels("local", "hit")
+_MEMO_MAX = 100_000
+
+
+def _memo(memo: dict[str, str], raw: str, parsed: str) -> str:
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[raw] = parsed
+    return parsed
+
+
+class LeaseLookup:
+    """One per worker process. `validate` runs on the event loop; PostgreSQL reads run in
+    `executor` threads (the ORM is synchronous)."""
+
+    def __init__(self, *, executor: Executor, redis_url: str | None = None) -> None:
+        self._redis_url = redis_url or settings.REDIS_URL
+        self._executor = executor
+        self._local: dict[str, Entry] = {}
+        self._local_ttl = float(settings.LEASE_LOCAL_CACHE_SECONDS)
+        self._negative_ttl = float(settings.LEASE_NEGATIVE_CACHE_SECONDS)
+        self._max_entries = settings.LEASE_LOCAL_CACHE_MAX_ENTRIES
+        self._breaker_seconds = float(settings.LEASE_REDIS_BREAKER_SECONDS)
+        timeout = settings.LEASE_REDIS_TIMEOUT_MS / 1000
+        self._aredis = aioredis.Redis.from_url(self._redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        self._redis_open_until = 0.0
+        # Invalidation bookkeeping: a fetch that started before an invalidation of its
+        # number must not store what it read (it may predate the commit).
+        self._subscribed = False
+        self._generation = 0
+        self._invalidated_at: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._listener: threading.Thread | None = None
+        self.wrong_tenant = WrongTenantCounter(self._redis_url)
+        self._numbers: dict[str, str] = {}
+        self._tenants: dict[str, str] = {}
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        self.wrong_tenant.start()
+        if self._local_ttl > 0 and self._listener is None:
+            self._listener = threading.Thread(target=self._listen, name="lease-invalidation", daemon=True)
+            self._listener.start()
+
+    async def close(self) -> None:
+        self._stop.set()
+        self.wrong_tenant.stop()
+        if self._listener is not None:
+            self._listener.join(timeout=5)
+        await self._aredis.aclose()
+
+    @property
+    def local_cache_active(self) -> bool:
+        return self._subscribed
+
+    def wait_subscribed(self, timeout: float = 5.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self._subscribed and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self._subscribed
+
+    # --- the hot path ------------------------------------------------------------------
+    async def validate(self, number: str, tenant_id: str) -> LeaseAnswer:
+        # Callers send the same few forms of the same numbers and tenants over and over:
+        # parsing them once per process takes regexes and UUID parsing off the hot path.
+        canonical = self._numbers.get(number)
+        if canonical is None:
+            canonical = _memo(self._numbers, number, normalize_number(number))
+        tenant = self._tenants.get(tenant_id)
+        if tenant is None:
+            tenant = _memo(self._tenants, tenant_id, parse_tenant_id(tenant_id))
+        entry = self._local.get(canonical) if self._subscribed else None
+        if entry is not None:
+            ttl = self._local_ttl if entry.state is not None else self._negative_ttl
+            if time.monotonic() - entry.stored_at < ttl:
+                _LOCAL_HITS.inc()
+                return self._answer(entry, tenant, "local")
+        entry, source = await self._fetch(canonical)
+        return self._answer(entry, tenant, source)
+
+    def _answer(self, entry: Entry | None, tenant: str, source: str) -> LeaseAnswer:
+        now = time.time()
+        answer = answer_for(entry, tenant, now, source)
+        if answer.reason == WRONG_TENANT:
+            self.wrong_tenant.record(tenant, now)
+        return answer
+
+    async def _fetch(self, number: str) -> tuple[Entry | None, str]:
+        generation = self._generation
+        reason = "redis_down"
+        if time.monotonic() >= self._redis_open_until:
+            try:
+                raw = await self._aredis.get(lease_cache.cache_key(number))
+            except (redis.RedisError, OSError) as exc:
+                self._open_breaker(exc)
+            else:
+                if raw is not None:
+                    CACHE_LOOKUPS.labels("redis", "hit").inc()
+                    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+                    version, _, body = text.partition("|")
+                    entry = entry_from_cache(int(version), json.loads(body), time.monotonic())
+                    self._remember(number, entry, generation)
+                    return entry, "redis"
+                CACHE_LOOKUPS.labels("redis", "miss").inc()
+                reason = "miss"
+        DB_FALLBACKS.labels(reason).inc()
+        fill = reason == "miss"
+        loop = asyncio.get_running_loop()
+        ctx = contextvars.copy_context()
+        try:
+            entry = await loop.run_in_executor(self._executor, ctx.run, db_unit_of_work, read_and_fill, number, fill)
+        except DatabaseError as exc:
+            UNAVAILABLE.inc()
+            log.warning("ValidateLease for %s: no cache entry and PostgreSQL failed: %s", mask_number(number), exc)
+            raise errors.ServiceUnavailable(
+                "lease lookup unavailable: no cached answer and the database did not respond; retry"
+            ) from None
+        if entry is None:
+            entry = Entry(version=0, state=None, stored_at=time.monotonic())
+        else:
+            entry = dataclasses.replace(entry, stored_at=time.monotonic())
+        self._remember(number, entry, generation)
+        return (entry if entry.state is not None else None), "db"
+
+    def _open_breaker(self, exc: BaseException) -> None:
+        CACHE_LOOKUPS.labels("redis", "error").inc()
+        if time.monotonic() >= self._redis_open_until:
+            BREAKER_OPENED.inc()
+            log.warning("Redis lease cache failed (%s); reading PostgreSQL for %ss", exc, self._breaker_seconds)
+        self._redis_open_until = time.monotonic() + self._breaker_seconds
+
+    def _remember(self, number: str, entry: Entry, generation: int) -> None:
+        if not self._subscribed or self._invalidated_at.get(number, -1) > generation:
+            return
+        current = self._local.get(number)
+        if current is not None and current.version > entry.version:
+            return
+        if len(self._local) >= self._max_entries:
+            self._local.clear()
+        self._local[number] = entry
+
+    # --- invalidation ------------------------------------------------------------------
+    def invalidate(self, number: str) -> None:
+        self._generation += 1
+        self._invalidated_at[number] = self._generation
+        self._local.pop(number, None)
+        if len(self._invalidated_at) > 100_000:
+            self._reset_local()
+
+    def _reset_local(self) -> None:
+        self._generation += 1
+        floor = self._generation
+        self._local.clear()
+        # Anything fetched before now may predate a message we did not see: refuse it.
+        self._invalidated_at = _Floor(floor)
+
+    def _listen(self) -> None:
+        backoff = 0.1
+        while not self._stop.is_set():
+            client = redis.Redis.from_url(
+                self._redis_url, socket_timeout=5, socket_connect_timeout=1, health_check_interval=2
+            )
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(lease_cache.INVALIDATION_CHANNEL)
+                pubsub.get_message(timeout=1.0)  # the subscribe confirmation
+                self._reset_local()
+                self._subscribed = True
+                backoff = 0.1
+                while not self._stop.is_set():
+                    message = pubsub.get_message(timeout=0.5)
+                    if message and message.get("type") == "message":
+                        data = message["data"]
+                        self.invalidate(data.decode() if isinstance(data, bytes) else str(data))
+            except (redis.RedisError, OSError) as exc:
+                if self._subscribed:
+                    log.warning("lease invalidation channel lost (%s); local lease cache off until resubscribed", exc)
+            finally:
+                self._subscribed = False
+                self._local.clear()
+                try:
+                    pubsub.close()
+                    client.close()
+                except (redis.RedisError, OSError):
+                    pass
+            self._stop.wait(backoff)
+            backoff = min(backoff * 2, 2.0)
+
+
+class _Floor(dict):
+    """An invalidation map where every number counts as invalidated at `floor`."""
+
+    def __init__(self, floor: int) -> None:
+        super().__init__()
+        self.floor = floor
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return max(super().get(key, self.floor), self.floor)
+
+
+def read_and_fill(number: str, fill: bool) -> Entry | None:
+    """Read PostgreSQL; on a cache miss store the answer in Redis (version-guarded, so it
+    never overwrites a newer entry written by a commit that raced us)."""
+    entry = read_from_db(number)
+    if fill and entry is not None:
+        lease_cache.write_entry(number, entry.version, cache_payload(entry), publish=False)
+    return entry
+
+
+def db_unit_of_work(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run `fn` as one unit of work on a pooled thread, as Django's request cycle would."""
+    close_old_connections()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        close_old_connections()
+
+
+def number_detail(*, number: str) -> dict[str, Any]:
+    """Lookup: one number with its active lease, as the services snapshot it."""
+    canonical = normalize_number(number)
+    with transaction.atomic(), rls_scope(platform=True):
+        row = Number.objects.select_related("issuer").filter(number=canonical).first()
+        if row is None:
+            raise errors.NumberNotFound(f"number {canonical} not found", field="number")
+        lease = Lease.objects.filter(number=row, status=Lease.Status.ACTIVE).first()
+        return number_snapshot(row, lease)

@@ -1,0 +1,111 @@
+"""LeaseLookup's bookkeeping without a server: TTLs, bounds, the background flusher."""
+
+from __future__ import annotations
+
+import asyncio
+import runpy
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+from django.test import override_settings
+
+from grpc_server import codegen
+from numbering import lease_cache, lease_lookup
+from numbering.lease_lookup import Entry, LeaseLookup, WrongTenantCounter
+from tests.grpc_server.conftest import free_port
+
+TENANT = str(uuid.uuid4())
+
+
+def lookup() -> LeaseLookup:
+    instance = LeaseLookup(executor=ThreadPoolExecutor(1))
+    instance._subscribed = True  # as if the invalidation listener were connected
+    return instance
+
+
+def assigned(version: int, stored_at: float) -> Entry:
+    far = int((time.time() + 3600) * 1_000_000)
+    return Entry(version, "ASSIGNED", TENANT, "lease", far, "MSISDN", "ROSHAN", stored_at)
+
+
+def test_local_entry_older_than_its_ttl_is_fetched_again() -> None:
+    lk = lookup()
+    lk._local["+93791110001"] = assigned(1, stored_at=time.monotonic() - 3600)
+    lease_cache.write_entry(
+        "+93791110001", 2, {"state": "RESERVED", "tenant_id": TENANT, "kind": "MSISDN"}, publish=False
+    )
+    answer = asyncio.run(lk.validate("+93791110001", TENANT))
+    assert (answer.reason, answer.source) == ("NOT_ASSIGNED", "redis")
+    assert lk._local["+93791110001"].version == 2
+
+
+def test_negative_entries_use_their_own_shorter_ttl() -> None:
+    lk = lookup()
+    lk._local["+93791110002"] = Entry(0, None, stored_at=time.monotonic())
+    assert asyncio.run(lk.validate("+93791110002", TENANT)).source == "local"
+
+
+def test_bounded_memos_and_cache_start_over_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lease_lookup, "_MEMO_MAX", 1)
+    lk = lookup()
+    lk._max_entries = 1
+    lk._local["+93791110003"] = assigned(1, time.monotonic())
+    lk._local["+93791110004"] = assigned(1, time.monotonic())
+    asyncio.run(lk.validate("+93791110003", TENANT))
+    asyncio.run(lk.validate("0791110004", TENANT))
+    assert list(lk._numbers) == ["0791110004"]
+    lk._remember("+93791110005", assigned(1, time.monotonic()), lk._generation)
+    assert list(lk._local) == ["+93791110005"]
+
+
+def test_invalidation_bookkeeping_is_bounded() -> None:
+    lk = lookup()
+    lk._invalidated_at = {f"n{i}": 0 for i in range(100_001)}
+    lk.invalidate("+93791110006")
+    assert len(lk._invalidated_at) == 0  # reset to a floor: everything older is refused
+
+
+def test_wrong_tenant_counter_flushes_in_the_background() -> None:
+    counter = WrongTenantCounter(settings.REDIS_URL, interval=0.05)
+    counter.start()
+    counter.record("tenant-b", 600.0)
+    deadline = time.monotonic() + 3
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    while client.get("numbering:anomaly:wrong_tenant:tenant-b:10") is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    counter.stop()
+    assert client.get("numbering:anomaly:wrong_tenant:tenant-b:10") == b"1"
+    assert counter.flush() == 0  # nothing pending
+
+
+def test_wrong_tenant_counts_are_dropped_rather_than_grow_without_bound() -> None:
+    counter = WrongTenantCounter(f"redis://127.0.0.1:{free_port()}/0")
+    counter._pending.update({(f"x{i}", 0): 1 for i in range(100_001)})
+    assert counter.flush() == 0
+    assert len(counter._pending) == 0  # over the bound: this batch is given up (and logged)
+
+
+def test_cache_write_failure_is_counted_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Both module globals are restored afterwards (client() rebinds the script to its client).
+    monkeypatch.setattr(lease_cache, "_client", None)
+    monkeypatch.setattr(lease_cache, "_script", None)
+    with override_settings(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"):
+        assert lease_cache.write_entry("+93791110007", 1, {"state": "AVAILABLE"}) is False
+
+
+def test_codegen_reports_a_protoc_failure_and_runs_as_a_script(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    monkeypatch.setattr(codegen, "PROTOS", ["numbering/v1/missing.proto"])
+    with pytest.raises(RuntimeError, match="protoc failed"):
+        codegen.generate(tmp_path / "bad")
+    monkeypatch.setattr(sys, "argv", ["codegen.py", str(tmp_path / "ok")])
+    runpy.run_path(str(Path(codegen.__file__)), run_name="__main__")
+    assert "numbering_pb2_grpc.py" in capsys.readouterr().out
