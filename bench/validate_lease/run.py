@@ -367,8 +367,7 @@ def report(
         f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — ValidateLease, "
         f"{args.workers} workers, {args.duration} s per rate\n",
         f"- machine: {machine()}; load average at start: {os.getloadavg()[0]:.2f}",
-        "- shared machine: other engineers' builds and tests were using the same 2 CPUs during the run,",
-        "  and h2load (10 processes) runs on the same box as the server.",
+        "- h2load (10 processes) runs on the same 2 cores as the server; state other load with --note.",
         f"- command: `make bench` → `{' '.join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])}`",
         f"- dataset: {n_rows} (number, tenant) requests checked before the load; mismatches: "
         f"{check.get('mismatched', '?')} of {check.get('checked', '?')}",
