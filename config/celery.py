@@ -50,6 +50,11 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(),
         "options": {"expires": 50},
     },
+    "idempotency-purge": {
+        "task": "numbering.tasks.purge_idempotency_records",
+        "schedule": crontab(minute=17),
+        "options": {"expires": 3000},
+    },
     "audit-verify": {
         "task": "audit.tasks.audit_verify",
         "schedule": crontab(minute=30, hour=3),

@@ -74,6 +74,11 @@ def claim(*, scope: str, key: str, request: dict[str, Any]) -> str | None:
     digest = request_hash(request)
     now = timezone.now()
     with connection.cursor() as cursor:
+        # A key is remembered for IDEMPOTENCY_TTL_SECONDS; after that it may be used afresh.
+        cursor.execute(
+            "DELETE FROM numbering_idempotencyrecord WHERE scope = %s AND key = %s AND expires_at <= %s",
+            [scope, key, now],
+        )
         cursor.execute(
             "INSERT INTO numbering_idempotencyrecord (scope, key, request_hash, response, created_at, expires_at)"
             " VALUES (%s, %s, %s, '', %s, %s) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
@@ -107,3 +112,19 @@ def _remember(redis_key: str, value: str) -> None:
         lease_cache.client().set(redis_key, value, ex=settings.IDEMPOTENCY_TTL_SECONDS)
     except redis.RedisError:
         pass  # PostgreSQL still has the record
+
+
+def purge_expired(*, batch: int = 5000) -> int:
+    """Delete idempotency records past their lifetime (the hourly job); returns how many."""
+    total = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM numbering_idempotencyrecord WHERE id IN (SELECT id FROM numbering_idempotencyrecord"
+                " WHERE expires_at <= %s ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED)",
+                [timezone.now(), batch],
+            )
+            deleted = cursor.rowcount
+        total += deleted
+        if deleted < batch:
+            return total

@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
-from numbering import anomaly, jobs
+from numbering import anomaly, idempotency, jobs
 
 
 def _counts(result: jobs.JobResult) -> dict[str, Any]:
@@ -37,3 +37,8 @@ def lease_expiry() -> dict[str, Any]:
 def anomaly_detector() -> dict[str, Any]:
     result = anomaly.anomaly_detect()
     return {"skipped": result.skipped, "signals": len(result.signals)}
+
+
+@shared_task(name="numbering.tasks.purge_idempotency_records")
+def purge_idempotency_records() -> dict[str, Any]:
+    return {"deleted": idempotency.purge_expired()}

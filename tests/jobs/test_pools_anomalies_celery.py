@@ -126,6 +126,7 @@ def test_beat_schedule_covers_every_job_of_design_section_5_in_kabul_time() -> N
         "anomaly-detector",
         "audit-verify",
         "regulator-export",
+        "idempotency-purge",
     }
     assert schedule["reservation-safety-net"]["schedule"] == 30.0
     export = schedule["regulator-export"]["schedule"]

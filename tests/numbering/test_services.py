@@ -298,3 +298,21 @@ def test_a_conflict_is_counted_for_the_anomaly_detector(alice: Any) -> None:
     minute = int(time.time() // 60)
     keys = [anomaly.counter_key("conflict", alice.id, m) for m in (minute - 1, minute)]
     assert sum(int(anomaly.client().get(k) or 0) for k in keys) == 1
+
+
+def test_an_expired_idempotency_key_may_be_used_afresh_and_is_purged(alice: Any) -> None:
+    from django.core.management import call_command
+
+    from numbering import idempotency
+
+    first, second = NumberFactory(), NumberFactory()
+    actor = as_tenant(alice)
+    services.number_reserve(number=first.number, tenant_id=alice.id, actor=actor, idempotency_key="old")
+    IdempotencyRecord.objects.filter(key="old").update(expires_at=timezone.now() - timedelta(seconds=1))
+    fresh = services.number_reserve(number=second.number, tenant_id=alice.id, actor=actor, idempotency_key="old")
+    assert not fresh.replayed and fresh.number["number"] == second.number
+    IdempotencyRecord.objects.filter(key="old").update(expires_at=timezone.now() - timedelta(seconds=1))
+    services.number_reserve(number=NumberFactory().number, tenant_id=alice.id, actor=actor, idempotency_key="kept")
+    assert idempotency.purge_expired(batch=1) == 1
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["kept"]
+    call_command("purge_idempotency_records")
