@@ -79,4 +79,4 @@ def _serve_worker_metrics(**_: Any) -> None:
     from prometheus_client import start_http_server
 
     if settings.CELERY_WORKER_METRICS_PORT:
-        start_http_server(settings.CELERY_WORKER_METRICS_PORT, addr="127.0.0.1")
+        start_http_server(settings.CELERY_WORKER_METRICS_PORT, addr=settings.METRICS_BIND_ADDRESS)

@@ -332,6 +332,9 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = "Asia/Kabul"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Prometheus ports of the long-running processes (0 = do not serve metrics).
+# Where the background processes serve /metrics: loopback in development, every interface in
+# production so Prometheus can scrape the pod (NetworkPolicy limits who may).
+METRICS_BIND_ADDRESS = env_str("METRICS_BIND_ADDRESS", "0.0.0.0" if PRODUCTION else "127.0.0.1")  # noqa: S104
 CELERY_WORKER_METRICS_PORT = env_int("CELERY_WORKER_METRICS_PORT", 9104, minimum=0, maximum=65535)
 OUTBOX_RELAY_METRICS_PORT = env_int("OUTBOX_RELAY_METRICS_PORT", 9101, minimum=0, maximum=65535)
 EVENT_CONSUMERS_METRICS_PORT = env_int("EVENT_CONSUMERS_METRICS_PORT", 9102, minimum=0, maximum=65535)

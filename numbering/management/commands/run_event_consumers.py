@@ -23,7 +23,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         port = settings.EVENT_CONSUMERS_METRICS_PORT if options["metrics_port"] is None else options["metrics_port"]
         if port:
-            start_http_server(port, addr="127.0.0.1")
+            start_http_server(port, addr=settings.METRICS_BIND_ADDRESS)
         consumers = EventConsumers(options["nats_url"])
 
         async def main() -> None:

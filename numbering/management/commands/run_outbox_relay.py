@@ -24,7 +24,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         port = settings.OUTBOX_RELAY_METRICS_PORT if options["metrics_port"] is None else options["metrics_port"]
         if port:
-            start_http_server(port, addr="127.0.0.1")
+            start_http_server(port, addr=settings.METRICS_BIND_ADDRESS)
         relay = OutboxRelay(RelayConfig.from_settings(nats_url=options["nats_url"], batch=options["batch"]))
 
         async def main() -> None:

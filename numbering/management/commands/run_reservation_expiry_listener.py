@@ -23,7 +23,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         port = settings.RESERVATION_EXPIRY_METRICS_PORT if options["metrics_port"] is None else options["metrics_port"]
         if port:
-            start_http_server(port, addr="127.0.0.1")
+            start_http_server(port, addr=settings.METRICS_BIND_ADDRESS)
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
