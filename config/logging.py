@@ -52,6 +52,19 @@ class RequestIdFilter(logging.Filter):
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id", "trace_id", "span_id"}
 
 
+# Extras of these types go out as they are; anything else (strings, but also objects such as
+# the WSGIRequest Django puts on its request log records) as its masked text.
+_JSON_SCALARS = (bool, int, float, type(None))
+
+
+def _masked_extra(value: object) -> object:
+    if isinstance(value, _JSON_SCALARS):
+        return value
+    if isinstance(value, (list, tuple, dict)):
+        return json.loads(mask_numbers_in(json.dumps(value, default=str)))
+    return mask_numbers_in(str(value))
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, object] = {
@@ -73,7 +86,7 @@ class JsonFormatter(logging.Formatter):
             payload["span_id"] = span_id
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
-                payload[key] = mask_numbers_in(str(value)) if isinstance(value, str) else value
+                payload[key] = _masked_extra(value)
         if record.exc_info:
             payload["exc"] = mask_numbers_in(self.formatException(record.exc_info))
         return json.dumps(payload, default=str)
