@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _provider: TracerProvider | None = None
+_sql_tracer: trace.Tracer = trace.NoOpTracer()
 _SQL_MAX = 2000  # characters of a statement kept on a span
 
 
@@ -142,12 +143,14 @@ def setup_tracing(
 
 
 def _instrument(provider: TracerProvider) -> None:
+    global _sql_tracer
     from django.db.backends.signals import connection_created
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
     from opentelemetry.instrumentation.django import DjangoInstrumentor
 
     DjangoInstrumentor().instrument(tracer_provider=provider)
     CeleryInstrumentor().instrument(tracer_provider=provider)
+    _sql_tracer = provider.get_tracer("numbering.db")  # once: trace_sql runs per statement
     connection_created.connect(_on_connection_created, dispatch_uid="numbering-tracing-sql")
     from django.db import connections
 
@@ -181,8 +184,7 @@ def trace_sql(execute: Callable[..., Any], sql: str, params: Any, many: bool, co
         "net.peer.name": settings_dict.get("HOST") or "",
         "numbering.db.alias": connection.alias,
     }
-    tracer = trace.get_tracer("numbering.db")
-    with tracer.start_as_current_span(f"{operation} postgresql", kind=SpanKind.CLIENT, attributes=attributes):
+    with _sql_tracer.start_as_current_span(f"{operation} postgresql", kind=SpanKind.CLIENT, attributes=attributes):
         return execute(sql, params, many, context)
 
 
