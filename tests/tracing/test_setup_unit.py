@@ -162,3 +162,17 @@ def test_an_endpoint_turns_tracing_on_for_the_wsgi_application() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "True", "numbering-x"]
+
+
+def test_production_manifests_export_to_the_collector_and_may_reach_it() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
+    config = yaml.safe_load((root / "configmap.yaml").read_text())["data"]
+    assert config["OTEL_EXPORTER_OTLP_ENDPOINT"].endswith(":4318")
+    assert 0 < float(config["OTEL_TRACES_SAMPLER_ARG"]) <= 1
+    policies = list(yaml.safe_load_all((root / "networkpolicy.yaml").read_text()))
+    egress = next(p for p in policies if p["metadata"]["name"] == "numbering-egress")["spec"]["egress"]
+    assert any({"port": 4318, "protocol": "TCP"} in rule.get("ports", []) for rule in egress)
