@@ -80,3 +80,21 @@ def _serve_worker_metrics(**_: Any) -> None:
 
     if settings.CELERY_WORKER_METRICS_PORT:
         start_http_server(settings.CELERY_WORKER_METRICS_PORT, addr=settings.METRICS_BIND_ADDRESS)
+
+
+@signals.worker_process_init.connect
+def _trace_worker_process(**_: Any) -> None:
+    """Prefork children: set tracing up after the fork (the export thread must not be forked)."""
+    from config.tracing import setup_tracing
+
+    setup_tracing("celery")
+
+
+@signals.worker_init.connect
+def _trace_worker(sender: Any = None, **_: Any) -> None:
+    """Threads/solo pools run tasks in this process (prefork is handled per child above)."""
+    if "prefork" in str(getattr(sender, "pool_cls", "prefork")).lower():
+        return
+    from config.tracing import setup_tracing
+
+    setup_tracing("celery")

@@ -74,3 +74,20 @@ def parse_database_url(name: str, url: str) -> dict[str, object]:
         "HOST": parsed.hostname or "127.0.0.1",
         "PORT": str(port),
     }
+
+
+def env_float(name: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from None
+    if value != value:  # NaN
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number")
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name}={value} is below the minimum {minimum}")
+    if maximum is not None and value > maximum:
+        raise ImproperlyConfigured(f"{name}={value} is above the maximum {maximum}")
+    return value

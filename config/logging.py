@@ -7,6 +7,8 @@ import logging
 import re
 from datetime import UTC, datetime
 
+from opentelemetry import trace
+
 from config.request_context import get_request_id
 
 # E.164 / national / 93-prefixed Afghan mobile numbers, anywhere in a message.
@@ -47,7 +49,20 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id", "trace_id", "span_id"}
+
+
+# Extras of these types go out as they are; anything else (strings, but also objects such as
+# the WSGIRequest Django puts on its request log records) as its masked text.
+_JSON_SCALARS = (bool, int, float, type(None))
+
+
+def _masked_extra(value: object) -> object:
+    if isinstance(value, _JSON_SCALARS):
+        return value
+    if isinstance(value, (list, tuple, dict)):
+        return json.loads(mask_numbers_in(json.dumps(value, default=str)))
+    return mask_numbers_in(str(value))
 
 
 class JsonFormatter(logging.Formatter):
@@ -61,9 +76,17 @@ class JsonFormatter(logging.Formatter):
         rid = getattr(record, "request_id", "")
         if rid:
             payload["request_id"] = rid
+        trace_id, span_id = getattr(record, "trace_id", None), getattr(record, "span_id", None)
+        if not trace_id:
+            span_context = trace.get_current_span().get_span_context()
+            if span_context.is_valid:
+                trace_id, span_id = format(span_context.trace_id, "032x"), format(span_context.span_id, "016x")
+        if trace_id:
+            payload["trace_id"] = trace_id
+            payload["span_id"] = span_id
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
-                payload[key] = mask_numbers_in(str(value)) if isinstance(value, str) else value
+                payload[key] = _masked_extra(value)
         if record.exc_info:
             payload["exc"] = mask_numbers_in(self.formatException(record.exc_info))
         return json.dumps(payload, default=str)

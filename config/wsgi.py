@@ -2,7 +2,14 @@ from __future__ import annotations
 
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
+from django.core.handlers.wsgi import WSGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
-application = get_wsgi_application()
+django.setup(set_prefix=False)
+
+from config.tracing import setup_tracing  # noqa: E402 - needs configured settings
+
+# Before the handler loads its middleware: the Django instrumentation inserts its own.
+setup_tracing("web")
+application = WSGIHandler()

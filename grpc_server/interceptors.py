@@ -27,6 +27,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
 
+from config import tracing
 from config.request_context import request_id_scope
 from grpc_server.context import INSECURE_CALLER, current_caller
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
@@ -143,6 +144,10 @@ class CallGuard:
                 latency[code].observe(time.perf_counter() - started)
                 rid_scope.__exit__(None, None, None)
 
+        if tracing.enabled():
+            # Outermost, so the guard's own log lines carry the trace id. Decided once here:
+            # with tracing off ValidateLease runs exactly as before.
+            return tracing.grpc_server_span(SERVICE, name, guarded)
         return guarded
 
 

@@ -31,6 +31,7 @@ from django.db import connections
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from config.tracing import setup_tracing
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
 from grpc_server.interceptors import SERVICE, CallGuard
 from grpc_server.permissions import configured_permissions
@@ -177,6 +178,7 @@ class Worker:
 
 
 async def run_worker(options: ServerOptions, on_ready: Callable[[Worker], None] | None = None) -> None:
+    setup_tracing("grpc")  # before the guard wraps the handlers: it decides on tracing once
     worker = Worker(options)
     await worker.start()
     # Everything loaded so far (Django, models, protobuf, grpc: ~90k objects) lives as long

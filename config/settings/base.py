@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_str, parse_database_url
+from config.env import env_bool, env_float, env_int, env_str, parse_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 DEV_DIR = Path(env_str("NUMBERING_DEV_DIR", str(BASE_DIR / ".dev")))
@@ -402,3 +402,13 @@ LEASE_NEGATIVE_CACHE_SECONDS = env_int("LEASE_NEGATIVE_CACHE_SECONDS", 5, minimu
 LEASE_REDIS_TIMEOUT_MS = env_int("LEASE_REDIS_TIMEOUT_MS", 100, minimum=1, maximum=10000)
 LEASE_REDIS_BREAKER_SECONDS = env_int("LEASE_REDIS_BREAKER_SECONDS", 5, minimum=1, maximum=300)
 LEASE_DB_STATEMENT_TIMEOUT_MS = env_int("LEASE_DB_STATEMENT_TIMEOUT_MS", 250, minimum=1, maximum=60000)
+
+# --- tracing (OpenTelemetry, ADR 1000) ---
+# Off unless an OTLP endpoint is configured: nothing tries to reach a collector by default.
+OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "")  # e.g. http://otel-collector:4318
+OTEL_ENABLED = env_bool("OTEL_ENABLED", default=bool(OTEL_EXPORTER_OTLP_ENDPOINT))
+if OTEL_ENABLED and not OTEL_EXPORTER_OTLP_ENDPOINT:
+    raise ImproperlyConfigured("OTEL_ENABLED=1 needs OTEL_EXPORTER_OTLP_ENDPOINT (the collector's OTLP/HTTP URL)")
+OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "numbering-service")
+# Parent-based ratio sampler: a caller's sampling decision wins; new traces are kept at this ratio.
+OTEL_TRACES_SAMPLER_ARG = env_float("OTEL_TRACES_SAMPLER_ARG", 0.05, minimum=0.0, maximum=1.0)

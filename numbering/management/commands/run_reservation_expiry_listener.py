@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from prometheus_client import start_http_server
 
+from config.tracing import setup_tracing
 from numbering.expiry_listener import ReservationExpiryListener
 
 
@@ -21,6 +22,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        setup_tracing("expiry")
         port = settings.RESERVATION_EXPIRY_METRICS_PORT if options["metrics_port"] is None else options["metrics_port"]
         if port:
             start_http_server(port, addr=settings.METRICS_BIND_ADDRESS)
