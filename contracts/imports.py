@@ -33,6 +33,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from prometheus_client import Counter
 
 from audit.services import audit_append
 from contracts import signing
@@ -498,11 +499,23 @@ def _insert_numbers(imp: InventoryImport) -> int:
         return cur.rowcount
 
 
+# What an import run ended in, per issuer (the NumberingLeaseImportFailed alert reads it).
+_RESULT_LABEL: dict[str, str] = {
+    S.COMMITTED: "imported",
+    S.REJECTED: "rejected",
+    S.FAILED: "failed",
+    S.ALREADY_IMPORTED: "noop",
+    S.VERIFIED: "verified",
+}
+IMPORT_RESULTS = Counter("numbering_inventory_imports_total", "Inventory import runs by result", ["issuer", "result"])
+
+
 def _finish(imp: InventoryImport, status: str, *, error: str = "", **fields: Any) -> None:
     imp.status, imp.error, imp.completed_at = status, error, timezone.now()
     for name, value in fields.items():
         setattr(imp, name, value)
     imp.save()
+    IMPORT_RESULTS.labels(imp.issuer.code, _RESULT_LABEL.get(status, status.lower())).inc()
 
 
 def _outcome(imp: InventoryImport, message: str, **kw: Any) -> ImportOutcome:

@@ -36,6 +36,12 @@ CLEANUP_LAG = Gauge(
     "numbering_reservation_cleanup_lag_seconds",
     "How far past reserved_until the oldest RESERVED number was when the safety net ran (0 = none overdue)",
 )
+QUARANTINE_BACKLOG = Gauge(
+    "numbering_quarantine_backlog", "QUARANTINED numbers past quarantine_until still waiting after the sweep"
+)
+QUARANTINE_BACKLOG_OLDEST = Gauge(
+    "numbering_quarantine_backlog_oldest_seconds", "How long the oldest due quarantined number has waited (0 = none)"
+)
 RESERVATIONS_EXPIRED = Counter(
     "numbering_reservations_expired_total", "Reservations expired, by the path that expired them", ["path"]
 )
@@ -168,13 +174,24 @@ def quarantine_sweep(*, now_fn: Callable[[], Any] = timezone.now) -> JobResult:
                 )
             )
 
-        return _sweep(
+        _sweep(
             job,
             select,
             lambda number, _: services.number_end_quarantine(number=number, actor=Actor.system("quarantine-sweep")),
             result,
             "released",
         )
+        # What is still due after the sweep: a backlog that does not drain is alerted on.
+        now = now_fn()
+        due = platform_read(
+            lambda: Number.objects.filter(state=State.QUARANTINED, quarantine_until__lte=now).order_by(
+                "quarantine_until"
+            )
+        )
+        oldest = platform_read(lambda: due.values_list("quarantine_until", flat=True).first())
+        QUARANTINE_BACKLOG.set(platform_read(due.count))
+        QUARANTINE_BACKLOG_OLDEST.set((now - oldest).total_seconds() if oldest else 0.0)
+        return result
 
     return _run_job(job, body)
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from prometheus_client import Counter
 
 from audit.services import audit_append
 from numbering import anomaly, cas, errors, idempotency, lease_cache, lifecycle, reservation_ttl, rls
@@ -30,6 +31,15 @@ from numbering.outbox import outbox_enqueue
 from pools.models import Tenant, TenantPool
 
 MAX_CAS_ATTEMPTS = 3
+
+TRANSITIONS = Counter(
+    "numbering_lifecycle_transitions_total",
+    "Lifecycle actions by result (ok, replayed or the error code)",
+    ["action", "result"],
+)
+CAS_CONFLICTS = Counter(
+    "numbering_cas_conflicts_total", "CONFLICT refusals: the caller's expected_version was stale", ["action"]
+)
 MAX_LEASE_DAYS = 3650
 
 # Recall reasons that mean a compliance action (suspension, deletion, fraud): 365-day cool-off.
@@ -157,7 +167,7 @@ def _acting_tenant(actor: Actor, tenant_id: uuid.UUID | str | None) -> uuid.UUID
 Step = Callable[[_Context], Any]
 
 
-def _run(
+def _run_action(
     *,
     action: Action,
     number: str,
@@ -258,6 +268,19 @@ def _run(
             result = MutationResult(**json.loads(text))
         lease_cache.refresh_after_commit(result.number)
         return result
+
+
+def _run(*, action: Action, **kwargs: Any) -> MutationResult:
+    """_run_action, counted: every outcome of every action by its result (DESIGN §8)."""
+    try:
+        result = _run_action(action=action, **kwargs)
+    except errors.DomainError as exc:
+        TRANSITIONS.labels(action.value, exc.code.lower()).inc()
+        if isinstance(exc, errors.Conflict):
+            CAS_CONFLICTS.labels(action.value).inc()
+        raise
+    TRANSITIONS.labels(action.value, "replayed" if result.replayed else "ok").inc()
+    return result
 
 
 def _result(ctx: _Context) -> MutationResult:

@@ -23,9 +23,12 @@ from pools.models import InventoryPool, PoolWatermarkState, Tenant
 
 log = logging.getLogger(__name__)
 
-POOL_AVAILABLE = Gauge("numbering_pool_available_numbers", "AVAILABLE numbers per inventory pool", ["pool"])
+# `kind` lets alerts single out short codes (NumberingShortCodeScarcityCritical).
+POOL_AVAILABLE = Gauge("numbering_pool_available_numbers", "AVAILABLE numbers per inventory pool", ["pool", "kind"])
 POOL_LEVEL = Gauge(
-    "numbering_pool_watermark_level", "Pool availability level: 0 OK, 1 LOW, 2 CRITICAL, 3 EXHAUSTED", ["pool"]
+    "numbering_pool_watermark_level",
+    "Pool availability level: 0 OK, 1 LOW, 2 CRITICAL, 3 EXHAUSTED",
+    ["pool", "kind"],
 )
 POOL_CROSSINGS = Counter("numbering_pool_exhaustion_events_total", "Watermark crossings published", ["level"])
 
@@ -100,8 +103,8 @@ def pool_watermarks_check() -> WatermarkResult:
     for pool in pools:
         available = int(counts.get(pool.id, 0))
         level = watermark_level(pool, available)
-        POOL_AVAILABLE.labels(pool.code).set(available)
-        POOL_LEVEL.labels(pool.code).set(LEVEL_RANK[level])
+        POOL_AVAILABLE.labels(pool.code, pool.kind).set(available)
+        POOL_LEVEL.labels(pool.code, pool.kind).set(LEVEL_RANK[level])
         with transaction.atomic():
             PoolWatermarkState.objects.get_or_create(pool=pool)
             state = PoolWatermarkState.objects.select_for_update().get(pool=pool)

@@ -39,7 +39,7 @@ def test_watermark_event_fires_once_per_crossing_not_every_run(alice: Any) -> No
 
     first = pool_watermarks_check()
     assert ("SMALL_POOL", "OK", "LOW") in [(c["pool"], c["previous_level"], c["level"]) for c in first.crossings]
-    assert REGISTRY.get_sample_value("numbering_pool_available_numbers", {"pool": "SMALL_POOL"}) == 3
+    assert REGISTRY.get_sample_value("numbering_pool_available_numbers", {"pool": "SMALL_POOL", "kind": "MSISDN"}) == 3
     assert _levels(pool_watermarks_check()) == []  # same level: no second event
     assert len(_exhaustion_events()) == 1
 
@@ -50,7 +50,7 @@ def test_watermark_event_fires_once_per_crossing_not_every_run(alice: Any) -> No
     assert _levels(pool_watermarks_check()) == ["CRITICAL"]
     services.number_reserve(number=numbers[2].number, tenant_id=alice.id, actor=Actor.system("test"))
     assert _levels(pool_watermarks_check()) == ["EXHAUSTED"]
-    assert REGISTRY.get_sample_value("numbering_pool_watermark_level", {"pool": "SMALL_POOL"}) == 3
+    assert REGISTRY.get_sample_value("numbering_pool_watermark_level", {"pool": "SMALL_POOL", "kind": "MSISDN"}) == 3
     assert [e["level"] for e in _exhaustion_events()] == ["LOW", "CRITICAL", "EXHAUSTED"]
     assert PoolWatermarkState.objects.get(pool=pool).level == "EXHAUSTED"
     event = OutboxEvent.objects.filter(aggregate_id="pool:SMALL_POOL").last()
