@@ -41,7 +41,7 @@ import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 from django.db import Error as DatabaseError
-from django.db import close_old_connections, connection, transaction
+from django.db import close_old_connections, connections, transaction
 from prometheus_client import Counter
 
 from config.logging import mask_number
@@ -147,13 +147,15 @@ def parse_tenant_id(value: str) -> str:
 def read_from_db(number: str) -> Entry | None:
     """One number's lease facts from PostgreSQL, in platform scope, with a short statement
     timeout so a struggling database fails the call fast instead of queueing it."""
-    with transaction.atomic(), rls_scope(platform=True):
-        with connection.cursor() as cursor:
+    alias = settings.LEASE_READ_ALIAS  # the read replica when DATABASE_REPLICA_URL is set
+    with transaction.atomic(using=alias), rls_scope(platform=True, using=alias):
+        with connections[alias].cursor() as cursor:
             cursor.execute(
                 "SELECT set_config('statement_timeout', %s, true)", [f"{settings.LEASE_DB_STATEMENT_TIMEOUT_MS}ms"]
             )
         row = (
-            Number.objects.filter(number=number)
+            Number.objects.using(alias)
+            .filter(number=number)
             .values_list("id", "version", "state", "tenant_id", "kind", "issuer__code")
             .first()
         )
@@ -163,7 +165,8 @@ def read_from_db(number: str) -> Entry | None:
         lease = None
         if state == "ASSIGNED":
             lease = (
-                Lease.objects.filter(number_id=number_id, status=Lease.Status.ACTIVE)
+                Lease.objects.using(alias)
+                .filter(number_id=number_id, status=Lease.Status.ACTIVE)
                 .values_list("id", "expires_at")
                 .first()
             )

@@ -117,6 +117,18 @@ _app.update(
     }
 )
 DATABASES = {"owner": _owner, "default": _app}
+# Optional read replica (same app role, no RLS bypass) for the ValidateLease fallback read
+# (DESIGN §3.1). Its answers lag the primary by the replication delay; the cache's version
+# guard keeps a lagging fill from overwriting a newer entry.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
+if DATABASE_REPLICA_URL:
+    _replica = parse_database_url("DATABASE_REPLICA_URL", DATABASE_REPLICA_URL)
+    if _replica["USER"] == _owner["USER"]:
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL must use the app role, not the owner role")
+    _replica.update({k: _app[k] for k in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "OPTIONS")})
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica
+LEASE_READ_ALIAS = "replica" if DATABASE_REPLICA_URL else "default"
 DATABASE_ROUTERS: list[str] = []
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 MIGRATION_DATABASE_ALIAS = "owner"

@@ -60,6 +60,7 @@ def test_a_database_url_becomes_a_django_entry() -> None:
         ({"REDIS_URL": "http://x"}, "REDIS_URL"),
         ({"TIME_ZONE": "Mars/Olympus"}, "TIME_ZONE"),
         ({"DATABASE_URL": "<owner url>"}, "different roles"),
+        ({"DATABASE_REPLICA_URL": "<owner url>"}, "must use the app role"),
         ({"DATABASE_URL": "postgres://numbering_app@127.0.0.1:5432/elsewhere"}, "same database"),
     ],
 )

@@ -109,3 +109,22 @@ def test_codegen_reports_a_protoc_failure_and_runs_as_a_script(
     monkeypatch.setattr(sys, "argv", ["codegen.py", str(tmp_path / "ok")])
     runpy.run_path(str(Path(codegen.__file__)), run_name="__main__")
     assert "numbering_pb2_grpc.py" in capsys.readouterr().out
+
+
+@pytest.mark.usefixtures("committed")
+def test_the_fallback_read_uses_the_configured_read_alias(alice: Any, settings: Any) -> None:
+    """With DATABASE_REPLICA_URL set, LEASE_READ_ALIAS names the replica; here the owner alias
+    (another connection to the same database) stands in for it."""
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    from numbering.lease_lookup import read_from_db
+    from numbering.lifecycle import State
+    from tests.numbering.helpers import number_in
+
+    number = number_in(State.ASSIGNED, alice)
+    settings.LEASE_READ_ALIAS = "owner"
+    with CaptureQueriesContext(connections["owner"]) as on_replica:
+        entry = read_from_db(number.number)
+    assert entry is not None and entry.state == "ASSIGNED" and entry.tenant_id == str(alice.id)
+    assert any("numbering_number" in q["sql"] for q in on_replica.captured_queries)
