@@ -8,6 +8,7 @@ else is refused with a message naming the value and the rule.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 
 from numbering.errors import ValidationError
@@ -57,3 +58,11 @@ def parse_number(value: object, *, field: str = "number") -> ParsedNumber:
 
 def normalize_number(value: object, *, field: str = "number") -> str:
     return parse_number(value, field=field).number
+
+
+def parse_uuid(value: object, *, field: str) -> uuid.UUID:
+    """An identifier input (tenant, lease, reservation): a UUID, or an error naming the field."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise ValidationError(f"{field}: {str(value)[:64]!r} is not a UUID", field=field) from None

@@ -24,7 +24,7 @@ from prometheus_client import Counter
 from audit.services import audit_append
 from numbering import anomaly, cas, errors, idempotency, lease_cache, lifecycle, reservation_ttl, rls
 from numbering.actors import Actor, ActorKind
-from numbering.formats import normalize_number
+from numbering.formats import normalize_number, parse_uuid
 from numbering.lifecycle import Action, NumberFacts, State, Transition
 from numbering.models import Lease, Number, QuarantinePolicy, Reservation
 from numbering.outbox import outbox_enqueue
@@ -158,10 +158,7 @@ def _acting_tenant(actor: Actor, tenant_id: uuid.UUID | str | None) -> uuid.UUID
         return actor.tenant_id
     if tenant_id in (None, ""):
         return None
-    try:
-        return uuid.UUID(str(tenant_id))
-    except ValueError:
-        raise errors.ValidationError(f"tenant_id: {tenant_id!r} is not a UUID", field="tenant_id") from None
+    return parse_uuid(tenant_id, field="tenant_id")
 
 
 Step = Callable[[_Context], Any]
@@ -924,14 +921,26 @@ def number_reserve_matching(
         return BatchResult(response["results"])
 
 
+def _own_active(model: Any, object_id: uuid.UUID, actor: Actor, purpose: str, *, lock: bool = False) -> Any:
+    """The ACTIVE lease or reservation `object_id` as `actor` may see it (tenants: only their
+    own, which RLS enforces too), or NOT_FOUND / INVALID_TRANSITION naming why not."""
+    noun = model._meta.model_name  # "lease" / "reservation"
+    qs = (model.objects.select_for_update() if lock else model.objects).select_related("number")
+    if actor.tenant_id is not None:
+        qs = qs.filter(tenant_id=actor.tenant_id)
+    row = qs.filter(id=object_id).first()
+    if row is None:
+        raise errors.NotFound(f"{noun} {object_id} not found", field=f"{noun}_id")
+    if row.status != model.Status.ACTIVE:
+        raise errors.InvalidTransition(f"{noun} {object_id} is {row.status}; only an ACTIVE {noun} can {purpose}")
+    return row
+
+
 def lease_set_auto_renew(
     *, lease_id: uuid.UUID | str, auto_renew: bool, actor: Actor, idempotency_key: str | None = None
 ) -> dict[str, Any]:
     """Turn a lease's auto-renewal on or off (audited). Tenants only reach their own leases."""
-    try:
-        lease_uuid = uuid.UUID(str(lease_id))
-    except ValueError:
-        raise errors.ValidationError(f"lease_id: {lease_id!r} is not a UUID", field="lease_id") from None
+    lease_uuid = parse_uuid(lease_id, field="lease_id")
     if not isinstance(auto_renew, bool):
         raise errors.ValidationError("auto_renew: must be true or false", field="auto_renew")
     with transaction.atomic(), rls.scope_for(actor):
@@ -946,16 +955,7 @@ def lease_set_auto_renew(
         stored = _claim(actor, idempotency_key, fingerprint)
         if stored is not None:
             return json.loads(stored)
-        qs = Lease.objects.select_for_update().select_related("number")
-        if actor.tenant_id is not None:  # tenants only reach their own rows (RLS does too)
-            qs = qs.filter(tenant_id=actor.tenant_id)
-        lease = qs.filter(id=lease_uuid).first()
-        if lease is None:
-            raise errors.NotFound(f"lease {lease_uuid} not found", field="lease_id")
-        if lease.status != Lease.Status.ACTIVE:
-            raise errors.InvalidTransition(
-                f"lease {lease_uuid} is {lease.status}; only an ACTIVE lease can change auto-renew"
-            )
+        lease = _own_active(Lease, lease_uuid, actor, "change auto-renew", lock=True)
         before = lease_snapshot(lease)
         if lease.auto_renew != auto_renew:
             lease.auto_renew = auto_renew
@@ -1032,12 +1032,7 @@ def reservation_cancel(
     """Cancel an ACTIVE reservation (RESERVED → AVAILABLE through number_release). The
     release is pinned to the number's version as read here, so if the number moved on
     meanwhile the cancel is refused (CONFLICT) instead of releasing something else."""
-    try:
-        res_uuid = uuid.UUID(str(reservation_id))
-    except ValueError:
-        raise errors.ValidationError(
-            f"reservation_id: {reservation_id!r} is not a UUID", field="reservation_id"
-        ) from None
+    res_uuid = parse_uuid(reservation_id, field="reservation_id")
     with transaction.atomic(), rls.scope_for(actor):
         fingerprint = {
             "action": "reservation_cancel",
@@ -1047,16 +1042,7 @@ def reservation_cancel(
         stored = _claim(actor, idempotency_key, fingerprint)
         if stored is not None:
             return MutationResult(**json.loads(stored), replayed=True)
-        qs = Reservation.objects.select_related("number")
-        if actor.tenant_id is not None:  # tenants only reach their own rows (RLS does too)
-            qs = qs.filter(tenant_id=actor.tenant_id)
-        reservation = qs.filter(id=res_uuid).first()
-        if reservation is None:
-            raise errors.NotFound(f"reservation {res_uuid} not found", field="reservation_id")
-        if reservation.status != Reservation.Status.ACTIVE:
-            raise errors.InvalidTransition(
-                f"reservation {res_uuid} is {reservation.status}; only an ACTIVE one can be cancelled"
-            )
+        reservation = _own_active(Reservation, res_uuid, actor, "be cancelled")
         result = number_release(
             number=reservation.number.number,
             actor=actor,
@@ -1069,23 +1055,13 @@ def reservation_cancel(
 
 def lease_renew(*, lease_id: uuid.UUID | str, actor: Actor, idempotency_key: str | None = None) -> MutationResult:
     """Renew the number of an ACTIVE lease by one term (number_renew), addressed by lease id."""
-    try:
-        lease_uuid = uuid.UUID(str(lease_id))
-    except ValueError:
-        raise errors.ValidationError(f"lease_id: {lease_id!r} is not a UUID", field="lease_id") from None
+    lease_uuid = parse_uuid(lease_id, field="lease_id")
     with transaction.atomic(), rls.scope_for(actor):
         fingerprint = {"action": "lease_renew", "lease_id": str(lease_uuid), "tenant_id": str(actor.tenant_id)}
         stored = _claim(actor, idempotency_key, fingerprint)
         if stored is not None:
             return MutationResult(**json.loads(stored), replayed=True)
-        qs = Lease.objects.select_related("number")
-        if actor.tenant_id is not None:  # tenants only reach their own rows (RLS does too)
-            qs = qs.filter(tenant_id=actor.tenant_id)
-        lease = qs.filter(id=lease_uuid).first()
-        if lease is None:
-            raise errors.NotFound(f"lease {lease_uuid} not found", field="lease_id")
-        if lease.status != Lease.Status.ACTIVE:
-            raise errors.InvalidTransition(f"lease {lease_uuid} is {lease.status}; only an ACTIVE lease can be renewed")
+        lease = _own_active(Lease, lease_uuid, actor, "be renewed")
         result = number_renew(
             number=lease.number.number, actor=actor, tenant_id=lease.tenant_id, expected_version=lease.number.version
         )
