@@ -22,7 +22,6 @@ import json
 import logging
 import re
 import tempfile
-import uuid
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterator
@@ -43,9 +42,11 @@ from exports.metrics import EXPORT_FAILURES
 from exports.models import RegulatorExport
 from numbering import errors
 from numbering.actors import Actor
+from numbering.formats import parse_uuid
 from numbering.models import Lease, Number
 from numbering.outbox import outbox_enqueue
 from numbering.rls import rls_scope
+from numbering.selectors import number_criteria_q
 from pools.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -542,28 +543,21 @@ def _inventory_queryset(filters: dict[str, str]) -> QuerySet[Number]:
         if bad:
             raise errors.ValidationError(f"state: {sorted(bad)[0]!r} is not a number state", field="state")
         qs = qs.filter(state__in=states)
-    if value.get("kind"):
-        if value["kind"].upper() not in Number.Kind.values:
-            raise errors.ValidationError(f"kind: {value['kind']!r} must be MSISDN or SHORT_CODE", field="kind")
-        qs = qs.filter(kind=value["kind"].upper())
-    if value.get("issuer"):
-        qs = qs.filter(issuer__code=value["issuer"].upper())
-    if value.get("vanity_tier"):
-        qs = qs.filter(vanity_tier=value["vanity_tier"])
+    if value.get("kind") and value["kind"].upper() not in Number.Kind.values:
+        raise errors.ValidationError(f"kind: {value['kind']!r} must be MSISDN or SHORT_CODE", field="kind")
     if value.get("tenant"):
-        try:
-            qs = qs.filter(tenant_id=uuid.UUID(value["tenant"]))
-        except ValueError:
-            raise errors.ValidationError(f"tenant: {value['tenant']!r} is not a UUID", field="tenant") from None
+        qs = qs.filter(tenant_id=parse_uuid(value["tenant"], field="tenant"))
     if value.get("pool"):
         qs = qs.filter(pool__code=value["pool"])
-    if value.get("prefix"):
-        if not re.fullmatch(r"\+?[0-9]{1,15}", value["prefix"]):
-            raise errors.ValidationError(
-                f"prefix: {value['prefix']!r} must be digits, optionally after +", field="prefix"
-            )
-        qs = qs.filter(number__startswith=value["prefix"])
-    return qs
+    # kind, issuer, vanity tier and prefix mean what they mean in the numbers list.
+    return qs.filter(
+        number_criteria_q(
+            kind=value.get("kind", "").upper() or None,
+            issuer=value.get("issuer") or None,
+            prefix=value.get("prefix") or None,
+            vanity_tier=value.get("vanity_tier") or None,
+        )
+    )
 
 
 def inventory_csv_rows(filters: dict[str, str], *, actor: Actor) -> Iterator[str]:
