@@ -11,7 +11,7 @@ from django.urls import path, reverse
 
 from audit.models import AuditEvent, ChainHead
 from audit.services import audit_verify_chains
-from numbering.admin_utils import ReadOnlyAdmin, fixed_values_filter
+from core.admin import ReadOnlyAdmin, fixed_values_filter
 from numbering.lifecycle import Action
 
 

@@ -13,8 +13,8 @@ from rest_framework.response import Response
 
 from audit.models import AuditEvent
 from audit.services import audit_verify_chains
-from config.api.views import ScopedAPIView, ScopedReadOnlyViewSet
-from numbering.formats import normalize_number
+from core.api.views import ScopedAPIView, ScopedReadOnlyViewSet
+from core.formats import normalize_number
 
 
 class AuditEventSerializer(serializers.ModelSerializer):

@@ -25,9 +25,9 @@ from django.utils import timezone
 from audit.metrics import AUDIT_CHAIN_OK, AUDIT_LAST_VERIFY
 from audit.models import AuditEvent, ChainHead
 from audit.services import VerifyResult, audit_verify_chains
-from exports import storage
-from exports.keys import SigningError, sign_document, verify_document
-from numbering.outbox import outbox_enqueue
+from core import worm as storage
+from core.outbox import outbox_enqueue
+from core.signing import SigningError, sign_document, verify_document
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from audit.hashing import chain_hash, event_body
 from audit.models import GENESIS_HASH, AuditEvent, ChainHead
-from config.request_context import get_request_id
+from core.request_context import get_request_id
 
 
 def chain_for(object_id: str) -> int:

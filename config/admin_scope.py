@@ -12,7 +12,7 @@ from collections.abc import Callable
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 
-from numbering.rls import rls_scope
+from core.rls import rls_scope
 
 
 class AdminPlatformScopeMiddleware:

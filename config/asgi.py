@@ -8,7 +8,7 @@ from django.core.handlers.asgi import ASGIHandler
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 django.setup(set_prefix=False)
 
-from config.tracing import setup_tracing  # noqa: E402 - needs configured settings
+from core.tracing import setup_tracing  # noqa: E402 - needs configured settings
 
 # Before the handler loads its middleware: the Django instrumentation inserts its own.
 setup_tracing("web")

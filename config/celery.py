@@ -85,7 +85,7 @@ def _serve_worker_metrics(**_: Any) -> None:
 @signals.worker_process_init.connect
 def _trace_worker_process(**_: Any) -> None:
     """Prefork children: set tracing up after the fork (the export thread must not be forked)."""
-    from config.tracing import setup_tracing
+    from core.tracing import setup_tracing
 
     setup_tracing("celery")
 
@@ -95,6 +95,6 @@ def _trace_worker(sender: Any = None, **_: Any) -> None:
     """Threads/solo pools run tasks in this process (prefork is handled per child above)."""
     if "prefork" in str(getattr(sender, "pool_cls", "prefork")).lower():
         return
-    from config.tracing import setup_tracing
+    from core.tracing import setup_tracing
 
     setup_tracing("celery")

@@ -22,8 +22,8 @@ from contracts import signing
 from contracts.imports import import_create, import_set_mode, run_import
 from contracts.models import Contract, InventoryImport, Issuer, NumberBlock, SigningKey
 from contracts.services import signing_key_add, signing_key_revoke
-from numbering.admin_utils import BigTableAdmin
-from numbering.errors import DomainError
+from core.admin import BigTableAdmin
+from core.errors import DomainError
 from numbering.staff import staff_actor
 
 TERMINAL = {

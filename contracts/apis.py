@@ -18,7 +18,11 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api.views import (
+from contracts import selectors, services
+from contracts.imports import import_create, run_import
+from contracts.models import Contract, InventoryImport, Issuer, NumberBlock, SigningKey
+from core import errors
+from core.api.views import (
     ScopedAPIView,
     ScopedReadOnlyViewSet,
     ScopedViewSet,
@@ -26,10 +30,6 @@ from config.api.views import (
     int_pk,
     mutation_response,
 )
-from contracts import selectors, services
-from contracts.imports import import_create, run_import
-from contracts.models import Contract, InventoryImport, Issuer, NumberBlock, SigningKey
-from numbering import errors
 from numbering.apis.tenant import IDEMPOTENCY_PARAM, valid
 
 logger = logging.getLogger(__name__)

@@ -24,10 +24,10 @@ from contracts import signing
 from contracts.imports import ImportOutcome, import_file
 from contracts.models import Contract, InventoryImport, Issuer, SigningKey
 from contracts.services import signing_key_add
+from core.actors import Actor
+from core.rls import rls_scope
 from numbering import services
-from numbering.actors import Actor
 from numbering.models import Lease, Number, Reservation
-from numbering.rls import rls_scope
 from pools.models import InventoryPool, Tenant, TenantPool
 
 ACTOR = Actor.system("seed-demo")

@@ -39,11 +39,11 @@ from audit.services import audit_append
 from contracts import signing
 from contracts.models import InventoryImport, Issuer, NumberBlock, SigningKey
 from contracts.selectors import active_contract, issuer_by_code, signing_key_problem, signing_keys_valid
-from numbering import errors
-from numbering.actors import Actor
-from numbering.formats import MSISDN, SHORT_CODE, parse_number
-from numbering.outbox import outbox_enqueue
-from numbering.rls import rls_scope
+from core import errors
+from core.actors import Actor
+from core.formats import MSISDN, SHORT_CODE, parse_number
+from core.outbox import outbox_enqueue
+from core.rls import rls_scope
 from pools.models import InventoryPool
 
 logger = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from audit.services import audit_append
 from contracts import signing
 from contracts.models import Contract, SigningKey
 from contracts.selectors import issuer_by_code
-from numbering import errors, idempotency
-from numbering.actors import Actor
+from core import errors, idempotency
+from core.actors import Actor
 
 
 def _key_snapshot(key: SigningKey) -> dict[str, object]:

@@ -14,7 +14,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 
-from numbering.errors import ValidationError
+from core.errors import ValidationError
 
 MIN_RSA_BITS = 2048
 MAX_SIGNATURE_BYTES = 2048  # RSA-16384 signatures are 2048 bytes; anything longer is not one

@@ -13,7 +13,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from config import roles
+from core import authz as roles
+from core import errors
+from core.actors import Actor
 from exports.models import RegulatorExport
 from exports.services import (
     INVENTORY_FILTERS,
@@ -24,8 +26,6 @@ from exports.services import (
     regulator_export_run,
     regulator_export_verify,
 )
-from numbering import errors
-from numbering.actors import Actor
 
 EXPORT_ROLES = frozenset({roles.REGULATOR_EXPORTER, roles.COMPLIANCE_OFFICER, roles.NUMBERING_ADMIN})
 

@@ -18,9 +18,10 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api.errors import StorageUnavailable
-from config.api.views import ScopedAPIView, ScopedViewSet, int_pk
-from exports import services, storage
+from core import worm as storage
+from core.api.errors import StorageUnavailable
+from core.api.views import ScopedAPIView, ScopedViewSet, int_pk
+from exports import services
 from exports.models import RegulatorExport
 from numbering.apis.tenant import valid
 

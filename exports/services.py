@@ -35,17 +35,17 @@ from django.db import connection, transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from exports import storage
-from exports.csv_safety import SafeCsvWriter, csv_line
-from exports.keys import SigningError, get_provider, sign_document, signing_bytes, verify_signature
+from core import errors
+from core import worm as storage
+from core.actors import Actor
+from core.csv_safety import SafeCsvWriter, csv_line
+from core.formats import parse_uuid
+from core.outbox import outbox_enqueue
+from core.rls import rls_scope
+from core.signing import SigningError, get_provider, sign_document, signing_bytes, verify_signature
 from exports.metrics import EXPORT_FAILURES
 from exports.models import RegulatorExport
-from numbering import errors
-from numbering.actors import Actor
-from numbering.formats import parse_uuid
 from numbering.models import Lease, Number
-from numbering.outbox import outbox_enqueue
-from numbering.rls import rls_scope
 from numbering.selectors import number_criteria_q
 from pools.models import Tenant
 

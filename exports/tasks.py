@@ -9,9 +9,9 @@ import logging
 
 from celery import shared_task
 
+from core import errors
+from core.actors import Actor
 from exports.services import ExportFailed, regulator_export_pending_periods, regulator_export_run
-from numbering import errors
-from numbering.actors import Actor
 
 logger = logging.getLogger(__name__)
 

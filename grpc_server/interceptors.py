@@ -5,7 +5,7 @@ Identity is the client certificate CN from `auth_context()` (the TLS layer alrea
 verified the chain against the platform CA). A CN not on the allowlist gets
 UNAUTHENTICATED; a listed CN calling a method outside its list gets PERMISSION_DENIED;
 both are logged and counted. Domain errors become the gRPC status of
-numbering.errors.ERROR_STATUS with a google.rpc.ErrorInfo detail whose reason is the
+core.errors.ERROR_STATUS with a google.rpc.ErrorInfo detail whose reason is the
 error code, so nothing known ends as UNKNOWN. Health and reflection pass through (they
 still need a certificate from the CA when mTLS is on).
 
@@ -27,11 +27,10 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
 
-from config import tracing
-from config.request_context import request_id_scope
+from core import errors, tracing
+from core.request_context import request_id_scope
 from grpc_server.context import INSECURE_CALLER, current_caller
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
-from numbering import errors
 
 log = logging.getLogger(__name__)
 

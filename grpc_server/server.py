@@ -1,6 +1,6 @@
 """The gRPC server: one grpc.aio server per worker process, workers sharing the port.
 
-`python manage.py grpcserver` (numbering/management/commands/grpcserver.py) starts
+`python manage.py grpcserver` (grpc_server/management/commands/grpcserver.py) starts
 `--workers` processes (default: CPU count). Each binds GRPC_PORT with SO_REUSEPORT, so
 the kernel spreads connections across them. SIGTERM: health turns NOT_SERVING, the port
 stops accepting, in-flight calls get up to GRPC_GRACE_SECONDS to finish, then exit 0.
@@ -31,7 +31,7 @@ from django.db import connections
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from config.tracing import setup_tracing
+from core.tracing import setup_tracing
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
 from grpc_server.interceptors import SERVICE, CallGuard
 from grpc_server.permissions import configured_permissions

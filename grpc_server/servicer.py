@@ -19,11 +19,12 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import Histogram
 
+from core import errors
+from core.actors import Actor
 from grpc_server.context import current_caller
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
 from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc
-from numbering import errors, lease_lookup, services
-from numbering.actors import Actor
+from numbering import lease_lookup, services
 from numbering.lease_lookup import LeaseAnswer, LeaseLookup
 
 _REASONS = {

@@ -21,15 +21,14 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from config import roles
-from contracts.imports import EVENT_COMPLETED, VANITY_TIERS
+from contracts.imports import VANITY_TIERS
+from core import authz as roles
+from core.admin import BigTableAdmin, ReadOnlyAdmin, fixed_values_filter
+from core.errors import DomainError
+from core.formats import parse_number
 from numbering import models, services
 from numbering.admin_overview import overview
-from numbering.admin_utils import BigTableAdmin, ReadOnlyAdmin, fixed_values_filter
-from numbering.errors import DomainError
-from numbering.formats import parse_number
-from numbering.lifecycle import TRANSITIONS
-from numbering.models import IdempotencyRecord, Lease, Number, OutboxEvent, QuarantinePolicy, Reservation
+from numbering.models import Lease, Number, QuarantinePolicy, Reservation
 from numbering.staff import roles_of, staff_actor
 
 OPS = frozenset({roles.NUMBERING_ADMIN, roles.COMMERCE_OPS})
@@ -329,27 +328,7 @@ class QuarantinePolicyAdmin(admin.ModelAdmin):
         obj.approved_at, obj.approved_by, obj.updated_at = updated.approved_at, updated.approved_by, updated.updated_at
 
 
-@admin.register(OutboxEvent)
-class OutboxEventAdmin(ReadOnlyAdmin):
-    list_display = ("id", "event_type", "aggregate_id", "partition", "created_at", "published_at", "attempts")
-    list_filter = (fixed_values_filter("event_type", sorted({t.event for t in TRANSITIONS} | {EVENT_COMPLETED})),)
-    search_fields = ("aggregate_id",)
-
-
-@admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(ReadOnlyAdmin):
-    list_display = ("scope", "key", "created_at", "expires_at")
-    search_fields = ("key",)
-
-
-# --- background work (issue 6): read-only views of what the consumers and detector did ---
-@admin.register(models.ProcessedMessage)
-class ProcessedMessageAdmin(ReadOnlyAdmin):
-    list_display = ("message_id", "subject", "outcome", "processed_at")
-    search_fields = ("message_id",)
-    show_full_result_count = False
-
-
+# --- background work (issue 6): read-only view of what the detector did ---
 @admin.register(models.AnomalySignal)
 class AnomalySignalAdmin(ReadOnlyAdmin):
     list_display = ("kind", "subject", "window_start", "count", "created_at")

@@ -25,8 +25,8 @@ from django.utils import timezone
 from prometheus_client import Counter
 
 from audit.models import AuditEvent
-from numbering.joblock import job_lock
-from numbering.outbox import outbox_enqueue
+from core.locks import job_lock
+from core.outbox import outbox_enqueue
 
 log = logging.getLogger(__name__)
 

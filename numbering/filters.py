@@ -7,8 +7,8 @@ from typing import Any
 import django_filters as df
 from django.db.models import QuerySet
 
+from core.formats import normalize_number
 from numbering import selectors
-from numbering.formats import normalize_number
 from numbering.lifecycle import State
 from numbering.models import Lease, Number, Reservation
 

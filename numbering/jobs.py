@@ -3,7 +3,7 @@
 Each job finds its due rows, then changes every one through its service function
 (numbering.services), which re-checks the guard in its compare-and-set: a job run twice
 at once, or racing a user, can never act early or twice. A PostgreSQL advisory lock
-(numbering.joblock) keeps two overlapping runs from doing the same work twice.
+(core.locks) keeps two overlapping runs from doing the same work twice.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ from django.db import transaction
 from django.utils import timezone
 from prometheus_client import Counter, Gauge
 
-from config.logging import mask_number
-from numbering import errors, reservation_ttl, services
-from numbering.actors import Actor
-from numbering.joblock import job_lock
+from core import errors
+from core.actors import Actor
+from core.locks import job_lock
+from core.logging import mask_number
+from core.rls import rls_scope
+from numbering import reservation_ttl, services
 from numbering.lifecycle import State
 from numbering.models import Lease, Number
-from numbering.rls import rls_scope
 from pools.models import Tenant
 
 log = logging.getLogger(__name__)

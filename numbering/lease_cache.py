@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from prometheus_client import Counter
 
-from config.logging import mask_number
+from core.logging import mask_number
 
 log = logging.getLogger(__name__)
 

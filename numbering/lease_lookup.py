@@ -43,11 +43,12 @@ from django.db import Error as DatabaseError
 from django.db import close_old_connections, connections, transaction
 from prometheus_client import Counter
 
-from config.logging import mask_number
-from numbering import errors, lease_cache
-from numbering.formats import normalize_number, parse_uuid
+from core import errors
+from core.formats import normalize_number, parse_uuid
+from core.logging import mask_number
+from core.rls import rls_scope
+from numbering import lease_cache
 from numbering.models import Lease, Number
-from numbering.rls import rls_scope
 from numbering.services import number_snapshot
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from numbering import errors
+from core import errors
 
 
 class State(StrEnum):

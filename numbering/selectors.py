@@ -22,8 +22,8 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 
 from audit.models import AuditEvent
-from numbering import errors
-from numbering.formats import normalize_number
+from core import errors
+from core.formats import normalize_number
 from numbering.lifecycle import HELD_STATES, State
 from numbering.models import Lease, Number, Reservation
 from pools.models import TenantPool

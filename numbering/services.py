@@ -22,12 +22,13 @@ from django.utils import timezone
 from prometheus_client import Counter
 
 from audit.services import audit_append
-from numbering import anomaly, cas, errors, idempotency, lease_cache, lifecycle, reservation_ttl, rls
-from numbering.actors import Actor, ActorKind
-from numbering.formats import normalize_number, parse_uuid
+from core import errors, idempotency, rls
+from core.actors import Actor, ActorKind
+from core.formats import normalize_number, parse_uuid
+from core.outbox import outbox_enqueue
+from numbering import anomaly, cas, lease_cache, lifecycle, reservation_ttl
 from numbering.lifecycle import Action, NumberFacts, State, Transition
 from numbering.models import Lease, Number, QuarantinePolicy, Reservation
-from numbering.outbox import outbox_enqueue
 from pools.models import Tenant, TenantPool
 
 MAX_CAS_ATTEMPTS = 3

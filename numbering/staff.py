@@ -1,4 +1,4 @@
-"""Django staff groups ↔ the roles of DESIGN §3.2 (config/roles.py).
+"""Django staff groups ↔ the roles of DESIGN §3.2 (core/authz.py).
 
 A staff user's roles are the names of their groups that are staff roles (superusers are
 numbering.admin). Each group gets model permissions matching what the role may do; the
@@ -12,16 +12,17 @@ from typing import Any
 from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
 
-from config import roles
-from numbering.actors import Actor
+from core import authz as roles
+from core.actors import Actor
 
-APPS = ("contracts", "pools", "numbering", "audit", "exports")
+APPS = ("contracts", "pools", "numbering", "audit", "exports", "core", "events")
 # Append-only or machine-written: nobody edits them in the admin.
 READ_ONLY_MODELS = {
     ("audit", "auditevent"),
     ("audit", "chainhead"),
-    ("numbering", "outboxevent"),
-    ("numbering", "idempotencyrecord"),
+    ("core", "outboxevent"),
+    ("core", "idempotencyrecord"),
+    ("events", "processedmessage"),
 }
 
 _OPS_EDIT = {

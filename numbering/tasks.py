@@ -6,7 +6,8 @@ from typing import Any
 
 from celery import shared_task
 
-from numbering import anomaly, idempotency, jobs
+from core import idempotency
+from numbering import anomaly, jobs
 
 
 def _counts(result: jobs.JobResult) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from numbering.admin_utils import BigTableAdmin, ReadOnlyAdmin
+from core.admin import BigTableAdmin, ReadOnlyAdmin
 from pools.models import InventoryPool, PoolWatermarkState, Tenant, TenantPool
 
 

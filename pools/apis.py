@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 
-from config.api.views import ScopedReadOnlyViewSet
+from core.api.views import ScopedReadOnlyViewSet
 from pools.models import InventoryPool, Tenant, TenantPool
 
 

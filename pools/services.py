@@ -13,12 +13,12 @@ from django.utils import timezone
 from prometheus_client import Counter, Gauge
 
 from audit.services import audit_append
-from numbering import errors
-from numbering.actors import Actor
+from core import errors
+from core.actors import Actor
+from core.outbox import outbox_enqueue
+from core.rls import rls_scope
 from numbering.lifecycle import State
 from numbering.models import Number
-from numbering.outbox import outbox_enqueue
-from numbering.rls import rls_scope
 from pools.models import InventoryPool, PoolWatermarkState, Tenant
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ import pytest
 from django.conf import settings
 from django.db import connections, transaction
 
-from numbering.actors import Actor
-from numbering.rls import rls_scope
+from core.actors import Actor
+from core.rls import rls_scope
 from tests.factories import InventoryPoolFactory, TenantFactory, TenantPoolFactory
 
 # Tables a committed test may fill; emptied afterwards (seeded policies are kept).

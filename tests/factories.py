@@ -11,8 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from contracts.models import Contract, Issuer, NumberBlock
+from core.rls import rls_scope
 from numbering.models import Lease, Number, Reservation
-from numbering.rls import rls_scope
 from pools.models import InventoryPool, Tenant, TenantPool
 
 _msisdn_seq = itertools.count(1000000)

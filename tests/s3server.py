@@ -44,7 +44,7 @@ def export_key_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def worm_bucket(s3_server: str, export_key_dir: Path) -> Iterator[str]:
     """A new bucket (versioning + Object Lock COMPLIANCE 7 years) on the private server,
     with the settings pointing at it for the duration of the test."""
-    from exports.storage import provision_bucket
+    from core.worm import provision_bucket
 
     bucket = f"exports-test-{uuid.uuid4().hex[:12]}"
     overrides: dict[str, Any] = {

@@ -10,8 +10,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_str, parse_database_url
-from config.logging import JsonFormatter, MaskNumbersFilter, RequestIdFilter, mask_number
-from config.request_context import request_id_scope
+from core.logging import JsonFormatter, MaskNumbersFilter, RequestIdFilter, mask_number
+from core.request_context import request_id_scope
 
 
 def test_env_str_requires_a_value_without_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -116,14 +116,14 @@ def test_a_broken_format_string_does_not_break_logging() -> None:
     ],
 )
 def test_log_filter_masks_afghan_msisdns_in_every_accepted_form(text: str, masked: str) -> None:
-    from config.logging import mask_numbers_in
+    from core.logging import mask_numbers_in
 
     assert mask_numbers_in(text) == masked
 
 
 def test_number_formats_accepted_and_refused() -> None:
-    from numbering.errors import ValidationError
-    from numbering.formats import parse_number
+    from core.errors import ValidationError
+    from core.formats import parse_number
 
     assert parse_number("93 79 123 4567").number == "+93791234567"
     assert parse_number("079-123-4567").number == "+93791234567"

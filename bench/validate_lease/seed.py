@@ -21,10 +21,10 @@ django.setup()
 from django.db import transaction  # noqa: E402
 
 from contracts.models import Issuer  # noqa: E402
+from core.actors import Actor  # noqa: E402
+from core.rls import rls_scope  # noqa: E402
 from numbering import services  # noqa: E402
-from numbering.actors import Actor  # noqa: E402
 from numbering.models import Number  # noqa: E402
-from numbering.rls import rls_scope  # noqa: E402
 from pools.models import InventoryPool, Tenant, TenantPool  # noqa: E402
 
 TENANTS = int(os.environ.get("BENCH_TENANTS", "40"))

@@ -11,7 +11,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from audit.apis import AuditEventViewSet, AuditVerifyView
-from config.api.views import api_not_found
 from contracts.apis import (
     BlockViewSet,
     ContractViewSet,
@@ -20,6 +19,7 @@ from contracts.apis import (
     IssuerSigningKeysView,
     IssuerViewSet,
 )
+from core.api.views import api_not_found
 from exports.apis import (
     InventoryCsvView,
     RegulatorExportDownloadView,

@@ -56,16 +56,19 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "core",
     "contracts",
     "pools",
     "numbering",
     "audit",
     "exports",
+    "events",
+    "grpc_server",
 ]
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "config.request_context.RequestIdMiddleware",
+    "core.request_context.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -199,10 +202,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "mask_numbers": {"()": "config.logging.MaskNumbersFilter"},
-        "request_id": {"()": "config.logging.RequestIdFilter"},
+        "mask_numbers": {"()": "core.logging.MaskNumbersFilter"},
+        "request_id": {"()": "core.logging.RequestIdFilter"},
     },
-    "formatters": {"json": {"()": "config.logging.JsonFormatter"}},
+    "formatters": {"json": {"()": "core.logging.JsonFormatter"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
@@ -281,7 +284,7 @@ if PRODUCTION:
         raise ImproperlyConfigured("JWT_JWKS_URL or JWT_JWKS_FILE is required when NUMBERING_ENV=production")
     JWT_ISSUER = env_str("JWT_ISSUER")
 elif not (JWT_JWKS_URL or JWT_JWKS_FILE):
-    from config.api.devkeys import ensure_dev_keys
+    from core.api.devkeys import ensure_dev_keys
 
     JWT_JWKS_FILE = str(ensure_dev_keys(JWT_DEV_DIR).jwks_path)
     JWT_ISSUER = env_str("JWT_ISSUER", "numbering-service-dev")
@@ -298,15 +301,15 @@ API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1, maximum=1000)
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 500, minimum=1, maximum=5000)
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["config.api.auth.JWTAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["config.api.permissions.RolePermission"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["core.api.auth.JWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["core.api.permissions.RolePermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "config.api.pagination.StableCursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.StableCursorPagination",
     "PAGE_SIZE": API_PAGE_SIZE,
-    "EXCEPTION_HANDLER": "config.api.errors.problem_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "config.api.schema.ProblemAutoSchema",
+    "EXCEPTION_HANDLER": "core.api.errors.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.ProblemAutoSchema",
     "UNAUTHENTICATED_USER": None,
     "UNAUTHENTICATED_TOKEN": None,
 }

@@ -10,8 +10,9 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api.views import ScopedViewSet, mutation_response
-from numbering import errors, selectors, services
+from core import errors
+from core.api.views import ScopedViewSet, mutation_response
+from numbering import selectors, services
 from numbering.apis import serializers as s
 from numbering.apis.tenant import IDEMPOTENCY_PARAM, NUMBER_PARAM, get_by_uuid, valid
 from numbering.filters import AdminLeaseFilter, AdminNumberFilter

@@ -14,7 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api.views import ScopedAPIView, ScopedViewSet, mutation_response
+from core.api.views import ScopedAPIView, ScopedViewSet, mutation_response
 from numbering import selectors, services
 from numbering.apis import serializers as s
 from numbering.filters import LeaseFilter, NumberSearchFilter, ReservationFilter, TenantNumberFilter
@@ -273,7 +273,7 @@ def _valid(serializer_class: type[serializers.Serializer], request: Request) -> 
 
 
 def _get_by_uuid(queryset: QuerySet[Any], pk: str, what: str) -> Any:
-    from numbering import errors
+    from core import errors
 
     try:
         key = uuid.UUID(pk)

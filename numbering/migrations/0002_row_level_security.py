@@ -1,6 +1,6 @@
 """Row-level security on numbers, reservations, leases and tenant pools (DESIGN §9).
 
-The policies read app.scope / app.tenant_id, which only numbering.rls sets (with
+The policies read app.scope / app.tenant_id, which only core.rls sets (with
 set_config(..., true), i.e. for the current transaction). Tenants see their own rows
 plus AVAILABLE inventory (and numbers they just released into quarantine, so a release's
 RETURNING row stays visible to them); platform scope sees everything; no scope sees only

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group, User
 
-from config import roles
+from core import authz as roles
 from numbering.staff import ensure_staff_groups
 from tests.contracts.conftest import _import_dir, atra, pools, roshan, system  # noqa: F401
 

@@ -11,11 +11,11 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 
 from audit.models import ChainHead
-from config import roles
 from contracts.models import InventoryImport
+from core import authz as roles
+from core.actors import Actor
+from core.errors import NotFound, ValidationError
 from numbering import services
-from numbering.actors import Actor
-from numbering.errors import NotFound, ValidationError
 from numbering.lifecycle import State
 from tests.admin.conftest import staff_user
 from tests.contracts.conftest import HEADER, msisdn_rows, sign_csv

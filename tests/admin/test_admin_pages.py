@@ -9,9 +9,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from config import roles
 from contracts import signing
 from contracts.models import InventoryImport, SigningKey
+from core import authz as roles
 from numbering.admin import search_terms
 from numbering.lifecycle import State
 from numbering.models import Number, QuarantinePolicy

@@ -13,12 +13,12 @@ import pytest
 from django.conf import settings
 from django.db import transaction
 
-from config import roles
 from contracts.imports import import_file
-from numbering.actors import Actor
+from core import authz as roles
+from core.actors import Actor
+from core.rls import rls_scope
 from numbering.lifecycle import State
 from numbering.models import Number
-from numbering.rls import rls_scope
 from tests.admin.conftest import staff_user
 from tests.contracts.conftest import HEADER, install_key, msisdn_rows, sign_csv
 from tests.factories import InventoryPoolFactory, IssuerFactory, TenantFactory, TenantPoolFactory

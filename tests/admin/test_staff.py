@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from config import roles
+from core import authz as roles
 from numbering.staff import ensure_staff_groups, roles_of, staff_actor
 
 pytestmark = pytest.mark.django_db

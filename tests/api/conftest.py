@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.test import Client
 
-from config.api.auth import issue_token
-from config.api.devkeys import ensure_dev_keys
+from core.api.auth import issue_token
+from core.api.devkeys import ensure_dev_keys
 
 
 def _dev() -> tuple[bytes, str]:

@@ -9,8 +9,9 @@ import pytest
 
 from audit.models import AuditEvent
 from contracts.models import Contract
+from core.models import OutboxEvent
 from numbering.lifecycle import State
-from numbering.models import Lease, Number, OutboxEvent, QuarantinePolicy
+from numbering.models import Lease, Number, QuarantinePolicy
 from tests.api.conftest import Api, make_token
 from tests.factories import ContractFactory, NumberFactory, ShortCodeFactory
 from tests.numbering.helpers import number_in

@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.management import CommandError, call_command
 from rest_framework import exceptions
 
-from config.api import auth
-from config.api.auth import decode_token, principal_from_claims
-from config.api.devkeys import ensure_dev_keys, public_jwk
+from core.api import auth
+from core.api.auth import decode_token, principal_from_claims
+from core.api.devkeys import ensure_dev_keys, public_jwk
 from tests.api.conftest import Api, _claims, make_token
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from django.db import connections, transaction
 
+from core.rls import rls_scope
 from numbering.models import Number, Reservation
-from numbering.rls import rls_scope
 from tests.api.conftest import Api, make_token
 from tests.factories import InventoryPoolFactory, NumberFactory, TenantFactory, TenantPoolFactory
 

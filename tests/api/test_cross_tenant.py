@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from audit.models import AuditEvent
+from core.models import OutboxEvent
 from numbering.lifecycle import State
-from numbering.models import Lease, Number, OutboxEvent, Reservation
+from numbering.models import Lease, Number, Reservation
 from tests.api.conftest import Api, make_token
 from tests.numbering.helpers import number_in
 

@@ -13,9 +13,10 @@ from django.http import Http404
 from django.utils import timezone
 from rest_framework import exceptions
 
-from config.api.errors import flatten_validation, problem_exception_handler
-from numbering import errors, selectors, services
-from numbering.actors import Actor
+from core import errors
+from core.actors import Actor
+from core.api.errors import flatten_validation, problem_exception_handler
+from numbering import selectors, services
 from numbering.lifecycle import State
 from numbering.models import Lease
 from tests.conftest import as_tenant

@@ -14,8 +14,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 
-from exports import storage
-from exports.keys import get_provider, verify_signature
+from core import worm as storage
+from core.signing import get_provider, verify_signature
 from exports.models import RegulatorExport
 from exports.services import INVENTORY_COLUMNS, manifest_signing_bytes, previous_period
 from numbering.models import Number

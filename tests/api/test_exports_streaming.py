@@ -11,9 +11,9 @@ from typing import Any
 from django.db import connection, transaction
 from django.test import Client
 
+from core.rls import rls_scope
 from numbering.lifecycle import State
 from numbering.models import Number
-from numbering.rls import rls_scope
 from tests.api.conftest import make_token
 from tests.factories import InventoryPoolFactory, TenantFactory, TenantPoolFactory
 from tests.numbering.helpers import number_in

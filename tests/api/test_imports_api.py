@@ -15,7 +15,8 @@ from audit.models import AuditEvent
 from contracts import signing
 from contracts.imports import run_import
 from contracts.models import InventoryImport, SigningKey
-from numbering.models import Number, OutboxEvent
+from core.models import OutboxEvent
+from numbering.models import Number
 from tests.api.conftest import Api, make_token
 from tests.contracts import conftest as contract_fixtures
 from tests.contracts.conftest import HEADER, Signed, msisdn_rows, private_key, sign_csv

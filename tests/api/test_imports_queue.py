@@ -12,8 +12,8 @@ from celery import current_app
 from django.db import transaction
 
 from contracts.models import InventoryImport
+from core.rls import rls_scope
 from numbering.models import Number
-from numbering.rls import rls_scope
 from tests.api.test_imports_api import upload
 from tests.contracts.conftest import HEADER, install_key, msisdn_rows, sign_csv
 from tests.factories import InventoryPoolFactory, IssuerFactory

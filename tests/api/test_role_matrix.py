@@ -1,5 +1,5 @@
 """Every endpoint × every role (and no token / broken tokens) → exactly the allow/deny of the
-matrix in config/api/permissions.py."""
+matrix in core/api/permissions.py."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 
 from audit.models import AuditEvent
-from config import roles
-from config.api.auth import principal_from_claims
-from config.api.permissions import MATRIX
+from core import authz as roles
+from core.api.auth import principal_from_claims
+from core.api.permissions import MATRIX
 from numbering.lifecycle import State
 from numbering.models import Lease, Reservation
 from pools.models import InventoryPool, TenantPool

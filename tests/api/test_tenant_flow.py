@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from audit.models import AuditEvent
-from numbering.models import Lease, Number, OutboxEvent, Reservation
+from core.models import OutboxEvent
+from numbering.models import Lease, Number, Reservation
 from tests.api.conftest import Api, make_token
 from tests.factories import NumberFactory
 

@@ -12,9 +12,9 @@ from django.db import transaction
 
 from audit.models import AuditEvent, ChainHead
 from audit.services import audit_append, audit_verify_chains
+from core.rls import rls_scope
 from numbering import services
 from numbering.lifecycle import State
-from numbering.rls import rls_scope
 from tests.conftest import owner_dsn, superuser_dsn
 from tests.numbering.helpers import OPS, number_in
 

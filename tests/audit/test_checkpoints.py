@@ -17,8 +17,8 @@ from audit.checkpoints import CHAIN_BROKEN_EVENT, load_checkpoints
 from audit.hashing import chain_hash, event_body
 from audit.models import GENESIS_HASH
 from audit.services import audit_append, audit_verify_chains
-from exports import storage
-from numbering.models import OutboxEvent
+from core import worm as storage
+from core.models import OutboxEvent
 from tests.conftest import superuser_dsn
 from tests.s3server import free_port
 

@@ -10,8 +10,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_str, parse_database_url
-from config.logging import JsonFormatter, MaskNumbersFilter, RequestIdFilter, mask_number
-from config.request_context import get_request_id, request_id_scope
+from core.logging import JsonFormatter, MaskNumbersFilter, RequestIdFilter, mask_number
+from core.request_context import get_request_id, request_id_scope
 
 
 def test_env_helpers_fail_loudly_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from contracts import signing
 from contracts.models import Issuer, NumberBlock, SigningKey
-from numbering.actors import Actor
-from numbering.models import Number, OutboxEvent
+from core.actors import Actor
+from core.models import OutboxEvent
+from numbering.models import Number
 from tests.factories import InventoryPoolFactory, IssuerFactory
 
 HEADER = "number,kind,vanity_tier,block\n"

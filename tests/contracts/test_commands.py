@@ -12,8 +12,8 @@ from audit.models import AuditEvent
 from contracts import signing
 from contracts.models import SigningKey
 from contracts.services import signing_key_add, signing_key_revoke
-from numbering.actors import Actor
-from numbering.errors import NotFound, ValidationError
+from core.actors import Actor
+from core.errors import NotFound, ValidationError
 from numbering.models import Number
 from tests.contracts.conftest import HEADER, msisdn_rows, private_key, sign_csv
 from tests.factories import IssuerFactory

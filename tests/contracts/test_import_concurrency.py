@@ -10,9 +10,9 @@ from django.db import connections, transaction
 
 from contracts.imports import import_file
 from contracts.models import InventoryImport
-from numbering.actors import Actor
+from core.actors import Actor
+from core.rls import rls_scope
 from numbering.models import Number
-from numbering.rls import rls_scope
 from tests.contracts.conftest import HEADER, install_key, msisdn_rows, sign_csv
 from tests.factories import InventoryPoolFactory, IssuerFactory
 

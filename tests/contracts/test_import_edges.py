@@ -10,7 +10,7 @@ from django.utils import timezone
 from contracts import imports
 from contracts.imports import csv_path, import_create, import_file, import_set_mode, run_import
 from contracts.models import InventoryImport, SigningKey
-from numbering.errors import ValidationError
+from core.errors import ValidationError
 from numbering.models import Number
 from tests.contracts.conftest import HEADER, install_key, msisdn_rows, sign_csv
 from tests.factories import BlockFactory

@@ -14,8 +14,8 @@ import pytest
 from django.conf import settings
 from django.db import connections, transaction
 
+from core.rls import rls_scope
 from numbering.models import Number
-from numbering.rls import rls_scope
 from tests.contracts.conftest import HEADER, install_key, sign_csv
 from tests.factories import InventoryPoolFactory, IssuerFactory
 

@@ -11,8 +11,9 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from contracts.imports import import_create, import_file, run_import
 from contracts.models import InventoryImport, NumberBlock, SigningKey
-from numbering.errors import ImportRefused
-from numbering.models import Number, OutboxEvent
+from core.errors import ImportRefused
+from core.models import OutboxEvent
+from numbering.models import Number
 from tests.contracts.conftest import HEADER, install_key, msisdn_rows, sign_csv
 from tests.factories import NumberFactory
 

@@ -8,7 +8,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from contracts.imports import import_file
-from numbering import errors, jobs, services
+from core import errors
+from numbering import jobs, services
 from numbering.lifecycle import State
 from tests.contracts.conftest import HEADER, msisdn_rows, sign_csv
 from tests.factories import NumberFactory

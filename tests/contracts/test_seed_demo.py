@@ -58,8 +58,8 @@ def test_seed_demo_populates_every_issuer_pool_tenant_and_state_and_is_idempoten
     assert (Number.objects.count(), InventoryImport.objects.count(), SigningKey.objects.count()) == before
     assert "already imported" in out.getvalue() and "already present" in out.getvalue()
     # Once the demo reservations have expired, a re-run reserves a few again.
+    from core.actors import Actor
     from numbering import services
-    from numbering.actors import Actor
 
     for number in Number.objects.filter(state="RESERVED").values_list("number", flat=True):
         services.number_recall(number=number, actor=Actor.system("test"))

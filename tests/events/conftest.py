@@ -22,8 +22,8 @@ from typing import Any
 import nats
 import pytest
 
-from numbering.relay import OutboxRelay, RelayConfig
-from numbering.streams import provision
+from events.relay import OutboxRelay, RelayConfig
+from events.streams import provision
 
 NATS_BIN = shutil.which("nats-server") or "/usr/sbin/nats-server"
 
@@ -185,7 +185,7 @@ def relays() -> Iterator[Callable[..., RelayThread]]:
 
 @pytest.fixture
 def consumers(nats_server: NatsServer) -> Iterator[Any]:
-    from numbering.consumers import EventConsumers
+    from events.consumers import EventConsumers
 
     runner = AsyncRunner(EventConsumers(nats_server.url, fetch_timeout=0.4))
     runner.start()

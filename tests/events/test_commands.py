@@ -15,8 +15,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connections, transaction
 
-from numbering.models import OutboxEvent, ProcessedMessage
-from numbering.outbox import outbox_enqueue
+from core.models import OutboxEvent
+from core.outbox import outbox_enqueue
+from events.models import ProcessedMessage
 from tests.events.conftest import free_port, wait_for
 
 pytestmark = pytest.mark.usefixtures("committed")

@@ -13,10 +13,11 @@ from django.utils import timezone
 from prometheus_client import REGISTRY
 
 from audit.models import AuditEvent
-from numbering.consumers import InvalidMessage, parse_message
+from core.rls import rls_scope
+from events.consumers import InvalidMessage, parse_message
+from events.models import ProcessedMessage
 from numbering.lifecycle import State
-from numbering.models import Number, ProcessedMessage, Reservation
-from numbering.rls import rls_scope
+from numbering.models import Number, Reservation
 from pools.models import Tenant
 from tests.events.conftest import wait_for
 from tests.numbering.helpers import number_in

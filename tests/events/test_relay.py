@@ -15,12 +15,12 @@ from django.conf import settings
 from django.db import transaction
 from prometheus_client import REGISTRY
 
+from core.actors import Actor
+from core.models import OutboxEvent
+from core.outbox import outbox_enqueue, partition_for
+from core.rls import rls_scope
 from numbering import services
-from numbering.actors import Actor
 from numbering.lifecycle import State
-from numbering.models import OutboxEvent
-from numbering.outbox import outbox_enqueue, partition_for
-from numbering.rls import rls_scope
 from tests.events.conftest import StreamMessage, stream_messages, wait_for
 from tests.numbering.helpers import number_in
 
@@ -209,7 +209,7 @@ def test_a_failing_event_blocks_only_its_own_partition(nats_server: Any, relays:
 
 
 def test_provision_streams_is_idempotent_and_updates_a_changed_limit(nats_server: Any) -> None:
-    from numbering.streams import load_definitions, provision
+    from events.streams import load_definitions, provision
 
     again = nats_server.provision()
     assert again.created == [] and again.updated == [] and len(again.unchanged) == 6
@@ -233,7 +233,7 @@ def test_a_commit_wakes_the_relay_through_notify_without_waiting_for_the_poll(na
 
 
 def test_provision_without_dev_streams_skips_them_and_their_consumers_and_updates_a_consumer() -> None:
-    from numbering.streams import load_definitions, provision
+    from events.streams import load_definitions, provision
     from tests.events.conftest import NatsServer
 
     server = NatsServer()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from exports.csv_safety import SafeCsvWriter, csv_line, neutralise, restore
+from core.csv_safety import SafeCsvWriter, csv_line, neutralise, restore
 
 
 @pytest.mark.parametrize("text", ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx", '=HYPERLINK("http://e")'])

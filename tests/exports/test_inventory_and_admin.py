@@ -11,10 +11,10 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import reverse
 
+from core import errors
+from core.actors import Actor
 from exports.models import RegulatorExport
 from exports.services import INVENTORY_COLUMNS, inventory_csv_rows, previous_period
-from numbering import errors
-from numbering.actors import Actor
 from tests.conftest import as_tenant
 from tests.exports.conftest import EVIL_NAME, EVIL_REG, Seeded
 

@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
-from exports.keys import (
+from core.signing import (
     LocalFileKeyProvider,
     SigningError,
     VaultTransitKeyProvider,

@@ -18,8 +18,11 @@ from prometheus_client import REGISTRY
 
 from audit.models import AuditEvent
 from audit.services import audit_append
-from exports import storage
-from exports.keys import get_provider, verify_signature
+from core import errors
+from core import worm as storage
+from core.actors import Actor
+from core.models import OutboxEvent
+from core.signing import get_provider, verify_signature
 from exports.models import RegulatorExport
 from exports.services import (
     CATEGORY_OF_STATE,
@@ -34,9 +37,7 @@ from exports.services import (
     regulator_export_run,
     regulator_export_verify,
 )
-from numbering import errors
-from numbering.actors import Actor
-from numbering.models import Number, OutboxEvent
+from numbering.models import Number
 from tests.exports.conftest import EVIL_NAME, EVIL_REG, Seeded
 from tests.factories import NumberFactory
 from tests.s3server import free_port
@@ -334,7 +335,7 @@ def test_verify_reports_every_mismatch_of_a_validly_signed_but_wrong_manifest(
 ) -> None:
     """Even a manifest signed with the right key must agree with the CSV it names and the
     CSV must be COMPLIANCE-locked for 7 years."""
-    from exports.keys import sign_document
+    from core.signing import sign_document
 
     regulator_export_run(period=seeded_month.period, actor=ACTOR, now=seeded_month.now)
     record = RegulatorExport.objects.get()

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from django.core.management import call_command
 from django.utils import timezone
 
-from exports import storage
+from core import worm as storage
 
 
 def test_provisioned_bucket_has_versioning_and_default_compliance_retention(worm_bucket: str) -> None:

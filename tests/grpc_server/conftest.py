@@ -226,7 +226,7 @@ def as_platform(fn: Callable[[], Any]) -> Any:
     """Read committed rows as the platform does (committed tests have no ambient RLS scope)."""
     from django.db import transaction
 
-    from numbering.rls import rls_scope
+    from core.rls import rls_scope
 
     with transaction.atomic(), rls_scope(platform=True):
         return fn()

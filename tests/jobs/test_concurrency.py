@@ -8,9 +8,9 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from core.rls import rls_scope
 from numbering import jobs
 from numbering.lifecycle import State
-from numbering.rls import rls_scope
 from tests.jobs.test_sweeps import _lease, _lease_ends_in
 from tests.numbering.helpers import number_in
 

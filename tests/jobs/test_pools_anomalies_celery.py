@@ -10,10 +10,12 @@ from django.utils import timezone
 from prometheus_client import REGISTRY
 
 from audit.models import AuditEvent
-from numbering import anomaly, errors, services
-from numbering.actors import Actor
+from core import errors
+from core.actors import Actor
+from core.models import OutboxEvent
+from numbering import anomaly, services
 from numbering.lifecycle import State
-from numbering.models import AnomalySignal, OutboxEvent
+from numbering.models import AnomalySignal
 from pools.models import InventoryPool, PoolWatermarkState, Tenant
 from pools.services import pool_watermarks_check, tenant_set_status
 from tests.factories import InventoryPoolFactory, NumberFactory

@@ -17,12 +17,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.actors import Actor
+from core.rls import rls_scope
+from events.expiry_listener import ReservationExpiryListener, enable_keyspace_notifications, expire_one
 from numbering import jobs, reservation_ttl, services
-from numbering.actors import Actor
-from numbering.expiry_listener import ReservationExpiryListener, enable_keyspace_notifications, expire_one
 from numbering.lifecycle import State
 from numbering.models import Number
-from numbering.rls import rls_scope
 from tests.events.conftest import free_port, wait_for
 from tests.numbering.helpers import number_in
 

@@ -11,10 +11,11 @@ from django.core.management import call_command
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
+from core.locks import JOB_LOCK_NAMESPACE, job_key
+from core.models import OutboxEvent
 from numbering import jobs
-from numbering.joblock import JOB_LOCK_NAMESPACE, job_key
 from numbering.lifecycle import State
-from numbering.models import Lease, Number, OutboxEvent
+from numbering.models import Lease, Number
 from pools.models import Tenant
 from tests.conftest import owner_dsn
 from tests.numbering.helpers import number_in

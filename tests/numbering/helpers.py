@@ -9,11 +9,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from core.actors import Actor
+from core.models import OutboxEvent
+from core.rls import rls_scope
 from numbering import services
-from numbering.actors import Actor
 from numbering.lifecycle import Action, State
-from numbering.models import Lease, Number, OutboxEvent
-from numbering.rls import rls_scope
+from numbering.models import Lease, Number
 from tests.factories import NumberFactory
 
 OPS = Actor.user("ops.olga", roles=frozenset({"commerce.ops"}))

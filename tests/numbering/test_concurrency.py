@@ -11,10 +11,12 @@ import pytest
 from django.db import connection, transaction
 
 from audit.models import AuditEvent
-from numbering import errors, services
-from numbering.actors import Actor
-from numbering.models import Number, OutboxEvent, Reservation
-from numbering.rls import rls_scope
+from core import errors
+from core.actors import Actor
+from core.models import OutboxEvent
+from core.rls import rls_scope
+from numbering import services
+from numbering.models import Number, Reservation
 from tests.conftest import as_tenant
 from tests.factories import NumberFactory, TenantFactory, TenantPoolFactory
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from numbering import errors
-from numbering.formats import MSISDN, SHORT_CODE, parse_number
+from core import errors
+from core.formats import MSISDN, SHORT_CODE, parse_number
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,11 @@ import psycopg
 import pytest
 from django.db import connection, connections, transaction
 
-from numbering import errors, services
+from core import errors
+from core.rls import rls_scope
+from numbering import services
 from numbering.lifecycle import State
 from numbering.models import Lease, Number, Reservation
-from numbering.rls import rls_scope
 from pools.models import TenantPool
 from tests.conftest import as_tenant
 from tests.numbering.helpers import number_in

@@ -9,9 +9,11 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from numbering import errors, services
+from core import errors
+from core.models import IdempotencyRecord, OutboxEvent
+from numbering import services
 from numbering.lifecycle import State
-from numbering.models import IdempotencyRecord, Lease, Number, OutboxEvent, QuarantinePolicy, Reservation
+from numbering.models import Lease, Number, QuarantinePolicy, Reservation
 from pools.models import Tenant
 from tests.conftest import as_tenant
 from tests.factories import InventoryPoolFactory, NumberFactory, ShortCodeFactory
@@ -303,7 +305,7 @@ def test_a_conflict_is_counted_for_the_anomaly_detector(alice: Any) -> None:
 def test_an_expired_idempotency_key_may_be_used_afresh_and_is_purged(alice: Any) -> None:
     from django.core.management import call_command
 
-    from numbering import idempotency
+    from core import idempotency
 
     first, second = NumberFactory(), NumberFactory()
     actor = as_tenant(alice)

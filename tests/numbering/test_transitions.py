@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from numbering import errors
+from core import errors
+from core.models import OutboxEvent
 from numbering.lifecycle import TRANSITIONS, Action, State, Transition, invalid_pairs
-from numbering.models import Lease, Number, OutboxEvent, Reservation
+from numbering.models import Lease, Number, Reservation
 from tests.numbering.helpers import call, counts, number_in
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from config import tracing
+from core import tracing
 from tests.grpc_server.conftest import connect, pki, start_server  # noqa: F401 - the real mTLS server fixtures
 
 

@@ -11,7 +11,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from config.logging import JsonFormatter, MaskNumbersFilter
+from core.logging import JsonFormatter, MaskNumbersFilter
 from numbering import tasks
 
 

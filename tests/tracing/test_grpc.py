@@ -61,7 +61,7 @@ def test_a_refused_call_is_traced_with_its_status(
 
 
 def test_without_tracing_the_handlers_are_not_wrapped() -> None:
-    from config import tracing
+    from core import tracing
     from grpc_server.interceptors import CallGuard
 
     assert not tracing.enabled()

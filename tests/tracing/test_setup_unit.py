@@ -16,8 +16,8 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from config import tracing
 from config.env import env_float
+from core import tracing
 
 
 def test_tracing_is_off_by_default_and_setup_is_a_no_op(settings: Any) -> None:

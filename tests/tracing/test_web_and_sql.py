@@ -8,7 +8,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from config.logging import _NUMBER_RE
+from core.logging import _NUMBER_RE
 from tests.api.conftest import Api, make_token
 from tests.factories import NumberFactory
 from tests.tracing.conftest import PARENT_SPAN_ID, TRACE_ID, TRACEPARENT

@@ -7,8 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from contracts.services import signing_key_add
-from numbering.actors import Actor
-from numbering.errors import DomainError
+from core.actors import Actor
+from core.errors import DomainError
 
 
 def _when(name: str, value: str | None) -> datetime | None:

@@ -7,8 +7,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from contracts.imports import ImportOutcome, import_file
 from contracts.models import InventoryImport
-from numbering.actors import Actor
-from numbering.errors import DomainError
+from core.actors import Actor
+from core.errors import DomainError
 
 
 class Command(BaseCommand):

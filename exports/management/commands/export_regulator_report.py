@@ -4,9 +4,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core import errors
+from core.actors import Actor
 from exports.services import ExportFailed, previous_period, regulator_export_run
-from numbering import errors
-from numbering.actors import Actor
 
 
 class Command(BaseCommand):

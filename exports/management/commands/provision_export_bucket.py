@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from exports.storage import StorageError, provision_bucket
+from core.worm import StorageError, provision_bucket
 
 
 class Command(BaseCommand):

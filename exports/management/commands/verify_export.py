@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core import errors
 from exports.services import regulator_export_verify
-from numbering import errors
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from config import roles
+from core import authz as roles
 from numbering.staff import ensure_staff_groups
 
 

@@ -11,9 +11,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from config import roles
-from config.api.auth import issue_token
-from config.api.devkeys import ensure_dev_keys
+from core import authz as roles
+from core.api.auth import issue_token
+from core.api.devkeys import ensure_dev_keys
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from numbering import idempotency
+from core import idempotency
 
 
 class Command(BaseCommand):

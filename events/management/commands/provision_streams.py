@@ -7,7 +7,7 @@ import nats
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from numbering.streams import provision
+from events.streams import provision
 
 
 class Command(BaseCommand):

@@ -8,35 +8,32 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from prometheus_client import start_http_server
 
-from config.tracing import setup_tracing
-from numbering.relay import OutboxRelay, RelayConfig
+from core.tracing import setup_tracing
+from events.consumers import ROUTES, EventConsumers
 
 
 class Command(BaseCommand):
-    help = "Publish outbox rows to JetStream in per-partition order (run one or more; they share partitions)."
+    help = "Consume compliance.tenant.suspended.v1 and tenant.deleted.v1: mark the tenant, recall its numbers."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--nats-url", default=None, help="default: NATS_URL")
-        parser.add_argument("--batch", type=int, default=None, help="default: OUTBOX_RELAY_BATCH")
         parser.add_argument(
-            "--metrics-port", type=int, default=None, help="default: OUTBOX_RELAY_METRICS_PORT (0 = off)"
+            "--metrics-port", type=int, default=None, help="default: EVENT_CONSUMERS_METRICS_PORT (0 = off)"
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        setup_tracing("relay")
-        port = settings.OUTBOX_RELAY_METRICS_PORT if options["metrics_port"] is None else options["metrics_port"]
+        setup_tracing("consumers")
+        port = settings.EVENT_CONSUMERS_METRICS_PORT if options["metrics_port"] is None else options["metrics_port"]
         if port:
             start_http_server(port, addr=settings.METRICS_BIND_ADDRESS)
-        relay = OutboxRelay(RelayConfig.from_settings(nats_url=options["nats_url"], batch=options["batch"]))
+        consumers = EventConsumers(options["nats_url"])
 
         async def main() -> None:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
-            await relay.run(stop)
+            await consumers.run(stop)
 
-        self.stdout.write(
-            f"outbox relay {relay.config.name}: {relay.config.partitions} partitions, NATS {relay.config.nats_url}"
-        )
+        self.stdout.write(f"event consumers on {', '.join(ROUTES)} at {consumers.nats_url}")
         asyncio.run(main())

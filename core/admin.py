@@ -8,6 +8,8 @@ from typing import Any
 from django.contrib import admin
 from django.core.paginator import Paginator
 
+from core.models import IdempotencyRecord
+
 COUNT_CAP = 10_000
 
 
@@ -55,3 +57,9 @@ def fixed_values_filter(field_name: str, values: list[str], title: str | None = 
     _Filter.title = title or field_name.replace("_", " ")
     _Filter.__name__ = f"{field_name.title().replace('_', '')}Filter"
     return _Filter
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(ReadOnlyAdmin):
+    list_display = ("scope", "key", "created_at", "expires_at")
+    search_fields = ("key",)

@@ -24,9 +24,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.errors import IdempotencyKeyReused, ValidationError
+from core.models import IdempotencyRecord
 from numbering import lease_cache
-from numbering.errors import IdempotencyKeyReused, ValidationError
-from numbering.models import IdempotencyRecord
 
 MAX_KEY_LENGTH = 200
 

@@ -8,7 +8,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 
-from config.api.errors import PROBLEM_CONTENT_TYPE
+from core.api.errors import PROBLEM_CONTENT_TYPE
 
 
 class FieldErrorSerializer(serializers.Serializer):
@@ -61,7 +61,7 @@ class ProblemAutoSchema(AutoSchema):
 
 
 class JWTAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "config.api.auth.JWTAuthentication"
+    target_class = "core.api.auth.JWTAuthentication"
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:

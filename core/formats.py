@@ -11,7 +11,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from numbering.errors import ValidationError
+from core.errors import ValidationError
 
 MSISDN = "MSISDN"
 SHORT_CODE = "SHORT_CODE"

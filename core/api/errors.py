@@ -1,6 +1,6 @@
 """RFC 7807 `application/problem+json` for every API error.
 
-Domain errors map through numbering.errors.ERROR_STATUS (the one code → status table);
+Domain errors map through core.errors.ERROR_STATUS (the one code → status table);
 DRF's own errors get stable codes too. Validation errors list every bad field. Anything
 unexpected is logged and answered 500/503 in the same shape (never an HTML page).
 """
@@ -17,8 +17,8 @@ from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from config.request_context import get_request_id
-from numbering.errors import ERROR_STATUS, DomainError
+from core.errors import ERROR_STATUS, DomainError
+from core.request_context import get_request_id
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ import psycopg
 from django.conf import settings
 from prometheus_client import Counter, Gauge
 
-from numbering.outbox import NOTIFY_CHANNEL
+from core.outbox import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 

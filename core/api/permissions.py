@@ -16,7 +16,7 @@ from typing import Any
 from rest_framework import exceptions, permissions
 from rest_framework.request import Request
 
-from config.roles import (
+from core.authz import (
     AUDITOR,
     COMMERCE_OPS,
     COMPLIANCE_OFFICER,

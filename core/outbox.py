@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from numbering.models import OutboxEvent
+from core.models import OutboxEvent
 
 SOURCE = "numbering-service"
 NOTIFY_CHANNEL = "numbering_outbox"

@@ -24,9 +24,10 @@ from django.db import close_old_connections, connections
 from django.utils import timezone
 from prometheus_client import Counter, Histogram
 
-from config.logging import mask_number
-from numbering import errors, jobs, services
-from numbering.actors import Actor
+from core import errors
+from core.actors import Actor
+from core.logging import mask_number
+from numbering import jobs, services
 from numbering.lifecycle import State
 from numbering.models import Number, Reservation
 from numbering.reservation_ttl import parse_key, touch_due_keys

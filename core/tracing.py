@@ -18,7 +18,7 @@ What is traced (ADR 1000):
   active span, with the parametrised statement and never the parameter values.
 
 Numbers never leave in a span: every exported span passes MaskingSpanExporter, which
-masks phone numbers (config.logging.mask_numbers_in) in the span name, string attributes
+masks phone numbers (core.logging.mask_numbers_in) in the span name, string attributes
 and event attributes - URLs with a number in the path included.
 """
 
@@ -42,7 +42,7 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from config.logging import mask_numbers_in
+from core.logging import mask_numbers_in
 
 log = logging.getLogger(__name__)
 

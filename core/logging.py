@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from opentelemetry import trace
 
-from config.request_context import get_request_id
+from core.request_context import get_request_id
 
 # E.164 / national / 93-prefixed Afghan mobile numbers, anywhere in a message.
 _NUMBER_RE = re.compile(r"(?<![\d+])(?:\+93|93|0)?7\d{8}(?!\d)")

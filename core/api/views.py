@@ -3,7 +3,7 @@
 `ScopedAPIView` / `ScopedViewSet` / `ScopedReadOnlyViewSet`:
 - authenticate (JWT), check the role matrix (`permission_keys`), then open one
   transaction with the RLS scope from the token: tenant scope for tenant users (their
-  `tenant_id`), platform scope for staff (numbering.rls.scope_for);
+  `tenant_id`), platform scope for staff (core.rls.scope_for);
 - a response ≥ 400 rolls the transaction back, so a failed request leaves nothing behind;
 - `self.actor` is the numbering Actor for services; `self.idempotency_key` the header.
 
@@ -25,9 +25,9 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from config.api.auth import Principal
-from numbering import idempotency, rls
-from numbering.actors import Actor
+from core import idempotency, rls
+from core.actors import Actor
+from core.api.auth import Principal
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -114,7 +114,7 @@ def int_pk(value: str, what: str) -> int:
 
 def api_not_found(request: Any, *args: Any, **kwargs: Any) -> HttpResponse:
     """Any other path under /api/: a problem+json 404 instead of Django's HTML page."""
-    from config.request_context import get_request_id
+    from core.request_context import get_request_id
 
     body = {
         "type": "urn:numbering:problem:not-found",

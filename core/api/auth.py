@@ -25,8 +25,8 @@ from django.conf import settings
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from config import roles
-from numbering.actors import Actor
+from core import authz as roles
+from core.actors import Actor
 
 ALGORITHM = "RS256"
 

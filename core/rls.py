@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager, contextmanager
 
 from django.db import connections
 
-from numbering.actors import Actor
+from core.actors import Actor
 
 PLATFORM = "platform"
 TENANT = "tenant"

@@ -8,8 +8,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from prometheus_client import start_http_server
 
-from config.tracing import setup_tracing
-from numbering.expiry_listener import ReservationExpiryListener
+from core.tracing import setup_tracing
+from events.expiry_listener import ReservationExpiryListener
 
 
 class Command(BaseCommand):

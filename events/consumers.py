@@ -24,9 +24,10 @@ from django.conf import settings
 from django.db import IntegrityError, close_old_connections, connections, transaction
 from prometheus_client import Counter
 
-from numbering import errors, jobs
-from numbering.actors import Actor
-from numbering.models import ProcessedMessage
+from core import errors
+from core.actors import Actor
+from events.models import ProcessedMessage
+from numbering import jobs
 from pools.models import Tenant
 from pools.services import tenant_set_status
 
