@@ -10,26 +10,16 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 
 from audit.models import AuditEvent, ChainHead
-from audit.services import audit_verify_chains
+from audit.services import audit_verify_chains, audited_actions, audited_object_types
 from core.admin import ReadOnlyAdmin, fixed_values_filter
-from numbering.lifecycle import Action
 
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ("occurred_at", "actor", "action", "object_type", "object_id", "tenant_id", "chain", "seq")
     list_filter = (
-        fixed_values_filter("object_type", ["number", "inventory_import", "signing_key", "quarantine_policy"]),
-        fixed_values_filter(
-            "action",
-            [
-                *(a.value for a in Action),
-                "inventory.import",
-                "signing_key.add",
-                "signing_key.revoke",
-                "quarantine_policy.update",
-            ],
-        ),
+        fixed_values_filter("object_type", audited_object_types),
+        fixed_values_filter("action", audited_actions),
     )
     search_fields = ("=object_id", "=actor")
     search_help_text = "Exact object id (a number in E.164, import:<id>, key:<fingerprint>) or actor (user:<name>)."

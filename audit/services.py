@@ -18,6 +18,22 @@ from audit.hashing import chain_hash, event_body
 from audit.models import GENESIS_HASH, AuditEvent, ChainHead
 from core.request_context import get_request_id
 
+# What is audited, as the writing apps declare it (AppConfig.ready): audit knows no app,
+# the apps tell it which object types and actions they record (the admin's filters).
+_AUDITED: dict[str, set[str]] = {}
+
+
+def register_audited(object_type: str, actions: Iterator[str] | list[str] | tuple[str, ...]) -> None:
+    _AUDITED.setdefault(object_type, set()).update(actions)
+
+
+def audited_object_types() -> list[str]:
+    return sorted(_AUDITED)
+
+
+def audited_actions() -> list[str]:
+    return sorted(set().union(*_AUDITED.values())) if _AUDITED else []
+
 
 def chain_for(object_id: str) -> int:
     """Events of one object always land on the same chain, so its history stays in order."""

@@ -22,6 +22,7 @@ from contracts import selectors, services
 from contracts.imports import import_create, run_import
 from contracts.models import Contract, InventoryImport, Issuer, NumberBlock, SigningKey
 from core import errors
+from core.api.schema import IDEMPOTENCY_PARAM
 from core.api.views import (
     ScopedAPIView,
     ScopedReadOnlyViewSet,
@@ -29,8 +30,8 @@ from core.api.views import (
     idempotent_mutation,
     int_pk,
     mutation_response,
+    valid,
 )
-from numbering.apis.tenant import IDEMPOTENCY_PARAM, valid
 
 logger = logging.getLogger(__name__)
 

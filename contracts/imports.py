@@ -44,13 +44,13 @@ from core.actors import Actor
 from core.formats import MSISDN, SHORT_CODE, parse_number
 from core.outbox import outbox_enqueue
 from core.rls import rls_scope
+from numbering.models import VANITY_TIERS
 from pools.models import InventoryPool
 
 logger = logging.getLogger(__name__)
 
 HEADER = ("number", "kind", "vanity_tier", "block")
 OPTIONAL_COLUMNS = ("pool",)
-VANITY_TIERS = ("PLATINUM", "GOLD", "SILVER", "BRONZE")
 # DESIGN §7: a cell starting with one of these could be read as a formula by a spreadsheet.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _E164_STRICT = re.compile(r"^\+937\d{8}$")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from functools import cached_property
 from typing import Any
 
@@ -41,15 +42,18 @@ class ReadOnlyAdmin(BigTableAdmin):
         return False
 
 
-def fixed_values_filter(field_name: str, values: list[str], title: str | None = None) -> type[admin.SimpleListFilter]:
+def fixed_values_filter(
+    field_name: str, values: Iterable[str] | Callable[[], Iterable[str]], title: str | None = None
+) -> type[admin.SimpleListFilter]:
     """A list filter over known values. Django's default for a plain CharField runs
-    SELECT DISTINCT over the whole table on every changelist load — not on big tables."""
+    SELECT DISTINCT over the whole table on every changelist load — not on big tables.
+    `values` may be a callable, read when the page is drawn (a registry filled at start)."""
 
     class _Filter(admin.SimpleListFilter):
         parameter_name = field_name
 
         def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
-            return [(v, v) for v in values]
+            return [(v, v) for v in (values() if callable(values) else values)]
 
         def queryset(self, request: Any, queryset: Any) -> Any:
             return queryset.filter(**{field_name: self.value()}) if self.value() else queryset

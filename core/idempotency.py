@@ -24,9 +24,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core import redis_client
 from core.errors import IdempotencyKeyReused, ValidationError
 from core.models import IdempotencyRecord
-from numbering import lease_cache
 
 MAX_KEY_LENGTH = 200
 
@@ -37,10 +37,6 @@ def canonical(data: Any) -> str:
 
 def request_hash(request: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(request).encode()).hexdigest()
-
-
-def _redis_key(scope: str, key: str) -> str:
-    return f"numbering:idem:{hashlib.sha256(f'{scope}|{key}'.encode()).hexdigest()}"
 
 
 def _check_key(key: str) -> None:
@@ -56,7 +52,7 @@ def cached_replay(*, scope: str, key: str, request: dict[str, Any]) -> str | Non
     """The stored response from Redis, or None (not cached, or Redis unavailable)."""
     _check_key(key)
     try:
-        raw = lease_cache.client().get(_redis_key(scope, key))
+        raw = redis_client.client().get(redis_client.idempotency_key(scope, key))
     except redis.RedisError:
         return None
     if raw is None:
@@ -103,13 +99,13 @@ def store(*, scope: str, key: str, response: dict[str, Any]) -> str:
         row = cursor.fetchone()
     if row is not None:
         value = f"{row[0]}|{text}"
-        transaction.on_commit(lambda: _remember(_redis_key(scope, key), value))
+        transaction.on_commit(lambda: _remember(redis_client.idempotency_key(scope, key), value))
     return text
 
 
 def _remember(redis_key: str, value: str) -> None:
     try:
-        lease_cache.client().set(redis_key, value, ex=settings.IDEMPOTENCY_TTL_SECONDS)
+        redis_client.client().set(redis_key, value, ex=settings.IDEMPOTENCY_TTL_SECONDS)
     except redis.RedisError:
         pass  # PostgreSQL still has the record
 

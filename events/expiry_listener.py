@@ -24,7 +24,7 @@ from django.db import close_old_connections, connections
 from django.utils import timezone
 from prometheus_client import Counter, Histogram
 
-from core import errors
+from core import errors, redis_client
 from core.actors import Actor
 from core.logging import mask_number
 from numbering import jobs, services
@@ -133,7 +133,7 @@ class ReservationExpiryListener:
             log.info("reservation %s of %s: %s", reservation_id, mask_number(number), outcome)
 
     def run(self, stop: threading.Event) -> None:
-        client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=2, health_check_interval=30)
+        client = redis_client.new_client(self.redis_url, socket_connect_timeout=2, health_check_interval=30)
         db = int(client.connection_pool.connection_kwargs.get("db", 0))
         channel = f"__keyevent@{db}__:expired"
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="expiry") as pool:
@@ -173,7 +173,7 @@ class ReservationExpiryListener:
 
     def _touch_loop(self, stop: threading.Event, interval: float = 0.05) -> None:
         """Every 50 ms, make Redis expire keys that are due (its own expiry is sampled)."""
-        client = redis.Redis.from_url(self.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        client = redis_client.new_client(self.redis_url, socket_timeout=2, socket_connect_timeout=2)
         try:
             while not stop.wait(interval):
                 try:

@@ -20,10 +20,9 @@ from rest_framework.response import Response
 
 from core import worm as storage
 from core.api.errors import StorageUnavailable
-from core.api.views import ScopedAPIView, ScopedViewSet, int_pk
+from core.api.views import ScopedAPIView, ScopedViewSet, int_pk, valid
 from exports import services
 from exports.models import RegulatorExport
-from numbering.apis.tenant import valid
 
 _PERIOD = re.compile(r"20[0-9]{2}-(0[1-9]|1[0-2])")
 EXPORT_PARAM = OpenApiParameter(

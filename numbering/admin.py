@@ -21,14 +21,13 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from contracts.imports import VANITY_TIERS
 from core import authz as roles
 from core.admin import BigTableAdmin, ReadOnlyAdmin, fixed_values_filter
 from core.errors import DomainError
 from core.formats import parse_number
 from numbering import models, services
 from numbering.admin_overview import overview
-from numbering.models import Lease, Number, QuarantinePolicy, Reservation
+from numbering.models import VANITY_TIERS, Lease, Number, QuarantinePolicy, Reservation
 from numbering.staff import roles_of, staff_actor
 
 OPS = frozenset({roles.NUMBERING_ADMIN, roles.COMMERCE_OPS})

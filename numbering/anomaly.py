@@ -25,13 +25,12 @@ from django.utils import timezone
 from prometheus_client import Counter
 
 from audit.models import AuditEvent
+from core import redis_client
 from core.locks import job_lock
 from core.outbox import outbox_enqueue
 
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = "numbering:anomaly:"
-KEY_TTL_SECONDS = 3600
 SIGNAL_EVENT = "fraud.signals.numbering.v1"
 LOOKBACK_MINUTES = 5  # per-minute counters re-checked each run (catches up after a missed run)
 SIGNALS = Counter("numbering_fraud_signals_total", "Fraud signals raised by the anomaly detector", ["kind"])
@@ -40,18 +39,13 @@ WRONG_TENANT_BURST = "WRONG_TENANT_BURST"
 CONFLICT_SPIKE = "CONFLICT_SPIKE"
 RESERVE_RELEASE_CHURN = "RESERVE_RELEASE_CHURN"
 
-_client: redis.Redis | None = None
-
 
 def client() -> redis.Redis:
-    global _client
-    if _client is None:
-        _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=1)
-    return _client
+    # The detector SCANs counters: a longer timeout than the request path's writes.
+    return redis_client.client(timeout=2.0)
 
 
-def counter_key(kind: str, tenant_id: uuid.UUID | str, minute: int) -> str:
-    return f"{KEY_PREFIX}{kind}:{tenant_id}:{minute}"
+counter_key = redis_client.anomaly_key
 
 
 def _record(kind: str, tenant_id: uuid.UUID | str, at: float | None = None) -> None:
@@ -59,7 +53,7 @@ def _record(kind: str, tenant_id: uuid.UUID | str, at: float | None = None) -> N
     try:
         pipe = client().pipeline()
         pipe.incr(key)
-        pipe.expire(key, KEY_TTL_SECONDS)
+        pipe.expire(key, redis_client.ANOMALY_COUNTER_TTL_SECONDS)
         pipe.execute()
     except redis.RedisError as exc:  # a counter must never fail the request that fed it
         log.warning("anomaly counter %s not recorded: %s", kind, exc)
@@ -88,7 +82,7 @@ def _minute_counts(kind: str, first_minute: int, last_minute: int) -> list[tuple
     """(tenant_id, unix_minute, count) for every counter of `kind` in the minute range."""
     found = []
     r = client()
-    keys = list(r.scan_iter(match=f"{KEY_PREFIX}{kind}:*", count=1000))
+    keys = list(r.scan_iter(match=redis_client.anomaly_pattern(kind), count=1000))
     values = r.mget(keys) if keys else []
     for raw_key, raw_value in zip(keys, values, strict=True):
         parts = raw_key.decode().rsplit(":", 2)

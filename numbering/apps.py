@@ -6,3 +6,10 @@ from django.apps import AppConfig
 class NumberingConfig(AppConfig):
     name = "numbering"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from audit.services import register_audited
+        from numbering.lifecycle import Action
+
+        register_audited("number", [*(a.value for a in Action), "lease_auto_renew"])
+        register_audited("quarantine_policy", ["quarantine_policy.update"])

@@ -1,6 +1,6 @@
 """The Redis lease cache behind ValidateLease (DESIGN §3.1), written after commit.
 
-Value: "<version>|<json>" under LEASE_CACHE_PREFIX + number. The Lua script compares
+Value: "<version>|<json>" under core.redis_client.lease_key(number). The Lua script compares
 versions so that a stale writer (a slow on_commit hook, a backfill) never overwrites a
 newer entry. Failures are logged and counted, never raised: the change is committed and
 a cache miss falls back to PostgreSQL.
@@ -13,16 +13,15 @@ import logging
 from typing import Any
 
 import redis
-from django.conf import settings
 from django.db import transaction
 from prometheus_client import Counter
 
+from core import redis_client
 from core.logging import mask_number
 
 log = logging.getLogger(__name__)
 
 CACHE_TTL_SECONDS = 24 * 3600
-INVALIDATION_CHANNEL = "numbering:lease:invalidate"
 
 CACHE_WRITES = Counter("numbering_lease_cache_writes_total", "Lease cache writes after commit", ["result"])
 
@@ -44,20 +43,16 @@ if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
 return stored
 """
 
-_client: redis.Redis | None = None
-_script: Any = None
+_scripts: dict[int, Any] = {}
 
 
-def client() -> redis.Redis:
-    global _client, _script
-    if _client is None:
-        _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
-        _script = _client.register_script(_SET_IF_NEWER)
-    return _client
-
-
-def cache_key(number: str) -> str:
-    return settings.LEASE_CACHE_PREFIX + number
+def _set_if_newer() -> Any:
+    """The version-guarded write, registered once per shared client."""
+    shared = redis_client.client()
+    script = _scripts.get(id(shared))
+    if script is None:
+        script = _scripts[id(shared)] = shared.register_script(_SET_IF_NEWER)
+    return script
 
 
 def entry_for(snapshot: dict[str, Any]) -> dict[str, Any]:
@@ -76,14 +71,13 @@ def write_entry(number: str, version: int, entry: dict[str, Any], *, publish: bo
     """Store `entry` unless the cache already holds this or a newer version; publish the
     number on the invalidation channel unless `publish` is False (a refill, not a change)."""
     try:
-        client()
-        stored = _script(
-            keys=[cache_key(number)],
+        stored = _set_if_newer()(
+            keys=[redis_client.lease_key(number)],
             args=[
                 version,
                 json.dumps(entry, separators=(",", ":")),
                 CACHE_TTL_SECONDS,
-                INVALIDATION_CHANNEL if publish else "",
+                redis_client.LEASE_INVALIDATION_CHANNEL if publish else "",
                 number,
             ],
         )
@@ -96,7 +90,7 @@ def write_entry(number: str, version: int, entry: dict[str, Any], *, publish: bo
 
 
 def read_entry(number: str) -> tuple[int, dict[str, Any]] | None:
-    raw = client().get(cache_key(number))
+    raw = redis_client.client().get(redis_client.lease_key(number))
     if raw is None:
         return None
     text = raw.decode() if isinstance(raw, bytes) else str(raw)

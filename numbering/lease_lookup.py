@@ -37,13 +37,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
-import redis.asyncio as aioredis
 from django.conf import settings
 from django.db import Error as DatabaseError
 from django.db import close_old_connections, connections, transaction
 from prometheus_client import Counter
 
-from core import errors
+from core import errors, redis_client
 from core.formats import normalize_number, parse_uuid
 from core.logging import mask_number
 from core.rls import rls_scope
@@ -59,8 +58,6 @@ NOT_ASSIGNED = "NOT_ASSIGNED"
 WRONG_TENANT = "WRONG_TENANT"
 LEASE_EXPIRED = "LEASE_EXPIRED"
 
-WRONG_TENANT_KEY = "numbering:anomaly:wrong_tenant:{tenant_id}:{unix_minute}"
-WRONG_TENANT_KEY_TTL = 3600
 _PENDING_MAX = 100_000
 
 CACHE_LOOKUPS = Counter(
@@ -233,12 +230,12 @@ class WrongTenantCounter:
             return 0
         try:
             if self._client is None:
-                self._client = redis.Redis.from_url(self._redis_url, socket_timeout=1, socket_connect_timeout=1)
+                self._client = redis_client.new_client(self._redis_url, socket_timeout=1, socket_connect_timeout=1)
             pipe = self._client.pipeline(transaction=False)
             for (tenant_id, minute), count in batch.items():
-                key = WRONG_TENANT_KEY.format(tenant_id=tenant_id, unix_minute=minute)
+                key = redis_client.anomaly_key("wrong_tenant", tenant_id, minute)
                 pipe.incrby(key, count)
-                pipe.expire(key, WRONG_TENANT_KEY_TTL)
+                pipe.expire(key, redis_client.ANOMALY_COUNTER_TTL_SECONDS)
             pipe.execute()
         except redis.RedisError as exc:
             ANOMALY_FLUSH_ERRORS.inc()
@@ -282,7 +279,7 @@ class LeaseLookup:
         self._max_entries = settings.LEASE_LOCAL_CACHE_MAX_ENTRIES
         self._breaker_seconds = float(settings.LEASE_REDIS_BREAKER_SECONDS)
         timeout = settings.LEASE_REDIS_TIMEOUT_MS / 1000
-        self._aredis = aioredis.Redis.from_url(self._redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        self._aredis = redis_client.async_client(self._redis_url, timeout=timeout)
         self._redis_open_until = 0.0
         # Invalidation bookkeeping: a fetch that started before an invalidation of its
         # number must not store what it read (it may predate the commit).
@@ -350,7 +347,7 @@ class LeaseLookup:
         reason = "redis_down"
         if time.monotonic() >= self._redis_open_until:
             try:
-                raw = await self._aredis.get(lease_cache.cache_key(number))
+                raw = await self._aredis.get(redis_client.lease_key(number))
             except (redis.RedisError, OSError) as exc:
                 self._open_breaker(exc)
             else:
@@ -417,12 +414,12 @@ class LeaseLookup:
     def _listen(self) -> None:
         backoff = 0.1
         while not self._stop.is_set():
-            client = redis.Redis.from_url(
+            client = redis_client.new_client(
                 self._redis_url, socket_timeout=5, socket_connect_timeout=1, health_check_interval=2
             )
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
-                pubsub.subscribe(lease_cache.INVALIDATION_CHANNEL)
+                pubsub.subscribe(redis_client.LEASE_INVALIDATION_CHANNEL)
                 pubsub.get_message(timeout=1.0)  # the subscribe confirmation
                 self._reset_local()
                 self._subscribed = True

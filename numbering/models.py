@@ -12,6 +12,9 @@ from django.db import models
 
 from numbering.lifecycle import State
 
+# The vanity tiers a short code may carry (ATRA's vanity list names one per code).
+VANITY_TIERS = ("PLATINUM", "GOLD", "SILVER", "BRONZE")
+
 
 class Number(models.Model):
     class Kind(models.TextChoices):

@@ -15,49 +15,23 @@ import uuid
 from datetime import datetime
 
 import redis
-from django.conf import settings
 from django.db import transaction
 from prometheus_client import Counter
 
+from core import redis_client
 from core.logging import mask_number
 
 log = logging.getLogger(__name__)
 
 TTL_WRITES = Counter("numbering_reservation_ttl_writes_total", "Reservation TTL keys written after commit", ["result"])
 
-_client: redis.Redis | None = None
-
-
-def client() -> redis.Redis:
-    global _client
-    if _client is None:
-        _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
-    return _client
-
-
-def ttl_key(number: str, reservation_id: uuid.UUID | str) -> str:
-    return f"{settings.RESERVATION_TTL_PREFIX}{number}|{reservation_id}"
-
-
-def parse_key(key: str | bytes) -> tuple[str, str] | None:
-    text = key.decode() if isinstance(key, bytes) else key
-    if not text.startswith(settings.RESERVATION_TTL_PREFIX):
-        return None
-    number, sep, reservation_id = text[len(settings.RESERVATION_TTL_PREFIX) :].partition("|")
-    if not sep or not number:
-        return None
-    try:
-        uuid.UUID(reservation_id)
-    except ValueError:
-        return None
-    return number, reservation_id
-
-
-def deadlines_key() -> str:
-    """Sorted set key → deadline (ms). Redis removes expired keys lazily or by sampling, so an
-    expired event can come seconds late; the listener touches due keys from this set so that
-    Redis expires them (and emits the event) on time."""
-    return f"{settings.RESERVATION_TTL_PREFIX}deadlines"
+# Keys live in core.redis_client. The deadlines sorted set maps key → deadline (ms): Redis
+# removes expired keys lazily or by sampling, so an expired event can come seconds late;
+# the listener touches due keys from that set so that Redis expires them on time.
+client = redis_client.client
+ttl_key = redis_client.reservation_ttl_key
+parse_key = redis_client.parse_reservation_ttl_key
+deadlines_key = redis_client.reservation_deadlines_key
 
 
 def write_ttl_key(number: str, reservation_id: uuid.UUID | str, reserved_until: datetime) -> bool:

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
 from core.api.errors import PROBLEM_CONTENT_TYPE
@@ -66,3 +67,17 @@ class JWTAuthenticationScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
         return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (RS256)"}
+
+
+# Parameters every app's endpoints share.
+IDEMPOTENCY_PARAM = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="retry safely: the same key (per token subject) returns the first response byte for byte; "
+    "reused with a different request → 422 IDEMPOTENCY_KEY_REUSED",
+)
+NUMBER_PARAM = OpenApiParameter(
+    "number", str, OpenApiParameter.PATH, description="any format: +93…, 93…, 07…, short code"
+)

@@ -14,18 +14,20 @@ an Idempotency-Key returns the first response byte for byte.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpResponse
-from rest_framework import viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from core import idempotency, rls
+from core import errors, idempotency, rls
 from core.actors import Actor
 from core.api.auth import Principal
 
@@ -154,3 +156,22 @@ def idempotent_mutation(
     for name, value in (headers or {}).items():
         response[name] = value
     return response
+
+
+def valid(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    """The request body validated by `serializer_class` (a 400 naming each bad field)."""
+    serializer = serializer_class(data=request.data if request.data is not None else {})
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def get_by_uuid(queryset: QuerySet[Any], pk: str, what: str) -> Any:
+    """One row of `queryset` by UUID; a malformed or invisible id is a 404 naming `what`."""
+    try:
+        key = uuid.UUID(pk)
+    except ValueError:
+        raise errors.NotFound(f"{what} {pk[:40]!r} not found (ids are UUIDs)", field="id") from None
+    obj = queryset.filter(id=key).first()
+    if obj is None:
+        raise errors.NotFound(f"{what} {key} not found", field="id")
+    return obj

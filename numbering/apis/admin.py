@@ -11,10 +11,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core import errors
-from core.api.views import ScopedViewSet, mutation_response
+from core.api.schema import IDEMPOTENCY_PARAM, NUMBER_PARAM
+from core.api.views import ScopedViewSet, get_by_uuid, mutation_response, valid
 from numbering import selectors, services
 from numbering.apis import serializers as s
-from numbering.apis.tenant import IDEMPOTENCY_PARAM, NUMBER_PARAM, get_by_uuid, valid
 from numbering.filters import AdminLeaseFilter, AdminNumberFilter
 from numbering.models import QuarantinePolicy
 

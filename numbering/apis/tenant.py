@@ -14,23 +14,12 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.api.views import ScopedAPIView, ScopedViewSet, mutation_response
+from core.api.schema import IDEMPOTENCY_PARAM, NUMBER_PARAM
+from core.api.views import ScopedAPIView, ScopedViewSet, get_by_uuid, mutation_response, valid
 from numbering import selectors, services
 from numbering.apis import serializers as s
 from numbering.filters import LeaseFilter, NumberSearchFilter, ReservationFilter, TenantNumberFilter
 from numbering.models import Lease, Number, Reservation
-
-IDEMPOTENCY_PARAM = OpenApiParameter(
-    "Idempotency-Key",
-    str,
-    OpenApiParameter.HEADER,
-    required=False,
-    description="retry safely: the same key (per token subject) returns the first response byte for byte; "
-    "reused with a different request → 422 IDEMPOTENCY_KEY_REUSED",
-)
-NUMBER_PARAM = OpenApiParameter(
-    "number", str, OpenApiParameter.PATH, description="any format: +93…, 93…, 07…, short code"
-)
 
 
 class TenantScoped:
@@ -91,7 +80,7 @@ class TenantNumberViewSet(TenantScoped, ScopedViewSet):
     )
     @action(detail=True, methods=["post"])
     def assign(self, request: Request, number: str) -> Any:
-        data = _valid(s.TenantAssignSerializer, request)
+        data = valid(s.TenantAssignSerializer, request)
         result = services.number_assign(
             number=number,
             tenant_id=self.tenant_id,
@@ -112,7 +101,7 @@ class TenantNumberViewSet(TenantScoped, ScopedViewSet):
     )
     @action(detail=True, methods=["post"])
     def release(self, request: Request, number: str) -> Any:
-        data = _valid(s.ReasonSerializer, request)
+        data = valid(s.ReasonSerializer, request)
         result = services.number_release(
             number=number,
             tenant_id=self.tenant_id,
@@ -149,7 +138,7 @@ class TenantReservationViewSet(TenantScoped, ScopedViewSet):
 
     @extend_schema(summary="One of my reservations", parameters=[OpenApiParameter("pk", str, OpenApiParameter.PATH)])
     def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(s.ReservationSerializer(_get_by_uuid(self.get_queryset(), pk, "reservation")).data)
+        return Response(s.ReservationSerializer(get_by_uuid(self.get_queryset(), pk, "reservation")).data)
 
     @extend_schema(
         summary="Reserve one number, or n numbers matching criteria (all or nothing)",
@@ -161,7 +150,7 @@ class TenantReservationViewSet(TenantScoped, ScopedViewSet):
         responses={201: s.BatchMutationSerializer},
     )
     def create(self, request: Request) -> Any:
-        data = _valid(s.ReservationCreateSerializer, request)
+        data = valid(s.ReservationCreateSerializer, request)
         if data.get("number"):
             result = services.number_reserve(
                 number=data["number"],
@@ -223,7 +212,7 @@ class TenantLeaseViewSet(TenantScoped, ScopedViewSet):
 
     @extend_schema(summary="One of my leases", parameters=[OpenApiParameter("pk", str, OpenApiParameter.PATH)])
     def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(s.LeaseSerializer(_get_by_uuid(self.get_queryset(), pk, "lease")).data)
+        return Response(s.LeaseSerializer(get_by_uuid(self.get_queryset(), pk, "lease")).data)
 
     @extend_schema(
         summary="Turn auto-renewal of my lease on or off",
@@ -233,7 +222,7 @@ class TenantLeaseViewSet(TenantScoped, ScopedViewSet):
     )
     @action(detail=True, methods=["post"], url_path="auto-renew")
     def auto_renew(self, request: Request, pk: str) -> Any:
-        data = _valid(s.AutoRenewSerializer, request)
+        data = valid(s.AutoRenewSerializer, request)
         result = services.lease_set_auto_renew(
             lease_id=pk, auto_renew=data["auto_renew"], actor=self.actor, idempotency_key=self.idempotency_key
         )
@@ -261,29 +250,3 @@ class TenantPoolView(TenantScoped, ScopedAPIView):
     @extend_schema(summary="My entitlement: inventory pools, quotas and usage", responses=POOL_RESPONSE)
     def get(self, request: Request) -> Response:
         return Response(selectors.tenant_pool_usage(tenant_id=self.tenant_id))
-
-
-# --- helpers shared with the admin views -------------------------------------------------------
-
-
-def _valid(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
-    serializer = serializer_class(data=request.data if request.data is not None else {})
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
-def _get_by_uuid(queryset: QuerySet[Any], pk: str, what: str) -> Any:
-    from core import errors
-
-    try:
-        key = uuid.UUID(pk)
-    except ValueError:
-        raise errors.NotFound(f"{what} {pk[:40]!r} not found (ids are UUIDs)", field="id") from None
-    obj = queryset.filter(id=key).first()
-    if obj is None:
-        raise errors.NotFound(f"{what} {key} not found", field="id")
-    return obj
-
-
-valid = _valid
-get_by_uuid = _get_by_uuid

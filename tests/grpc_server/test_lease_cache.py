@@ -10,6 +10,7 @@ import pytest
 import redis
 from django.conf import settings
 
+from core import redis_client
 from numbering import lease_cache
 from numbering.lease_lookup import Entry, LeaseLookup
 
@@ -19,7 +20,7 @@ ENTRY = {"state": "ASSIGNED", "tenant_id": "t", "lease_id": "l", "expires_at": N
 @pytest.fixture
 def subscriber() -> Iterator[redis.client.PubSub]:
     pubsub = redis.Redis.from_url(settings.REDIS_URL).pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(lease_cache.INVALIDATION_CHANNEL)
+    pubsub.subscribe(redis_client.LEASE_INVALIDATION_CHANNEL)
     pubsub.get_message(timeout=1)
     yield pubsub
     pubsub.close()

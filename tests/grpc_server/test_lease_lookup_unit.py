@@ -16,6 +16,7 @@ import redis
 from django.conf import settings
 from django.test import override_settings
 
+from core import redis_client
 from grpc_server import codegen
 from numbering import lease_cache, lease_lookup
 from numbering.lease_lookup import Entry, LeaseLookup, WrongTenantCounter
@@ -93,9 +94,8 @@ def test_wrong_tenant_counts_are_dropped_rather_than_grow_without_bound() -> Non
 
 
 def test_cache_write_failure_is_counted_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Both module globals are restored afterwards (client() rebinds the script to its client).
-    monkeypatch.setattr(lease_cache, "_client", None)
-    monkeypatch.setattr(lease_cache, "_script", None)
+    # The shared clients are rebuilt for the dead URL, then forgotten again afterwards.
+    monkeypatch.setattr(redis_client, "_clients", {})
     with override_settings(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"):
         assert lease_cache.write_entry("+93791110007", 1, {"state": "AVAILABLE"}) is False
 

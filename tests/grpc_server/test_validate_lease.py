@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from core import redis_client
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
 from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc
 from grpc_server.server import SERVICE_CONFIG_FILE
@@ -112,7 +113,7 @@ def test_lease_expired_after_expiry_even_with_a_warm_cache(grpc_server: Any, orc
     n = as_platform(lambda: number_in(State.ASSIGNED, alice))
     expires = timezone.now() + timedelta(seconds=1.5)
     as_platform(lambda: Lease.objects.filter(number=n, status="ACTIVE").update(expires_at=expires))
-    redis.Redis.from_url(settings.REDIS_URL).delete(lease_cache.cache_key(n.number))  # refilled from PostgreSQL
+    redis.Redis.from_url(settings.REDIS_URL).delete(redis_client.lease_key(n.number))  # refilled from PostgreSQL
     assert validate(orchestrator, n.number, alice).valid
     assert n.number in grpc_server.worker.lookup._local  # warm in-process cache
     assert lease_cache.read_entry(n.number) is not None  # warm Redis
@@ -207,7 +208,7 @@ def test_cache_hit_served_with_postgres_unreachable_and_unavailable_on_a_miss(
 ) -> None:
     n = as_platform(lambda: number_in(State.ASSIGNED, alice))  # the commit fills Redis
     other = as_platform(lambda: number_in(State.AVAILABLE, alice))
-    redis.Redis.from_url(settings.REDIS_URL).delete(lease_cache.cache_key(other.number))
+    redis.Redis.from_url(settings.REDIS_URL).delete(redis_client.lease_key(other.number))
     connection.close()
     server = start_server()
     stub = connect(server)

@@ -66,7 +66,7 @@ def test_wrong_tenant_burst_raises_one_signal_per_tenant_and_minute(alice: Any, 
         anomaly.record_wrong_tenant(alice.id, at=now)
     for _ in range(4):
         anomaly.record_wrong_tenant(bob.id, at=now)  # below the threshold
-    anomaly.client().set(f"{anomaly.KEY_PREFIX}wrong_tenant:not-a-uuid:1", 99)  # ignored, not fatal
+    anomaly.client().set(anomaly.counter_key("wrong_tenant", "not-a-uuid", 1), 99)  # ignored, not fatal
 
     result = anomaly.anomaly_detect()
 

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from core import errors
+from core import errors, redis_client
 from core.models import IdempotencyRecord, OutboxEvent
 from numbering import services
 from numbering.lifecycle import State
@@ -250,7 +250,6 @@ def test_audit_and_outbox_record_actor_before_after_and_envelope(alice: Any) -> 
 def test_a_replay_is_answered_from_redis_after_commit_and_from_postgres_without_it(
     alice: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    from numbering import lease_cache
 
     number = NumberFactory()
     actor = as_tenant(alice)
@@ -265,7 +264,7 @@ def test_a_replay_is_answered_from_redis_after_commit_and_from_postgres_without_
         services.number_reserve(
             number=number.number, tenant_id=alice.id, actor=actor, idempotency_key="r1", ttl_seconds=60
         )
-    lease_cache.client().flushdb()
+    redis_client.client().flushdb()
     other = NumberFactory()
     with django_capture_on_commit_callbacks(execute=False):
         second = services.number_reserve(number=other.number, tenant_id=alice.id, actor=actor, idempotency_key="r2")
