@@ -13,7 +13,9 @@ import pytest
 from django.conf import settings
 from django.db import connections, transaction
 
+from core import clock
 from core.actors import Actor
+from core.clock import FakeClock
 from core.rls import rls_scope
 from tests.factories import InventoryPoolFactory, TenantFactory, TenantPoolFactory
 
@@ -142,3 +144,11 @@ def as_tenant(tenant: Any) -> Actor:
 
 # --- local S3 server and WORM bucket (issue 7) ---
 from tests.s3server import export_key_dir, s3_server, worm_bucket  # noqa: E402,F401
+
+
+@pytest.fixture
+def fake_clock() -> Iterator[FakeClock]:
+    """Install a clock that moves only when the test says so (core.clock)."""
+    with clock.installed(FakeClock()) as installed:
+        assert isinstance(installed, FakeClock)
+        yield installed
