@@ -1,6 +1,13 @@
 """Idempotency keys (DESIGN §2.3): scope = caller identity + key, stored in PostgreSQL in
 the mutation's own transaction.
 
+`run()` is the one entry point every mutating service uses (numbering actions, batch
+reserve, leases, contracts, signing keys, REST views that wrap a service):
+
+    outcome = idempotency.run(scope=actor.identity, key=key, request=fingerprint, produce=do_it)
+    outcome.response  # the first response, byte-for-byte the same on every replay
+    outcome.replayed  # True when this call was a replay and `produce` did not run
+
 claim() inserts the key first. A concurrent duplicate blocks on the unique index until
 the first transaction ends: if it committed, the duplicate reads the stored response;
 if it rolled back, the duplicate's insert goes through and it does the work itself.
@@ -16,6 +23,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -39,7 +48,33 @@ def request_hash(request: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(request).encode()).hexdigest()
 
 
-def _check_key(key: str) -> None:
+@dataclass(frozen=True)
+class Outcome:
+    response: dict[str, Any]
+    replayed: bool
+
+
+def run(*, scope: str, key: str | None, request: dict[str, Any], produce: Callable[[], dict[str, Any]]) -> Outcome:
+    """Run `produce` once per (scope, key, request). Call it inside the mutation's
+    transaction: the claim, the change and the stored response commit or roll back
+    together, so a refusal (an exception from `produce`) leaves the key unused and a
+    retry after an unknown outcome either replays the committed response or does the
+    work once. Without a key, `produce` just runs. The same key with another request is
+    IDEMPOTENCY_KEY_REUSED."""
+    if not key:
+        return Outcome(produce(), replayed=False)
+    if not connection.in_atomic_block:
+        raise RuntimeError("idempotency.run must be called inside the mutation's transaction")
+    replay = _cached_replay(scope=scope, key=key, request=request)
+    if replay is None:
+        replay = _claim(scope=scope, key=key, request=request)
+    if replay is not None:
+        return Outcome(json.loads(replay), replayed=True)
+    return Outcome(json.loads(_store(scope=scope, key=key, response=produce())), replayed=False)
+
+
+def check_key(key: str) -> None:
+    """The one rule for a key's shape (REST header, gRPC field or metadata)."""
     if not key or len(key) > MAX_KEY_LENGTH:
         raise ValidationError(f"idempotency_key: must be 1-{MAX_KEY_LENGTH} characters", field="idempotency_key")
 
@@ -48,9 +83,9 @@ def _reused() -> IdempotencyKeyReused:
     return IdempotencyKeyReused("idempotency_key was already used with a different request", field="idempotency_key")
 
 
-def cached_replay(*, scope: str, key: str, request: dict[str, Any]) -> str | None:
+def _cached_replay(*, scope: str, key: str, request: dict[str, Any]) -> str | None:
     """The stored response from Redis, or None (not cached, or Redis unavailable)."""
-    _check_key(key)
+    check_key(key)
     try:
         raw = redis_client.client().get(redis_client.idempotency_key(scope, key))
     except redis.RedisError:
@@ -63,10 +98,10 @@ def cached_replay(*, scope: str, key: str, request: dict[str, Any]) -> str | Non
     return response
 
 
-def claim(*, scope: str, key: str, request: dict[str, Any]) -> str | None:
+def _claim(*, scope: str, key: str, request: dict[str, Any]) -> str | None:
     """Reserve `key` for this request. Returns the stored response JSON on a replay,
     None when the caller should do the work (and then call `store`)."""
-    _check_key(key)
+    check_key(key)
     digest = request_hash(request)
     now = timezone.now()
     with connection.cursor() as cursor:
@@ -88,7 +123,7 @@ def claim(*, scope: str, key: str, request: dict[str, Any]) -> str | None:
     return record.response
 
 
-def store(*, scope: str, key: str, response: dict[str, Any]) -> str:
+def _store(*, scope: str, key: str, response: dict[str, Any]) -> str:
     """Record the response of the claimed key; Redis gets a copy once the transaction commits."""
     text = canonical(response)
     with connection.cursor() as cursor:

@@ -48,7 +48,7 @@ from core.logging import mask_number
 from core.rls import rls_scope
 from numbering import lease_cache
 from numbering.models import Lease, Number
-from numbering.services import number_snapshot
+from numbering.snapshots import number_snapshot
 
 log = logging.getLogger(__name__)
 

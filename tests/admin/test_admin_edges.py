@@ -129,7 +129,7 @@ def test_big_table_filters_use_fixed_values_not_distinct_scans(ops_client, alice
     assert number.number in ops_client.get(url, {"state": "ASSIGNED"}).content.decode()
     assert ops_client.get(reverse("admin:audit_auditevent_changelist"), {"action": "assign"}).status_code == 200
     assert ops_client.get(reverse("admin:audit_auditevent_changelist"), {"object_type": "number"}).status_code == 200
-    outbox = reverse("admin:numbering_outboxevent_changelist")
+    outbox = reverse("admin:core_outboxevent_changelist")
     assert (
         "numbering.number.assigned.v1"
         in ops_client.get(outbox, {"event_type": "numbering.number.assigned.v1"}).content.decode()

@@ -1,0 +1,407 @@
+"""One service per action of the lifecycle table (DESIGN §2.1). Each says only what is
+special about it; numbering.services.skeleton runs it (CAS, audit, outbox, idempotency).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from core import errors
+from core.actors import Actor, ActorKind
+from numbering import lifecycle, reservation_ttl
+from numbering.lifecycle import Action, State
+from numbering.models import Lease, Reservation
+from numbering.services.rules import (
+    MAX_LEASE_DAYS,
+    active_pool,
+    check_entitlement_and_quota,
+    end_lease,
+    end_reservation,
+    leave_holder,
+    ops_only,
+    quarantine_days,
+    require_tenant,
+    ttl,
+)
+from numbering.services.skeleton import Context, MutationResult, run
+from pools.models import TenantPool
+
+
+def number_reserve(
+    *,
+    number: str,
+    tenant_id: uuid.UUID | str | None,
+    actor: Actor,
+    ttl_seconds: int | None = None,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
+) -> MutationResult:
+    if ttl_seconds is not None and ttl_seconds < 0:
+        raise errors.ValidationError("ttl_seconds: must not be negative", field="ttl_seconds")
+
+    def prepare(ctx: Context) -> None:
+        ctx.pool = check_entitlement_and_quota(ctx)
+
+    def changes(ctx: Context) -> dict[str, Any]:
+        until = ctx.now + timedelta(seconds=ttl(ttl_seconds, ctx.pool))
+        ctx.event_data["reserved_until"] = until.isoformat()
+        return {"tenant_id": ctx.tenant_id, "reserved_until": until}
+
+    def effects(ctx: Context) -> None:
+        reservation = Reservation.objects.create(
+            number=ctx.number,
+            tenant_id=require_tenant(ctx),
+            created_at=ctx.now,
+            expires_at=ctx.now + timedelta(seconds=ttl(ttl_seconds, ctx.pool)),
+            created_by=ctx.actor.identity,
+        )
+        ctx.event_data["reservation_id"] = str(reservation.id)
+        reservation_ttl.schedule_ttl_after_commit(ctx.number.number, reservation.id, reservation.expires_at)
+
+    return run(
+        action=Action.RESERVE,
+        number=number,
+        actor=actor,
+        tenant_id=tenant_id,
+        expected_version=expected_version,
+        idempotency_key=idempotency_key,
+        request={"ttl_seconds": ttl_seconds},
+        prepare=prepare,
+        changes=changes,
+        effects=effects,
+    )
+
+
+def number_extend_reservation(
+    *,
+    number: str,
+    tenant_id: uuid.UUID | str | None,
+    actor: Actor,
+    ttl_seconds: int | None = None,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
+) -> MutationResult:
+    def until(ctx: Context) -> datetime:
+        assert ctx.reservation is not None
+        pool = TenantPool.objects.filter(tenant_id=ctx.reservation.tenant_id).first()
+        # Never past 24 h from the first reserve (DESIGN §2.1): clamp, and say so in the event.
+        cap = ctx.reservation.created_at + timedelta(seconds=lifecycle.MAX_RESERVATION_SECONDS)
+        value = min(ctx.now + timedelta(seconds=ttl(ttl_seconds, pool)), cap)
+        ctx.event_data.update({"reserved_until": value.isoformat(), "clamped": value == cap, "extended": True})
+        return value
+
+    def changes(ctx: Context) -> dict[str, Any]:
+        return {"reserved_until": until(ctx)}
+
+    def effects(ctx: Context) -> None:
+        assert ctx.reservation is not None
+        ctx.reservation.expires_at = until(ctx)
+        ctx.reservation.save(update_fields=["expires_at"])
+        ctx.event_data["reservation_id"] = str(ctx.reservation.id)
+        reservation_ttl.schedule_ttl_after_commit(ctx.number.number, ctx.reservation.id, ctx.reservation.expires_at)
+
+    return run(
+        action=Action.EXTEND_RESERVATION,
+        number=number,
+        actor=actor,
+        tenant_id=tenant_id,
+        expected_version=expected_version,
+        idempotency_key=idempotency_key,
+        request={"ttl_seconds": ttl_seconds},
+        changes=changes,
+        effects=effects,
+    )
+
+
+def number_assign(
+    *,
+    number: str,
+    tenant_id: uuid.UUID | str | None,
+    actor: Actor,
+    lease_days: int | None = None,
+    auto_renew: bool | None = None,
+    reservation_id: uuid.UUID | str | None = None,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
+) -> MutationResult:
+    if lease_days is not None and not 0 <= lease_days <= MAX_LEASE_DAYS:
+        raise errors.ValidationError(
+            f"lease_days: must be between 1 and {MAX_LEASE_DAYS} (0 = pool default)", field="lease_days"
+        )
+
+    def prepare(ctx: Context) -> None:
+        ctx.pool = check_entitlement_and_quota(ctx)
+        if (
+            reservation_id
+            and ctx.number.state == State.RESERVED
+            and (ctx.reservation is None or str(ctx.reservation.id) != str(reservation_id))
+        ):
+            raise errors.ReservationExpired(
+                f"reservation_id: {reservation_id} is not the number's active reservation", field="reservation_id"
+            )
+
+    def effects(ctx: Context) -> None:
+        assert ctx.pool is not None
+        days = lease_days or ctx.pool.default_lease_days
+        renew = ctx.pool.auto_renew_default if auto_renew is None else auto_renew
+        end_reservation(ctx, Reservation.Status.CONVERTED)
+        lease = Lease.objects.create(
+            number=ctx.number,
+            tenant_id=require_tenant(ctx),
+            reservation=ctx.reservation,
+            starts_at=ctx.now,
+            expires_at=ctx.now + timedelta(days=days),
+            term_days=days,
+            auto_renew=renew,
+            created_by=ctx.actor.identity,
+        )
+        ctx.reservation = None
+        ctx.event_data.update(
+            {"lease_id": str(lease.id), "expires_at": lease.expires_at.isoformat(), "auto_renew": renew}
+        )
+
+    return run(
+        action=Action.ASSIGN,
+        number=number,
+        actor=actor,
+        tenant_id=tenant_id,
+        expected_version=expected_version,
+        idempotency_key=idempotency_key,
+        request={
+            "lease_days": lease_days,
+            "auto_renew": auto_renew,
+            "reservation_id": str(reservation_id) if reservation_id else None,
+        },
+        prepare=prepare,
+        changes=lambda ctx: {"tenant_id": ctx.tenant_id, "reserved_until": None},
+        effects=effects,
+    )
+
+
+def number_release(
+    *,
+    number: str,
+    actor: Actor,
+    tenant_id: uuid.UUID | str | None = None,
+    reason: str = "",
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
+) -> MutationResult:
+    def changes(ctx: Context) -> dict[str, Any]:
+        ctx.event_data["reason"] = reason
+        if ctx.transition.target == State.AVAILABLE:
+            return leave_holder(ctx)
+        return leave_holder(ctx, quarantine_days(ctx.number, reason=reason, by_ops=ctx.actor.kind is ActorKind.USER))
+
+    def effects(ctx: Context) -> None:
+        end_reservation(ctx, Reservation.Status.CANCELLED)
+        end_lease(ctx, Lease.Status.RELEASED, reason)
+
+    return run(
+        action=Action.RELEASE,
+        number=number,
+        actor=actor,
+        tenant_id=tenant_id,
+        expected_version=expected_version,
+        idempotency_key=idempotency_key,
+        request={"reason": reason},
+        changes=changes,
+        effects=effects,
+    )
+
+
+def number_recall(
+    *,
+    number: str,
+    actor: Actor,
+    reason: str = "",
+    compliance: bool = False,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
+) -> MutationResult:
+    ops_only(actor, Action.RECALL)
+
+    def changes(ctx: Context) -> dict[str, Any]:
+        ctx.event_data.update({"reason": reason, "compliance": compliance})
+        extra = {"burned_at": ctx.now} if reason == "FRAUD" else {}
+        if ctx.transition.target == State.AVAILABLE:
+            return {**leave_holder(ctx), **extra}
+        return {**leave_holder(ctx, quarantine_days(ctx.number, reason=reason, compliance=compliance)), **extra}
+
+    def effects(ctx: Context) -> None:
+        end_reservation(ctx, Reservation.Status.RECALLED)
+        end_lease(ctx, Lease.Status.RECALLED, reason)
+
+    return run(
+        action=Action.RECALL,
+        number=number,
+        actor=actor,
+        tenant_id=None,
+        expected_version=expected_version,
+        idempotency_key=idempotency_key,
+        request={"reason": reason, "compliance": compliance},
+        changes=changes,
+        effects=effects,
+    )
+
+
+def number_expire_reservation(
+    *,
+    number: str,
+    actor: Actor | None = None,
+    reservation_id: uuid.UUID | str | None = None,
+) -> MutationResult:
+    """TTL path: the listener passes the reservation it saw expire; the CAS only fires if
+    that reservation is still the active one and past its deadline."""
+
+    def prepare(ctx: Context) -> None:
+        if reservation_id and (ctx.reservation is None or str(ctx.reservation.id) != str(reservation_id)):
+            raise errors.InvalidTransition(f"reservation {reservation_id} is no longer active")
+
+    return run(
+        action=Action.EXPIRE_RESERVATION,
+        number=number,
+        actor=actor or Actor.system("reservation-expiry"),
+        tenant_id=None,
+        expected_version=None,
+        idempotency_key=None,
+        request={},
+        prepare=prepare,
+        changes=lambda ctx: leave_holder(ctx),
+        effects=lambda ctx: end_reservation(ctx, Reservation.Status.EXPIRED),
+    )
+
+
+def number_renew(
+    *,
+    number: str,
+    actor: Actor,
+    tenant_id: uuid.UUID | str | None = None,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
+) -> MutationResult:
+    def prepare(ctx: Context) -> None:
+        if ctx.lease is None:
+            raise errors.InvalidTransition(f"number {ctx.number.number} has no active lease to renew")
+        if ctx.number.tenant_id is not None:
+            active_pool(ctx.number.tenant_id, lock=False)  # suspended tenants are not renewed
+
+    def effects(ctx: Context) -> None:
+        assert ctx.lease is not None
+        ctx.lease.expires_at += timedelta(days=ctx.lease.term_days)
+        ctx.lease.renewals += 1
+        ctx.lease.save(update_fields=["expires_at", "renewals"])
+        ctx.event_data.update({"lease_id": str(ctx.lease.id), "expires_at": ctx.lease.expires_at.isoformat()})
+
+    return run(
+        action=Action.RENEW,
+        number=number,
+        actor=actor,
+        tenant_id=tenant_id,
+        expected_version=expected_version,
+        idempotency_key=idempotency_key,
+        request={},
+        prepare=prepare,
+        changes=lambda ctx: {},
+        effects=effects,
+    )
+
+
+def number_expire_lease(*, number: str, actor: Actor | None = None) -> MutationResult:
+    return run(
+        action=Action.EXPIRE_LEASE,
+        number=number,
+        actor=actor or Actor.system("lease-expiry"),
+        tenant_id=None,
+        expected_version=None,
+        idempotency_key=None,
+        request={},
+        changes=lambda ctx: leave_holder(ctx, quarantine_days(ctx.number)),
+        effects=lambda ctx: end_lease(ctx, Lease.Status.EXPIRED, "EXPIRED"),
+    )
+
+
+def number_end_quarantine(*, number: str, actor: Actor | None = None) -> MutationResult:
+    return run(
+        action=Action.END_QUARANTINE,
+        number=number,
+        actor=actor or Actor.system("quarantine-sweep"),
+        tenant_id=None,
+        expected_version=None,
+        idempotency_key=None,
+        request={},
+        changes=lambda ctx: {"quarantine_until": None, "last_tenant_id": None},
+    )
+
+
+def number_retire(
+    *,
+    number: str,
+    actor: Actor,
+    reason: str = "",
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
+) -> MutationResult:
+    ops_only(actor, Action.RETIRE)
+
+    def changes(ctx: Context) -> dict[str, Any]:
+        ctx.event_data["reason"] = reason
+        return {"quarantine_until": None, "last_tenant_id": None}
+
+    return run(
+        action=Action.RETIRE,
+        number=number,
+        actor=actor,
+        tenant_id=None,
+        expected_version=expected_version,
+        idempotency_key=idempotency_key,
+        request={"reason": reason},
+        changes=changes,
+    )
+
+
+def number_reinstate(
+    *,
+    number: str,
+    actor: Actor,
+    reason: str = "",
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
+) -> MutationResult:
+    ops_only(actor, Action.REINSTATE)
+
+    def changes(ctx: Context) -> dict[str, Any]:
+        until = ctx.now + timedelta(days=quarantine_days(ctx.number))
+        ctx.event_data.update({"reason": reason, "quarantine_until": until.isoformat()})
+        return {"quarantine_until": until}
+
+    return run(
+        action=Action.REINSTATE,
+        number=number,
+        actor=actor,
+        tenant_id=None,
+        expected_version=expected_version,
+        idempotency_key=idempotency_key,
+        request={"reason": reason},
+        changes=changes,
+    )
+
+
+# Every action of the lifecycle table has its service (the transition test relies on it).
+SERVICES: dict[Action, Callable[..., MutationResult]] = {
+    Action.RESERVE: number_reserve,
+    Action.EXTEND_RESERVATION: number_extend_reservation,
+    Action.ASSIGN: number_assign,
+    Action.RELEASE: number_release,
+    Action.EXPIRE_RESERVATION: number_expire_reservation,
+    Action.RENEW: number_renew,
+    Action.EXPIRE_LEASE: number_expire_lease,
+    Action.RECALL: number_recall,
+    Action.END_QUARANTINE: number_end_quarantine,
+    Action.RETIRE: number_retire,
+    Action.REINSTATE: number_reinstate,
+}
+assert set(SERVICES) == set(Action)
