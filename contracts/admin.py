@@ -23,8 +23,8 @@ from contracts.imports import import_create, import_set_mode, run_import
 from contracts.models import Contract, InventoryImport, Issuer, NumberBlock, SigningKey
 from contracts.services import signing_key_add, signing_key_revoke
 from core.admin import BigTableAdmin
+from core.authz import staff_actor
 from core.errors import DomainError
-from numbering.staff import staff_actor
 
 TERMINAL = {
     InventoryImport.Status.COMMITTED,

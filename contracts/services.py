@@ -17,7 +17,7 @@ from audit.services import audit_append
 from contracts import signing
 from contracts.models import Contract, SigningKey
 from contracts.selectors import issuer_by_code
-from core import errors, idempotency
+from core import authz, clock, errors, idempotency
 from core.actors import Actor
 
 
@@ -122,18 +122,10 @@ def contract_snapshot(contract: Contract) -> dict[str, Any]:
 def _change_status(
     *, action: str, contract_id: int, actor: Actor, reason: str, idempotency_key: str | None
 ) -> dict[str, Any]:
-    if actor.is_tenant:
-        raise errors.ValidationError(f"action: {action} is a staff action", field="action")
+    authz.require_platform(actor, f"contract_{action}")
     sources, target = CONTRACT_TRANSITIONS[action]
-    with transaction.atomic():
-        if idempotency_key:
-            stored = idempotency.claim(
-                scope=actor.identity,
-                key=idempotency_key,
-                request={"action": f"contract_{action}", "contract_id": contract_id, "reason": reason},
-            )
-            if stored is not None:
-                return json.loads(stored)
+
+    def change() -> dict[str, Any]:
         contract = Contract.objects.select_for_update().select_related("issuer").filter(id=contract_id).first()
         if contract is None:
             raise errors.NotFound(f"contract {contract_id} not found", field="contract_id")
@@ -144,8 +136,8 @@ def _change_status(
             )
         before = contract_snapshot(contract)
         contract.status = target
-        if action == "terminate" and (contract.ends_on is None or contract.ends_on > timezone.localdate()):
-            contract.ends_on = timezone.localdate()
+        if action == "terminate" and (contract.ends_on is None or contract.ends_on > clock.today()):
+            contract.ends_on = clock.today()
         contract.save(update_fields=["status", "ends_on", "updated_at"])
         after = contract_snapshot(contract)
         audit_append(
@@ -156,10 +148,11 @@ def _change_status(
             before=before,
             after={**after, "reason": reason},
         )
-        response = {"contract": after, "reason": reason}
-        if idempotency_key:
-            return json.loads(idempotency.store(scope=actor.identity, key=idempotency_key, response=response))
-        return json.loads(idempotency.canonical(response))
+        return json.loads(idempotency.canonical({"contract": after, "reason": reason}))
+
+    request = {"action": f"contract_{action}", "contract_id": contract_id, "reason": reason}
+    with transaction.atomic():
+        return idempotency.run(scope=actor.identity, key=idempotency_key, request=request, produce=change).response
 
 
 def contract_suspend(

@@ -1,11 +1,31 @@
-"""The roles of DESIGN §3.2. JWT `roles` claims and Django staff groups use these names.
+"""Authorization: who may do what, on every surface, in one module (DESIGN §3.1, §3.2, §3.3).
 
-The role × endpoint matrix lives with the REST API; this module only names the roles so
-that every surface (REST, Django admin groups, audit) spells them the same way.
+- the roles (JWT `roles` claims and Django staff groups use the same names);
+- MATRIX: the REST role × endpoint/action table (core.api.permissions.RolePermission reads it;
+  tests/api/test_role_matrix.py walks every route × role against it);
+- ADMIN_ACTIONS: the Django admin's number actions, each mapped to its MATRIX key, so the
+  admin grants exactly what REST grants;
+- STAFF_GRANTS: the Django model permissions each staff group gets (ensure_staff_groups);
+- GRPC_DEFAULT_PERMISSIONS: which client certificate CN may call which gRPC method;
+- require_platform(): the one check a service makes before a staff/platform-only action.
+
+To add an endpoint or action: add its key here with the roles allowed, and name the key at
+the adapter (`permission_keys` on a view, ADMIN_ACTIONS for an admin action).
 """
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Q
+
+from core import errors
+from core.actors import Actor
+
+# --- roles ------------------------------------------------------------------------------
 NUMBERING_ADMIN = "numbering.admin"
 COMMERCE_OPS = "commerce.ops"
 COMPLIANCE_OFFICER = "compliance.officer"
@@ -17,3 +37,219 @@ TENANT_VIEWER = "tenant.viewer"
 STAFF_ROLES = (NUMBERING_ADMIN, COMMERCE_OPS, COMPLIANCE_OFFICER, AUDITOR, REGULATOR_EXPORTER)
 TENANT_ROLES = (TENANT_ADMIN, TENANT_VIEWER)
 ALL_ROLES = STAFF_ROLES + TENANT_ROLES
+
+
+# --- REST: role × endpoint/action -------------------------------------------------------
+_A, _O, _C, _AU, _R = NUMBERING_ADMIN, COMMERCE_OPS, COMPLIANCE_OFFICER, AUDITOR, REGULATOR_EXPORTER
+_TA, _TV = TENANT_ADMIN, TENANT_VIEWER
+
+
+def _r(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+# key -> roles allowed. Admin keys only ever list staff roles, tenant keys only tenant roles.
+MATRIX: dict[str, frozenset[str]] = {
+    # --- admin surface /api/admin/v1/ ---
+    "admin.issuers.read": _r(_A, _O, _C, _AU, _R),
+    "admin.signing_keys.read": _r(_A, _O, _AU),
+    # Installing/revoking an MNO's key is inventory work (ADR 0900): admin and commerce ops.
+    "admin.signing_keys.write": _r(_A, _O),
+    "admin.contracts.read": _r(_A, _O, _C, _AU, _R),
+    "admin.contracts.suspend": _r(_A, _O),
+    "admin.contracts.terminate": _r(_A),
+    "admin.blocks.read": _r(_A, _O, _AU, _R),
+    "admin.imports.read": _r(_A, _O, _AU),
+    "admin.imports.write": _r(_A, _O),
+    "admin.numbers.read": _r(_A, _O, _C, _AU),
+    "admin.numbers.reserve": _r(_A, _O),
+    "admin.numbers.assign": _r(_A, _O),
+    "admin.numbers.release": _r(_A, _O),
+    "admin.numbers.recall": _r(_A, _O, _C),
+    "admin.numbers.retire": _r(_A, _O),
+    "admin.numbers.reinstate": _r(_A, _O),
+    "admin.inventory_pools.read": _r(_A, _O, _C, _AU),
+    "admin.tenant_pools.read": _r(_A, _O, _C, _AU),
+    "admin.tenants.read": _r(_A, _O, _C, _AU),
+    "admin.leases.read": _r(_A, _O, _C, _AU),
+    "admin.leases.renew": _r(_A, _O),
+    "admin.leases.auto_renew": _r(_A, _O),
+    "admin.quarantine_policies.read": _r(_A, _O, _C, _AU),
+    # Legal approves cool-offs; only the numbering admin records an approved change.
+    "admin.quarantine_policies.write": _r(_A),
+    # Regulator exports (ADR 0900): the export roles of DESIGN §7 plus the auditor (read-only).
+    "admin.exports.read": _r(_A, _C, _AU, _R),
+    "admin.exports.write": _r(_A, _C, _R),
+    "admin.exports.verify": _r(_A, _C, _AU, _R),
+    # The ad-hoc inventory CSV is the numbers list as a file: the roles that may read numbers.
+    "admin.exports.inventory": _r(_A, _O, _C, _AU),
+    "admin.audit.read": _r(_A, _O, _C, _AU),
+    "admin.audit.verify": _r(_A, _AU),
+    # --- tenant portal /api/tenant/v1/ (the tenant always comes from the token) ---
+    "tenant.numbers.search": _r(_TA, _TV),
+    "tenant.numbers.read": _r(_TA, _TV),
+    "tenant.numbers.assign": _r(_TA),
+    "tenant.numbers.release": _r(_TA),
+    "tenant.reservations.read": _r(_TA, _TV),
+    "tenant.reservations.create": _r(_TA),
+    "tenant.reservations.cancel": _r(_TA),
+    "tenant.leases.read": _r(_TA, _TV),
+    "tenant.leases.auto_renew": _r(_TA),
+    "tenant.pool.read": _r(_TA, _TV),
+}
+
+
+def allowed(key: str, role_names: frozenset[str]) -> bool:
+    return bool(MATRIX.get(key, frozenset()) & role_names)
+
+
+# --- Django admin: number actions → the REST key that grants them ---------------------------
+ADMIN_ACTIONS: dict[str, str] = {
+    "recall": "admin.numbers.recall",
+    "retire": "admin.numbers.retire",
+    "reinstate": "admin.numbers.reinstate",
+    "renew": "admin.leases.renew",
+    "extend_reservation": "admin.numbers.reserve",  # extending is part of the reserve privilege
+}
+
+
+def admin_action_allowed(action: str, role_names: frozenset[str]) -> bool:
+    return action in ADMIN_ACTIONS and allowed(ADMIN_ACTIONS[action], role_names)
+
+
+def admin_action_roles(action: str) -> frozenset[str]:
+    return MATRIX.get(ADMIN_ACTIONS.get(action, ""), frozenset())
+
+
+# --- services: platform-only actions -------------------------------------------------------
+def require_platform(actor: Actor, action: str) -> None:
+    """Staff, platform services and jobs may; a tenant may not (whatever its roles)."""
+    if actor.is_tenant:
+        raise errors.ValidationError(f"action: {action} is an ops action", field="action")
+
+
+# --- Django staff groups ↔ roles -----------------------------------------------------------
+# A staff user's roles are the names of their groups that are staff roles (superusers are
+# numbering.admin). Each group gets model permissions matching what the role may do.
+APPS = ("contracts", "pools", "numbering", "audit", "exports", "core", "events")
+# Append-only or machine-written: nobody edits them in the admin.
+READ_ONLY_MODELS = {
+    ("audit", "auditevent"),
+    ("audit", "chainhead"),
+    ("core", "outboxevent"),
+    ("core", "idempotencyrecord"),
+    ("events", "processedmessage"),
+}
+
+_OPS_EDIT = {
+    "contracts": {"issuer", "contract", "numberblock", "inventoryimport", "signingkey"},
+    "pools": {"tenant", "inventorypool", "tenantpool"},
+    "numbering": {"number", "lease", "reservation"},
+}
+
+# role -> {(app_label, model or "*"): set of actions}
+STAFF_GRANTS: dict[str, dict[tuple[str, str], set[str]]] = {
+    NUMBERING_ADMIN: {(app, "*"): {"view", "add", "change", "delete"} for app in APPS},
+    COMMERCE_OPS: {
+        **{(app, "*"): {"view"} for app in APPS},
+        **{(app, model): {"view", "add", "change"} for app, models in _OPS_EDIT.items() for model in models},
+    },
+    COMPLIANCE_OFFICER: {
+        **{(app, "*"): {"view"} for app in APPS},
+        ("numbering", "number"): {"view", "change"},  # recall
+    },
+    AUDITOR: {(app, "*"): {"view"} for app in APPS},
+    REGULATOR_EXPORTER: {
+        **{(app, "*"): {"view"} for app in APPS},
+        ("exports", "*"): {"view", "add", "change"},
+    },
+}
+
+
+def _permissions(grants: dict[tuple[str, str], set[str]]) -> list[Any]:
+    from django.contrib.auth.models import Permission  # models: not importable before the app registry
+
+    wanted: list[Permission] = []
+    perms = Permission.objects.select_related("content_type").filter(content_type__app_label__in=APPS)
+    for perm in perms:
+        app, model = perm.content_type.app_label, perm.content_type.model
+        action = perm.codename.split("_", 1)[0]
+        allowed = grants.get((app, model), set()) | grants.get((app, "*"), set())
+        if (app, model) in READ_ONLY_MODELS and action != "view":
+            continue
+        if action in allowed:
+            wanted.append(perm)
+    return wanted
+
+
+def ensure_staff_groups() -> dict[str, int]:
+    """Create/refresh one group per staff role; returns permissions per group. Idempotent."""
+    from django.contrib.auth.models import Group
+
+    result = {}
+    for role in STAFF_ROLES:
+        group, _ = Group.objects.get_or_create(name=role)
+        perms = _permissions(STAFF_GRANTS[role])
+        group.permissions.set(perms)
+        result[role] = len(perms)
+    return result
+
+
+def roles_of(user: Any) -> frozenset[str]:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return frozenset()
+    names = set(user.groups.filter(Q(name__in=STAFF_ROLES)).values_list("name", flat=True))
+    if user.is_superuser:
+        names.add(NUMBERING_ADMIN)
+    return frozenset(names)
+
+
+def staff_actor(user: Any) -> Actor:
+    """The audit actor for a staff user acting in the admin."""
+    return Actor.user(user.get_username(), roles=roles_of(user))
+
+
+# --- gRPC: client certificate CN → methods ------------------------------------------------
+# The default table is the spec's; GRPC_CLIENT_PERMISSIONS (JSON {CN: [methods]}) replaces it
+# as a whole, so an operator reading the variable sees the complete allowlist.
+GRPC_METHODS = frozenset({"ValidateLease", "Lookup", "Reserve", "Assign", "Release", "Recall"})
+
+GRPC_DEFAULT_PERMISSIONS: dict[str, frozenset[str]] = {
+    "sms-orchestrator": frozenset({"ValidateLease", "Lookup"}),
+    "routing-engine": frozenset({"ValidateLease", "Lookup"}),
+    "sender-id-registry": frozenset({"Lookup"}),
+    "billing-service": frozenset({"Lookup"}),
+    "customer-portal-bff": frozenset({"Lookup", "Reserve", "Assign", "Release"}),
+    "compliance-service": frozenset({"Lookup", "Recall"}),
+}
+
+
+def parse_grpc_permissions(raw: str) -> dict[str, frozenset[str]]:
+    """Parse GRPC_CLIENT_PERMISSIONS; a malformed value stops the process at start."""
+    if not raw.strip():
+        return dict(GRPC_DEFAULT_PERMISSIONS)
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(f"GRPC_CLIENT_PERMISSIONS is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not data:
+        raise ImproperlyConfigured(
+            'GRPC_CLIENT_PERMISSIONS must be a non-empty JSON object {"<CN>": ["<Method>", ...]}'
+        )
+    result: dict[str, frozenset[str]] = {}
+    for cn, methods in data.items():
+        if not isinstance(cn, str) or not cn.strip():
+            raise ImproperlyConfigured("GRPC_CLIENT_PERMISSIONS: every key must be a non-empty certificate CN")
+        if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
+            raise ImproperlyConfigured(f"GRPC_CLIENT_PERMISSIONS[{cn!r}] must be a list of method names")
+        unknown = sorted(set(methods) - GRPC_METHODS)
+        if unknown:
+            raise ImproperlyConfigured(
+                f"GRPC_CLIENT_PERMISSIONS[{cn!r}]: unknown method(s) {unknown}; known: {sorted(GRPC_METHODS)}"
+            )
+        result[cn] = frozenset(methods)
+    return result
+
+
+def configured_grpc_permissions() -> dict[str, frozenset[str]]:
+    return parse_grpc_permissions(settings.GRPC_CLIENT_PERMISSIONS_JSON)

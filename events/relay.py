@@ -36,13 +36,14 @@ import psycopg
 from django.conf import settings
 from prometheus_client import Counter, Gauge
 
+from core import locks
 from core.outbox import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 
 # Advisory lock namespaces (first int of the two-int form); the job locks use another.
-MEMBER_NAMESPACE = 0x6E756D72  # "numr": one per running relay
-PARTITION_NAMESPACE = 0x6E756D70  # "nump": one per owned partition
+MEMBER_NAMESPACE = locks.RELAY_MEMBERS  # one per running relay
+PARTITION_NAMESPACE = locks.RELAY_PARTITIONS  # one per owned partition
 MAX_MEMBERS = 256
 
 PENDING = Gauge("numbering_outbox_pending_events", "Outbox events not yet acknowledged by JetStream")
@@ -114,9 +115,7 @@ class OutboxRelay:
             self.member_slot = None
             self._db = await psycopg.AsyncConnection.connect(self.config.dsn, autocommit=True)
             for slot in range(MAX_MEMBERS):
-                row = await (
-                    await self._db.execute("SELECT pg_try_advisory_lock(%s, %s)", [MEMBER_NAMESPACE, slot])
-                ).fetchone()
+                row = await (await self._db.execute(locks.TRY_LOCK_SQL, [MEMBER_NAMESPACE, slot])).fetchone()
                 if row and row[0]:
                     self.member_slot = slot
                     break
@@ -198,7 +197,7 @@ class OutboxRelay:
         members = max(int(row[0]) if row else 1, 1)
         target = math.ceil(self.config.partitions / members)
         for partition in sorted(self.owned, reverse=True)[: max(len(self.owned) - target, 0)]:
-            await db.execute("SELECT pg_advisory_unlock(%s, %s)", [PARTITION_NAMESPACE, partition])
+            await db.execute(locks.UNLOCK_SQL, [PARTITION_NAMESPACE, partition])
             self.owned.discard(partition)
             log.info("outbox relay %s handed over partition %d", self.config.name, partition)
         if len(self.owned) < target:
@@ -207,9 +206,7 @@ class OutboxRelay:
                 partition = (start + i) % self.config.partitions
                 if partition in self.owned:
                     continue
-                got = await (
-                    await db.execute("SELECT pg_try_advisory_lock(%s, %s)", [PARTITION_NAMESPACE, partition])
-                ).fetchone()
+                got = await (await db.execute(locks.TRY_LOCK_SQL, [PARTITION_NAMESPACE, partition])).fetchone()
                 if got and got[0]:
                     self.owned.add(partition)
                 if len(self.owned) >= target:

@@ -133,10 +133,10 @@ def ensure_dev_pki(directory: Path, client_cns: list[str]) -> dict[str, Path]:
 
 
 def main(argv: list[str]) -> int:
-    from grpc_server.permissions import DEFAULT_PERMISSIONS
+    from core.authz import GRPC_DEFAULT_PERMISSIONS
 
     directory = Path(argv[1] if len(argv) > 1 else ".dev/grpc")
-    for name, path in ensure_dev_pki(directory, sorted(DEFAULT_PERMISSIONS)).items():
+    for name, path in ensure_dev_pki(directory, sorted(GRPC_DEFAULT_PERMISSIONS)).items():
         print(f"{name}: {path}")
     return 0
 

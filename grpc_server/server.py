@@ -31,10 +31,10 @@ from django.db import connections
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from core.authz import configured_grpc_permissions
 from core.tracing import setup_tracing
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
 from grpc_server.interceptors import SERVICE, CallGuard
-from grpc_server.permissions import configured_permissions
 from grpc_server.servicer import EmptyServicer, NumberingServicer
 from numbering.lease_lookup import LeaseLookup
 
@@ -70,7 +70,7 @@ class ServerOptions:
             "tls_key_file": settings.GRPC_TLS_KEY_FILE,
             "tls_client_ca_file": settings.GRPC_TLS_CLIENT_CA_FILE,
             "insecure": settings.GRPC_INSECURE,
-            "permissions": configured_permissions(),
+            "permissions": configured_grpc_permissions(),
             "grace_seconds": float(settings.GRPC_GRACE_SECONDS),
             "db_threads": settings.GRPC_DB_THREADS,
         }

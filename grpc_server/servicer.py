@@ -19,7 +19,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import Histogram
 
-from core import errors
+from core import errors, idempotency
 from core.actors import Actor
 from grpc_server.context import current_caller
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
@@ -106,8 +106,8 @@ def idempotency_key(field_value: str, context: grpc.aio.ServicerContext) -> str 
             "idempotency_key: the request field and the idempotency-key metadata differ", field="idempotency_key"
         )
     key = field_value or header
-    if len(key) > 200:
-        raise errors.ValidationError("idempotency_key: at most 200 characters", field="idempotency_key")
+    if key:
+        idempotency.check_key(key)  # the one rule for a key's shape, the same as REST's
     return key or None
 
 

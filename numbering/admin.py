@@ -18,26 +18,14 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 
-from audit.models import AuditEvent
-from core import authz as roles
+from core import authz, clock
 from core.admin import BigTableAdmin, ReadOnlyAdmin, fixed_values_filter
 from core.errors import DomainError
-from core.formats import parse_number
-from numbering import models, services
+from numbering import models, selectors, services
 from numbering.admin_overview import overview
 from numbering.models import VANITY_TIERS, Lease, Number, QuarantinePolicy, Reservation
-from numbering.staff import roles_of, staff_actor
 
-OPS = frozenset({roles.NUMBERING_ADMIN, roles.COMMERCE_OPS})
-ACTION_ROLES = {
-    "recall": OPS | {roles.COMPLIANCE_OFFICER},
-    "retire": OPS,
-    "reinstate": OPS,
-    "renew": OPS,
-    "extend_reservation": OPS,
-}
 ACTION_LABELS = {
     "recall": "Recall",
     "retire": "Retire",
@@ -69,9 +57,9 @@ def _call(action: str, number: Number, actor: Any, reason: str) -> Any:
 
 def perform(request: HttpRequest, action: str, numbers: list[Number], reason: str = "") -> tuple[int, list[str]]:
     """Run `action` on each number as the staff user; returns (done, refusals)."""
-    if not (roles_of(request.user) & ACTION_ROLES[action]):
-        raise PermissionDenied(f"{action} needs one of the roles {', '.join(sorted(ACTION_ROLES[action]))}")
-    actor = staff_actor(request.user)
+    if not authz.admin_action_allowed(action, authz.roles_of(request.user)):
+        raise PermissionDenied(f"{action} needs one of the roles {', '.join(sorted(authz.admin_action_roles(action)))}")
+    actor = authz.staff_actor(request.user)
     done, refused = 0, []
     for number in numbers:
         try:
@@ -103,29 +91,6 @@ def _bulk(action: str) -> Callable[..., None]:
 
     run.__name__ = f"action_{action}"
     return admin.action(description=f"{ACTION_LABELS[action]} selected numbers", permissions=["change"])(run)
-
-
-def search_terms(term: str) -> tuple[str | None, str | None]:
-    """(exact canonical number, or None; prefix for a partial number, or None)."""
-    term = term.strip()
-    if not term:
-        return None, None
-    try:
-        return parse_number(term).number, None
-    except DomainError:
-        pass
-    compact = "".join(ch for ch in term if ch.isdigit() or ch == "+")
-    if not compact:
-        return None, None
-    if compact.startswith("+"):
-        return None, compact
-    if compact.startswith("00"):
-        return None, "+" + compact[2:]
-    if compact.startswith("0"):
-        return None, "+93" + compact[1:]
-    if compact.startswith("93") and len(compact) > 4:
-        return None, "+" + compact
-    return None, compact
 
 
 class StateFilter(admin.SimpleListFilter):
@@ -179,14 +144,7 @@ class NumberAdmin(BigTableAdmin):
         return False
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Number], search_term: str) -> Any:
-        if not search_term.strip():
-            return queryset, False
-        exact, prefix = search_terms(search_term)
-        if exact:
-            return queryset.filter(number=exact), False
-        if prefix:
-            return queryset.filter(number__startswith=prefix), False
-        return queryset.none(), False
+        return selectors.number_search(queryset, search_term), False
 
     def get_urls(self) -> list[Any]:
         wrap = self.admin_site.admin_view
@@ -230,46 +188,21 @@ class NumberAdmin(BigTableAdmin):
         return super().change_view(request, object_id, form_url, extra)
 
     def _number_page(self, request: HttpRequest, number: Number) -> dict[str, Any]:
-        leases = list(Lease.objects.filter(number=number).select_related("tenant").order_by("-starts_at")[:50])
-        reservations = list(
-            Reservation.objects.filter(number=number).select_related("tenant").order_by("-created_at")[:50]
-        )
-        history: list[dict[str, Any]] = [
-            {
-                "kind": "lease",
-                "tenant": lease.tenant,
-                "start": lease.starts_at,
-                "end": lease.ended_at,
-                "status": lease.status,
-                "detail": lease.end_reason,
-            }
-            for lease in leases
-        ] + [
-            {
-                "kind": "reservation",
-                "tenant": r.tenant,
-                "start": r.created_at,
-                "end": r.ended_at,
-                "status": r.status,
-                "detail": "",
-            }
-            for r in reservations
-        ]
-        history.sort(key=lambda h: h["start"], reverse=True)
-        user_roles = roles_of(request.user)
+        page = selectors.number_history(number=number, limit=50, audit_limit=100)
+        user_roles = authz.roles_of(request.user)
         return {
-            "active_lease": next((lease for lease in leases if lease.status == Lease.Status.ACTIVE), None),
-            "active_reservation": next((r for r in reservations if r.status == Reservation.Status.ACTIVE), None),
-            "holder_history": history,
-            "audit_trail": list(
-                AuditEvent.objects.filter(object_type="number", object_id=number.number).order_by("-occurred_at")[:100]
-            ),
+            "active_lease": page["active_lease"],
+            "active_reservation": page["active_reservation"],
+            "holder_history": page["holder_history"],
+            "audit_trail": page["audit_events"],
             "import_record": number.block.inventory_import if number.block_id and number.block else None,
-            "number_actions": [(a, label) for a, label in ACTION_LABELS.items() if user_roles & ACTION_ROLES[a]]
+            "number_actions": [
+                (a, label) for a, label in ACTION_LABELS.items() if authz.admin_action_allowed(a, user_roles)
+            ]
             if self.has_change_permission(request, number)
             else [],
             "recall_reasons": RECALL_REASONS,
-            "now": timezone.now(),
+            "now": clock.now(),
         }
 
 
@@ -322,7 +255,7 @@ class QuarantinePolicyAdmin(admin.ModelAdmin):
             days=form.cleaned_data["days"],
             description=form.cleaned_data["description"],
             approved_by=form.cleaned_data["approved_by"],
-            actor=staff_actor(request.user),
+            actor=authz.staff_actor(request.user),
         )
         obj.approved_at, obj.approved_by, obj.updated_at = updated.approved_at, updated.approved_by, updated.updated_at
 

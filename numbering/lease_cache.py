@@ -18,6 +18,7 @@ from prometheus_client import Counter
 
 from core import redis_client
 from core.logging import mask_number
+from numbering.snapshots import cache_entry_of
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +56,6 @@ def _set_if_newer() -> Any:
     return script
 
 
-def entry_for(snapshot: dict[str, Any]) -> dict[str, Any]:
-    lease = snapshot.get("lease") or {}
-    return {
-        "state": snapshot["state"],
-        "tenant_id": snapshot.get("tenant_id"),
-        "lease_id": lease.get("lease_id"),
-        "expires_at": lease.get("expires_at"),
-        "kind": snapshot["kind"],
-        "operator_code": snapshot.get("operator_code", ""),
-    }
-
-
 def write_entry(number: str, version: int, entry: dict[str, Any], *, publish: bool = True) -> bool:
     """Store `entry` unless the cache already holds this or a newer version; publish the
     number on the invalidation channel unless `publish` is False (a refill, not a change)."""
@@ -100,5 +89,5 @@ def read_entry(number: str) -> tuple[int, dict[str, Any]] | None:
 
 def refresh_after_commit(snapshot: dict[str, Any]) -> None:
     """Schedule the cache write for when (and only if) the transaction commits."""
-    number, version, entry = snapshot["number"], int(snapshot["version"]), entry_for(snapshot)
+    number, version, entry = snapshot["number"], int(snapshot["version"]), cache_entry_of(snapshot)
     transaction.on_commit(lambda: write_entry(number, version, entry))

@@ -48,7 +48,7 @@ from core.logging import mask_number
 from core.rls import rls_scope
 from numbering import lease_cache
 from numbering.models import Lease, Number
-from numbering.snapshots import number_snapshot
+from numbering.snapshots import cache_entry, number_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -176,17 +176,17 @@ def read_from_db(number: str) -> Entry | None:
 
 
 def cache_payload(entry: Entry) -> dict[str, Any]:
-    """The lease_cache JSON for an entry read from PostgreSQL (same shape as entry_for)."""
-    return {
-        "state": entry.state,
-        "tenant_id": entry.tenant_id,
-        "lease_id": entry.lease_id,
-        "expires_at": (EPOCH + timedelta(microseconds=entry.expires_at)).isoformat()
+    """The lease cache JSON for an entry read from PostgreSQL (numbering.snapshots' shape)."""
+    return cache_entry(
+        state=entry.state,
+        tenant_id=entry.tenant_id,
+        lease_id=entry.lease_id,
+        expires_at=(EPOCH + timedelta(microseconds=entry.expires_at)).isoformat()
         if entry.expires_at is not None
         else None,
-        "kind": entry.kind,
-        "operator_code": entry.operator_code,
-    }
+        kind=entry.kind,
+        operator_code=entry.operator_code,
+    )
 
 
 class WrongTenantCounter:

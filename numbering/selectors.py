@@ -46,6 +46,8 @@ def prefix_q(value: str, *, field: str = "prefix") -> Q:
         )
     if compact.startswith("+"):
         return Q(number__startswith=compact)
+    if compact.startswith("00"):  # the international prefix as dialled in Afghanistan
+        return Q(number__startswith="+" + compact[2:])
     if compact.startswith("0"):
         return Q(number__startswith="+93" + compact[1:])
     q = Q(number__startswith=compact) | Q(number__startswith="+93" + compact)
@@ -96,6 +98,22 @@ def number_criteria_q(
 # --- numbers ---------------------------------------------------------------------------------
 
 
+def number_search(queryset: QuerySet[Number], term: str) -> QuerySet[Number]:
+    """Staff search by any format: a whole number finds exactly it, a partial one is a
+    prefix (prefix_q's rules), anything else finds nothing (never a full scan)."""
+    term = (term or "").strip()
+    if not term:
+        return queryset
+    try:
+        return queryset.filter(number=normalize_number(term))
+    except errors.ValidationError:
+        pass
+    try:
+        return queryset.filter(prefix_q(term))
+    except errors.ValidationError:
+        return queryset.none()
+
+
 def number_list() -> QuerySet[Number]:
     return Number.objects.select_related("issuer", "pool")
 
@@ -134,12 +152,45 @@ def number_tenant_view(*, number: str, tenant_id: uuid.UUID) -> Number:
     return number_get(number=number, queryset=qs)
 
 
-def number_history(*, number: Number, limit: int = 100) -> dict[str, Any]:
+def number_history(*, number: Number, limit: int = 100, audit_limit: int | None = None) -> dict[str, Any]:
+    """A number's holders (leases and reservations, newest first), its active lease and
+    reservation, and its audit trail: the REST detail and the admin number page."""
+    reservations = list(
+        Reservation.objects.filter(number=number).select_related("tenant").order_by("-created_at", "id")[:limit]
+    )
+    leases = list(Lease.objects.filter(number=number).select_related("tenant").order_by("-starts_at", "id")[:limit])
+    holders = [
+        {
+            "kind": "lease",
+            "tenant": lease.tenant,
+            "start": lease.starts_at,
+            "end": lease.ended_at,
+            "status": lease.status,
+            "detail": lease.end_reason,
+        }
+        for lease in leases
+    ] + [
+        {
+            "kind": "reservation",
+            "tenant": r.tenant,
+            "start": r.created_at,
+            "end": r.ended_at,
+            "status": r.status,
+            "detail": "",
+        }
+        for r in reservations
+    ]
+    holders.sort(key=lambda h: h["start"], reverse=True)
     return {
-        "reservations": list(Reservation.objects.filter(number=number).order_by("-created_at", "id")[:limit]),
-        "leases": list(Lease.objects.filter(number=number).order_by("-starts_at", "id")[:limit]),
+        "reservations": reservations,
+        "leases": leases,
+        "holder_history": holders,
+        "active_lease": next((lease for lease in leases if lease.status == Lease.Status.ACTIVE), None),
+        "active_reservation": next((r for r in reservations if r.status == Reservation.Status.ACTIVE), None),
         "audit_events": list(
-            AuditEvent.objects.filter(object_type="number", object_id=number.number).order_by("-id")[:limit]
+            AuditEvent.objects.filter(object_type="number", object_id=number.number).order_by("-id")[
+                : audit_limit or limit
+            ]
         ),
     }
 

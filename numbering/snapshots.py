@@ -44,6 +44,23 @@ def reservation_snapshot(reservation: Reservation | None) -> dict[str, Any] | No
     }
 
 
+# The public fields of a number, in this order, on every surface (REST bodies name them
+# through NumberSerializer, gRPC through numbering.v1.Number, events and audit through the
+# snapshot itself); tests/numbering/test_snapshots.py keeps the surfaces in step.
+NUMBER_FIELDS = (
+    "number",
+    "kind",
+    "state",
+    "operator_code",
+    "vanity",
+    "vanity_tier",
+    "version",
+    "tenant_id",
+    "reserved_until",
+    "quarantine_until",
+)
+
+
 def number_snapshot(number: Number, lease: Lease | None = None) -> dict[str, Any]:
     return {
         "number": number.number,
@@ -58,3 +75,36 @@ def number_snapshot(number: Number, lease: Lease | None = None) -> dict[str, Any
         "quarantine_until": iso(number.quarantine_until),
         "lease": lease_snapshot(lease) if lease and lease.status == Lease.Status.ACTIVE else None,
     }
+
+
+def cache_entry(
+    *,
+    state: str | None,
+    tenant_id: str | None,
+    lease_id: str | None,
+    expires_at: str | None,
+    kind: str,
+    operator_code: str,
+) -> dict[str, Any]:
+    """The lease cache's JSON for one number (what ValidateLease needs, nothing more)."""
+    return {
+        "state": state,
+        "tenant_id": tenant_id,
+        "lease_id": lease_id,
+        "expires_at": expires_at,
+        "kind": kind,
+        "operator_code": operator_code,
+    }
+
+
+def cache_entry_of(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The cache entry of a number snapshot (after a committed change)."""
+    lease = snapshot.get("lease") or {}
+    return cache_entry(
+        state=snapshot["state"],
+        tenant_id=snapshot.get("tenant_id"),
+        lease_id=lease.get("lease_id"),
+        expires_at=lease.get("expires_at"),
+        kind=snapshot["kind"],
+        operator_code=snapshot.get("operator_code", ""),
+    )

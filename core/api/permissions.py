@@ -1,5 +1,5 @@
-"""The role × endpoint/action matrix (DESIGN §3.2) — the ONE table — and the DRF
-permission class that reads it.
+"""The DRF permission class that reads the role × endpoint/action matrix (core.authz.MATRIX,
+the ONE table).
 
 Every API view names, per viewset action or HTTP method, the matrix key it needs
 (`permission_keys`). A view or action with no key is denied (fail closed), and the
@@ -16,77 +16,7 @@ from typing import Any
 from rest_framework import exceptions, permissions
 from rest_framework.request import Request
 
-from core.authz import (
-    AUDITOR,
-    COMMERCE_OPS,
-    COMPLIANCE_OFFICER,
-    NUMBERING_ADMIN,
-    REGULATOR_EXPORTER,
-    TENANT_ADMIN,
-    TENANT_VIEWER,
-)
-
-_A, _O, _C, _AU, _R = NUMBERING_ADMIN, COMMERCE_OPS, COMPLIANCE_OFFICER, AUDITOR, REGULATOR_EXPORTER
-_TA, _TV = TENANT_ADMIN, TENANT_VIEWER
-
-
-def _r(*names: str) -> frozenset[str]:
-    return frozenset(names)
-
-
-# key -> roles allowed. Admin keys only ever list staff roles, tenant keys only tenant roles.
-MATRIX: dict[str, frozenset[str]] = {
-    # --- admin surface /api/admin/v1/ ---
-    "admin.issuers.read": _r(_A, _O, _C, _AU, _R),
-    "admin.signing_keys.read": _r(_A, _O, _AU),
-    # Installing/revoking an MNO's key is inventory work (ADR 0900): admin and commerce ops.
-    "admin.signing_keys.write": _r(_A, _O),
-    "admin.contracts.read": _r(_A, _O, _C, _AU, _R),
-    "admin.contracts.suspend": _r(_A, _O),
-    "admin.contracts.terminate": _r(_A),
-    "admin.blocks.read": _r(_A, _O, _AU, _R),
-    "admin.imports.read": _r(_A, _O, _AU),
-    "admin.imports.write": _r(_A, _O),
-    "admin.numbers.read": _r(_A, _O, _C, _AU),
-    "admin.numbers.reserve": _r(_A, _O),
-    "admin.numbers.assign": _r(_A, _O),
-    "admin.numbers.release": _r(_A, _O),
-    "admin.numbers.recall": _r(_A, _O, _C),
-    "admin.numbers.retire": _r(_A, _O),
-    "admin.numbers.reinstate": _r(_A, _O),
-    "admin.inventory_pools.read": _r(_A, _O, _C, _AU),
-    "admin.tenant_pools.read": _r(_A, _O, _C, _AU),
-    "admin.tenants.read": _r(_A, _O, _C, _AU),
-    "admin.leases.read": _r(_A, _O, _C, _AU),
-    "admin.leases.renew": _r(_A, _O),
-    "admin.leases.auto_renew": _r(_A, _O),
-    "admin.quarantine_policies.read": _r(_A, _O, _C, _AU),
-    # Legal approves cool-offs; only the numbering admin records an approved change.
-    "admin.quarantine_policies.write": _r(_A),
-    # Regulator exports (ADR 0900): the export roles of DESIGN §7 plus the auditor (read-only).
-    "admin.exports.read": _r(_A, _C, _AU, _R),
-    "admin.exports.write": _r(_A, _C, _R),
-    "admin.exports.verify": _r(_A, _C, _AU, _R),
-    # The ad-hoc inventory CSV is the numbers list as a file: the roles that may read numbers.
-    "admin.exports.inventory": _r(_A, _O, _C, _AU),
-    "admin.audit.read": _r(_A, _O, _C, _AU),
-    "admin.audit.verify": _r(_A, _AU),
-    # --- tenant portal /api/tenant/v1/ (the tenant always comes from the token) ---
-    "tenant.numbers.search": _r(_TA, _TV),
-    "tenant.numbers.read": _r(_TA, _TV),
-    "tenant.numbers.assign": _r(_TA),
-    "tenant.numbers.release": _r(_TA),
-    "tenant.reservations.read": _r(_TA, _TV),
-    "tenant.reservations.create": _r(_TA),
-    "tenant.reservations.cancel": _r(_TA),
-    "tenant.leases.read": _r(_TA, _TV),
-    "tenant.leases.auto_renew": _r(_TA),
-    "tenant.pool.read": _r(_TA, _TV),
-}
-
-
-def allowed(key: str, role_names: frozenset[str]) -> bool:
-    return bool(MATRIX.get(key, frozenset()) & role_names)
+from core.authz import MATRIX, allowed
 
 
 def permission_key(request: Request, view: Any) -> str | None:

@@ -13,7 +13,6 @@ an Idempotency-Key returns the first response byte for byte.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -142,17 +141,10 @@ def idempotent_mutation(
     body byte for byte, the same key with another request is IDEMPOTENCY_KEY_REUSED, and a
     refusal (exception) rolls the claim back with everything else. Only for views whose
     method runs in the request transaction (not `non_atomic_methods`)."""
-    key = view.idempotency_key
-    if key is None:
-        response = mutation_response(produce(), status=status)
-    else:
-        scope = view.actor.identity
-        stored = idempotency.claim(scope=scope, key=key, request=request_fingerprint)
-        if stored is not None:
-            response = mutation_response(json.loads(stored), status=status, replayed=True)
-        else:
-            text = idempotency.store(scope=scope, key=key, response=produce())
-            response = mutation_response(json.loads(text), status=status)
+    outcome = idempotency.run(
+        scope=view.actor.identity, key=view.idempotency_key, request=request_fingerprint, produce=produce
+    )
+    response = mutation_response(outcome.response, status=status, replayed=outcome.replayed)
     for name, value in (headers or {}).items():
         response[name] = value
     return response

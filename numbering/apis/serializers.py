@@ -10,6 +10,7 @@ from rest_framework import serializers
 from numbering import lifecycle
 from numbering.models import Lease, Number, QuarantinePolicy, Reservation
 from numbering.services import MAX_LEASE_DAYS, MAX_RESERVE_BATCH
+from numbering.snapshots import NUMBER_FIELDS
 
 # --- responses ---------------------------------------------------------------------------------
 
@@ -21,19 +22,7 @@ class NumberSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Number
-        fields = [
-            "number",
-            "kind",
-            "state",
-            "operator_code",
-            "pool",
-            "vanity",
-            "vanity_tier",
-            "version",
-            "tenant_id",
-            "reserved_until",
-            "quarantine_until",
-        ]
+        fields = [*NUMBER_FIELDS, "pool"]
         read_only_fields = fields
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 
 from audit.services import audit_append
-from core import clock, errors
+from core import authz, clock, errors
 from core.actors import Actor
 from numbering.models import QuarantinePolicy
 from numbering.snapshots import iso
@@ -24,8 +24,7 @@ def quarantine_policy_update(
 ) -> QuarantinePolicy:
     """Change a cool-off (DESIGN §2.1). Legal approves every change: the approver is required,
     the approval time defaults to now; audited with the approver and the staff user."""
-    if actor.is_tenant:
-        raise errors.ValidationError("action: quarantine policies are changed by staff only", field="action")
+    authz.require_platform(actor, "quarantine_policy.update")
     if not approved_by or not approved_by.strip():
         raise errors.ValidationError("approved_by: who approved the change is required", field="approved_by")
     approved_at = approved_at or clock.now()

@@ -9,7 +9,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from core import errors
+from core import authz, errors
 from core.actors import Actor
 from numbering import lifecycle
 from numbering.lifecycle import Action, State
@@ -128,5 +128,4 @@ def ttl(ttl_seconds: int | None, pool: TenantPool | None) -> int:
 
 
 def ops_only(actor: Actor, action: Action) -> None:
-    if actor.is_tenant:
-        raise errors.ValidationError(f"action: {action.value} is an ops action", field="action")
+    authz.require_platform(actor, action.value)

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 
 from core import authz as roles
-from numbering.staff import ensure_staff_groups
+from core.authz import ensure_staff_groups
 from tests.contracts.conftest import _import_dir, atra, pools, roshan, system  # noqa: F401
 
 

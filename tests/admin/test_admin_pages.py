@@ -12,7 +12,7 @@ from audit.models import AuditEvent
 from contracts import signing
 from contracts.models import InventoryImport, SigningKey
 from core import authz as roles
-from numbering.admin import search_terms
+from numbering import selectors
 from numbering.lifecycle import State
 from numbering.models import Number, QuarantinePolicy
 from tests.admin.conftest import staff_user
@@ -26,22 +26,25 @@ pytestmark = pytest.mark.django_db
 @pytest.mark.parametrize(
     ("term", "expected"),
     [
-        ("0791234567", ("+93791234567", None)),
-        ("079 123 4567", ("+93791234567", None)),
-        ("93791234567", ("+93791234567", None)),
-        ("+93791234567", ("+93791234567", None)),
-        ("4040", ("4040", None)),
-        ("0791", (None, "+93791")),
-        ("+9379", (None, "+9379")),
-        ("0093791", (None, "+93791")),
-        ("937912", (None, "+937912")),
-        ("12", (None, "12")),
-        ("abc", (None, None)),
-        ("", (None, None)),
+        ("0791234567", {"+93791234567"}),
+        ("079 123 4567", {"+93791234567"}),
+        ("93791234567", {"+93791234567"}),
+        ("+93791234567", {"+93791234567"}),
+        ("4040", {"4040"}),
+        ("0791", {"+93791234567", "+93791299999"}),
+        ("+9379", {"+93791234567", "+93791299999"}),
+        ("0093791", {"+93791234567", "+93791299999"}),
+        ("937912", {"+93791234567", "+93791299999"}),
+        ("40", {"4040"}),
+        ("abc", set()),
+        ("", {"+93791234567", "+93791299999", "+93721234567", "4040"}),
     ],
 )
-def test_search_terms_accept_any_number_format(term, expected):
-    assert search_terms(term) == expected
+def test_staff_search_accepts_any_number_format(term, expected, roshan, atra):
+    for value in ("+93791234567", "+93791299999", "+93721234567"):
+        NumberFactory(number=value, issuer=roshan)
+    NumberFactory(number="4040", kind=Number.Kind.SHORT_CODE, issuer=atra)
+    assert set(selectors.number_search(Number.objects.all(), term).values_list("number", flat=True)) == expected
 
 
 def test_changelist_finds_a_number_by_national_format(ops_client, roshan):

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from core import authz as roles
-from numbering.staff import ensure_staff_groups, roles_of, staff_actor
+from core.authz import ensure_staff_groups, roles_of, staff_actor
 
 pytestmark = pytest.mark.django_db
 

@@ -1,5 +1,5 @@
 """Every endpoint × every role (and no token / broken tokens) → exactly the allow/deny of the
-matrix in core/api/permissions.py."""
+matrix in core/authz.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from drf_spectacular.generators import SchemaGenerator
 from audit.models import AuditEvent
 from core import authz as roles
 from core.api.auth import principal_from_claims
-from core.api.permissions import MATRIX
+from core.authz import MATRIX
 from numbering.lifecycle import State
 from numbering.models import Lease, Reservation
 from pools.models import InventoryPool, TenantPool

@@ -23,12 +23,12 @@ import grpc
 import pytest
 from django.conf import settings
 
+from core.authz import GRPC_DEFAULT_PERMISSIONS
 from grpc_server import devcerts
 from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc
-from grpc_server.permissions import DEFAULT_PERMISSIONS
 from grpc_server.server import ServerOptions, Worker, run_worker
 
-CLIENTS = [*sorted(DEFAULT_PERMISSIONS), "intruder"]  # intruder: signed by our CA, not allowlisted
+CLIENTS = [*sorted(GRPC_DEFAULT_PERMISSIONS), "intruder"]  # intruder: signed by our CA, not allowlisted
 
 
 @dataclass
@@ -107,7 +107,7 @@ def tls_options(pki: Pki, **overrides: Any) -> ServerOptions:
         "tls_cert_file": str(pki.server_cert),
         "tls_key_file": str(pki.server_key),
         "tls_client_ca_file": str(pki.ca),
-        "permissions": dict(DEFAULT_PERMISSIONS),
+        "permissions": dict(GRPC_DEFAULT_PERMISSIONS),
         "grace_seconds": 5,
         "db_threads": 4,
     }

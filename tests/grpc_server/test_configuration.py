@@ -18,10 +18,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
+from core.authz import GRPC_DEFAULT_PERMISSIONS, configured_grpc_permissions, parse_grpc_permissions
 from grpc_server import server as grpc_server_module
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
 from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc
-from grpc_server.permissions import DEFAULT_PERMISSIONS, configured_permissions, parse_permissions
 from grpc_server.server import ServerOptions, Worker
 from tests.grpc_server.conftest import free_port, subprocess_db_env
 
@@ -29,12 +29,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_default_matrix_is_the_design_one_and_an_override_replaces_it() -> None:
-    assert parse_permissions("") == DEFAULT_PERMISSIONS
-    assert DEFAULT_PERMISSIONS["sms-orchestrator"] == {"ValidateLease", "Lookup"}
-    assert DEFAULT_PERMISSIONS["compliance-service"] == {"Lookup", "Recall"}
-    assert parse_permissions('{"fraud-intel": ["Lookup"]}') == {"fraud-intel": frozenset({"Lookup"})}
+    assert parse_grpc_permissions("") == GRPC_DEFAULT_PERMISSIONS
+    assert GRPC_DEFAULT_PERMISSIONS["sms-orchestrator"] == {"ValidateLease", "Lookup"}
+    assert GRPC_DEFAULT_PERMISSIONS["compliance-service"] == {"Lookup", "Recall"}
+    assert parse_grpc_permissions('{"fraud-intel": ["Lookup"]}') == {"fraud-intel": frozenset({"Lookup"})}
     with override_settings(GRPC_CLIENT_PERMISSIONS_JSON='{"billing-service": ["Lookup", "ValidateLease"]}'):
-        assert configured_permissions() == {"billing-service": frozenset({"Lookup", "ValidateLease"})}
+        assert configured_grpc_permissions() == {"billing-service": frozenset({"Lookup", "ValidateLease"})}
 
 
 @pytest.mark.parametrize(
@@ -50,7 +50,7 @@ def test_default_matrix_is_the_design_one_and_an_override_replaces_it() -> None:
 )
 def test_malformed_permissions_refuse_to_start_naming_the_problem(raw: str, message: str) -> None:
     with pytest.raises(ImproperlyConfigured, match="GRPC_CLIENT_PERMISSIONS") as raised:
-        parse_permissions(raw)
+        parse_grpc_permissions(raw)
     assert message in str(raised.value)
 
 

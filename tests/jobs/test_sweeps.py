@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
-from core.locks import JOB_LOCK_NAMESPACE, job_key
+from core.locks import JOBS, key_for
 from core.models import OutboxEvent
 from numbering import jobs
 from numbering.lifecycle import State
@@ -115,7 +115,7 @@ def test_safety_net_expires_overdue_reservations_and_reports_the_lag(alice: Any)
 def test_a_job_whose_lock_is_held_elsewhere_skips(alice: Any) -> None:
     number_in(State.QUARANTINED, alice, due=True)
     with psycopg.connect(owner_dsn(), autocommit=True) as other:
-        other.execute("SELECT pg_advisory_lock(%s, %s)", [JOB_LOCK_NAMESPACE, job_key("quarantine_sweep")])
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [JOBS, key_for("quarantine_sweep")])
         result = jobs.quarantine_sweep()
     assert result.skipped and "skipped" in result.summary()
 

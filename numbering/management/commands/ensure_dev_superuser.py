@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from core import authz as roles
-from numbering.staff import ensure_staff_groups
+from core.authz import ensure_staff_groups
 
 
 class Command(BaseCommand):
