@@ -6,13 +6,13 @@ BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
 export DJANGO_SETTINGS_MODULE ?= config.settings.base
 
-.PHONY: help setup venv services db migrate run test lint format test-rules test-rules
+.PHONY: help setup venv services db migrate run test check lint format test-rules
 
 help:
 	@echo "make run    - set up everything and run the service with demo data"
 	@echo "make test   - set up everything and run the full test suite (coverage enforced)"
 	@echo "make setup  - venv, dependencies, PostgreSQL/Redis/NATS, roles, database, migrations"
-	@echo "make lint   - ruff + mypy"
+	@echo "make check  - layering (import-linter), ruff, ruff format, mypy (make test runs it)"
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@test -x $(PYTHON) || $(PY) -m venv $(VENV)
@@ -37,15 +37,19 @@ setup: migrate
 run: setup
 	@bash deploy/local/run.sh
 
-test: venv services browser test-rules
+test: venv services browser test-rules check
 	@$(PYTHON) deploy/local/bootstrap_db.py
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest $(PYTEST_ARGS)
 	@$(PYTHON) deploy/local/check_coverage.py .coverage.json
 
-lint: venv
+# The layers (pyproject [tool.importlinter], docs/architecture.md), lint, format, types.
+check: venv
+	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+
+lint: check
 
 format: venv
 	$(BIN)/ruff format .

@@ -20,11 +20,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from audit.metrics import AUDIT_CHAIN_OK, AUDIT_LAST_VERIFY
 from audit.models import AuditEvent, ChainHead
 from audit.services import VerifyResult, audit_verify_chains
+from core import clock
 from core import worm as storage
 from core.outbox import outbox_enqueue
 from core.signing import SigningError, sign_document, verify_document
@@ -63,7 +63,7 @@ def current_heads() -> list[dict[str, Any]]:
 
 def write_checkpoint(heads: list[dict[str, Any]] | None = None, *, now: datetime | None = None) -> str:
     """Sign and store one checkpoint of the given (verified) heads; returns its key."""
-    now = now or timezone.now()
+    now = now or clock.now()
     document = sign_document(
         {"schema": SCHEMA, "created_at": now.isoformat(), "chains": heads if heads is not None else current_heads()}
     )
@@ -167,7 +167,7 @@ def audit_verify_with_checkpoints(*, write: bool = True) -> AuditVerifyOutcome:
         except _STORE_ERRORS as exc:
             warnings.append(f"could not write the checkpoint ({type(exc).__name__}: {exc})")
     AUDIT_CHAIN_OK.set(1 if outcome.ok else 0)
-    AUDIT_LAST_VERIFY.set(timezone.now().timestamp())
+    AUDIT_LAST_VERIFY.set(clock.now().timestamp())
     if not outcome.ok:
         _publish_break(outcome)
     return outcome

@@ -12,10 +12,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.utils import timezone
 
 from audit.hashing import chain_hash, event_body
 from audit.models import GENESIS_HASH, AuditEvent, ChainHead
+from core import clock
 from core.request_context import get_request_id
 
 # What is audited, as the writing apps declare it (AppConfig.ready): audit knows no app,
@@ -61,7 +61,7 @@ def audit_append(
     if not connection.in_atomic_block:
         raise RuntimeError("audit_append must run inside the business transaction")
     chain = chain_for(object_id)
-    occurred_at = occurred_at or timezone.now()
+    occurred_at = occurred_at or clock.now()
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO audit_chainhead (chain, seq, hash, updated_at) VALUES (%s, 0, %s, now())"

@@ -15,6 +15,7 @@ passes `clock.now()` as a parameter, so a fake clock reaches the database too.
 from __future__ import annotations
 
 import threading
+from time import time as _time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
@@ -60,6 +61,13 @@ _installed: Clock = _SYSTEM
 
 def now() -> datetime:
     return _installed.now()
+
+
+def timestamp() -> float:
+    """Seconds since the epoch: time.time() on the system clock (the ValidateLease hot path
+    asks on every call and must not build a datetime), the fake clock's otherwise."""
+    clock = _installed
+    return _time() if clock is _SYSTEM else clock.now().timestamp()
 
 
 def today() -> date:

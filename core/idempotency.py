@@ -31,9 +31,8 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import connection, transaction
-from django.utils import timezone
 
-from core import redis_client
+from core import clock, redis_client
 from core.errors import IdempotencyKeyReused, ValidationError
 from core.models import IdempotencyRecord
 
@@ -103,7 +102,7 @@ def _claim(*, scope: str, key: str, request: dict[str, Any]) -> str | None:
     None when the caller should do the work (and then call `store`)."""
     check_key(key)
     digest = request_hash(request)
-    now = timezone.now()
+    now = clock.now()
     with connection.cursor() as cursor:
         # A key is remembered for IDEMPOTENCY_TTL_SECONDS; after that it may be used afresh.
         cursor.execute(
@@ -153,7 +152,7 @@ def purge_expired(*, batch: int = 5000) -> int:
             cursor.execute(
                 "DELETE FROM numbering_idempotencyrecord WHERE id IN (SELECT id FROM numbering_idempotencyrecord"
                 " WHERE expires_at <= %s ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED)",
-                [timezone.now(), batch],
+                [clock.now(), batch],
             )
             deleted = cursor.rowcount
         total += deleted

@@ -8,8 +8,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.utils import timezone
 
+from core import clock
 from core.models import OutboxEvent
 
 SOURCE = "numbering-service"
@@ -37,7 +37,7 @@ def outbox_enqueue(
         "id": str(event_id),
         "type": event_type,
         "source": SOURCE,
-        "time": timezone.now().isoformat(),
+        "time": clock.now().isoformat(),
         "subject": aggregate_id,
         "tenant_id": str(tenant_id) if tenant_id else None,
         "sequence": sequence,

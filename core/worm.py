@@ -18,7 +18,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
-from django.utils import timezone
+
+from core import clock
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ def put_locked(
     """Upload one object version with Object Lock COMPLIANCE until now + N years, then read
     it back with head_object and refuse to report success unless mode and date hold."""
     bucket = bucket or settings.EXPORT_BUCKET
-    until = retain_until(timezone.now(), years or settings.EXPORT_RETENTION_YEARS)
+    until = retain_until(clock.now(), years or settings.EXPORT_RETENTION_YEARS)
     client = s3_client()
     lock = {"ObjectLockMode": COMPLIANCE, "ObjectLockRetainUntilDate": until}
     try:

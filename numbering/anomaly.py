@@ -21,11 +21,10 @@ import redis
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count
-from django.utils import timezone
 from prometheus_client import Counter
 
 from audit.models import AuditEvent
-from core import redis_client
+from core import clock, redis_client
 from core.locks import job_lock
 from core.outbox import outbox_enqueue
 
@@ -128,7 +127,7 @@ def anomaly_detect(*, now: datetime | None = None) -> DetectResult:
         if not acquired:
             result.skipped = True
             return result
-        now = now or timezone.now()
+        now = now or clock.now()
         minute_now = int(now.timestamp() // 60)
         for kind, signal, threshold in (
             ("wrong_tenant", WRONG_TENANT_BURST, settings.ANOMALY_WRONG_TENANT_PER_MINUTE),

@@ -16,10 +16,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 from prometheus_client import Counter, Gauge
 
-from core import errors
+from core import clock, errors
 from core.actors import Actor
 from core.locks import job_lock
 from core.logging import mask_number
@@ -119,7 +118,7 @@ def _run_job(job: str, body: Callable[[JobResult], JobResult]) -> JobResult:
 # --- reservation safety net -------------------------------------------------------------
 
 
-def reservations_expire_overdue(*, now_fn: Callable[[], Any] = timezone.now) -> JobResult:
+def reservations_expire_overdue(*, now_fn: Callable[[], Any] = clock.now) -> JobResult:
     """Expire every RESERVED number past reserved_until (what the listener missed)."""
     job = "reservation_safety_net"
 
@@ -160,7 +159,7 @@ def reservations_expire_overdue(*, now_fn: Callable[[], Any] = timezone.now) -> 
 # --- quarantine sweep --------------------------------------------------------------------
 
 
-def quarantine_sweep(*, now_fn: Callable[[], Any] = timezone.now) -> JobResult:
+def quarantine_sweep(*, now_fn: Callable[[], Any] = clock.now) -> JobResult:
     """QUARANTINED numbers whose quarantine_until has passed → AVAILABLE. Never early: the
     selection and the service's CAS both require quarantine_until ≤ now."""
     job = "quarantine_sweep"
@@ -200,7 +199,7 @@ def quarantine_sweep(*, now_fn: Callable[[], Any] = timezone.now) -> JobResult:
 # --- leases ------------------------------------------------------------------------------
 
 
-def leases_auto_renew(*, window_days: int | None = None, now_fn: Callable[[], Any] = timezone.now) -> JobResult:
+def leases_auto_renew(*, window_days: int | None = None, now_fn: Callable[[], Any] = clock.now) -> JobResult:
     """Renew ACTIVE auto-renew leases that end within the renewal window, for ACTIVE
     tenants only. Each renewal names the version it saw, so a lease is never renewed
     twice for one due date even by two runs at once."""
@@ -233,7 +232,7 @@ def leases_auto_renew(*, window_days: int | None = None, now_fn: Callable[[], An
     return _run_job(job, body)
 
 
-def leases_expire(*, now_fn: Callable[[], Any] = timezone.now) -> JobResult:
+def leases_expire(*, now_fn: Callable[[], Any] = clock.now) -> JobResult:
     """ACTIVE leases past expires_at (not renewed in time) → the number is QUARANTINED."""
     job = "lease_expiry"
 

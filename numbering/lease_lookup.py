@@ -42,7 +42,7 @@ from django.db import Error as DatabaseError
 from django.db import close_old_connections, connections, transaction
 from prometheus_client import Counter
 
-from core import errors, redis_client
+from core import clock, errors, redis_client
 from core.formats import normalize_number, parse_uuid
 from core.logging import mask_number
 from core.rls import rls_scope
@@ -336,7 +336,7 @@ class LeaseLookup:
         return self._answer(entry, tenant, source)
 
     def _answer(self, entry: Entry | None, tenant: str, source: str) -> LeaseAnswer:
-        now = time.time()
+        now = clock.timestamp()  # the expiry check follows the one clock (tests step it)
         answer = answer_for(entry, tenant, now, source)
         if answer.reason == WRONG_TENANT:
             self.wrong_tenant.record(tenant, now)

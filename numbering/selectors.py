@@ -159,7 +159,7 @@ def number_history(*, number: Number, limit: int = 100, audit_limit: int | None 
         Reservation.objects.filter(number=number).select_related("tenant").order_by("-created_at", "id")[:limit]
     )
     leases = list(Lease.objects.filter(number=number).select_related("tenant").order_by("-starts_at", "id")[:limit])
-    holders = [
+    holders: list[dict[str, Any]] = [
         {
             "kind": "lease",
             "tenant": lease.tenant,

@@ -9,11 +9,10 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, Q
-from django.utils import timezone
 from prometheus_client import Counter, Gauge
 
 from audit.services import audit_append
-from core import errors
+from core import clock, errors
 from core.actors import Actor
 from core.outbox import outbox_enqueue
 from core.rls import rls_scope
@@ -90,7 +89,7 @@ def pool_watermarks_check() -> WatermarkResult:
     """Set the availability gauges; publish numbering.pool.exhaustion.v1 when a pool's level
     changes (once per crossing: the level is stored, and the row lock makes two concurrent
     runs agree on who saw the change)."""
-    now = timezone.now()
+    now = clock.now()
     crossings: list[dict[str, Any]] = []
     pools = list(InventoryPool.objects.order_by("code"))
     with transaction.atomic(), rls_scope(platform=True):

@@ -16,7 +16,6 @@ import pytest
 import redis
 from django.conf import settings
 from django.db import connection
-from django.utils import timezone
 
 from core import redis_client
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
@@ -109,15 +108,17 @@ def test_unknown_and_unassigned_numbers_are_normal_answers(orchestrator: Any, al
     assert (code, metadata) == (grpc.StatusCode.INVALID_ARGUMENT, {"field": "number"})
 
 
-def test_lease_expired_after_expiry_even_with_a_warm_cache(grpc_server: Any, orchestrator: Any, alice: Any) -> None:
+def test_lease_expired_after_expiry_even_with_a_warm_cache(
+    grpc_server: Any, orchestrator: Any, alice: Any, fake_clock: Any
+) -> None:
     n = as_platform(lambda: number_in(State.ASSIGNED, alice))
-    expires = timezone.now() + timedelta(seconds=1.5)
+    expires = fake_clock.now() + timedelta(seconds=1.5)
     as_platform(lambda: Lease.objects.filter(number=n, status="ACTIVE").update(expires_at=expires))
     redis.Redis.from_url(settings.REDIS_URL).delete(redis_client.lease_key(n.number))  # refilled from PostgreSQL
     assert validate(orchestrator, n.number, alice).valid
     assert n.number in grpc_server.worker.lookup._local  # warm in-process cache
     assert lease_cache.read_entry(n.number) is not None  # warm Redis
-    time.sleep(max(0.0, (expires - timezone.now()).total_seconds()) + 0.05)
+    fake_clock.advance(1.6)  # past expires_at: no longer valid, whatever the caches hold
     answer = validate(orchestrator, n.number, alice)
     assert (answer.valid, answer.reason) == (False, Reason.Value("LEASE_EXPIRED"))
     assert n.number in grpc_server.worker.lookup._local  # answered from the cache, not by refetching
