@@ -125,7 +125,7 @@ def admin_action_roles(action: str) -> frozenset[str]:
 def require_platform(actor: Actor, action: str) -> None:
     """Staff, platform services and jobs may; a tenant may not (whatever its roles)."""
     if actor.is_tenant:
-        raise errors.ValidationError(f"action: {action} is an ops action", field="action")
+        raise errors.ValidationError(f"action: {action} is a staff (ops) action, not a tenant one", field="action")
 
 
 # --- Django staff groups ↔ roles -----------------------------------------------------------
