@@ -15,10 +15,10 @@ passes `clock.now()` as a parameter, so a fake clock reaches the database too.
 from __future__ import annotations
 
 import threading
-from time import time as _time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
+from time import time as _time
 from typing import Protocol
 
 from django.utils import timezone

@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any, Protocol
+
+from core.formats import is_e164
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 # A bare E.164 number is digits after the plus: a spreadsheet can at worst show it as a
 # number, never run it. Left as is (like the import rule of DESIGN §7), so the number
 # column stays machine-readable for the regulator.
-_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 def neutralise(value: Any) -> str:
     """The text of one cell, made inert if a spreadsheet would read it as a formula.
 
-    A cell that is exactly an E.164 number is the one exception (see _E164)."""
+    A cell that is exactly an E.164 number is the one exception (core.formats.is_e164)."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -34,7 +34,7 @@ def neutralise(value: Any) -> str:
         text = value.isoformat()
     else:
         text = str(value)
-    if text.startswith(FORMULA_TRIGGERS) and not _E164.fullmatch(text):
+    if text.startswith(FORMULA_TRIGGERS) and not is_e164(text):
         return "'" + text
     return text
 

@@ -16,7 +16,10 @@ from core.errors import ValidationError
 MSISDN = "MSISDN"
 SHORT_CODE = "SHORT_CODE"
 
-_E164 = re.compile(r"^\+937\d{8}$")
+# Every number pattern of the service lives here (logging's masking pattern finds numbers
+# inside free text, a different job: core.logging).
+_E164 = re.compile(r"^\+937\d{8}$")  # canonical Afghan mobile, as stored
+_E164_ANY = re.compile(r"\+[1-9][0-9]{6,14}")  # any E.164 number (CSV cells, not stored)
 _INTL = re.compile(r"^937\d{8}$")
 _NATIONAL = re.compile(r"^07\d{8}$")
 _SHORT = re.compile(r"^[1-9]\d{2,4}$")
@@ -43,7 +46,7 @@ def parse_number(value: object, *, field: str = "number") -> ParsedNumber:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{field}: a number is required ({RULE})", field=field)
     raw = value.strip()
-    compact = _SEPARATORS.sub("", raw)
+    compact = strip_separators(raw)
     if _E164.match(compact):
         return ParsedNumber(compact, MSISDN)
     if _INTL.match(compact):
@@ -66,3 +69,18 @@ def parse_uuid(value: object, *, field: str) -> uuid.UUID:
         return uuid.UUID(str(value))
     except ValueError:
         raise ValidationError(f"{field}: {str(value)[:64]!r} is not a UUID", field=field) from None
+
+
+def strip_separators(value: str) -> str:
+    """Drop the spaces, dashes, dots and brackets people type inside numbers."""
+    return _SEPARATORS.sub("", value)
+
+
+def is_canonical_msisdn(value: str) -> bool:
+    """Exactly the stored form of an Afghan mobile number (+937XXXXXXXX), nothing to normalise."""
+    return bool(_E164.match(value))
+
+
+def is_e164(value: str) -> bool:
+    """Any E.164 number, whole (a CSV cell that starts with + but is a number, not a formula)."""
+    return bool(_E164_ANY.fullmatch(value))

@@ -23,14 +23,13 @@ from django.db.models import Count, Q, QuerySet
 
 from audit.models import AuditEvent
 from core import errors
-from core.formats import normalize_number
+from core.formats import normalize_number, strip_separators
 from numbering.lifecycle import HELD_STATES, State
 from numbering.models import Lease, Number, Reservation
 from pools.models import TenantPool
 
 _PREFIX = re.compile(r"^\+?\d{1,15}$")
 _PATTERN = re.compile(r"^[0-9*?]{1,20}$")
-_SEPARATORS = re.compile(r"[\s\-().]")
 
 PREFIX_RULE = "digits with an optional leading + (any number format: +9379, 9379, 079, 79, 40)"
 PATTERN_RULE = "digits with * (any run of digits) and ? (one digit), e.g. *777* or 4?4?, at most 20 characters"
@@ -39,7 +38,7 @@ PATTERN_RULE = "digits with * (any run of digits) and ? (one digit), e.g. *777* 
 def prefix_q(value: str, *, field: str = "prefix") -> Q:
     """A prefix in any number format: +9379…, 9379…, 079… (national) or bare digits (an
     operator prefix after +93, or the start of a short code)."""
-    compact = _SEPARATORS.sub("", value or "")
+    compact = strip_separators(value or "")
     if not _PREFIX.match(compact):
         raise errors.ValidationError(
             f"{field}: {value[:32]!r} is not a valid prefix; expected {PREFIX_RULE}", field=field
