@@ -153,7 +153,7 @@ def test_an_endpoint_turns_tracing_on_for_the_wsgi_application() -> None:
         "import config.wsgi\n"
         "from django.conf import settings\n"
         "from opentelemetry import trace\n"
-        "from config import tracing\n"
+        "from core import tracing\n"
         "print(tracing.enabled(), any('opentelemetry' in m for m in settings.MIDDLEWARE),"
         " trace.get_tracer_provider().resource.attributes['service.name'])\n"
     )
