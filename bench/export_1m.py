@@ -21,9 +21,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 django.setup()
 
 from django.db import connections, transaction  # noqa: E402
-from django.utils import timezone  # noqa: E402
 
-from exports.services import parse_period, previous_period, write_regulator_csv  # noqa: E402
+from core.periods import previous_period  # noqa: E402
+from exports.report import write_regulator_csv  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 PREFIX = "+93700"
@@ -61,7 +61,7 @@ def main() -> None:
     try:
         started = time.monotonic()
         with tempfile.TemporaryFile() as tmp:
-            result = write_regulator_csv(parse_period(previous_period(timezone.now())), tmp)
+            result = write_regulator_csv(previous_period(), tmp)
         elapsed = time.monotonic() - started
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         print(

@@ -1,5 +1,6 @@
 """Admin for regulator exports: list, trigger, download, verify; plus the ad-hoc
-inventory CSV for staff. Thin adapters over exports.services."""
+inventory CSV for staff. Thin adapters over exports.services (the run),
+exports.selectors (reads), exports.verify and exports.inventory_csv."""
 
 from __future__ import annotations
 
@@ -11,21 +12,16 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 
 from core import authz as roles
 from core import errors
 from core.actors import Actor
+from core.periods import previous_period
+from exports.inventory_csv import INVENTORY_FILTERS, inventory_csv_filename, inventory_csv_rows
 from exports.models import RegulatorExport
-from exports.services import (
-    INVENTORY_FILTERS,
-    ExportFailed,
-    inventory_csv_rows,
-    previous_period,
-    regulator_export_open,
-    regulator_export_run,
-    regulator_export_verify,
-)
+from exports.selectors import regulator_export_open
+from exports.services import ExportFailed, regulator_export_run
+from exports.verify import regulator_export_verify
 
 EXPORT_ROLES = frozenset({roles.REGULATOR_EXPORTER, roles.COMPLIANCE_OFFICER, roles.NUMBERING_ADMIN})
 
@@ -111,7 +107,7 @@ class RegulatorExportAdmin(admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "title": "Run the monthly regulator export",
-            "default_period": request.POST.get("period") or previous_period(),
+            "default_period": request.POST.get("period") or previous_period().name,
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/exports/trigger.html", context)
@@ -147,8 +143,7 @@ class RegulatorExportAdmin(admin.ModelAdmin):
                 self.message_user(request, exc.message, messages.ERROR)
             else:
                 response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-                stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-                response["Content-Disposition"] = f'attachment; filename="inventory-{stamp}.csv"'
+                response["Content-Disposition"] = f'attachment; filename="{inventory_csv_filename()}"'
                 return response
         context = {
             **self.admin_site.each_context(request),

@@ -1,16 +1,14 @@
 """Admin endpoints for exports (/api/admin/v1/exports/): the monthly regulator export
 (list, trigger a period, download, verify) and the ad-hoc inventory CSV. Thin adapters
-over exports.services, like the admin pages and the management commands."""
+over exports.services (the run), exports.selectors (reads), exports.verify and
+exports.inventory_csv, like the admin pages and the management commands."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
-from django.urls import reverse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -18,13 +16,24 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core import errors
 from core import worm as storage
 from core.api.errors import StorageUnavailable
 from core.api.views import ScopedAPIView, ScopedViewSet, int_pk, valid
-from exports import services
+from core.periods import parse_period
+from exports import selectors, services
+from exports.filters import RegulatorExportFilter
+from exports.inventory_csv import INVENTORY_FILTERS, inventory_csv_filename, inventory_csv_rows
 from exports.models import RegulatorExport
+from exports.serializers import (
+    ExportRunSerializer,
+    ExportTriggerSerializer,
+    ExportVerifySerializer,
+    RegulatorExportSerializer,
+    export_url,
+)
+from exports.verify import regulator_export_verify
 
-_PERIOD = re.compile(r"20[0-9]{2}-(0[1-9]|1[0-2])")
 EXPORT_PARAM = OpenApiParameter(
     "id", str, OpenApiParameter.PATH, description="the export's numeric id or its period YYYY-MM"
 )
@@ -42,86 +51,15 @@ class FileResponseMixin:
 
 
 def export_by_id_or_period(value: str) -> RegulatorExport:
-    if _PERIOD.fullmatch(value):
-        record = RegulatorExport.objects.filter(period=value).first()
+    try:
+        period = parse_period(value, field="id")
+    except errors.ValidationError:
+        record = selectors.regulator_export_find(pk=int_pk(value, "export"))
     else:
-        record = RegulatorExport.objects.filter(pk=int_pk(value, "export")).first()
+        record = selectors.regulator_export_find(period=period.name)
     if record is None:
         raise NotFound(f"export {value[:40]!r} not found (use its id or period YYYY-MM)")
     return record
-
-
-def export_url(record: RegulatorExport) -> str:
-    return reverse("admin-export-detail", args=[record.period])
-
-
-class RegulatorExportSerializer(serializers.ModelSerializer):
-    url = serializers.SerializerMethodField()
-    csv_download = serializers.SerializerMethodField(help_text="null until UPLOADED")
-    manifest_download = serializers.SerializerMethodField(help_text="null until UPLOADED")
-
-    class Meta:
-        model = RegulatorExport
-        fields = [
-            "id",
-            "url",
-            "period",
-            "status",
-            "row_count",
-            "sha256",
-            "key_id",
-            "bucket",
-            "csv_key",
-            "csv_version_id",
-            "manifest_key",
-            "manifest_version_id",
-            "retain_until",
-            "error",
-            "attempts",
-            "generated_at",
-            "uploaded_at",
-            "triggered_by",
-            "totals",
-            "created_at",
-            "updated_at",
-            "csv_download",
-            "manifest_download",
-        ]
-        read_only_fields = fields
-
-    def get_url(self, obj: RegulatorExport) -> str:
-        return export_url(obj)
-
-    def _download(self, obj: RegulatorExport, which: str) -> str | None:
-        if obj.status != RegulatorExport.Status.UPLOADED:
-            return None
-        return f"{reverse('admin-export-download', args=[obj.period])}?file={which}"
-
-    def get_csv_download(self, obj: RegulatorExport) -> str | None:
-        return self._download(obj, "csv")
-
-    def get_manifest_download(self, obj: RegulatorExport) -> str | None:
-        return self._download(obj, "manifest")
-
-
-class ExportTriggerSerializer(serializers.Serializer):
-    period = serializers.CharField(max_length=7, help_text="a finished month, YYYY-MM (Asia/Kabul)")
-
-
-class ExportRunSerializer(RegulatorExportSerializer):
-    changed = serializers.BooleanField(help_text="false: the period was already uploaded and nothing changed")
-    message = serializers.CharField()
-
-    class Meta(RegulatorExportSerializer.Meta):
-        fields = [*RegulatorExportSerializer.Meta.fields, "changed", "message"]
-        read_only_fields = fields
-
-
-class ExportVerifySerializer(serializers.Serializer):
-    period = serializers.CharField()
-    ok = serializers.BooleanField()
-    checks = serializers.ListField(child=serializers.CharField())
-    problems = serializers.ListField(child=serializers.CharField())
 
 
 @extend_schema(tags=["admin: exports"])
@@ -130,14 +68,14 @@ class RegulatorExportViewSet(ScopedViewSet):
 
     ordering = ("-period",)
     lookup_value_regex = r"[^/]+"
-    filterset_fields = ["status"]
+    filterset_class = RegulatorExportFilter
     # A run streams the CSV, uploads to S3 and records RUNNING/FAILED/UPLOADED in its own
     # transactions: a failed run stays recorded and the upload holds no request transaction.
     non_atomic_methods = frozenset({"post"})
     permission_keys = {"list": "admin.exports.read", "retrieve": "admin.exports.read", "create": "admin.exports.write"}
 
     def get_queryset(self) -> QuerySet[Any]:
-        return services.regulator_export_list()
+        return selectors.regulator_export_list()
 
     @extend_schema(summary="Regulator exports, newest period first", responses=RegulatorExportSerializer(many=True))
     def list(self, request: Request) -> Response:
@@ -193,10 +131,8 @@ class RegulatorExportDownloadView(FileResponseMixin, ScopedAPIView):
         which = request.query_params.get("file", "csv")
         if which not in {"csv", "manifest"}:
             raise serializers.ValidationError({"file": [f"{which[:20]!r} must be csv or manifest"]})
-        if record.status != RegulatorExport.Status.UPLOADED:
-            raise NotFound(f"export {record.period} is {record.status}; only an UPLOADED export has files")
         try:
-            chunks, name, content_type = services.regulator_export_open(record.period, which)
+            chunks, name, content_type = selectors.regulator_export_open(record.period, which)
         except storage.StorageError as exc:
             raise StorageUnavailable(str(exc)) from exc
         response = StreamingHttpResponse(chunks, content_type=content_type)
@@ -216,7 +152,7 @@ class RegulatorExportVerifyView(ScopedAPIView):
     )
     def post(self, request: Request, pk: str) -> Response:
         record = export_by_id_or_period(pk)
-        result = services.regulator_export_verify(record.period)
+        result = regulator_export_verify(record.period)
         return Response(
             {"period": result.period, "ok": result.ok, "checks": result.checks, "problems": result.problems}
         )
@@ -248,15 +184,12 @@ class InventoryCsvView(FileResponseMixin, ScopedAPIView):
     )
     def get(self, request: Request) -> Any:
         filters = {
-            name: request.query_params[name]
-            for name in services.INVENTORY_FILTERS
-            if request.query_params.get(name, "").strip()
+            name: request.query_params[name] for name in INVENTORY_FILTERS if request.query_params.get(name, "").strip()
         }
         # Filters are validated now, inside the request transaction; the rows are read by the
         # generator while the response streams, in its own transaction with the platform RLS
-        # scope held for the whole stream (exports.services._inventory_lines).
-        lines = services.inventory_csv_rows(filters, actor=self.actor)
+        # scope held for the whole stream (exports.inventory_csv._inventory_lines).
+        lines = inventory_csv_rows(filters, actor=self.actor)
         response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-        stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-        response["Content-Disposition"] = f'attachment; filename="inventory-{stamp}.csv"'
+        response["Content-Disposition"] = f'attachment; filename="{inventory_csv_filename()}"'
         return response

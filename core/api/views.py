@@ -41,7 +41,7 @@ class ScopedRequestMixin:
     # and a long S3 upload must not hold a request transaction open). Auth and the role
     # check still run first. Streaming responses are read after dispatch returned, i.e.
     # outside the request transaction: their generators open their own (see
-    # exports.services.inventory_csv_rows).
+    # exports.inventory_csv.inventory_csv_rows).
     non_atomic_methods: frozenset[str] = frozenset()
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:

@@ -6,18 +6,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-import zoneinfo
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.conf import settings as django_settings
 from django.test import Client
 
 from core import worm as storage
+from core.periods import previous_period
 from core.signing import get_provider, verify_signature
+from exports.inventory_csv import INVENTORY_COLUMNS
 from exports.models import RegulatorExport
-from exports.services import INVENTORY_COLUMNS, manifest_signing_bytes, previous_period
+from exports.report import manifest_signing_bytes
 from numbering.models import Number
 from tests.api.conftest import Api, make_token
 from tests.exports.conftest import EVIL_NAME, EVIL_REG, Seeded
@@ -34,11 +34,10 @@ A = "/api/admin/v1"
 def last_month_numbers(count: int) -> tuple[str, list[Number]]:
     """`count` AVAILABLE numbers that already existed during last month."""
     period = previous_period()
-    year, month = (int(p) for p in period.split("-"))
-    during = datetime(year, month, 2, tzinfo=zoneinfo.ZoneInfo(django_settings.TIME_ZONE))
+    during = period.start + timedelta(days=1)
     numbers = [NumberFactory() for _ in range(count)]
     Number.objects.filter(pk__in=[n.pk for n in numbers]).update(created_at=during - timedelta(hours=1))
-    return period, numbers
+    return period.name, numbers
 
 
 def _get_object(bucket: str, key: str, version: str) -> bytes:

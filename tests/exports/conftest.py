@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
+from core.periods import period_of
 from numbering.lifecycle import State
 from tests.factories import (
     BlockFactory,
@@ -36,9 +35,8 @@ class Seeded:
 
 
 def this_month_and_after() -> tuple[str, datetime]:
-    local = timezone.now().astimezone(zoneinfo.ZoneInfo(settings.TIME_ZONE))
-    next_month = (local.replace(day=1) + timedelta(days=32)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return f"{local.year:04d}-{local.month:02d}", next_month + timedelta(hours=1)
+    month = period_of(timezone.now())
+    return month.name, month.end + timedelta(hours=1)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from core import errors
-from exports.services import regulator_export_verify
+from exports.verify import regulator_export_verify
 
 
 class Command(BaseCommand):
