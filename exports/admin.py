@@ -13,8 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpRespons
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from core import authz as roles
-from core import errors
+from core import authz, errors
 from core.actors import Actor
 from core.periods import previous_period
 from exports.inventory_csv import INVENTORY_FILTERS, inventory_csv_filename, inventory_csv_rows
@@ -23,25 +22,13 @@ from exports.selectors import regulator_export_open
 from exports.services import ExportFailed, regulator_export_run
 from exports.verify import regulator_export_verify
 
-EXPORT_ROLES = frozenset({roles.REGULATOR_EXPORTER, roles.COMPLIANCE_OFFICER, roles.NUMBERING_ADMIN})
 
-
-def _roles(request: HttpRequest) -> frozenset[str]:
-    user = request.user
-    if user.is_superuser:
-        return frozenset({roles.NUMBERING_ADMIN})
-    return frozenset(user.groups.values_list("name", flat=True))  # type: ignore[union-attr]
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return Actor.user(request.user.get_username(), roles=_roles(request))
-
-
-def _require(request: HttpRequest, allowed: frozenset[str] | tuple[str, ...]) -> Actor:
-    actor = _actor(request)
-    if not (actor.roles & set(allowed)):
-        raise PermissionDenied(f"needs one of the roles {', '.join(sorted(allowed))}")
-    return actor
+def _require(request: HttpRequest, key: str) -> Actor:
+    """The staff user as actor, if core.authz.MATRIX lets their roles do `key` (as over REST)."""
+    user_roles = authz.roles_of(request.user)
+    if not authz.allowed(key, user_roles):
+        raise PermissionDenied(f"needs one of the roles {', '.join(sorted(authz.MATRIX[key]))}")
+    return authz.staff_actor(request.user)
 
 
 @admin.register(RegulatorExport)
@@ -54,10 +41,12 @@ class RegulatorExportAdmin(admin.ModelAdmin):
     change_list_template = "admin/exports/regulatorexport/change_list.html"
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return bool(_roles(request) & (EXPORT_ROLES | {roles.AUDITOR})) or super().has_view_permission(request, obj)
+        return authz.allowed("admin.exports.read", authz.roles_of(request.user)) or super().has_view_permission(
+            request, obj
+        )
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return bool(_roles(request) & set(roles.STAFF_ROLES)) or super().has_module_permission(request)
+        return bool(authz.roles_of(request.user)) or super().has_module_permission(request)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -92,7 +81,7 @@ class RegulatorExportAdmin(admin.ModelAdmin):
         ]
 
     def trigger_view(self, request: HttpRequest) -> HttpResponse:
-        actor = _require(request, EXPORT_ROLES)
+        actor = _require(request, "admin.exports.write")
         if request.method == "POST":
             period = request.POST.get("period", "").strip()
             try:
@@ -113,7 +102,7 @@ class RegulatorExportAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/exports/trigger.html", context)
 
     def download_view(self, request: HttpRequest, period: str, which: str) -> HttpResponseBase:
-        _require(request, EXPORT_ROLES | {roles.AUDITOR})
+        _require(request, "admin.exports.read")
         try:
             chunks, name, content_type = regulator_export_open(period, which)
         except errors.DomainError as exc:
@@ -125,7 +114,7 @@ class RegulatorExportAdmin(admin.ModelAdmin):
 
     @admin.action(description="Verify hash, signature and lock of the selected exports")
     def verify_selected(self, request: HttpRequest, queryset: QuerySet[RegulatorExport]) -> None:
-        _require(request, EXPORT_ROLES | {roles.AUDITOR})
+        _require(request, "admin.exports.verify")
         for export in queryset:
             result = regulator_export_verify(export.period)
             if result.ok:
@@ -134,7 +123,7 @@ class RegulatorExportAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{export.period}: {'; '.join(result.problems)}", messages.ERROR)
 
     def inventory_view(self, request: HttpRequest) -> HttpResponseBase:
-        actor = _require(request, roles.STAFF_ROLES)
+        actor = _require(request, "admin.exports.inventory")
         filters = {k: request.GET[k] for k in INVENTORY_FILTERS if request.GET.get(k, "").strip()}
         if request.GET.get("download"):
             try:

@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 
 from core.actors import Actor
 from core.clock import FakeClock
-from core.locks import JOB_LOCK_NAMESPACE, job_key
+from core.locks import JOBS, key_for
 from exports.models import RegulatorExport
 from exports.services import lock_name, regulator_export_catch_up
 from tests.conftest import owner_dsn
@@ -87,7 +87,7 @@ def test_a_month_running_elsewhere_is_reported_for_retry_and_the_others_still_ru
     RegulatorExport.objects.create(period="2020-01", status=RegulatorExport.Status.FAILED)
     with psycopg.connect(owner_dsn(), autocommit=True) as other, other.cursor() as cur:
         # another runner holds 2020-01
-        cur.execute("SELECT pg_advisory_lock(%s, %s)", [JOB_LOCK_NAMESPACE, job_key(lock_name("2020-01"))])
+        cur.execute("SELECT pg_advisory_lock(%s, %s)", [JOBS, key_for(lock_name("2020-01"))])
         outcome = regulator_export_catch_up(actor=ACTOR)
     assert outcome.failed == ["2020-01"] and "already running elsewhere" in outcome.results["2020-01"]
     assert _status("2025-06") == RegulatorExport.Status.UPLOADED
