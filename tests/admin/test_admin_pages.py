@@ -217,7 +217,7 @@ def test_import_wizard_async_mode_queues_the_task(
     calls.clear()
     with django_capture_on_commit_callbacks(execute=True):
         ops_client.post(reverse("admin:contracts_inventoryimport_commit", args=[imp.pk]), {"mode": "valid-rows"})
-    assert calls == [(imp.pk, "valid-rows")]
+    assert calls == [(imp.pk, "valid-rows", False)]
     assert InventoryImport.objects.get().status == "PENDING"
     page = ops_client.get(reverse("admin:contracts_inventoryimport_step", args=[imp.pk])).content.decode()
     assert "fetch(" in page  # the progress page polls
