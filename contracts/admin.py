@@ -1,16 +1,15 @@
 """Admin for issuers, signing keys, contracts, blocks and imports, with the import wizard:
 upload CSV + signature → signature result → preview with per-row errors and the mode →
-commit → progress. Every step calls contracts.imports (the one import code path)."""
+commit → progress. Every step calls contracts.imports (the one import code path), and
+whether a run happens in the request or in the worker is contracts.services.import_dispatch."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -19,9 +18,16 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from contracts import signing
-from contracts.imports import import_create, import_set_mode, run_import
+from contracts.imports import import_create
 from contracts.models import Contract, InventoryImport, Issuer, NumberBlock, SigningKey
-from contracts.services import signing_key_add, signing_key_revoke
+from contracts.selectors import signing_key_problem
+from contracts.services import (
+    contract_suspend,
+    contract_terminate,
+    import_dispatch,
+    signing_key_add,
+    signing_key_revoke,
+)
 from core.admin import BigTableAdmin
 from core.authz import staff_actor
 from core.errors import DomainError
@@ -104,8 +110,6 @@ class SigningKeyAdmin(admin.ModelAdmin):
 
     @admin.display(boolean=True)
     def usable(self, obj: SigningKey) -> bool:
-        from contracts.selectors import signing_key_problem
-
         return signing_key_problem(obj) is None
 
     def save_model(self, request: HttpRequest, obj: SigningKey, form: Any, change: bool) -> None:
@@ -131,6 +135,28 @@ class ContractAdmin(admin.ModelAdmin):
     list_select_related = ("issuer",)
     list_filter = ("status", "kind", "issuer")
     search_fields = ("reference",)
+    actions = ["suspend", "terminate"]
+
+    # The same audited, checked transitions as POST /contracts/{id}/suspend|terminate/.
+    @admin.action(description="Suspend selected contracts (audited)", permissions=["change"])
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Contract]) -> None:
+        self._transition(request, queryset, contract_suspend, "suspended")
+
+    @admin.action(description="Terminate selected contracts (audited)", permissions=["change"])
+    def terminate(self, request: HttpRequest, queryset: QuerySet[Contract]) -> None:
+        self._transition(request, queryset, contract_terminate, "terminated")
+
+    def _transition(self, request: HttpRequest, queryset: QuerySet[Contract], service: Any, done: str) -> None:
+        changed = 0
+        for contract_id in queryset.values_list("id", flat=True):
+            try:
+                service(contract_id=contract_id, actor=staff_actor(request.user), reason="admin")
+            except DomainError as exc:
+                messages.error(request, exc.message)
+            else:
+                changed += 1
+        if changed:
+            messages.success(request, f"{changed} contract(s) {done}.")
 
 
 @admin.register(NumberBlock)
@@ -252,12 +278,7 @@ class InventoryImportAdmin(BigTableAdmin):
             else:
                 # Signature check, then a dry run of every row: the preview (in the worker
                 # when imports are asynchronous, so a 100 000-row file never blocks a request).
-                if settings.INVENTORY_IMPORT_ASYNC:
-                    from contracts.tasks import run_import_task
-
-                    transaction.on_commit(lambda: run_import_task.delay(imp.pk, None, True))
-                else:
-                    run_import(imp.pk, dry_run=True)
+                import_dispatch(imp.pk, actor=staff_actor(request.user), dry_run=True)
                 return HttpResponseRedirect(reverse("admin:contracts_inventoryimport_step", args=[imp.pk]))
         return TemplateResponse(
             request,
@@ -293,22 +314,16 @@ class InventoryImportAdmin(BigTableAdmin):
         if request.method != "POST" or not self.has_upload_permission(request):
             raise PermissionDenied
         imp = get_object_or_404(InventoryImport, pk=pk)
-        mode = request.POST.get("mode", imp.mode)
         try:
-            import_set_mode(import_id=imp.pk, mode=mode)
+            outcome = import_dispatch(imp.pk, actor=staff_actor(request.user), mode=request.POST.get("mode", imp.mode))
         except DomainError as exc:
             messages.error(request, exc.message)
-            return HttpResponseRedirect(reverse("admin:contracts_inventoryimport_step", args=[pk]))
-        if settings.INVENTORY_IMPORT_ASYNC:
-            from contracts.tasks import run_import_task
-
-            InventoryImport.objects.filter(pk=pk).update(status=InventoryImport.Status.PENDING, processed_rows=0)
-            transaction.on_commit(lambda: run_import_task.delay(pk, mode))
-            messages.info(request, f"Import {pk} queued; progress below.")
         else:
-            outcome = run_import(pk, mode=mode)
-            level = messages.SUCCESS if outcome.ok else messages.ERROR
-            messages.add_message(request, level, f"Import {pk}: {outcome.message}")
+            if outcome is None:
+                messages.info(request, f"Import {pk} queued; progress below.")
+            else:
+                level = messages.SUCCESS if outcome.ok else messages.ERROR
+                messages.add_message(request, level, f"Import {pk}: {outcome.message}")
         return HttpResponseRedirect(reverse("admin:contracts_inventoryimport_step", args=[pk]))
 
     def status_view(self, request: HttpRequest, pk: int) -> HttpResponse:

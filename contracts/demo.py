@@ -18,12 +18,12 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
-from django.utils import timezone
 
 from contracts import signing
 from contracts.imports import ImportOutcome, import_file
 from contracts.models import Contract, InventoryImport, Issuer, SigningKey
 from contracts.services import signing_key_add
+from core import clock
 from core.actors import Actor
 from core.rls import rls_scope
 from numbering import services
@@ -304,5 +304,5 @@ def seed_demo() -> SeedReport:
     with transaction.atomic(), rls_scope(platform=True):
         by_state = dict(Number.objects.values_list("state").order_by("state").annotate(n=Count("id")))
     report.add("numbers by state: " + ", ".join(f"{k} {v}" for k, v in by_state.items()))
-    report.add(f"seeded at {timezone.now():%Y-%m-%d %H:%M} UTC")
+    report.add(f"seeded at {clock.now():%Y-%m-%d %H:%M} UTC")
     return report

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 
 from contracts.models import Contract, Issuer, SigningKey
+from core import clock
 
 
 def issuer_by_code(code: str) -> Issuer | None:
@@ -16,7 +16,7 @@ def issuer_by_code(code: str) -> Issuer | None:
 
 def signing_keys_valid(issuer: Issuer, *, at: datetime | None = None) -> QuerySet[SigningKey]:
     """Keys usable at `at`: started, not expired, not revoked."""
-    at = at or timezone.now()
+    at = at or clock.now()
     return SigningKey.objects.filter(issuer=issuer, valid_from__lte=at, revoked_at__isnull=True).filter(
         Q(valid_to__isnull=True) | Q(valid_to__gt=at)
     )
@@ -24,7 +24,7 @@ def signing_keys_valid(issuer: Issuer, *, at: datetime | None = None) -> QuerySe
 
 def signing_key_problem(key: SigningKey, *, at: datetime | None = None) -> str | None:
     """Why a key cannot be used now, or None when it can."""
-    at = at or timezone.now()
+    at = at or clock.now()
     if key.revoked_at is not None:
         return f"revoked at {key.revoked_at.isoformat()}"
     if key.valid_to is not None and key.valid_to <= at:
@@ -32,6 +32,18 @@ def signing_key_problem(key: SigningKey, *, at: datetime | None = None) -> str |
     if key.valid_from > at:
         return f"not valid before {key.valid_from.isoformat()}"
     return None
+
+
+def issuer_by_id_or_code(value: str) -> Issuer | None:
+    """An issuer by numeric id, or else by its code (the `{id}` of the issuer routes, ADR 0900)."""
+    if value.isdigit():
+        return Issuer.objects.filter(pk=int(value)).first()
+    return issuer_by_code(value[:64])
+
+
+def signing_keys_of(issuer: Issuer) -> QuerySet[SigningKey]:
+    """All of an issuer's keys, newest first (usable or not)."""
+    return SigningKey.objects.filter(issuer=issuer).select_related("issuer").order_by("-valid_from", "id")
 
 
 def active_contract(issuer: Issuer) -> Contract | None:

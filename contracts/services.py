@@ -1,24 +1,31 @@
-"""Writes of the contracts app: issuers' signing keys and contract status changes.
+"""Writes of the contracts app: issuers' signing keys, contract status changes, and the
+decision whether an inventory import runs now or in the Celery worker (import_dispatch).
 
-(The inventory import pipeline lives in contracts/imports.py.) Every change writes its
-audit event in the same transaction.
+(The import pipeline itself lives in the contracts.imports package.) Every change writes
+its audit event in the same transaction.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from celery import current_app
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import audit_append
 from contracts import signing
-from contracts.models import Contract, SigningKey
+from contracts.imports import ImportOutcome, import_set_mode, run_import
+from contracts.models import Contract, InventoryImport, SigningKey
 from contracts.selectors import issuer_by_code
 from core import authz, clock, errors, idempotency
 from core.actors import Actor
+
+logger = logging.getLogger(__name__)
 
 
 def _key_snapshot(key: SigningKey) -> dict[str, object]:
@@ -44,7 +51,7 @@ def signing_key_add(
     if issuer is None:
         raise errors.ValidationError(f"issuer: unknown issuer code {issuer_code!r}", field="issuer")
     key = signing.load_public_key(public_key_pem)
-    valid_from = valid_from or timezone.now()
+    valid_from = valid_from or clock.now()
     for name, value in (("valid_from", valid_from), ("valid_to", valid_to)):
         if value is not None and timezone.is_naive(value):
             raise errors.ValidationError(f"{name}: needs a time zone (ISO 8601 with offset, e.g. Z)", field=name)
@@ -83,7 +90,7 @@ def signing_key_revoke(*, fingerprint: str, actor: Actor, reason: str = "") -> S
         if key.revoked_at is not None:
             return key
         before = _key_snapshot(key)
-        key.revoked_at = timezone.now()
+        key.revoked_at = clock.now()
         key.save(update_fields=["revoked_at"])
         audit_append(
             actor=actor.identity,
@@ -136,8 +143,9 @@ def _change_status(
             )
         before = contract_snapshot(contract)
         contract.status = target
-        if action == "terminate" and (contract.ends_on is None or contract.ends_on > clock.today()):
-            contract.ends_on = clock.today()
+        today = clock.today()
+        if action == "terminate" and (contract.ends_on is None or contract.ends_on > today):
+            contract.ends_on = today
         contract.save(update_fields=["status", "ends_on", "updated_at"])
         after = contract_snapshot(contract)
         audit_append(
@@ -169,3 +177,53 @@ def contract_terminate(
     return _change_status(
         action="terminate", contract_id=contract_id, actor=actor, reason=reason, idempotency_key=idempotency_key
     )
+
+
+# --- inventory imports: run now, or in the worker --------------------------------------------
+
+# The Celery task that runs an import (contracts.tasks.run_import_task), named rather than
+# imported: services sit below the task adapters.
+RUN_IMPORT_TASK = "contracts.run_import"
+
+
+def import_dispatch(
+    import_id: int, *, actor: Actor, mode: str | None = None, dry_run: bool = False
+) -> ImportOutcome | None:
+    """Run an import (a dry run for the preview, or the commit in `mode`) now, or queue it
+    to the Celery worker when INVENTORY_IMPORT_ASYNC is set — the one place that decides,
+    for the REST upload and the admin wizard alike. Returns the run's outcome when it ran
+    here, None when it was queued (the record is then PENDING until the worker takes it).
+
+    Inside a transaction the message is published once it commits, so the worker finds
+    the upload. When the broker cannot take it, the run happens here instead: an upload
+    is never left PENDING with nothing to run it. An unknown mode is a ValidationError
+    before anything changes."""
+    if mode is not None:
+        import_set_mode(import_id=import_id, mode=mode)
+    if not settings.INVENTORY_IMPORT_ASYNC:
+        return run_import(import_id, mode=mode, dry_run=dry_run)
+    # What the progress page shows until the worker starts (a committed import stays so).
+    InventoryImport.objects.filter(pk=import_id).exclude(status=InventoryImport.Status.COMMITTED).update(
+        status=InventoryImport.Status.PENDING, processed_rows=0
+    )
+    if connection.in_atomic_block:
+        transaction.on_commit(lambda: _queue_or_run(import_id, actor=actor, mode=mode, dry_run=dry_run))
+        return None
+    return _queue_or_run(import_id, actor=actor, mode=mode, dry_run=dry_run)
+
+
+def _queue_or_run(import_id: int, *, actor: Actor, mode: str | None, dry_run: bool) -> ImportOutcome | None:
+    args = (import_id, mode, dry_run)
+    try:
+        # The registered task when this process has loaded it (so task_always_eager and its
+        # options apply); otherwise by name — the web process need not import the tasks.
+        task = current_app.tasks.get(RUN_IMPORT_TASK)
+        if task is not None:
+            task.delay(*args)
+        else:
+            current_app.send_task(RUN_IMPORT_TASK, args=args)
+    except Exception as exc:  # noqa: BLE001 - any broker failure: fall back to running it here
+        logger.warning("import %s: could not queue it to Celery (%s); running it in the request", import_id, exc)
+        return run_import(import_id, mode=mode, dry_run=dry_run)
+    logger.info("import %s queued to the worker for %s (dry_run=%s)", import_id, actor.identity, dry_run)
+    return None

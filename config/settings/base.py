@@ -265,8 +265,9 @@ INVENTORY_IMPORT_MAX_BYTES = env_int("INVENTORY_IMPORT_MAX_BYTES", 64 * 1024 * 1
 INVENTORY_IMPORT_BATCH_ROWS = env_int("INVENTORY_IMPORT_BATCH_ROWS", 5000, minimum=100, maximum=100_000)
 # Problem rows kept in an import's stored report (counts are always exact).
 INVENTORY_IMPORT_REPORT_LIMIT = env_int("INVENTORY_IMPORT_REPORT_LIMIT", 1000, minimum=10)
-# true: the admin wizard hands the commit to Celery (contracts.tasks.run_import_task);
-# false: it runs in the request (development without a worker).
+# true: uploads and commits (REST and the admin wizard) are queued to Celery (task
+# contracts.run_import) by contracts.services.import_dispatch, which runs them in the
+# request when the broker refuses; false: they run in the request (development without a worker).
 INVENTORY_IMPORT_ASYNC = env_bool("INVENTORY_IMPORT_ASYNC", default=False)
 
 # --- REST API: JWT auth, DRF, OpenAPI (issue 4) ---------------------------------------------

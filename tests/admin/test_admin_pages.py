@@ -17,7 +17,7 @@ from numbering.lifecycle import State
 from numbering.models import Number, QuarantinePolicy
 from tests.admin.conftest import staff_user
 from tests.contracts.conftest import HEADER, msisdn_rows, private_key, sign_csv
-from tests.factories import NumberFactory
+from tests.factories import ContractFactory, NumberFactory
 from tests.numbering.helpers import number_in
 
 pytestmark = pytest.mark.django_db
@@ -221,7 +221,7 @@ def test_import_wizard_async_mode_queues_the_task(
     calls.clear()
     with django_capture_on_commit_callbacks(execute=True):
         ops_client.post(reverse("admin:contracts_inventoryimport_commit", args=[imp.pk]), {"mode": "valid-rows"})
-    assert calls == [(imp.pk, "valid-rows")]
+    assert calls == [(imp.pk, "valid-rows", False)]
     assert InventoryImport.objects.get().status == "PENDING"
     page = ops_client.get(reverse("admin:contracts_inventoryimport_step", args=[imp.pk])).content.decode()
     assert "fetch(" in page  # the progress page polls
@@ -261,6 +261,23 @@ def test_signing_key_added_and_revoked_in_the_admin_is_audited(ops_client, rosha
     key.refresh_from_db()
     assert key.revoked_at is not None
     assert ops_client.get(reverse("admin:contracts_signingkey_change", args=[key.pk])).status_code == 200
+
+
+def test_contract_suspend_and_terminate_actions_go_through_the_audited_services(ops_client, roshan):
+    active, draft = ContractFactory(issuer=roshan), ContractFactory(issuer=roshan, status="DRAFT")
+    changelist = reverse("admin:contracts_contract_changelist")
+    page = ops_client.post(
+        changelist, {"action": "suspend", "_selected_action": [active.pk, draft.pk]}, follow=True
+    ).content.decode()
+    active.refresh_from_db()
+    draft.refresh_from_db()
+    assert (active.status, draft.status) == ("SUSPENDED", "DRAFT")  # a draft cannot be suspended: said, not done
+    assert "1 contract(s) suspended" in page and "is DRAFT" in page
+    ops_client.post(changelist, {"action": "terminate", "_selected_action": [active.pk]})
+    active.refresh_from_db()
+    assert active.status == "TERMINATED" and active.ends_on is not None
+    events = AuditEvent.objects.filter(object_id=active.reference, actor="user:olga").order_by("id")
+    assert [e.action for e in events] == ["contract_suspend", "contract_terminate"]
 
 
 def test_audit_verify_button_reports_chain_ok(ops_client, alice):

@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from contracts import imports
 from contracts.imports import csv_path, import_create, import_file, import_set_mode, run_import
+from contracts.imports import rows as import_rows
+from contracts.imports import run as import_run
 from contracts.models import InventoryImport, SigningKey
 from core.errors import ValidationError
 from numbering.models import Number
@@ -73,7 +74,7 @@ def test_regulator_rows_must_be_short_codes_with_known_tiers_and_matching_blocks
 
 
 def test_a_file_may_name_only_so_many_blocks(roshan, system, monkeypatch):
-    monkeypatch.setattr(imports, "MAX_BLOCKS_PER_FILE", 2)
+    monkeypatch.setattr(import_rows, "MAX_BLOCKS_PER_FILE", 2)
     body = HEADER + "".join(f"+9379000000{i},MSISDN,,B{i}\n" for i in range(3))
     outcome = _run("ROSHAN", sign_csv(body), system, mode="valid-rows")
     assert outcome.accepted == 2 and "at most 2 blocks" in outcome.report[0]["message"]
@@ -90,10 +91,10 @@ def test_a_header_only_file_is_refused_as_empty(roshan, system):
 
 
 def test_an_unexpected_error_marks_the_import_failed_and_imports_nothing(roshan, system, monkeypatch):
-    def boom(imp):
+    def boom(**kw):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(imports, "_insert_numbers", boom)
+    monkeypatch.setattr(import_run, "numbers_add_imported", boom)
     signed = sign_csv(GOOD)
     imp = import_create(issuer_code="ROSHAN", csv_file=signed.csv, signature=signed.signature, actor=system)
     with pytest.raises(RuntimeError):
