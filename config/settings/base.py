@@ -213,6 +213,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # Django's defaults give these loggers plain-text handlers of their own (unmasked, not
+        # JSON) when DEBUG is on; send them through the one console handler instead.
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
     },
 }
 
