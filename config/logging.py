@@ -92,6 +92,11 @@ def _masked_extra(value: object) -> object:
     return mask_numbers_in(str(value))
 
 
+def _masked_text(value: object) -> str | None:
+    """A field of the fixed shape: its text with numbers masked, or null."""
+    return mask_numbers_in(str(value)) if value else None
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         trace_id, span_id = getattr(record, "trace_id", None), getattr(record, "span_id", None)
@@ -105,10 +110,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
             "process": getattr(record, "process_name", None) or _PROCESS,
-            "request_id": getattr(record, "request_id", "") or get_request_id() or None,
+            "request_id": _masked_text(getattr(record, "request_id", "") or get_request_id()),
             "trace_id": trace_id or None,
             "caller": _caller(record),
-            "tenant": getattr(record, "tenant", "") or get_tenant() or None,
+            "tenant": _masked_text(getattr(record, "tenant", "") or get_tenant()),
         }
         if trace_id:
             payload["span_id"] = span_id
