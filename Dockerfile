@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1.7
 # numbering-service: one image for every process (deploy/entrypoint.sh PROCESS).
 #
 #   podman build -t numbering-service .        (or `make image`, which builds the base locally)
@@ -18,9 +19,15 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml constraints.txt ./
-# Runtime dependencies only (no [dev]), every version from constraints.txt.
-RUN python3 -m venv /opt/venv \
- && /opt/venv/bin/pip install -c constraints.txt .
+# Runtime dependencies only (no [dev]), every version from constraints.txt; the project itself
+# is not a distribution (no build backend needed). A network whose TLS is intercepted can hand
+# its CA bundle in as the build secret `pip_ca` (make image does); it is never stored in a layer.
+RUN --mount=type=secret,id=pip_ca \
+    if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi \
+ && python3 -c "import tomllib; print('\\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+ && python3 -m venv /opt/venv \
+ && /opt/venv/bin/pip install -c constraints.txt -r /tmp/requirements.txt \
+ && rm /tmp/requirements.txt
 COPY . .
 # The generated gRPC code must be what the proto produces (the same check as the test).
 RUN /opt/venv/bin/python grpc_server/codegen.py /tmp/gen \
@@ -30,7 +37,7 @@ RUN /opt/venv/bin/python grpc_server/codegen.py /tmp/gen \
 RUN NUMBERING_DEV_DIR=/tmp/build-dev /opt/venv/bin/python manage.py collectstatic --no-input -v 0 \
  && rm -rf /tmp/build-dev .dev \
  && /opt/venv/bin/python -m compileall -q /app /opt/venv \
- && install -m 0755 deploy/grpc_health_probe /opt/venv/bin/grpc_health_probe
+ && install -m 0755 deploy/image/grpc_health_probe /opt/venv/bin/grpc_health_probe
 
 # --- runtime -------------------------------------------------------------------------------
 FROM ${BASE_IMAGE}

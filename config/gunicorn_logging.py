@@ -62,5 +62,6 @@ class JsonGunicornLogger(Logger):
                 "remote_addr": environ.get("REMOTE_ADDR", "-"),
                 "user_agent": environ.get("HTTP_USER_AGENT", ""),
                 "request_id": request_id,
+                "tenant": environ.get("numbering.tenant", ""),
             },
         )

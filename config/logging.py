@@ -13,6 +13,10 @@ from opentelemetry import trace
 
 from config.request_context import get_request_id, get_tenant
 
+# Python warnings (a library's DeprecationWarning, Celery's SecurityWarning) are log records
+# too: through the handlers below they come out as JSON and masked, not as raw stderr text.
+logging.captureWarnings(True)
+
 # E.164 / national / 93-prefixed Afghan mobile numbers, anywhere in a message.
 _NUMBER_RE = re.compile(r"(?<![\d+])(?:\+93|93|0)?7\d{8}(?!\d)")
 

@@ -61,4 +61,7 @@ class RequestIdMiddleware:
             request.request_id = rid  # type: ignore[attr-defined]
             response = self.get_response(request)
             response["X-Request-ID"] = rid
+            # For the access log, written by gunicorn after this scope has ended (the WSGI
+            # environ is request.META; config/gunicorn_logging.py reads it).
+            request.META["numbering.tenant"] = get_tenant()
             return response

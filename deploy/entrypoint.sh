@@ -23,10 +23,10 @@ export NUMBERING_PROCESS=$process
 case "$process" in
   web)       exec "${BIN}gunicorn" config.wsgi:application "$@" ;;
   grpc)      exec "${BIN}python" manage.py grpcserver "$@" ;;
-  worker)    exec "${BIN}celery" --app=config.celery:app worker --loglevel=INFO --pool=threads \
+  worker)    exec "${BIN}celery" --app=config.celery:app --quiet worker --loglevel=INFO --pool=threads \
                --concurrency="${CELERY_WORKER_CONCURRENCY:-4}" --without-gossip --without-mingle \
                --hostname="numbering-worker@%h" "$@" ;;
-  beat)      exec "${BIN}celery" --app=config.celery:app beat --loglevel=INFO \
+  beat)      exec "${BIN}celery" --app=config.celery:app --quiet beat --loglevel=INFO \
                --schedule="${CELERY_BEAT_SCHEDULE_FILE:-/tmp/celerybeat-schedule}" "$@" ;;
   relay)     exec "${BIN}python" manage.py run_outbox_relay "$@" ;;
   consumers) exec "${BIN}python" manage.py run_event_consumers "$@" ;;

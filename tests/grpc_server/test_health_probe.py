@@ -80,8 +80,8 @@ def test_bad_arguments_exit_one_naming_the_flag(
 
 
 def test_the_installed_wrapper_runs_the_module(grpc_server: Any, pki: Any) -> None:
-    # deploy/grpc_health_probe is what the Dockerfile installs on PATH as grpc_health_probe.
-    wrapper = ROOT / "deploy" / "grpc_health_probe"
+    # deploy/image/grpc_health_probe is what the Dockerfile installs on PATH as grpc_health_probe.
+    wrapper = ROOT / "deploy" / "image" / "grpc_health_probe"
     result = subprocess.run(  # noqa: S603
         [str(wrapper), *k8s_args(pki, grpc_server.port)],
         env={"PATH": f"{ROOT / '.venv' / 'bin'}:/usr/bin:/bin", "NUMBERING_APP_DIR": str(ROOT)},
