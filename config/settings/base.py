@@ -365,9 +365,7 @@ def _dev_broker_url(redis_url: str) -> str:
 
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", None if PRODUCTION else _dev_broker_url(REDIS_URL))
-if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) and _server_of(CELERY_BROKER_URL) == _server_of(
-    REDIS_URL
-):
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) and _server_of(CELERY_BROKER_URL) == _server_of(REDIS_URL):
     raise ImproperlyConfigured(
         "CELERY_BROKER_URL must name a different Redis server than REDIS_URL: the cache's server evicts keys"
         " and eviction policy is per server, so queued tasks would be lost to cache pressure (ADR 1801)"
