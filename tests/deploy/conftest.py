@@ -23,11 +23,13 @@ from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
 from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc
 from tests.api.conftest import make_token
 from tests.conftest import _empty_tables
+from tests.events.conftest import NatsServer
 from tests.grpc_server.conftest import free_port, subprocess_db_env
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRYPOINT = ROOT / "deploy" / "entrypoint.sh"
-PROCESSES = ("web", "grpc", "worker")
+# Every process of the Procfile, i.e. what `make run` starts.
+PROCESSES = ("web", "grpc", "worker", "beat", "relay", "consumers", "expiry")
 # Celery's SIGTERM handler writes this with a bare print to stdout, bypassing logging
 # (celery/apps/worker.py, not configurable). It carries no data; the Loki pipeline keeps
 # non-JSON lines with the labels Kubernetes gives them.
@@ -123,11 +125,23 @@ def process_logs(
         "GRPC_WORKERS": "1",
         "GRPC_METRICS_PORT": "0",
         "GRPC_INSECURE": "1",
+        "GRPC_GRACE_SECONDS": "2",
         "CELERY_WORKER_METRICS_PORT": "0",
         "CELERY_WORKER_CONCURRENCY": "1",
+        "CELERY_BEAT_SCHEDULE_FILE": str(logs / "celerybeat-schedule"),
+        "OUTBOX_RELAY_METRICS_PORT": "0",
+        "EVENT_CONSUMERS_METRICS_PORT": "0",
+        "RESERVATION_EXPIRY_METRICS_PORT": "0",
     }
     for name in ("GRPC_TLS_CERT_FILE", "GRPC_TLS_KEY_FILE", "GRPC_TLS_CLIENT_CA_FILE"):
         env.pop(name, None)
+    # A NATS of this fixture's own: the relay and consumers must not touch the shared one.
+    nats_server = NatsServer()
+    nats_server.start()
+    env["NATS_URL"] = nats_server.url
+    subprocess.run(  # noqa: S603
+        [str(ENTRYPOINT), "manage", "provision_streams"], cwd=ROOT, env=env, check=True, capture_output=True
+    )
     with django_db_blocker.unblock():
         _empty_tables()
         pool = InventoryPoolFactory()
@@ -144,7 +158,7 @@ def process_logs(
             _wait_http(f"http://127.0.0.1:{web_port}/livez", processes["web"])
             _wait_grpc(grpc_port, processes["grpc"])
             _drive(f"http://127.0.0.1:{web_port}", grpc_port, str(tenant.id))
-            time.sleep(1.0)  # let the access log of the last request reach the file
+            time.sleep(3.0)  # the relay publishes the reservation's event; the last lines reach the files
         finally:
             for process in processes.values():
                 if process.poll() is None:
@@ -156,4 +170,5 @@ def process_logs(
                     os.kill(process.pid, signal.SIGKILL)
                     process.wait(10)
             _empty_tables()
+            nats_server.stop()
     yield {name: (logs / f"{name}.log").read_text(errors="replace").splitlines() for name in PROCESSES}
