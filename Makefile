@@ -87,3 +87,8 @@ image:
 # Runs the image as k8s does (non-root, read-only root) against the local services.
 image-smoke: image migrate
 	@bash deploy/image/smoke.sh
+
+# --- operator documents (issue 18): the escalation matrix is generated from the alert rules ---
+.PHONY: docs-ops
+docs-ops: venv
+	$(PYTHON) deploy/prometheus/escalation_matrix.py
