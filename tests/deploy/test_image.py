@@ -88,3 +88,18 @@ def test_the_image_runs_as_the_manifests_user_with_the_pinned_base() -> None:
     assert re.search(r"^ARG BASE_IMAGE=\S+:bookworm-\d{8}@sha256:[0-9a-f]{64}$", text, re.M)
     assert "pip install -c constraints.txt" in text
     assert "diff -r -x __pycache__ /tmp/gen grpc_server/gen" in text, "compiled protos must be checked"
+
+
+def test_every_kubernetes_workload_starts_through_the_entrypoint() -> None:
+    known = entrypoint_processes()
+    containers = [
+        (doc["metadata"]["name"], c)
+        for path in sorted((ROOT / "deploy" / "k8s").glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc and doc.get("kind") in {"Deployment", "Job"}
+        for c in doc["spec"]["template"]["spec"]["containers"]
+    ]
+    assert len(containers) >= 8
+    for name, container in containers:
+        assert "command" not in container, f"{name} overrides the image's ENTRYPOINT"
+        assert container["args"][0] in known, f"{name} runs {container['args'][0]!r}"
