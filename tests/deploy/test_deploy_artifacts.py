@@ -290,7 +290,7 @@ def test_migration_job_runs_as_the_owner_role() -> None:
     container = job["containers"][0]
     # The image's ENTRYPOINT (deploy/entrypoint.sh) runs `manage.py migrate --database owner --no-input`.
     assert "command" not in container and container["args"] == ["migrate"]
-    assert 'manage.py migrate --database owner --no-input' in (ROOT / "deploy" / "entrypoint.sh").read_text()
+    assert "manage.py migrate --database owner --no-input" in (ROOT / "deploy" / "entrypoint.sh").read_text()
     assert {"secretRef": {"name": "numbering-migrate-secrets"}} in container["envFrom"]
     owner = _one("ExternalSecret", "numbering-migrate-secrets")["spec"]["target"]["template"]["data"]
     app = _one("ExternalSecret", "numbering-secrets")["spec"]["target"]["template"]["data"]
