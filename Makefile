@@ -13,6 +13,7 @@ help:
 	@echo "make test   - set up everything and run the full test suite (coverage enforced)"
 	@echo "make setup  - venv, dependencies, PostgreSQL/Redis/NATS, roles, database, migrations"
 	@echo "make check  - layering (import-linter), ruff, ruff format, mypy (make test runs it)"
+	@echo "make image  - build the container image with podman; make image-smoke runs it against the local services"
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@test -x $(PYTHON) || $(PY) -m venv $(VENV)
@@ -82,3 +83,16 @@ proto: venv
 # ValidateLease benchmark (not part of `make test`): BENCH_ARGS="--rates 5000,7500 --duration 20"
 bench: venv services
 	$(PYTHON) bench/validate_lease/run.py $(BENCH_ARGS)
+
+# --- container image (issue 18, ADR 1800): podman, base made locally with debootstrap ---
+.PHONY: image image-smoke
+image:
+	@bash deploy/image/build.sh
+# Runs the image as k8s does (non-root, read-only root) against the local services.
+image-smoke: image migrate
+	@bash deploy/image/smoke.sh
+
+# --- operator documents (issue 18): the escalation matrix is generated from the alert rules ---
+.PHONY: docs-ops
+docs-ops: venv
+	$(PYTHON) deploy/prometheus/escalation_matrix.py

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -14,3 +15,11 @@ urlpatterns = [
 
 # REST APIs, OpenAPI schema and docs (issue 4).
 urlpatterns += [path("", include("config.api.urls"))]
+
+# Development only: the web process runs under gunicorn (deploy/entrypoint.sh web), which,
+# unlike runserver, serves no static files; with DEBUG on, Django serves the admin's assets.
+# Production never has DEBUG (settings refuse it) and serves collected files elsewhere.
+if settings.DEBUG:
+    from django.contrib.staticfiles.urls import staticfiles_urlpatterns
+
+    urlpatterns += staticfiles_urlpatterns()

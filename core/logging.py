@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 from opentelemetry import trace
 
-from core.request_context import get_request_id
+from core.request_context import get_request_id, get_tenant
+
+# Python warnings (a library's DeprecationWarning, Celery's SecurityWarning) are log records
+# too: through the handlers below they come out as JSON and masked, not as raw stderr text.
+logging.captureWarnings(True)
 
 # E.164 / national / 93-prefixed Afghan mobile numbers, anywhere in a message.
 _NUMBER_RE = re.compile(r"(?<![\d+])(?:\+93|93|0)?7\d{8}(?!\d)")
@@ -49,7 +55,32 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id", "trace_id", "span_id"}
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "request_id",
+    "trace_id",
+    "span_id",
+    "tenant",
+    "caller",
+    "process_name",
+}
+
+# Every line of every process has these keys, in this order (null when unknown), so one
+# parser (deploy/logging/) reads them all. `process` is the Procfile name the entrypoint
+# exports (web, grpc, worker, ...), `caller` the code that logged (path:line).
+LOG_FIELDS = ("time", "level", "logger", "message", "process", "request_id", "trace_id", "caller", "tenant")
+_PROCESS = os.environ.get("NUMBERING_PROCESS", "") or None
+_ROOT = str(Path(__file__).resolve().parent.parent) + os.sep
+
+
+def _caller(record: logging.LogRecord) -> str:
+    path = record.pathname
+    if path.startswith(_ROOT):
+        path = path[len(_ROOT) :]
+    elif "site-packages" + os.sep in path:
+        path = path.split("site-packages" + os.sep, 1)[1]
+    return f"{path}:{record.lineno}"
 
 
 # Extras of these types go out as they are; anything else (strings, but also objects such as
@@ -65,24 +96,30 @@ def _masked_extra(value: object) -> object:
     return mask_numbers_in(str(value))
 
 
+def _masked_text(value: object) -> str | None:
+    """A field of the fixed shape: its text with numbers masked, or null."""
+    return mask_numbers_in(str(value)) if value else None
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        payload: dict[str, object] = {
-            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        rid = getattr(record, "request_id", "")
-        if rid:
-            payload["request_id"] = rid
         trace_id, span_id = getattr(record, "trace_id", None), getattr(record, "span_id", None)
         if not trace_id:
             span_context = trace.get_current_span().get_span_context()
             if span_context.is_valid:
                 trace_id, span_id = format(span_context.trace_id, "032x"), format(span_context.span_id, "016x")
+        payload: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "process": getattr(record, "process_name", None) or _PROCESS,
+            "request_id": _masked_text(getattr(record, "request_id", "") or get_request_id()),
+            "trace_id": trace_id or None,
+            "caller": _caller(record),
+            "tenant": _masked_text(getattr(record, "tenant", "") or get_tenant()),
+        }
         if trace_id:
-            payload["trace_id"] = trace_id
             payload["span_id"] = span_id
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):

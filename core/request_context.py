@@ -15,11 +15,23 @@ from contextvars import ContextVar
 from django.http import HttpRequest, HttpResponse
 
 _request_id: ContextVar[str] = ContextVar("request_id", default="")
+# The tenant the unit of work acts for ("" = platform / unknown), for the log lines only;
+# authorisation never reads it.
+_tenant: ContextVar[str] = ContextVar("log_tenant", default="")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def get_request_id() -> str:
     return _request_id.get()
+
+
+def get_tenant() -> str:
+    return _tenant.get()
+
+
+def set_tenant(tenant_id: object) -> None:
+    """Name the tenant of the unit of work in progress; the enclosing request scope resets it."""
+    _tenant.set(str(tenant_id) if tenant_id else "")
 
 
 def new_request_id() -> str:
@@ -30,9 +42,11 @@ def new_request_id() -> str:
 def request_id_scope(request_id: str | None = None) -> Iterator[str]:
     value = request_id if request_id and _SAFE_ID.match(request_id) else new_request_id()
     token = _request_id.set(value)
+    tenant_token = _tenant.set("")
     try:
         yield value
     finally:
+        _tenant.reset(tenant_token)
         _request_id.reset(token)
 
 
@@ -47,4 +61,7 @@ class RequestIdMiddleware:
             request.request_id = rid  # type: ignore[attr-defined]
             response = self.get_response(request)
             response["X-Request-ID"] = rid
+            # For the access log, written by gunicorn after this scope has ended (the WSGI
+            # environ is request.META; config/gunicorn_logging.py reads it).
+            request.META["numbering.tenant"] = get_tenant()
             return response

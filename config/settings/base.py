@@ -216,6 +216,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # Django's defaults give these loggers plain-text handlers of their own (unmasked, not
+        # JSON) when DEBUG is on; send them through the one console handler instead.
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
     },
 }
 
@@ -341,8 +345,35 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- background work and events (issue 6) ---------------------------------------------------
-# Celery: Redis broker (defaults to REDIS_URL); the beat schedule lives in config/celery.py.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+# Celery: Redis broker; the beat schedule lives in config/celery.py. The broker is a Redis
+# SERVER of its own, run with maxmemory-policy noeviction, while the cache's server evicts
+# (ADR 1801): eviction policy is per server, not per database index, so a broker on the
+# cache's server could lose queued tasks to cache pressure. Outside production the default
+# is the local broker server (deploy/local/ensure_services.sh, port REDIS_BROKER_PORT 6380)
+# with the database index of REDIS_URL, so parallel checkouts stay apart.
+REDIS_BROKER_PORT = env_int("REDIS_BROKER_PORT", 6380, minimum=1, maximum=65535)
+
+
+def _server_of(url: str) -> tuple[str, int]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return (parts.hostname or parts.path, parts.port or 6379)
+
+
+def _dev_broker_url(redis_url: str) -> str:
+    from urllib.parse import urlsplit
+
+    database = urlsplit(redis_url).path.strip("/") or "0"
+    return f"redis://127.0.0.1:{REDIS_BROKER_PORT}/{database}"
+
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", None if PRODUCTION else _dev_broker_url(REDIS_URL))
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) and _server_of(CELERY_BROKER_URL) == _server_of(REDIS_URL):
+    raise ImproperlyConfigured(
+        "CELERY_BROKER_URL must name a different Redis server than REDIS_URL: the cache's server evicts keys"
+        " and eviction policy is per server, so queued tasks would be lost to cache pressure (ADR 1801)"
+    )
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = "Asia/Kabul"

@@ -27,6 +27,7 @@ from rest_framework.request import Request
 
 from core import authz as roles
 from core.actors import Actor
+from core.request_context import set_tenant
 
 ALGORITHM = "RS256"
 
@@ -183,7 +184,9 @@ class JWTAuthentication(authentication.BaseAuthentication):
         if len(parts) != 2 or parts[0].lower() != "bearer":
             raise exceptions.AuthenticationFailed("the Authorization header must be 'Bearer <JWT>'")
         claims = decode_token(parts[1])
-        return principal_from_claims(claims), parts[1]
+        principal = principal_from_claims(claims)
+        set_tenant(principal.tenant_id)
+        return principal, parts[1]
 
     def authenticate_header(self, request: Request) -> str:
         return f'{self.keyword} realm="numbering-service"'

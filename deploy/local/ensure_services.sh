@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL, Redis and NATS (with JetStream) answer on their local ports:
-# start them when installed but stopped, install them (Debian packages) when missing.
+# Make sure PostgreSQL, Redis (cache), Redis (Celery broker) and NATS (with JetStream) are
+# HEALTHY on their local ports, not merely listening: start them when installed but stopped,
+# install them (Debian packages) when missing, and stop with a message naming the service and
+# the check when something answers on the port but fails its health check (SELECT 1, PING,
+# the broker's noeviction policy, NATS's INFO with JetStream). Services started here run as
+# system daemons shared by every checkout (like PostgreSQL) and are left running on purpose.
 # Idempotent; safe to run before every `make run` / `make test`.
 set -euo pipefail
 
@@ -30,7 +34,7 @@ if ! port_open "$PG_HOST" "$PG_PORT"; then
   pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
   wait_port "$PG_HOST" "$PG_PORT" PostgreSQL
 fi
-log "PostgreSQL up on $PG_HOST:$PG_PORT"
+log "PostgreSQL listening on $PG_HOST:$PG_PORT"
 # The concurrency tests open 100+ connections at once; the Debian default is 100.
 if [ "$PG_HOST" = 127.0.0.1 ] && command -v psql >/dev/null; then
   maxc=$(psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -Atc "show max_connections" 2>/dev/null || echo 0)
@@ -43,15 +47,46 @@ if [ "$PG_HOST" = 127.0.0.1 ] && command -v psql >/dev/null; then
   fi
 fi
 
+unhealthy() { log "ERROR: $1"; log "       fix or stop whatever listens there, then rerun (nothing was changed)"; exit 1; }
+
+# PostgreSQL answers queries, not just connections.
+if command -v pg_isready >/dev/null && ! pg_isready -q -h "$PG_HOST" -p "$PG_PORT" -t 5; then
+  unhealthy "PostgreSQL on $PG_HOST:$PG_PORT is listening but pg_isready says it does not accept connections"
+fi
+if [ "$PG_HOST" = 127.0.0.1 ] && command -v psql >/dev/null \
+   && ! psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -Atc "SELECT 1" >/dev/null 2>&1; then
+  unhealthy "PostgreSQL on $PG_HOST:$PG_PORT does not answer SELECT 1 as the postgres role"
+fi
+
+redis_ping() { [ "$(redis-cli -h 127.0.0.1 -p "$1" PING 2>/dev/null)" = PONG ]; }
+redis_policy() { redis-cli -h 127.0.0.1 -p "$1" CONFIG GET maxmemory-policy 2>/dev/null | sed -n 2p; }
+# Redis roles (ADR 1801): the cache server (6379) evicts; the Celery broker is a server of its
+# own (REDIS_BROKER_PORT, 6380) with noeviction, configured by deploy/redis/*.conf.
+REDIS_DIR=$(cd "$(dirname "$0")/../redis" && pwd)
 if ! port_open 127.0.0.1 6379; then
   command -v redis-server >/dev/null || { log "installing Redis"; apt_install redis-server; }
-  log "starting Redis"
+  log "starting Redis (cache role, $REDIS_DIR/cache.conf)"
   mkdir -p /var/lib/redis /var/log/redis
-  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
-    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  redis-server "$REDIS_DIR/cache.conf" --daemonize yes --bind 127.0.0.1 -::1 --port 6379 \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log --pidfile /run/numbering-redis-cache.pid
   wait_port 127.0.0.1 6379 Redis
 fi
-log "Redis up on 127.0.0.1:6379"
+command -v redis-cli >/dev/null || apt_install redis-tools
+redis_ping 6379 || unhealthy "something listens on 127.0.0.1:6379 but does not answer Redis PING with PONG"
+log "Redis (cache) healthy on 127.0.0.1:6379 (maxmemory-policy $(redis_policy 6379))"
+
+BROKER_PORT=${REDIS_BROKER_PORT:-6380}
+if ! port_open 127.0.0.1 "$BROKER_PORT"; then
+  log "starting Redis (Celery broker role, $REDIS_DIR/broker.conf) on $BROKER_PORT"
+  mkdir -p /var/lib/redis-broker /var/log/redis
+  redis-server "$REDIS_DIR/broker.conf" --daemonize yes --bind 127.0.0.1 -::1 --port "$BROKER_PORT" \
+    --dir /var/lib/redis-broker --logfile /var/log/redis/broker.log --pidfile /run/numbering-redis-broker.pid
+  wait_port 127.0.0.1 "$BROKER_PORT" "Redis broker"
+fi
+redis_ping "$BROKER_PORT" || unhealthy "something listens on 127.0.0.1:$BROKER_PORT but does not answer Redis PING with PONG"
+policy=$(redis_policy "$BROKER_PORT")
+[ "$policy" = noeviction ] || unhealthy "the Celery broker Redis on $BROKER_PORT runs maxmemory-policy '$policy'; it must be noeviction (ADR 1801)"
+log "Redis (Celery broker) healthy on 127.0.0.1:$BROKER_PORT (maxmemory-policy noeviction)"
 
 if ! port_open 127.0.0.1 4222; then
   [ -x /usr/sbin/nats-server ] || command -v nats-server >/dev/null || { log "installing NATS"; apt_install nats-server; }
@@ -62,4 +97,11 @@ if ! port_open 127.0.0.1 4222; then
     -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
   wait_port 127.0.0.1 4222 NATS
 fi
-log "NATS up on 127.0.0.1:4222"
+# A NATS server greets every connection with INFO {...}; JetStream must be enabled in it.
+nats_info=$(timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/4222; IFS= read -r line <&3; printf "%s" "$line"' 2>/dev/null || true)
+case "$nats_info" in
+  INFO*'"jetstream":true'*) ;;
+  INFO*) unhealthy "NATS on 127.0.0.1:4222 runs without JetStream (start it with -js)" ;;
+  *) unhealthy "something listens on 127.0.0.1:4222 but does not greet like a NATS server (no INFO line)" ;;
+esac
+log "NATS healthy on 127.0.0.1:4222 (JetStream enabled)"

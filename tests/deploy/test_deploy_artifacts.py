@@ -288,7 +288,9 @@ def test_hpas_scale_on_cpu_and_requests_per_second() -> None:
 def test_migration_job_runs_as_the_owner_role() -> None:
     job = _one("Job", "numbering-migrate")["spec"]["template"]["spec"]
     container = job["containers"][0]
-    assert container["command"][-4:] == ["migrate", "--database", "owner", "--no-input"]
+    # The image's ENTRYPOINT (deploy/entrypoint.sh) runs `manage.py migrate --database owner --no-input`.
+    assert "command" not in container and container["args"] == ["migrate"]
+    assert "manage.py migrate --database owner --no-input" in (ROOT / "deploy" / "entrypoint.sh").read_text()
     assert {"secretRef": {"name": "numbering-migrate-secrets"}} in container["envFrom"]
     owner = _one("ExternalSecret", "numbering-migrate-secrets")["spec"]["target"]["template"]["data"]
     app = _one("ExternalSecret", "numbering-secrets")["spec"]["target"]["template"]["data"]

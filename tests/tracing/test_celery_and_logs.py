@@ -43,7 +43,7 @@ def test_log_lines_carry_the_active_trace_and_span_ids(spans: InMemorySpanExport
 
 def test_log_lines_outside_a_span_have_no_trace_id() -> None:
     line = _line(logging.makeLogRecord({"msg": "idle", "levelname": "INFO"}))
-    assert "trace_id" not in line and "span_id" not in line
+    assert line["trace_id"] is None and "span_id" not in line
 
 
 def test_explicit_trace_ids_on_the_record_win() -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from typing import Any
 
@@ -35,5 +36,5 @@ class Command(BaseCommand):
                 loop.add_signal_handler(sig, stop.set)
             await consumers.run(stop)
 
-        self.stdout.write(f"event consumers on {', '.join(ROUTES)} at {consumers.nats_url}")
+        logging.getLogger(__name__).info(f"event consumers on {', '.join(ROUTES)} at {consumers.nats_url}")
         asyncio.run(main())

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from typing import Any
 
@@ -36,7 +37,7 @@ class Command(BaseCommand):
                 loop.add_signal_handler(sig, stop.set)
             await relay.run(stop)
 
-        self.stdout.write(
+        logging.getLogger(__name__).info(
             f"outbox relay {relay.config.name}: {relay.config.partitions} partitions, NATS {relay.config.nats_url}"
         )
         asyncio.run(main())

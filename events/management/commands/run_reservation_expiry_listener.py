@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from typing import Any
@@ -30,5 +31,5 @@ class Command(BaseCommand):
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         listener = ReservationExpiryListener(workers=options["workers"])
-        self.stdout.write(f"reservation expiry listener on {settings.REDIS_URL.rsplit('@', 1)[-1]}")
+        logging.getLogger(__name__).info(f"reservation expiry listener on {settings.REDIS_URL.rsplit('@', 1)[-1]}")
         listener.run(stop)
