@@ -22,12 +22,14 @@ from config.roles import (
     COMPLIANCE_OFFICER,
     NUMBERING_ADMIN,
     REGULATOR_EXPORTER,
+    REGULATOR_PORTAL,
     TENANT_ADMIN,
     TENANT_VIEWER,
 )
 
 _A, _O, _C, _AU, _R = NUMBERING_ADMIN, COMMERCE_OPS, COMPLIANCE_OFFICER, AUDITOR, REGULATOR_EXPORTER
 _TA, _TV = TENANT_ADMIN, TENANT_VIEWER
+_RP = REGULATOR_PORTAL
 
 
 def _r(*names: str) -> frozenset[str]:
@@ -64,9 +66,10 @@ MATRIX: dict[str, frozenset[str]] = {
     # Legal approves cool-offs; only the numbering admin records an approved change.
     "admin.quarantine_policies.write": _r(_A),
     # Regulator exports (ADR 0900): the export roles of DESIGN §7 plus the auditor (read-only).
-    "admin.exports.read": _r(_A, _C, _AU, _R),
+    # regulator-portal-service (issue 17, ADR 1701) reads and verifies exports, nothing else.
+    "admin.exports.read": _r(_A, _C, _AU, _R, _RP),
     "admin.exports.write": _r(_A, _C, _R),
-    "admin.exports.verify": _r(_A, _C, _AU, _R),
+    "admin.exports.verify": _r(_A, _C, _AU, _R, _RP),
     # The ad-hoc inventory CSV is the numbers list as a file: the roles that may read numbers.
     "admin.exports.inventory": _r(_A, _O, _C, _AU),
     "admin.audit.read": _r(_A, _O, _C, _AU),
