@@ -257,6 +257,8 @@ def _run_action(
                 "action": action.value,
                 "from_state": transition.source.value,
                 "state": transition.target.value,
+                # Billing prices vanity codes by tier (issue 17): present only for vanity numbers.
+                **({"vanity_tier": row.vanity_tier} if row.vanity else {}),
                 **ctx.event_data,
             },
         )
@@ -530,7 +532,12 @@ def number_assign(
         )
         ctx.reservation = None
         ctx.event_data.update(
-            {"lease_id": str(lease.id), "expires_at": lease.expires_at.isoformat(), "auto_renew": renew}
+            {
+                "lease_id": str(lease.id),
+                "expires_at": lease.expires_at.isoformat(),
+                "auto_renew": renew,
+                "term_days": days,
+            }
         )
 
     return _run(
@@ -664,7 +671,13 @@ def number_renew(
         ctx.lease.expires_at += timedelta(days=ctx.lease.term_days)
         ctx.lease.renewals += 1
         ctx.lease.save(update_fields=["expires_at", "renewals"])
-        ctx.event_data.update({"lease_id": str(ctx.lease.id), "expires_at": ctx.lease.expires_at.isoformat()})
+        ctx.event_data.update(
+            {
+                "lease_id": str(ctx.lease.id),
+                "expires_at": ctx.lease.expires_at.isoformat(),
+                "term_days": ctx.lease.term_days,
+            }
+        )
 
     return _run(
         action=Action.RENEW,
