@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +118,22 @@ def verifier_for(consumer: str, live: LiveProvider) -> Verifier:
     token = _bearer(consumer)
     if token:
         verifier.add_custom_header("Authorization", f"Bearer {token}")
-    broker = os.environ.get("PACT_BROKER_BASE_URL", "").strip()
-    if broker:
-        verifier.broker_source(broker, selector=False)
+    broker_source(verifier, consumer, os.environ)
     return verifier
+
+
+def broker_source(verifier: Verifier, consumer: str, env: Mapping[str, str]) -> bool:
+    """Honour a Pact Broker when one is configured (never required): also verify the
+    consumer's pacts published there (PACT_BROKER_TOKEN / _USERNAME / _PASSWORD are read by
+    pact-python), and publish the results when PACT_PROVIDER_VERSION names this build."""
+    broker = env.get("PACT_BROKER_BASE_URL", "").strip()
+    if not broker:
+        return False
+    verifier.broker_source(broker).filter_consumers(consumer)
+    version = env.get("PACT_PROVIDER_VERSION", "").strip()
+    if version:
+        verifier.set_publish_options(version=version, branch=env.get("PACT_PROVIDER_BRANCH") or None)
+    return True
 
 
 def run_verification(consumer: str, live: LiveProvider) -> tuple[bool, str, dict[str, Any]]:
@@ -163,6 +175,13 @@ def test_renaming_a_field_the_billing_pact_uses_fails_naming_consumer_and_intera
     assert "numbering.number.assigned.v1 for a long number" in output
     assert "$.data -> Actual map is missing the following keys: lease_id" in output
     assert "There were 6 pact failures" in output  # every billing event carries the lease id
+
+
+def test_a_broker_is_honoured_only_when_configured() -> None:
+    assert broker_source(Verifier(PROVIDER), "billing-service", {}) is False
+    assert broker_source(Verifier(PROVIDER), "billing-service", {"PACT_BROKER_BASE_URL": "  "}) is False
+    configured = {"PACT_BROKER_BASE_URL": "https://broker.example", "PACT_PROVIDER_VERSION": "abc123"}
+    assert broker_source(Verifier(PROVIDER), "billing-service", configured) is True
 
 
 # --- the state-change endpoint exists only when the test-only setting is on -----------------
