@@ -13,6 +13,7 @@ help:
 	@echo "make test   - set up everything and run the full test suite (coverage enforced)"
 	@echo "make setup  - venv, dependencies, PostgreSQL/Redis/NATS, roles, database, migrations"
 	@echo "make lint   - ruff + mypy"
+	@echo "make pacts | pact-verify | pact-break-demo - consumer contracts (docs/contracts.md)"
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@test -x $(PYTHON) || $(PY) -m venv $(VENV)
@@ -78,3 +79,19 @@ proto: venv
 # ValidateLease benchmark (not part of `make test`): BENCH_ARGS="--rates 5000,7500 --duration 20"
 bench: venv services
 	$(PYTHON) bench/validate_lease/run.py $(BENCH_ARGS)
+
+# --- consumer contracts (issue 17, docs/contracts.md) ---
+# `make test` runs all of this; these targets run one part on its own.
+.PHONY: pacts pact-verify pact-break-demo
+PACT_PYTEST := DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest --no-cov -p no:cacheprovider -q
+# Consumer tests: rewrite pacts/<consumer>-numbering-service.json (commit the result).
+pacts: venv
+	$(PACT_PYTEST) tests/pacts/consumers
+# Provider verification of every committed pact against live gunicorn + grpcserver (mTLS).
+pact-verify: venv services
+	@$(PYTHON) deploy/local/bootstrap_db.py
+	$(PACT_PYTEST) tests/pacts/provider -k "honours or broker"
+# The break demo: rename data.lease_id in the events and watch billing's pact fail by name.
+pact-break-demo: venv services
+	@$(PYTHON) deploy/local/bootstrap_db.py
+	$(PACT_PYTEST) tests/pacts/provider -k renaming -rA
