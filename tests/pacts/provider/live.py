@@ -81,9 +81,12 @@ def _wait(check: Callable[[], bool], process: subprocess.Popen[bytes], what: str
     raise AssertionError(f"{what} did not become ready:\n{log.read_text()[-3000:]}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
+def _stop(*processes: subprocess.Popen[bytes]) -> None:
+    """SIGTERM all at once (each drains on its own), then wait; kill what does not exit."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:
@@ -121,7 +124,7 @@ def run_provider(workdir: Path, extra_env: dict[str, str]) -> Iterator[LiveProvi
             "--threads=4",
             "--worker-class=gthread",
             "--timeout=60",
-            "--graceful-timeout=5",
+            "--graceful-timeout=1",  # the verifier is done when we stop it
         ],
         cwd=ROOT,
         env=web_env,
@@ -143,8 +146,7 @@ def run_provider(workdir: Path, extra_env: dict[str, str]) -> Iterator[LiveProvi
         _wait(grpc_ready, grpc_process, "grpcserver", grpc_log)
         yield live
     finally:
-        _stop(web_process)
-        _stop(grpc_process)
+        _stop(web_process, grpc_process)
 
 
 # --- gRPC interactions: protojson in, live call over mTLS, protojson out -------------------
