@@ -25,8 +25,11 @@ from pact import Verifier
 import numbering.services
 from config import provider_states
 from exports.storage import provision_bucket
+from grpc_server import servicer
+from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
 from tests.api.conftest import make_token
 from tests.conftest import _empty_tables
+from tests.grpc_server.conftest import Pki, ThreadServer, tls_options
 from tests.pacts.provider.live import PACTS_DIR, PROVIDER, LiveProvider, grpc_relay, outbox_producer, run_provider
 
 CONSUMERS = [
@@ -175,6 +178,28 @@ def test_renaming_a_field_the_billing_pact_uses_fails_naming_consumer_and_intera
     assert "numbering.number.assigned.v1 for a long number" in output
     assert "$.data -> Actual map is missing the following keys: lease_id" in output
     assert "There were 6 pact failures" in output  # every billing event carries the lease id
+
+
+def test_changing_a_validate_lease_reason_fails_the_orchestrators_pact(
+    live_provider: LiveProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gRPC side of the break demo: a server that answers an expired lease with
+    NOT_ASSIGNED instead of LEASE_EXPIRED (run in this process so the change can be made)
+    fails sms-orchestrator's pact on exactly that interaction."""
+    monkeypatch.setitem(servicer._REASONS, "LEASE_EXPIRED", pb.ValidateLeaseResponse.Reason.Value("NOT_ASSIGNED"))
+    directory = live_provider.pki_dir
+    pki = Pki(directory, directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    server = ThreadServer(tls_options(pki)).start()
+    try:
+        changed = LiveProvider(live_provider.web_port, server.port, directory)
+        ok, output, _ = run_verification("sms-orchestrator", changed)
+    finally:
+        server.stop()
+    assert not ok
+    assert f"Verifying a pact between sms-orchestrator and {PROVIDER}" in output
+    assert "ValidateLease of a number whose lease has run out" in output
+    assert "$.reason -> Expected 'NOT_ASSIGNED' (String) to be equal to 'LEASE_EXPIRED' (String)" in output
+    assert "There were 1 pact failures" in output
 
 
 def test_a_broker_is_honoured_only_when_configured() -> None:
