@@ -14,6 +14,7 @@ help:
 	@echo "make setup  - venv, dependencies, PostgreSQL/Redis/NATS, roles, database, migrations"
 	@echo "make check  - layering (import-linter), ruff, ruff format, mypy (make test runs it)"
 	@echo "make image  - build the container image with podman; make image-smoke runs it against the local services"
+	@echo "make pacts | pact-verify | pact-break-demo - consumer contracts (docs/contracts.md)"
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@test -x $(PYTHON) || $(PY) -m venv $(VENV)
@@ -96,3 +97,20 @@ image-smoke: image migrate
 .PHONY: docs-ops
 docs-ops: venv
 	$(PYTHON) deploy/prometheus/escalation_matrix.py
+
+# --- consumer contracts (issue 17, docs/contracts.md) ---
+# `make test` runs all of this; these targets run one part on its own.
+.PHONY: pacts pact-verify pact-break-demo
+PACT_PYTEST := DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest --no-cov -p no:cacheprovider -q
+# Consumer tests: rewrite pacts/<consumer>-numbering-service.json (commit the result).
+pacts: venv
+	$(PACT_PYTEST) tests/pacts/consumers
+# Provider verification of every committed pact against live gunicorn + grpcserver (mTLS).
+pact-verify: venv services
+	@$(PYTHON) deploy/local/bootstrap_db.py
+	$(PACT_PYTEST) tests/pacts/provider -k "honours or broker"
+# The break demos: rename data.lease_id in the events / change a ValidateLease reason, and
+# watch billing's / sms-orchestrator's pact fail by name (the verifier output is printed).
+pact-break-demo: venv services
+	@$(PYTHON) deploy/local/bootstrap_db.py
+	$(PACT_PYTEST) tests/pacts/provider -k "renaming or changing" -rA

@@ -13,6 +13,12 @@ urlpatterns = [
     path("", include("django_prometheus.urls")),
 ]
 
+# Pact provider states (issue 17): test-only, absent unless the setting is on (ADR 1700).
+if settings.PACT_PROVIDER_STATES_ENABLED:
+    from config.provider_states import provider_states
+
+    urlpatterns += [path("_pact/provider-states", provider_states, name="pact-provider-states")]
+
 # REST APIs, OpenAPI schema and docs (issue 4).
 urlpatterns += [path("", include("config.api.urls"))]
 

@@ -33,15 +33,21 @@ AUDITOR = "auditor"
 REGULATOR_EXPORTER = "regulator.exporter"
 TENANT_ADMIN = "tenant.admin"
 TENANT_VIEWER = "tenant.viewer"
+# A machine role (client-credentials token of regulator-portal-service, issue 17): reads
+# regulator exports and nothing else; no Django staff group, never a tenant.
+REGULATOR_PORTAL = "regulator.portal"
 
 STAFF_ROLES = (NUMBERING_ADMIN, COMMERCE_OPS, COMPLIANCE_OFFICER, AUDITOR, REGULATOR_EXPORTER)
+SERVICE_ROLES = (REGULATOR_PORTAL,)
 TENANT_ROLES = (TENANT_ADMIN, TENANT_VIEWER)
-ALL_ROLES = STAFF_ROLES + TENANT_ROLES
+PLATFORM_ROLES = STAFF_ROLES + SERVICE_ROLES  # the roles a token without tenant_id may carry
+ALL_ROLES = PLATFORM_ROLES + TENANT_ROLES
 
 
 # --- REST: role × endpoint/action -------------------------------------------------------
 _A, _O, _C, _AU, _R = NUMBERING_ADMIN, COMMERCE_OPS, COMPLIANCE_OFFICER, AUDITOR, REGULATOR_EXPORTER
 _TA, _TV = TENANT_ADMIN, TENANT_VIEWER
+_RP = REGULATOR_PORTAL
 
 
 def _r(*names: str) -> frozenset[str]:
@@ -78,9 +84,10 @@ MATRIX: dict[str, frozenset[str]] = {
     # Legal approves cool-offs; only the numbering admin records an approved change.
     "admin.quarantine_policies.write": _r(_A),
     # Regulator exports (ADR 0900): the export roles of DESIGN §7 plus the auditor (read-only).
-    "admin.exports.read": _r(_A, _C, _AU, _R),
+    # regulator-portal-service (issue 17, ADR 1701) reads and verifies exports, nothing else.
+    "admin.exports.read": _r(_A, _C, _AU, _R, _RP),
     "admin.exports.write": _r(_A, _C, _R),
-    "admin.exports.verify": _r(_A, _C, _AU, _R),
+    "admin.exports.verify": _r(_A, _C, _AU, _R, _RP),
     # The ad-hoc inventory CSV is the numbers list as a file: the roles that may read numbers.
     "admin.exports.inventory": _r(_A, _O, _C, _AU),
     "admin.audit.read": _r(_A, _O, _C, _AU),

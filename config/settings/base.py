@@ -40,6 +40,11 @@ else:
 DEBUG = env_bool("DJANGO_DEBUG", default=not PRODUCTION)
 if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DJANGO_DEBUG must be off when NUMBERING_ENV=production")
+# Pact provider states (issue 17, ADR 1700): test-only, routes POST /_pact/provider-states,
+# through which the Pact verifier puts the provider into an interaction's state.
+PACT_PROVIDER_STATES_ENABLED = env_bool("PACT_PROVIDER_STATES_ENABLED", default=False)
+if PRODUCTION and PACT_PROVIDER_STATES_ENABLED:
+    raise ImproperlyConfigured("PACT_PROVIDER_STATES_ENABLED must be off when NUMBERING_ENV=production")
 ALLOWED_HOSTS = [
     h.strip() for h in env_str("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()
 ]

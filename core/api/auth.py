@@ -6,8 +6,8 @@ from a JWKS (JWT_JWKS_URL, fetched and cached; or JWT_JWKS_FILE). exp, nbf, iss 
 are checked, `sub` is required.
 
 A token with a `tenant_id` is a tenant user: only its tenant roles count and the tenant
-comes from the token, never from the URL or body. A token without `tenant_id` is staff:
-only its staff roles count.
+comes from the token, never from the URL or body. A token without `tenant_id` is staff or a
+platform service: only its staff and service roles count.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         raise exceptions.AuthenticationFailed("token claim 'roles' must be a list of role names")
     tenant_claim = claims.get("tenant_id")
     if tenant_claim in (None, ""):
-        return Principal(subject, frozenset(raw_roles) & frozenset(roles.STAFF_ROLES), None, claims)
+        return Principal(subject, frozenset(raw_roles) & frozenset(roles.PLATFORM_ROLES), None, claims)
     try:
         tenant_id = uuid.UUID(str(tenant_claim))
     except ValueError:

@@ -160,7 +160,12 @@ def number_assign(
         )
         ctx.reservation = None
         ctx.event_data.update(
-            {"lease_id": str(lease.id), "expires_at": lease.expires_at.isoformat(), "auto_renew": renew}
+            {
+                "lease_id": str(lease.id),
+                "expires_at": lease.expires_at.isoformat(),
+                "auto_renew": renew,
+                "term_days": days,
+            }
         )
 
     return run(
@@ -294,7 +299,13 @@ def number_renew(
         ctx.lease.expires_at += timedelta(days=ctx.lease.term_days)
         ctx.lease.renewals += 1
         ctx.lease.save(update_fields=["expires_at", "renewals"])
-        ctx.event_data.update({"lease_id": str(ctx.lease.id), "expires_at": ctx.lease.expires_at.isoformat()})
+        ctx.event_data.update(
+            {
+                "lease_id": str(ctx.lease.id),
+                "expires_at": ctx.lease.expires_at.isoformat(),
+                "term_days": ctx.lease.term_days,
+            }
+        )
 
     return run(
         action=Action.RENEW,

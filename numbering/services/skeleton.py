@@ -216,6 +216,8 @@ def _mutate(
             "action": action.value,
             "from_state": transition.source.value,
             "state": transition.target.value,
+            # Billing prices vanity codes by tier (issue 17): present only for vanity numbers.
+            **({"vanity_tier": row.vanity_tier} if row.vanity else {}),
             **ctx.event_data,
         },
     )

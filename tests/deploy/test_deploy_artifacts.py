@@ -314,7 +314,9 @@ def test_grpc_ingress_admits_only_the_allowlisted_callers() -> None:
     assert callers == GRPC_CALLERS
     assert rule["ports"] == [{"port": 50051, "protocol": "TCP"}]
     web = _one("NetworkPolicy", "numbering-web-ingress")["spec"]["ingress"]
-    assert [p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in web[0]["from"]] == ["kong"]
+    web_callers = [p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in web[0]["from"]]
+    assert web_callers == ["kong", "regulator-portal-service"]
+    assert [p["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for p in web[0]["from"]] == web_callers
     deny = _one("NetworkPolicy", "numbering-default-deny")["spec"]
     assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
 

@@ -42,7 +42,7 @@ class Command(BaseCommand):
             raise CommandError(f"--ttl: must be between 1 and 86400 seconds, got {ttl}")
         tenant = options.get("tenant")
         wants_tenant = any(r in roles.TENANT_ROLES for r in role_names)
-        if wants_tenant and any(r in roles.STAFF_ROLES for r in role_names):
+        if wants_tenant and any(r in roles.PLATFORM_ROLES for r in role_names):
             raise CommandError("--role: a token is either staff or tenant; do not mix staff and tenant roles")
         if wants_tenant and not tenant:
             raise CommandError("--tenant: required for tenant roles (the tenant's UUID)")
