@@ -29,11 +29,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from contracts.models import Issuer
-from core import errors
+from core import errors, redis_client
 from core.actors import Actor
 from core.formats import normalize_number
 from core.rls import rls_scope
-from numbering import lease_cache, services
+from numbering import services
 from numbering.lifecycle import State
 from numbering.models import Lease, Number
 from pools.models import InventoryPool, Tenant, TenantPool
@@ -193,9 +193,9 @@ def ensure_lease_past_its_end(params: dict[str, Any]) -> dict[str, Any]:
         lambda: Lease.objects.filter(id=values["lease_id"]).update(expires_at=timezone.now() - timedelta(minutes=1))
     )
     # The cache still holds the old end: drop it and tell every gRPC worker, as a commit would.
-    cache = lease_cache.client()
-    cache.delete(lease_cache.cache_key(values["number"]))
-    cache.publish(lease_cache.INVALIDATION_CHANNEL, values["number"])
+    cache = redis_client.client()
+    cache.delete(redis_client.lease_key(values["number"]))
+    cache.publish(redis_client.LEASE_INVALIDATION_CHANNEL, values["number"])
     return values
 
 
