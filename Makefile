@@ -78,3 +78,16 @@ proto: venv
 # ValidateLease benchmark (not part of `make test`): BENCH_ARGS="--rates 5000,7500 --duration 20"
 bench: venv services
 	$(PYTHON) bench/validate_lease/run.py $(BENCH_ARGS)
+
+# --- three-region HA stack and failover drill (issue 14, ADR 1400) ---
+# Loopback ports 15432-15434 (PostgreSQL), 18008-18010 (Patroni), 12379-12384 (etcd),
+# 14222-14224 (NATS); data in HA_DIR (/tmp/numbering-ha). `make run` stays single-node.
+.PHONY: ha-install ha-up ha-down ha-status drill-failover drill-failover-short
+ha-install:
+	@bash deploy/local-ha/install.sh
+ha-up: venv ha-install
+	@$(PY) deploy/local-ha/ha.py up $(HA_ARGS)
+ha-down:
+	@$(PY) deploy/local-ha/ha.py down $(HA_ARGS)
+ha-status:
+	@$(PY) deploy/local-ha/ha.py status
