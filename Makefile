@@ -91,3 +91,13 @@ ha-down:
 	@$(PY) deploy/local-ha/ha.py down $(HA_ARGS)
 ha-status:
 	@$(PY) deploy/local-ha/ha.py status
+# `make test` runs the short drill (tests/ha): the stack's packages must be there.
+test: ha-install
+# Full drill (not in `make test`): kill -9, SIGSTOP > leader TTL, region isolation, each
+# DRILL_ROUNDS times; then the planted-bug run (async replication must lose acked writes).
+DRILL_ROUNDS ?= 5
+drill-failover: venv ha-install
+	$(PYTHON) bench/failover_drill/run.py --rounds $(DRILL_ROUNDS) $(DRILL_ARGS)
+	$(PYTHON) bench/failover_drill/run.py --planted-bug --rounds 3
+drill-failover-short: venv ha-install
+	$(PYTHON) bench/failover_drill/run.py --short

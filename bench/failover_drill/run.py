@@ -108,6 +108,7 @@ def service_env() -> dict[str, str]:
         "DATABASE_CONN_MAX_AGE": "0",
         "GRPC_DB_THREADS": "32",
         "OUTBOX_RELAY_POLL_SECONDS": "1",
+        "GRPC_GRACE_SECONDS": "2",
     }
 
 
