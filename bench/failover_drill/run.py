@@ -569,6 +569,30 @@ def main(argv: list[str] | None = None) -> int:
         [python, "manage.py", "grpcserver", "--workers", "1", "--port", str(port), "--metrics-port", "0"], logs
     )
     relay_proc = start_process([python, "manage.py", "run_outbox_relay"], logs)
+    try:
+        return drive(args, mode, synchronous, stamp, history, history_path, keys, tenants, port, grpc_proc, relay_proc)
+    finally:
+        for proc in (relay_proc, grpc_proc):
+            if proc.poll() is None:
+                proc.kill()
+        if not args.keep_up:
+            ha.down(clean=False)
+
+
+def drive(
+    args: argparse.Namespace,
+    mode: str,
+    synchronous: bool,
+    stamp: str,
+    history: History,
+    history_path: Path,
+    keys: list[str],
+    tenants: list[str],
+    port: int,
+    grpc_proc: subprocess.Popen[bytes],
+    relay_proc: subprocess.Popen[bytes],
+) -> int:
+    logs = args.out / f"service-{mode}-{stamp}.log"
     stop = threading.Event()
     failovers: list[Failover] = []
     started = time.monotonic()
@@ -652,8 +676,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     (args.out / f"result-{mode}-{stamp}.json").write_text(json.dumps(asdict(result), indent=2, default=str))
     summarize(result)
-    if not args.keep_up:
-        ha.down(clean=False)
     if args.planted_bug:
         caught = result.total_violations > 0
         log("planted bug CAUGHT: the checker reports lost acknowledged writes" if caught else

@@ -36,6 +36,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -146,8 +147,8 @@ def service_env() -> dict[str, str]:
     }
 
 
-def patroni_config(region: Region, *, synchronous: bool) -> dict[str, object]:
-    sync: dict[str, object] = (
+def patroni_config(region: Region, *, synchronous: bool) -> dict[str, Any]:
+    sync: dict[str, Any] = (
         {"synchronous_mode": "quorum", "synchronous_node_count": 1, "synchronous_mode_strict": True}
         if synchronous
         else {"synchronous_mode": False}
@@ -315,7 +316,7 @@ def _reap() -> None:
         pass
 
 
-def http_json(url: str, timeout: float = 2.0) -> object:
+def http_json(url: str, timeout: float = 2.0) -> Any:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback URL we built
             return json.loads(resp.read().decode())
@@ -351,7 +352,7 @@ def psql(port: int, sql: str, db: str = "postgres") -> str:
 # --- cluster views ------------------------------------------------------------------------------
 
 
-def cluster() -> dict[str, object]:
+def cluster() -> dict[str, Any]:
     """Patroni's /cluster view from the first region that answers."""
     for region in REGIONS:
         try:
@@ -364,7 +365,7 @@ def cluster() -> dict[str, object]:
 
 
 def leader() -> Region | None:
-    for member in cluster().get("members", []):  # type: ignore[union-attr]
+    for member in cluster().get("members", []):
         if member.get("role") == "leader" and member.get("state") == "running":
             return next(r for r in REGIONS if r.name == member["name"])
     return None
@@ -373,7 +374,7 @@ def leader() -> Region | None:
 def healthy(*, synchronous: bool = True) -> bool:
     """A running leader, two streaming replicas, and (quorum mode) one of them in quorum."""
     members = cluster().get("members", [])
-    roles = [(m.get("role"), m.get("state")) for m in members]  # type: ignore[union-attr]
+    roles = [(m.get("role"), m.get("state")) for m in members]
     if sum(1 for role, state in roles if role == "leader" and state == "running") != 1:
         return False
     replicas = [(role, state) for role, state in roles if role != "leader"]
@@ -589,10 +590,14 @@ def node_pids(region: Region) -> list[int]:
 
 
 def pause_node(region: Region) -> list[int]:
-    pids = node_pids(region)
-    for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
-    return pids
+    paused = []
+    for pid in node_pids(region):
+        try:
+            os.kill(pid, signal.SIGSTOP)
+        except ProcessLookupError:  # a short-lived backend that just exited
+            continue
+        paused.append(pid)
+    return paused
 
 
 def resume_pids(pids: list[int]) -> None:
@@ -643,7 +648,7 @@ def heal() -> None:
 
 def status() -> int:
     data = cluster()
-    for member in data.get("members", []):  # type: ignore[union-attr]
+    for member in data.get("members", []):
         print(
             f"{member.get('name')}: {member.get('role')} {member.get('state')} "
             f"lag={member.get('lag', 0)} port={member.get('port')}"
