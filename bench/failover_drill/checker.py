@@ -270,12 +270,12 @@ def check_history(ops: list[Op], initial: dict[str, State]) -> Report:
     return Report(results)
 
 
-def acknowledged_versions(ops: list[Op]) -> dict[str, set[int]]:
-    """(number -> versions) every acknowledged change created."""
-    acked: dict[str, set[int]] = defaultdict(set)
+def acknowledged_versions(ops: list[Op]) -> dict[str, dict[int, tuple[str, str | None]]]:
+    """number -> {version: (state, holder)} of every acknowledged change."""
+    acked: dict[str, dict[int, tuple[str, str | None]]] = defaultdict(dict)
     for op in ops:
         if op.outcome == "ok" and op.f != "read" and op.value is not None:
-            acked[op.key].add(op.value[2])
+            acked[op.key][op.value[2]] = (op.value[0], op.value[1])
     return acked
 
 

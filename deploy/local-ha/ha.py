@@ -397,6 +397,8 @@ def prepare_dirs(*, synchronous: bool) -> None:
             (region.dir / sub).mkdir(parents=True, exist_ok=True)
         (region.dir / "patroni.yml").write_text(json.dumps(patroni_config(region, synchronous=synchronous), indent=2))
         (region.dir / "nats.conf").write_text(nats_config(region))
+        # A copy: the checkout may live where the region users cannot read (e.g. under /root).
+        shutil.copyfile(HERE / "exporter-queries.yaml", region.dir / "exporter-queries.yaml")
         uid, gid = _ids(region)
         os.chmod(region.dir, 0o700)
         for path in [region.dir, *region.dir.rglob("*")]:
@@ -467,7 +469,7 @@ def start_exporter(region: Region) -> None:
             f"--web.listen-address=127.0.0.1:{region.exporter_port}",
             f"--constantLabels=region={region.name}",
             "--disable-settings-metrics",
-            f"--extend.query-path={HERE / 'exporter-queries.yaml'}",
+            f"--extend.query-path={region.dir / 'exporter-queries.yaml'}",
         ],
         env={"DATA_SOURCE_NAME": dsn},
     )

@@ -94,7 +94,7 @@ def test_lost_acknowledged_write_is_a_violation() -> None:
         .op("read", None, 5, 6, "ok", ("AVAILABLE", None, 1))  # the new primary never saw it
     )
     assert not h.check().ok
-    assert checker.acknowledged_versions(h.ops) == {N: {2}}
+    assert checker.acknowledged_versions(h.ops) == {N: {2: ("RESERVED", A)}}
 
 
 def test_unknown_outcome_may_or_may_not_have_applied() -> None:
