@@ -531,6 +531,7 @@ class Result:
     failovers: list[dict[str, Any]] = field(default_factory=list)
     linearizable: bool = False
     violations: list[dict[str, Any]] = field(default_factory=list)
+    undecided_keys: list[str] = field(default_factory=list)
     audit_problems: list[str] = field(default_factory=list)
     audit_notes: list[str] = field(default_factory=list)
     event_problems: list[str] = field(default_factory=list)
@@ -686,6 +687,7 @@ def drive(
         failovers=[asdict(f) for f in failovers],
         linearizable=report.ok,
         violations=[asdict(k) for k in report.violations],
+        undecided_keys=[k.key for k in report.unknown],
         audit_problems=audit_problems,
         audit_notes=audit_notes,
         event_problems=event_problems,

@@ -161,3 +161,14 @@ def test_history_without_init_record_is_refused() -> None:
     op = checker.Op(0, N, "reserve", A, 0, 1, "ok", ("RESERVED", A, 2))
     with pytest.raises(ValueError, match="no init record"):
         checker.check_history([op], {})
+
+
+def test_search_budget_exhaustion_is_unknown_not_a_pass() -> None:
+    h = H()
+    for i in range(8):  # many open-ended unknowns, then an impossible read: a large search
+        h.op("reserve" if i % 2 else "release", A, i, None, "info")
+    h.op("read", None, 20, 21, "ok", ("ASSIGNED", B, 9))
+    result = checker.check_key(N, h.ops, FREE, max_explored=10)
+    assert result.unknown and not result.ok
+    report = checker.Report([result])
+    assert not report.ok and report.violations == [] and report.unknown == [result]
