@@ -114,3 +114,26 @@ pact-verify: venv services
 pact-break-demo: venv services
 	@$(PYTHON) deploy/local/bootstrap_db.py
 	$(PACT_PYTEST) tests/pacts/provider -k "renaming or changing" -rA
+
+# --- three-region HA stack and failover drill (issue 14, ADR 1400) ---
+# Loopback ports 15432-15434 (PostgreSQL), 18008-18010 (Patroni), 12379-12384 (etcd),
+# 14222-14224 (NATS); data in HA_DIR (/tmp/numbering-ha). `make run` stays single-node.
+.PHONY: ha-install ha-up ha-down ha-status drill-failover drill-failover-short
+ha-install:
+	@bash deploy/local-ha/install.sh
+ha-up: venv ha-install
+	@$(PY) deploy/local-ha/ha.py up $(HA_ARGS)
+ha-down:
+	@$(PY) deploy/local-ha/ha.py down $(HA_ARGS)
+ha-status:
+	@$(PY) deploy/local-ha/ha.py status
+# `make test` runs the short drill (tests/ha): the stack's packages must be there.
+test: ha-install
+# Full drill (not in `make test`): kill -9, SIGSTOP > leader TTL, region isolation, each
+# DRILL_ROUNDS times; then the planted-bug run (async replication must lose acked writes).
+DRILL_ROUNDS ?= 5
+drill-failover: venv ha-install
+	$(PYTHON) bench/failover_drill/run.py --rounds $(DRILL_ROUNDS) $(DRILL_ARGS)
+	$(PYTHON) bench/failover_drill/run.py --planted-bug --rounds 3
+drill-failover-short: venv ha-install
+	$(PYTHON) bench/failover_drill/run.py --short

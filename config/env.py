@@ -8,7 +8,7 @@ deployment stops the process at start instead of running with a silent default.
 from __future__ import annotations
 
 import os
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -52,8 +52,30 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
     return value
 
 
-def parse_database_url(name: str, url: str) -> dict[str, object]:
-    """Turn postgres://user:pass@host:port/db?opt=v into a Django DATABASES entry."""
+# libpq options a DATABASE_URL may carry in its query string (anything else is refused, so a
+# typo does not silently drop e.g. target_session_attrs).
+DATABASE_URL_OPTIONS = frozenset(
+    {
+        "target_session_attrs",
+        "connect_timeout",
+        "load_balance_hosts",
+        "tcp_user_timeout",
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+        "sslmode",
+        "application_name",
+    }
+)
+
+
+def parse_database_url(name: str, url: str, *, writable: bool = True) -> dict[str, object]:
+    """Turn postgres://user:pass@host:port/db?opt=v into a Django DATABASES entry.
+
+    A libpq multi-host URL (postgres://u@h1:p1,h2:p2,h3:p3/db?target_session_attrs=read-write)
+    becomes HOST "h1,h2,h3" and PORT "p1,p2,p3", which libpq tries in order (ADR 1400). A
+    `writable` multi-host URL must ask for the read-write server."""
     parsed = urlparse(url)
     if parsed.scheme not in {"postgres", "postgresql"}:
         raise ImproperlyConfigured(f"{name}={url!r}: scheme must be postgres:// or postgresql://")
@@ -62,18 +84,41 @@ def parse_database_url(name: str, url: str) -> dict[str, object]:
         raise ImproperlyConfigured(f"{name}={url!r}: the database name is missing")
     if not parsed.username:
         raise ImproperlyConfigured(f"{name}={url!r}: the user name is missing")
-    try:
-        port = parsed.port or 5432
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={url!r}: the port is not a number") from None
-    return {
+    hostlist = parsed.netloc.rpartition("@")[2]
+    hosts, ports = [], []
+    for item in hostlist.split(","):
+        host, _, port = item.rpartition(":") if not item.endswith("]") else (item, "", "")
+        if not host:  # no colon: a bare host name
+            host, port = item, ""
+        if port and not port.isdigit():
+            raise ImproperlyConfigured(f"{name}={url!r}: the port is not a number")
+        if port and not 0 < int(port) < 65536:
+            raise ImproperlyConfigured(f"{name}={url!r}: the port is not a number between 1 and 65535")
+        hosts.append(unquote(host.strip("[]")) or "127.0.0.1")
+        ports.append(port or "5432")
+    options: dict[str, str] = {}
+    for key, values in parse_qs(parsed.query, keep_blank_values=True).items():
+        if key not in DATABASE_URL_OPTIONS:
+            raise ImproperlyConfigured(
+                f"{name}={url!r}: unknown option {key!r}; allowed: {', '.join(sorted(DATABASE_URL_OPTIONS))}"
+            )
+        options[key] = values[-1]
+    if writable and len(hosts) > 1 and options.get("target_session_attrs") not in {"read-write", "primary"}:
+        raise ImproperlyConfigured(
+            f"{name}={url!r}: a multi-host URL needs target_session_attrs=read-write (or primary), "
+            "or a write could land on a replica"
+        )
+    entry: dict[str, object] = {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": database,
         "USER": unquote(parsed.username),
         "PASSWORD": unquote(parsed.password or ""),
-        "HOST": parsed.hostname or "127.0.0.1",
-        "PORT": str(port),
+        "HOST": ",".join(hosts),
+        "PORT": ",".join(ports),
     }
+    if options:
+        entry["OPTIONS"] = options
+    return entry
 
 
 def env_float(name: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float:

@@ -62,6 +62,9 @@ def database_dsn(alias: str = "default") -> str:
         "dbname": cfg["NAME"],
         "user": cfg["USER"],
         "password": cfg.get("PASSWORD") or "",
+        # libpq options of a multi-host URL (target_session_attrs=read-write, ...): the
+        # relay's own connection must find the primary after a failover too (ADR 1400).
+        **{k: str(v) for k, v in dict(cfg.get("OPTIONS") or {}).items() if k != "options"},  # type: ignore[call-overload]
     }
     return " ".join(f"{k}={v}" for k, v in parts.items() if v != "")
 

@@ -121,7 +121,7 @@ _app.update(
     {
         "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
         "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": {"options": f"-c statement_timeout={_statement_timeout_ms}"},
+        "OPTIONS": {**_app.get("OPTIONS", {}), "options": f"-c statement_timeout={_statement_timeout_ms}"},  # type: ignore[dict-item]
     }
 )
 DATABASES = {"owner": _owner, "default": _app}
@@ -130,10 +130,12 @@ DATABASES = {"owner": _owner, "default": _app}
 # guard keeps a lagging fill from overwriting a newer entry.
 DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
 if DATABASE_REPLICA_URL:
-    _replica = parse_database_url("DATABASE_REPLICA_URL", DATABASE_REPLICA_URL)
+    _replica = parse_database_url("DATABASE_REPLICA_URL", DATABASE_REPLICA_URL, writable=False)
     if _replica["USER"] == _owner["USER"]:
         raise ImproperlyConfigured("DATABASE_REPLICA_URL must use the app role, not the owner role")
-    _replica.update({k: _app[k] for k in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "OPTIONS")})
+    _replica.update({k: _app[k] for k in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS")})
+    # Its own libpq options (e.g. target_session_attrs=standby), never the primary's read-write.
+    _replica["OPTIONS"] = {**_replica.get("OPTIONS", {}), "options": _app["OPTIONS"]["options"]}  # type: ignore[dict-item,index]
     _replica["TEST"] = {"MIRROR": "default"}
     DATABASES["replica"] = _replica
 LEASE_READ_ALIAS = "replica" if DATABASE_REPLICA_URL else "default"

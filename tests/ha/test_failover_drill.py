@@ -1,0 +1,189 @@
+"""The short failover drill against the real three-region stack (issue 14): etcd x3,
+Patroni/PostgreSQL x3 with quorum commit, NATS x3, postgres_exporter x3 on loopback
+(deploy/local-ha). One kill -9 of the primary under concurrent gRPC clients; the checker
+must find the history linearizable and nothing lost, duplicated or forked. The full drill
+(kill, pause, isolate, planted bug) is `make drill-failover`.
+
+`make test` installs the stack's packages first (`make ha-install`)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+from django.conf import settings
+
+REPO = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("ha", REPO / "deploy" / "local-ha" / "ha.py")
+assert _spec and _spec.loader
+ha = importlib.util.module_from_spec(_spec)
+sys.modules["ha"] = ha
+_spec.loader.exec_module(ha)
+
+
+@pytest.fixture(scope="module")
+def drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    out = tmp_path_factory.mktemp("drill")
+    env = {**os.environ, "REDIS_URL": settings.REDIS_URL}
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "failover_drill" / "run.py"), "--short", "--keep-up", "--out", str(out)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    try:
+        results = sorted(out.glob("result-short-*.json"))
+        assert results, (
+            f"the drill wrote no result (exit {proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+        )
+        result = json.loads(results[-1].read_text())
+        result["exit_code"] = proc.returncode
+        result["output"] = proc.stdout[-4000:]
+        yield result
+    finally:
+        ha.down(clean=True)
+
+
+def test_short_drill_one_kill_failover_is_linearizable_and_loses_nothing(drill: dict[str, Any]) -> None:
+    assert drill["synchronous"] is True
+    assert len(drill["failovers"]) == 1, drill["output"]
+    failover = drill["failovers"][0]
+    assert failover["nemesis"] == "kill"
+    assert failover["new_leader"] and failover["new_leader"] != failover["region"]
+    assert drill["operations"].get("ok", 0) > 20, "the clients did too little to prove anything"
+    assert drill["linearizable"], drill["violations"]
+    assert drill["audit_problems"] == []
+    assert drill["event_problems"] == []
+    assert failover["audit_chain_ok"], failover["audit_chain_output"]
+    assert drill["audit_chain_ok"]
+    assert failover["recovery_seconds"] is not None and failover["recovery_seconds"] < 30
+    assert drill["exit_code"] == 0, drill["output"]
+
+
+def _metrics(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line.startswith("pg_replication_"):
+            name_labels, value = line.rsplit(" ", 1)
+            values[name_labels.split("{")[0]] = float(value)
+    return values
+
+
+def test_cross_region_lag_alert_reads_a_real_metric(drill: dict[str, Any]) -> None:
+    rules = yaml.safe_load((REPO / "deploy" / "prometheus" / "rules" / "numbering.rules.yml").read_text())
+    record = next(
+        r
+        for g in rules["groups"]
+        for r in g["rules"]
+        if r.get("record") == "numbering:cross_region_replication_lag_seconds:max"
+    )
+    assert "pg_replication_lag_seconds" in record["expr"] and "pg_replication_is_replica" in record["expr"]
+    leader = ha.leader()
+    assert leader is not None
+    seen = {}
+    for region in ha.REGIONS:
+        metrics = _metrics(region.exporter_port)
+        seen[region.name] = metrics
+        assert "pg_replication_lag_seconds" in metrics, (region.name, metrics)
+        assert metrics["pg_replication_is_replica"] == (0.0 if region == leader else 1.0)
+        assert 0 <= metrics["pg_replication_lag_seconds"] < 10  # healthy standbys are not behind
+    assert sum(m["pg_replication_is_replica"] for m in seen.values()) == 2
+
+
+def test_nats_streams_are_replicated_on_three_nodes(drill: dict[str, Any]) -> None:
+    data = ha.http_json(f"http://127.0.0.1:{ha.REGIONS[0].nats_http_port}/jsz?streams=1", timeout=5)
+    streams = {s["name"]: s for a in data["account_details"] for s in a["stream_detail"]}
+    assert "NUMBERING" in streams
+    cluster = streams["NUMBERING"]["cluster"]
+    assert cluster["leader"] and len(cluster["replicas"]) == 2  # leader + 2 replicas = R3
+    assert data["meta_cluster"]["cluster_size"] == 3
+
+
+def test_quorum_commit_is_configured(drill: dict[str, Any]) -> None:
+    leader = ha.leader()
+    assert leader is not None
+    names = ha.psql(leader.pg_port, "SHOW synchronous_standby_names")
+    assert names.startswith("ANY 1 (")  # one synchronous standby in quorum, either region
+    config = ha.http_json(f"http://127.0.0.1:{leader.rest_port}/config", timeout=5)
+    assert config["synchronous_mode"] == "quorum"
+    assert config["synchronous_mode_strict"] is True
+    assert config["synchronous_node_count"] == 1
+
+
+def _walsenders(region: Any) -> list[int]:
+    pids = []
+    for pid in ha.node_pids(region):
+        try:
+            if b"walsender" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                pids.append(pid)
+        except OSError:
+            pass
+    return pids
+
+
+def test_statement_timeout_never_turns_a_waiting_commit_into_an_acknowledged_one(drill: dict[str, Any]) -> None:
+    """With no standby receiving WAL, PostgreSQL itself reports a COMMIT as done once a
+    statement_timeout cancels its wait for synchronous replication (control below). The
+    service's mutations turn the timeout off for their COMMIT, so they keep waiting: no
+    acknowledgement that a failover could lose."""
+    leader = ha.leader()
+    assert leader is not None
+    senders = _walsenders(leader)
+    assert len(senders) == 2, senders
+    env = {
+        **os.environ,
+        **ha.service_env(),
+        "DJANGO_SETTINGS_MODULE": "config.settings.base",
+        "DATABASE_STATEMENT_TIMEOUT_MS": "1000",
+        "REDIS_URL": settings.REDIS_URL,
+    }
+    ha.psql(leader.pg_port, "CREATE TABLE IF NOT EXISTS commit_probe (at timestamptz)")
+    probe = subprocess.Popen(
+        [sys.executable, str(REPO / "bench" / "failover_drill" / "sync_commit_probe.py")],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert probe.stdout is not None
+        first = probe.stdout.readline()
+        assert '"calling"' in first, first
+        for pid in senders:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            # Control: plain PostgreSQL acknowledges after the timeout, with only a warning.
+            notices: list[str] = []
+            with psycopg.connect(f"host=127.0.0.1 port={leader.pg_port} user=postgres dbname=postgres") as conn:
+                conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+                conn.execute("SET statement_timeout = 1000")
+                conn.execute("INSERT INTO commit_probe VALUES (now())")
+                conn.commit()
+            assert any("synchronous replication" in n for n in notices), notices
+            time.sleep(4)  # the service's statement timeout (1 s) passed long ago
+            assert probe.poll() is None, "the service acknowledged a commit no standby has"
+        finally:
+            for pid in senders:
+                os.kill(pid, signal.SIGCONT)
+        out, _ = probe.communicate(timeout=60)
+        assert '"acknowledged"' in out, out  # once a standby has it, the commit completes
+    finally:
+        if probe.poll() is None:
+            probe.kill()
