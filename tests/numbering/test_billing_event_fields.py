@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from core.models import OutboxEvent
 from numbering import services
-from numbering.models import OutboxEvent
 from pools.models import InventoryPool
 from tests.factories import InventoryPoolFactory, NumberFactory, ShortCodeFactory, TenantFactory, TenantPoolFactory
 from tests.numbering.helpers import OPS

@@ -32,12 +32,12 @@ from grpc_status import rpc_status
 
 from core.actors import Actor
 from core.authz import DEFAULT_PERMISSIONS
+from core.models import OutboxEvent
 from core.rls import rls_scope
 from grpc_server import devcerts
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
 from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc
 from numbering import services
-from numbering.models import OutboxEvent
 from tests.grpc_server.conftest import free_port, subprocess_db_env
 
 ROOT = Path(__file__).resolve().parents[3]
