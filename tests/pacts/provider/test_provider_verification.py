@@ -22,7 +22,7 @@ from django.conf import settings
 from django.test import Client, RequestFactory, override_settings
 from pact import Verifier
 
-import numbering.services
+import numbering.services.skeleton
 from config import provider_states
 from core.worm import provision_bucket
 from grpc_server import servicer
@@ -163,7 +163,7 @@ def test_renaming_a_field_the_billing_pact_uses_fails_naming_consumer_and_intera
 ) -> None:
     """The break demo: a provider change that renames data.lease_id in the events billing
     reads must fail verification, and the output must say whose pact and which interaction."""
-    real = numbering.services.outbox_enqueue  # the very function the services call
+    real = numbering.services.skeleton.outbox_enqueue  # the very function the services call
 
     def renamed(**kwargs: Any) -> Any:
         data = dict(kwargs["data"])
@@ -171,7 +171,7 @@ def test_renaming_a_field_the_billing_pact_uses_fails_naming_consumer_and_intera
             data["lease_ref"] = data.pop("lease_id")
         return real(**{**kwargs, "data": data})
 
-    monkeypatch.setattr("numbering.services.outbox_enqueue", renamed)
+    monkeypatch.setattr("numbering.services.skeleton.outbox_enqueue", renamed)
     ok, output, _ = run_verification("billing-service", live_provider)
     assert not ok
     assert f"Verifying a pact between billing-service and {PROVIDER}" in output
