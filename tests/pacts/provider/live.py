@@ -31,7 +31,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 from core.actors import Actor
-from core.authz import DEFAULT_PERMISSIONS
+from core.authz import GRPC_DEFAULT_PERMISSIONS
 from core.models import OutboxEvent
 from core.rls import rls_scope
 from grpc_server import devcerts
@@ -97,7 +97,7 @@ def _stop(*processes: subprocess.Popen[bytes]) -> None:
 @contextmanager
 def run_provider(workdir: Path, extra_env: dict[str, str]) -> Iterator[LiveProvider]:
     pki_dir = workdir / "pki"
-    devcerts.ensure_dev_pki(pki_dir, sorted(DEFAULT_PERMISSIONS))
+    devcerts.ensure_dev_pki(pki_dir, sorted(GRPC_DEFAULT_PERMISSIONS))
     live = LiveProvider(web_port=free_port(), grpc_port=free_port(), pki_dir=pki_dir)
     env = {**subprocess_db_env(), **extra_env}
     grpc_log, web_log = workdir / "grpcserver.log", workdir / "gunicorn.log"
