@@ -28,6 +28,8 @@ def grant(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 
 class Migration(migrations.Migration):
+    # Adds a function and its grant; the previous release's code never calls it (ADR 1803).
+    forward_compatible = True
     dependencies = [("numbering", "0005_shared_tables_move_to_core_and_events")]
     operations = [
         migrations.RunSQL(FUNCTION, REVERSE),

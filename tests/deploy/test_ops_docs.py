@@ -17,7 +17,7 @@ from django.core.management import get_commands
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = sorted([*(ROOT / "docs" / "ops").glob("*.md"), *(ROOT / "docs" / "runbooks").glob("*.md")])
-CODE_DIRS = ("config", "numbering", "pools", "contracts", "audit", "exports", "grpc_server")
+CODE_DIRS = ("core", "config", "numbering", "pools", "contracts", "audit", "exports", "events", "grpc_server")
 REQUIRED = {
     "on-call-playbook.md",
     "escalation-matrix.md",

@@ -27,7 +27,7 @@ from tests.grpc_server.conftest import subprocess_db_env
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKER = json.loads((ROOT / "deploy" / "release" / "previous-release.json").read_text())
-APPS = ("audit", "contracts", "exports", "numbering", "pools")
+APPS = ("audit", "contracts", "core", "events", "exports", "numbering", "pools")
 
 
 def _field_is_additive(field: models.Field[Any, Any]) -> bool:
@@ -74,7 +74,8 @@ def migrations_after_release() -> list[Any]:
 
 def test_every_app_is_marked_and_the_marked_migrations_exist() -> None:
     loader = MigrationLoader(None, ignore_no_migrations=True)
-    assert set(MARKER["migrations"]) == set(APPS)
+    # An app born after the release (core, events) has no mark: all its migrations are checked.
+    assert set(MARKER["migrations"]) <= set(APPS)
     for app, name in MARKER["migrations"].items():
         assert (app, name) in loader.graph.nodes, f"{app}.{name} of the release marker does not exist"
 
