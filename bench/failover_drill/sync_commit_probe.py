@@ -22,16 +22,17 @@ from django.db import transaction  # noqa: E402
 from core.actors import Actor  # noqa: E402
 from core.rls import rls_scope  # noqa: E402
 from numbering import services  # noqa: E402
-from numbering.models import Number  # noqa: E402
 from pools.models import TenantPool  # noqa: E402
+from tests.factories import NumberFactory  # noqa: E402
 
 with transaction.atomic(), rls_scope(platform=True):
-    number = Number.objects.filter(state="AVAILABLE", is_test=True).values_list("number", flat=True).first()
     tenant = TenantPool.objects.values_list("tenant_id", flat=True).first()
-if number is None or tenant is None:
-    print(json.dumps({"phase": "error", "detail": "no AVAILABLE test number or tenant pool (run the drill first)"}))
+if tenant is None:
+    print(json.dumps({"phase": "error", "detail": "no tenant pool on the cluster (run the drill first)"}))
     sys.exit(2)
-print(json.dumps({"phase": "calling", "number": number}), flush=True)
+number = NumberFactory(is_test=True).number  # committed before the test freezes replication
+print(json.dumps({"phase": "ready", "number": number}), flush=True)
+sys.stdin.readline()  # the caller freezes replication first, then says go
 result = services.number_reserve(
     number=number, tenant_id=tenant, actor=Actor.service("drill-probe"), idempotency_key=f"probe-{uuid.uuid4()}"
 )

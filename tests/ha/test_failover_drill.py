@@ -158,17 +158,20 @@ def test_statement_timeout_never_turns_a_waiting_commit_into_an_acknowledged_one
         [sys.executable, str(REPO / "bench" / "failover_drill" / "sync_commit_probe.py")],
         cwd=REPO,
         env=env,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
     try:
-        assert probe.stdout is not None
+        assert probe.stdout is not None and probe.stdin is not None
         first = probe.stdout.readline()
-        assert '"calling"' in first, first
+        assert '"ready"' in first, first
         for pid in senders:
             os.kill(pid, signal.SIGSTOP)
         try:
+            probe.stdin.write("go\n")
+            probe.stdin.flush()
             # Control: plain PostgreSQL acknowledges after the timeout, with only a warning.
             notices: list[str] = []
             with psycopg.connect(f"host=127.0.0.1 port={leader.pg_port} user=postgres dbname=postgres") as conn:
