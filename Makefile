@@ -14,6 +14,7 @@ help:
 	@echo "make setup  - venv, dependencies, PostgreSQL/Redis/NATS, roles, database, migrations"
 	@echo "make lint   - ruff + mypy"
 	@echo "make image  - build the container image with podman; make image-smoke runs it against the local services"
+	@echo "make docs-ops - regenerate docs/ops/escalation-matrix.md from the alert rules"
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@test -x $(PYTHON) || $(PY) -m venv $(VENV)
