@@ -15,6 +15,7 @@ help:
 	@echo "make check  - layering (import-linter), ruff, ruff format, mypy (make test runs it)"
 	@echo "make image  - build the container image with podman; make image-smoke runs it against the local services"
 	@echo "make pacts | pact-verify | pact-break-demo - consumer contracts (docs/contracts.md)"
+	@echo "make docs-ops - regenerate docs/ops/escalation-matrix.md from the alert rules"
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@test -x $(PYTHON) || $(PY) -m venv $(VENV)
