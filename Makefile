@@ -76,9 +76,14 @@ test-rules:
 	@bash deploy/prometheus/test_rules.sh
 
 # --- gRPC (issue 3) ---
-.PHONY: proto bench
+.PHONY: proto bench bench-cache
 proto: venv
 	$(PYTHON) grpc_server/codegen.py
 # ValidateLease benchmark (not part of `make test`): BENCH_ARGS="--rates 5000,7500 --duration 20"
 bench: venv services
 	$(PYTHON) bench/validate_lease/run.py $(BENCH_ARGS)
+
+# Lease-cache coherence bounds (issue 12, ADR 1200; not part of `make test`): propagation
+# P50/P99 and post-outage convergence, against a private redis-server it starts itself.
+bench-cache: venv services
+	$(PYTHON) bench/cache_coherence/run.py $(BENCH_CACHE_ARGS)

@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import redis
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, connections, transaction
@@ -36,6 +37,8 @@ from numbering.lease_lookup import Entry, cache_payload, epoch_micros
 from numbering.models import Lease, LeaseCacheChange, Number
 
 log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "numbering_lease_cache"  # the triggers of migration numbering 0006
 
 SYNC_APPLIED = Counter("numbering_lease_cache_sync_applied_total", "Numbers written to Redis by the cache-sync")
 SYNC_ERRORS = Counter("numbering_lease_cache_sync_errors_total", "Cache-sync loop failures (retried)", ["kind"])
@@ -152,6 +155,7 @@ class CacheSync:
         self._client: redis.Redis | None = None
         self._last_error = ""
         self._epoch: str | None = None
+        self._listener: psycopg.Connection[Any] | None = None
 
     @property
     def client(self) -> redis.Redis:
@@ -238,8 +242,28 @@ class CacheSync:
                 log.info("lease cache-sync recovered")
                 self._last_error = ""
             backoff = self.interval
+            self._wait()
+        connections.close_all()
+        if self._listener is not None:
+            self._listener.close()  # this thread's connections (a thread's own, in tests)
+
+    def _wait(self) -> None:
+        """Until the next heartbeat is due, or sooner when a change commits (the triggers
+        NOTIFY numbering_lease_cache at commit): the durable path's latency is not the
+        heartbeat interval. Without LISTEN (an error), plain polling."""
+        try:
+            if self._listener is None or self._listener.closed:
+                params = connections["default"].get_connection_params()
+                self._listener = psycopg.connect(**params, autocommit=True)
+                self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            for _ in self._listener.notifies(timeout=self.interval, stop_after=1):
+                break
+        except psycopg.Error as exc:
+            if self._listener is not None:
+                self._listener.close()
+            self._listener = None
+            log.debug("cache-sync LISTEN unavailable (%s); polling", exc)
             self.stop_event.wait(self.interval)
-        connections.close_all()  # this thread's connections (a thread's own, in tests)
 
     def _heartbeat_without_database(self) -> None:
         """PostgreSQL unreachable: nothing can commit (ADR 1200), so the cache is as current as

@@ -14,6 +14,7 @@ BEGIN
     target := CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END;
   END IF;
   INSERT INTO numbering_leasecachechange (number_id, created_at) VALUES (target, now());
+  PERFORM pg_notify('numbering_lease_cache', '');  -- at commit; one per transaction (deduplicated)
   RETURN NULL;
 END $$;
 CREATE TRIGGER lease_cache_enqueue AFTER INSERT OR UPDATE OR DELETE ON numbering_number
