@@ -486,6 +486,14 @@ class LeaseLookup:
         # Anything fetched before now may predate a message we did not see: refuse it.
         self._invalidated_at = _Floor(floor)
 
+    def _watch_reconnects(self, pubsub: Any) -> None:
+        """redis-py reconnects and resubscribes a pub/sub connection silently (a `CLIENT KILL
+        TYPE pubsub`, a network blip): messages of that window are lost without an error.
+        Treat every reconnect after the first connect as a loss (ADR 1200)."""
+        watch = _ReconnectWatch(self, pubsub.on_connect)
+        pubsub._reconnect_watch = watch  # redis-py keeps connect callbacks as weak references
+        pubsub.on_connect = watch.on_connect
+
     def _listen(self) -> None:
         backoff = 0.1
         while not self._stop.is_set():
@@ -493,6 +501,7 @@ class LeaseLookup:
                 self._redis_url, socket_timeout=5, socket_connect_timeout=1, health_check_interval=2
             )
             pubsub = client.pubsub(ignore_subscribe_messages=True)
+            self._watch_reconnects(pubsub)
             try:
                 pubsub.subscribe(redis_client.LEASE_INVALIDATION_CHANNEL)
                 pubsub.get_message(timeout=1.0)  # the subscribe confirmation
@@ -522,6 +531,18 @@ class LeaseLookup:
                     pass
             self._stop.wait(backoff)
             backoff = min(backoff * 2, 2.0)
+
+
+class _ReconnectWatch:
+    def __init__(self, lookup: LeaseLookup, resubscribe: Callable[[Any], Any]) -> None:
+        self.lookup = lookup
+        self.resubscribe = resubscribe
+
+    def on_connect(self, connection: Any) -> None:
+        if self.lookup._subscribed:
+            self.lookup._distrust("pubsub_reconnected")
+            self.lookup._last_seq = None
+        self.resubscribe(connection)
 
 
 class _Floor(dict):

@@ -215,27 +215,19 @@ def test_a_redis_shared_with_another_database_is_never_trusted(
 
 
 # --- (5) pub/sub of one worker killed, or a message lost ------------------------------------
-def stale_local_entry(server: Any, number: str, tenant: Any) -> None:
-    """What a worker holds when it missed an invalidation: the old valid lease."""
-    lookup = server.worker.lookup
-    entry = lookup._local[number]
-    assert entry.state == "ASSIGNED"
-
-
 def test_killed_pubsub_connection_stops_local_trust_at_once(served: Any, cache_redis: RedisProcess, alice: Any) -> None:
+    """redis-py resubscribes a killed pub/sub connection silently (no error reaches the
+    listener): whatever was published in between is lost. The worker must notice anyway."""
     server, stub = served
     n = as_platform(lambda: number_in(State.ASSIGNED, alice))
     warm(stub, n.number, alice)
     lookup = server.worker.lookup
     assert eventually(lambda: n.number in lookup._local)
-    # The recall's invalidation can never arrive: the fast path writes to a Redis nobody
-    # reads, and the cache-sync is held off by pausing writes on ours.
-    cache_redis.client().execute_command("CLIENT", "PAUSE", "2000", "WRITE")
-    with override_settings(REDIS_URL=f"redis://127.0.0.1:{cache_redis.port}/1"):
-        as_platform(lambda: services.number_recall(number=n.number, actor=OPS, reason="FRAUD", compliance=True))
     cache_redis.client().execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+    # No change, no validate: only the worker noticing the lost connection empties its cache.
     assert eventually(lambda: n.number not in lookup._local, timeout=5), "local entry outlived the lost channel"
-    assert eventually(lambda: not validate(stub, n.number, alice).valid)
+    assert eventually(lambda: lookup.trusted)  # and trust comes back with the next heartbeat
+    assert validate(stub, n.number, alice).valid
 
 
 def test_a_lost_invalidation_is_detected_by_the_sequence_gap(
