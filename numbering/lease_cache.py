@@ -118,7 +118,7 @@ def write_entry(
                 epoch,
                 json.dumps(entry, separators=(",", ":")),
                 CACHE_TTL_SECONDS,
-                redis_client.LEASE_INVALIDATION_CHANNEL if publish else "",
+                redis_client.lease_invalidation_channel(client) if publish else "",
                 number,
                 "1" if force else "0",
             ],
@@ -137,7 +137,7 @@ def delete_entry(number: str, *, client: redis.Redis) -> None:
     """Forget a number that no longer exists (and tell the workers)."""
     _script(client, _DELETE)(
         keys=[redis_client.lease_key(number), redis_client.lease_sequence_key()],
-        args=[redis_client.LEASE_INVALIDATION_CHANNEL, number],
+        args=[redis_client.lease_invalidation_channel(client), number],
     )
 
 
@@ -146,7 +146,7 @@ def heartbeat(client: redis.Redis, epoch: str) -> int:
     return int(
         _script(client, _HEARTBEAT)(
             keys=[redis_client.lease_sequence_key(), redis_client.lease_synced_key()],
-            args=[redis_client.LEASE_INVALIDATION_CHANNEL, epoch],
+            args=[redis_client.lease_invalidation_channel(client), epoch],
         )
     )
 

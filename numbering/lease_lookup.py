@@ -503,7 +503,7 @@ class LeaseLookup:
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             self._watch_reconnects(pubsub)
             try:
-                pubsub.subscribe(redis_client.LEASE_INVALIDATION_CHANNEL)
+                pubsub.subscribe(redis_client.lease_invalidation_channel(client))
                 pubsub.get_message(timeout=1.0)  # the subscribe confirmation
                 self._refresh_epoch()
                 self._trusted_until = 0.0  # until the first heartbeat on this connection

@@ -20,8 +20,9 @@ ENTRY = {"state": "ASSIGNED", "tenant_id": "t", "lease_id": "l", "expires_at": N
 
 @pytest.fixture
 def subscriber() -> Iterator[redis.client.PubSub]:
-    pubsub = redis.Redis.from_url(settings.REDIS_URL).pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(redis_client.LEASE_INVALIDATION_CHANNEL)
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(redis_client.lease_invalidation_channel(client))
     pubsub.get_message(timeout=1)
     yield pubsub
     pubsub.close()
