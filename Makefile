@@ -79,7 +79,7 @@ test-rules:
 	@bash deploy/prometheus/test_rules.sh
 
 # --- gRPC (issue 3) ---
-.PHONY: proto bench
+.PHONY: proto bench bench-cache
 proto: venv
 	$(PYTHON) grpc_server/codegen.py
 # ValidateLease benchmark (not part of `make test`): BENCH_ARGS="--rates 5000,7500 --duration 20"
@@ -138,3 +138,8 @@ drill-failover: venv ha-install
 	$(PYTHON) bench/failover_drill/run.py --planted-bug --rounds 3
 drill-failover-short: venv ha-install
 	$(PYTHON) bench/failover_drill/run.py --short
+
+# Lease-cache coherence bounds (issue 12, ADR 1200; not part of `make test`): propagation
+# P50/P99 and post-outage convergence, against a private redis-server it starts itself.
+bench-cache: venv services
+	$(PYTHON) bench/cache_coherence/run.py $(BENCH_CACHE_ARGS)

@@ -45,6 +45,11 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 240},
     },
+    "lease-cache-reconcile": {
+        "task": "numbering.tasks.lease_cache_reconcile",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "anomaly-detector": {
         "task": "numbering.tasks.anomaly_detector",
         "schedule": crontab(),

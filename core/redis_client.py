@@ -3,8 +3,12 @@
 Every key, channel and pattern is built here, so an operator (or a test) sees the whole
 keyspace in one place and two modules can never disagree on a format:
 
-    numbering:lease:<number>                    lease cache entry "<version>|<json>" (LEASE_CACHE_PREFIX)
-    numbering:lease:invalidate                  pub/sub channel: a number's cache entry changed
+    numbering:lease:<number>                    lease cache entry "<version>|<epoch>|<json>" (LEASE_CACHE_PREFIX)
+    numbering:lease:invalidate:<db index>       pub/sub channel: "<seq>|n|<number>" (an entry changed),
+                                                "<seq>|h|<epoch>" (cache-sync heartbeat), ADR 1200
+    numbering:lease:_seq                        the channel's message sequence (INCR per message)
+    numbering:lease:_synced                     "<epoch>|<redis run_id>": this Redis incarnation was
+                                                resynced by the cache-sync for that epoch
     numbering:reservation:<number>|<res id>     reservation TTL key (RESERVATION_TTL_PREFIX)
     numbering:reservation:deadlines             sorted set of TTL keys by deadline
     numbering:idem:<sha256(scope|key)>          idempotency replay copy
@@ -36,6 +40,26 @@ ANOMALY_COUNTER_TTL_SECONDS = 3600  # counters cover the detector's look-back wi
 
 def lease_key(number: str) -> str:
     return settings.LEASE_CACHE_PREFIX + number
+
+
+def lease_invalidation_channel(client: redis.Redis) -> str:
+    """The invalidation channel of the Redis database `client` uses. Pub/sub ignores the
+    database index, so the channel names it: processes on another index of the same server
+    (another environment, another engineer's tests) neither hear nor break our sequence."""
+    return f"{LEASE_INVALIDATION_CHANNEL}:{int(client.connection_pool.connection_kwargs.get('db', 0) or 0)}"
+
+
+def lease_sequence_key() -> str:
+    return settings.LEASE_CACHE_PREFIX + "_seq"
+
+
+def lease_synced_key() -> str:
+    return settings.LEASE_CACHE_PREFIX + "_synced"
+
+
+def lease_entry_pattern() -> str:
+    """Every lease entry (numbers are digits, E.164 with a leading +): not the _ keys."""
+    return settings.LEASE_CACHE_PREFIX + "[+0-9]*"
 
 
 def reservation_ttl_key(number: str, reservation_id: uuid.UUID | str) -> str:

@@ -6,6 +6,7 @@
 #   worker     Celery worker            beat       Celery beat (singleton)
 #   relay      outbox -> JetStream      consumers  JetStream event consumers
 #   expiry     Redis TTL-key listener   migrate    schema migrations as the owner role
+#   cachesync  outbox -> lease cache (ADR 1200)
 #   manage     any manage.py command, e.g. `entrypoint.sh manage verify_export ...`
 # Anything else is executed as given (a shell in the image: `entrypoint.sh bash`).
 set -euo pipefail
@@ -14,7 +15,7 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 if [ -x .venv/bin/python ]; then BIN=.venv/bin/; else BIN=; fi
 process=${1:-}
 if [ -z "$process" ]; then
-  echo "usage: $0 web|grpc|worker|beat|relay|consumers|expiry|migrate|manage ARGS..." >&2
+  echo "usage: $0 web|grpc|worker|beat|relay|consumers|expiry|cachesync|migrate|manage ARGS..." >&2
   exit 64
 fi
 shift
@@ -31,6 +32,7 @@ case "$process" in
   relay)     exec "${BIN}python" manage.py run_outbox_relay "$@" ;;
   consumers) exec "${BIN}python" manage.py run_event_consumers "$@" ;;
   expiry)    exec "${BIN}python" manage.py run_reservation_expiry_listener "$@" ;;
+  cachesync) exec "${BIN}python" manage.py run_cache_sync "$@" ;;
   migrate)   exec "${BIN}python" manage.py migrate --database owner --no-input "$@" ;;
   manage)    exec "${BIN}python" manage.py "$@" ;;
   *)         export NUMBERING_PROCESS=; exec "$process" "$@" ;;

@@ -3,11 +3,13 @@
 Layers, fastest first:
 
 1. an in-process dict per worker, trusted only while this process is subscribed to the
-   `numbering:lease:invalidate` channel (the after-commit cache writer publishes every
-   changed number there, so an entry is dropped within milliseconds of a commit), and
-   for at most LEASE_LOCAL_CACHE_SECONDS even then (bounds the damage of a lost message);
-2. Redis (`lease_cache`), behind a circuit breaker: an error opens it for
-   LEASE_REDIS_BREAKER_SECONDS and reads go straight to PostgreSQL;
+   `numbering:lease:invalidate` channel (every cache writer publishes every changed number
+   there, so an entry is dropped within milliseconds of a commit) AND has heard a cache-sync
+   heartbeat of its epoch within LEASE_CACHE_TRUST_MS AND has seen no gap in the channel's
+   sequence (ADR 1200); for at most LEASE_LOCAL_CACHE_SECONDS even then;
+2. Redis (`lease_cache`), under the same trust rule (an entry of another epoch is a miss),
+   behind a circuit breaker: an error opens it for LEASE_REDIS_BREAKER_SECONDS and reads go
+   straight to PostgreSQL;
 3. PostgreSQL with a short statement timeout; the answer refills Redis through the
    version-guarded Lua write.
 
@@ -26,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
-import json
 import logging
 import threading
 import time
@@ -46,7 +47,7 @@ from core import clock, errors, redis_client
 from core.formats import normalize_number, parse_uuid
 from core.logging import mask_number
 from core.rls import rls_scope
-from numbering import lease_cache
+from numbering import cache_epoch, lease_cache
 from numbering.models import Lease, Number
 from numbering.snapshots import cache_entry, number_snapshot
 
@@ -66,6 +67,11 @@ CACHE_LOOKUPS = Counter(
 DB_FALLBACKS = Counter("numbering_lease_db_fallbacks_total", "ValidateLease reads from PostgreSQL", ["reason"])
 UNAVAILABLE = Counter("numbering_lease_lookup_unavailable_total", "ValidateLease answered UNAVAILABLE")
 BREAKER_OPENED = Counter("numbering_lease_redis_breaker_opened_total", "Redis circuit breaker openings")
+TRUST_LOST = Counter(
+    "numbering_lease_cache_trust_lost_total",
+    "Times a worker stopped trusting its local entries and Redis (ADR 1200)",
+    ["reason"],
+)
 WRONG_TENANT_ANSWERS = Counter("numbering_validate_lease_wrong_tenant_total", "ValidateLease WRONG_TENANT answers")
 ANOMALY_FLUSH_ERRORS = Counter("numbering_wrong_tenant_flush_errors_total", "Failed WRONG_TENANT counter flushes")
 
@@ -284,6 +290,14 @@ class LeaseLookup:
         # Invalidation bookkeeping: a fetch that started before an invalidation of its
         # number must not store what it read (it may predate the commit).
         self._subscribed = False
+        # Trust (ADR 1200): local entries and Redis are used only until _trusted_until, which
+        # each heartbeat of our epoch moves LEASE_CACHE_TRUST_MS ahead.
+        self._trust_seconds = settings.LEASE_CACHE_TRUST_MS / 1000
+        self._epoch_check_seconds = float(settings.LEASE_CACHE_EPOCH_CHECK_SECONDS)
+        self._trusted_until = 0.0
+        self._epoch: str | None = None
+        self._epoch_read_at = 0.0
+        self._last_seq: int | None = None
         self._generation = 0
         self._invalidated_at: dict[str, int] = {}
         self._stop = threading.Event()
@@ -308,7 +322,17 @@ class LeaseLookup:
 
     @property
     def local_cache_active(self) -> bool:
-        return self._subscribed
+        return self.trusted
+
+    @property
+    def trusted(self) -> bool:
+        return self._subscribed and time.monotonic() < self._trusted_until
+
+    def wait_trusted(self, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.trusted and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.trusted
 
     def wait_subscribed(self, timeout: float = 5.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -326,13 +350,15 @@ class LeaseLookup:
         tenant = self._tenants.get(tenant_id)
         if tenant is None:
             tenant = _memo(self._tenants, tenant_id, parse_tenant_id(tenant_id))
-        entry = self._local.get(canonical) if self._subscribed else None
+        now = time.monotonic()
+        trusted = self._subscribed and now < self._trusted_until
+        entry = self._local.get(canonical) if trusted else None
         if entry is not None:
             ttl = self._local_ttl if entry.state is not None else self._negative_ttl
-            if time.monotonic() - entry.stored_at < ttl:
+            if now - entry.stored_at < ttl:
                 _LOCAL_HITS.inc()
                 return self._answer(entry, tenant, "local")
-        entry, source = await self._fetch(canonical)
+        entry, source = await self._fetch(canonical, trusted)
         return self._answer(entry, tenant, source)
 
     def _answer(self, entry: Entry | None, tenant: str, source: str) -> LeaseAnswer:
@@ -342,26 +368,27 @@ class LeaseLookup:
             self.wrong_tenant.record(tenant, now)
         return answer
 
-    async def _fetch(self, number: str) -> tuple[Entry | None, str]:
+    async def _fetch(self, number: str, trusted: bool = True) -> tuple[Entry | None, str]:
         generation = self._generation
-        reason = "redis_down"
-        if time.monotonic() >= self._redis_open_until:
+        epoch = self._epoch
+        reason = "redis_down" if trusted else "untrusted"
+        if trusted and time.monotonic() >= self._redis_open_until:
             try:
                 raw = await self._aredis.get(redis_client.lease_key(number))
             except (redis.RedisError, OSError) as exc:
                 self._open_breaker(exc)
             else:
-                if raw is not None:
+                value = lease_cache.parse_value(raw) if raw is not None else None
+                if value is not None and value[1] == epoch:
                     CACHE_LOOKUPS.labels("redis", "hit").inc()
-                    text = raw.decode() if isinstance(raw, bytes) else str(raw)
-                    version, _, body = text.partition("|")
-                    entry = entry_from_cache(int(version), json.loads(body), time.monotonic())
+                    entry = entry_from_cache(value[0], value[2], time.monotonic())
                     self._remember(number, entry, generation)
                     return entry, "redis"
-                CACHE_LOOKUPS.labels("redis", "miss").inc()
+                # Another epoch's entry (another database, or before a restore) is a miss.
+                CACHE_LOOKUPS.labels("redis", "miss" if value is None else "foreign_epoch").inc()
                 reason = "miss"
         DB_FALLBACKS.labels(reason).inc()
-        fill = reason == "miss"
+        fill = epoch if reason == "miss" else None
         loop = asyncio.get_running_loop()
         ctx = contextvars.copy_context()
         try:
@@ -387,7 +414,7 @@ class LeaseLookup:
         self._redis_open_until = time.monotonic() + self._breaker_seconds
 
     def _remember(self, number: str, entry: Entry, generation: int) -> None:
-        if not self._subscribed or self._invalidated_at.get(number, -1) > generation:
+        if not self.trusted or self._invalidated_at.get(number, -1) > generation:
             return
         current = self._local.get(number)
         if current is not None and current.version > entry.version:
@@ -404,12 +431,68 @@ class LeaseLookup:
         if len(self._invalidated_at) > 100_000:
             self._reset_local()
 
+    def _distrust(self, reason: str) -> None:
+        """Stop using local entries and Redis until the next heartbeat of our epoch."""
+        if self._trusted_until:
+            TRUST_LOST.labels(reason).inc()
+            log.warning("lease cache not trusted (%s): answering from PostgreSQL until the next heartbeat", reason)
+        self._trusted_until = 0.0
+        self._reset_local()
+
+    def _refresh_epoch(self) -> None:
+        close_old_connections()
+        try:
+            epoch = cache_epoch.read()
+        except DatabaseError as exc:
+            log.warning("lease cache epoch not read (%s); keeping the last one", exc)
+            return
+        finally:
+            connections.close_all()  # the listener thread's own: one short read every few seconds
+            self._epoch_read_at = time.monotonic()
+        if epoch != self._epoch:
+            if self._epoch is not None:
+                self._distrust("epoch_changed")
+            self._epoch = epoch
+
+    def on_message(self, data: bytes | str) -> None:
+        """One message of the invalidation channel: "<seq>|n|<number>" or "<seq>|h|<epoch>"."""
+        text = data.decode() if isinstance(data, bytes) else str(data)
+        head, _, rest = text.partition("|")
+        kind, _, payload = rest.partition("|")
+        if not head.isdigit() or kind not in ("n", "h"):
+            self.invalidate(text)  # a bare number (a writer from before ADR 1200)
+            return
+        seq = int(head)
+        if self._last_seq is not None and seq != self._last_seq + 1:
+            self._distrust("sequence_gap")  # a message was lost: anything local may be stale
+        self._last_seq = seq
+        if kind == "n":
+            self.invalidate(payload)
+            return
+        if payload != self._epoch:
+            # Another database's cache-sync on this Redis, or our epoch was bumped: re-read ours.
+            self._distrust("foreign_epoch")
+            self._epoch_read_at = 0.0
+            return
+        now = time.monotonic()
+        if now >= self._trusted_until:
+            self._reset_local()  # trust starts afresh: nothing fetched before counts
+        self._trusted_until = now + self._trust_seconds
+
     def _reset_local(self) -> None:
         self._generation += 1
         floor = self._generation
         self._local.clear()
         # Anything fetched before now may predate a message we did not see: refuse it.
         self._invalidated_at = _Floor(floor)
+
+    def _watch_reconnects(self, pubsub: Any) -> None:
+        """redis-py reconnects and resubscribes a pub/sub connection silently (a `CLIENT KILL
+        TYPE pubsub`, a network blip): messages of that window are lost without an error.
+        Treat every reconnect after the first connect as a loss (ADR 1200)."""
+        watch = _ReconnectWatch(self, pubsub.on_connect)
+        pubsub._reconnect_watch = watch  # redis-py keeps connect callbacks as weak references
+        pubsub.on_connect = watch.on_connect
 
     def _listen(self) -> None:
         backoff = 0.1
@@ -418,22 +501,28 @@ class LeaseLookup:
                 self._redis_url, socket_timeout=5, socket_connect_timeout=1, health_check_interval=2
             )
             pubsub = client.pubsub(ignore_subscribe_messages=True)
+            self._watch_reconnects(pubsub)
             try:
-                pubsub.subscribe(redis_client.LEASE_INVALIDATION_CHANNEL)
+                pubsub.subscribe(redis_client.lease_invalidation_channel(client))
                 pubsub.get_message(timeout=1.0)  # the subscribe confirmation
+                self._refresh_epoch()
+                self._trusted_until = 0.0  # until the first heartbeat on this connection
+                self._last_seq = None
                 self._reset_local()
                 self._subscribed = True
                 backoff = 0.1
                 while not self._stop.is_set():
-                    message = pubsub.get_message(timeout=0.5)
+                    message = pubsub.get_message(timeout=0.1)
                     if message and message.get("type") == "message":
-                        data = message["data"]
-                        self.invalidate(data.decode() if isinstance(data, bytes) else str(data))
+                        self.on_message(message["data"])
+                    if time.monotonic() - self._epoch_read_at >= self._epoch_check_seconds:
+                        self._refresh_epoch()
             except (redis.RedisError, OSError) as exc:
                 if self._subscribed:
                     log.warning("lease invalidation channel lost (%s); local lease cache off until resubscribed", exc)
             finally:
                 self._subscribed = False
+                self._trusted_until = 0.0
                 self._local.clear()
                 try:
                     pubsub.close()
@@ -442,6 +531,18 @@ class LeaseLookup:
                     pass
             self._stop.wait(backoff)
             backoff = min(backoff * 2, 2.0)
+
+
+class _ReconnectWatch:
+    def __init__(self, lookup: LeaseLookup, resubscribe: Callable[[Any], Any]) -> None:
+        self.lookup = lookup
+        self.resubscribe = resubscribe
+
+    def on_connect(self, connection: Any) -> None:
+        if self.lookup._subscribed:
+            self.lookup._distrust("pubsub_reconnected")
+            self.lookup._last_seq = None
+        self.resubscribe(connection)
 
 
 class _Floor(dict):
@@ -455,12 +556,12 @@ class _Floor(dict):
         return max(super().get(key, self.floor), self.floor)
 
 
-def read_and_fill(number: str, fill: bool) -> Entry | None:
-    """Read PostgreSQL; on a cache miss store the answer in Redis (version-guarded, so it
-    never overwrites a newer entry written by a commit that raced us)."""
+def read_and_fill(number: str, fill: str | None) -> Entry | None:
+    """Read PostgreSQL; on a cache miss store the answer in Redis for epoch `fill`
+    (version-guarded, so it never overwrites a newer entry written by a commit that raced us)."""
     entry = read_from_db(number)
     if fill and entry is not None:
-        lease_cache.write_entry(number, entry.version, cache_payload(entry), publish=False)
+        lease_cache.write_entry(number, entry.version, cache_payload(entry), publish=False, epoch=fill)
     return entry
 
 

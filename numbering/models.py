@@ -203,3 +203,29 @@ class AnomalySignal(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["kind", "subject", "window_start"], name="anomaly_signal_once_per_window")
         ]
+
+
+class LeaseCacheEpoch(models.Model):
+    """The one row naming this database's lease-cache epoch (ADR 1200).
+
+    Random at creation, so two databases never share one; replaced by `manage.py
+    bump_cache_epoch` after a restore, so a cache written for the old history is never read
+    as current. Redis entries and heartbeats carry it; workers trust only their own."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    epoch = models.CharField(max_length=64)
+    bumped_at = models.DateTimeField(auto_now=True)
+    reason = models.CharField(max_length=200, blank=True)
+
+
+class LeaseCacheChange(models.Model):
+    """A number whose lease-cache entry must be rewritten (ADR 1200). Written by database
+    triggers on numbers and leases in the committing transaction (so no code path can skip
+    it); drained by `run_cache_sync`, which deletes a row only after Redis took the write."""
+
+    id = models.BigAutoField(primary_key=True)
+    number_id = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]

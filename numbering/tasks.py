@@ -43,3 +43,11 @@ def anomaly_detector() -> dict[str, Any]:
 @shared_task(name="numbering.tasks.purge_idempotency_records")
 def purge_idempotency_records() -> dict[str, Any]:
     return {"deleted": idempotency.purge_expired()}
+
+
+@shared_task(name="numbering.tasks.lease_cache_reconcile")
+def lease_cache_reconcile() -> dict[str, Any]:
+    from numbering import cache_sync
+
+    checked, divergent = cache_sync.reconcile()
+    return {"checked": checked, "divergent": divergent}

@@ -456,6 +456,17 @@ LEASE_NEGATIVE_CACHE_SECONDS = env_int("LEASE_NEGATIVE_CACHE_SECONDS", 5, minimu
 LEASE_REDIS_TIMEOUT_MS = env_int("LEASE_REDIS_TIMEOUT_MS", 100, minimum=1, maximum=10000)
 LEASE_REDIS_BREAKER_SECONDS = env_int("LEASE_REDIS_BREAKER_SECONDS", 5, minimum=1, maximum=300)
 LEASE_DB_STATEMENT_TIMEOUT_MS = env_int("LEASE_DB_STATEMENT_TIMEOUT_MS", 250, minimum=1, maximum=60000)
+# The durable lease-cache path (ADR 1200): the cache-sync heartbeats every
+# LEASE_CACHE_HEARTBEAT_MS (200); a worker trusts its local entries and Redis for
+# LEASE_CACHE_TRUST_MS (1000) after a heartbeat of its epoch (the outage bound), re-reads
+# the epoch from PostgreSQL every LEASE_CACHE_EPOCH_CHECK_SECONDS (5).
+LEASE_CACHE_HEARTBEAT_MS = env_int("LEASE_CACHE_HEARTBEAT_MS", 200, minimum=10, maximum=10000)
+LEASE_CACHE_TRUST_MS = env_int("LEASE_CACHE_TRUST_MS", 1000, minimum=50, maximum=60000)
+LEASE_CACHE_EPOCH_CHECK_SECONDS = env_int("LEASE_CACHE_EPOCH_CHECK_SECONDS", 5, minimum=1, maximum=3600)
+LEASE_CACHE_SYNC_BATCH = env_int("LEASE_CACHE_SYNC_BATCH", 500, minimum=1, maximum=100000)
+LEASE_CACHE_SYNC_REDIS_TIMEOUT_MS = env_int("LEASE_CACHE_SYNC_REDIS_TIMEOUT_MS", 500, minimum=10, maximum=60000)
+LEASE_CACHE_SYNC_METRICS_PORT = env_int("LEASE_CACHE_SYNC_METRICS_PORT", 9105, minimum=0, maximum=65535)
+LEASE_CACHE_RECONCILE_SAMPLE = env_int("LEASE_CACHE_RECONCILE_SAMPLE", 1000, minimum=1, maximum=1000000)
 
 # --- tracing (OpenTelemetry, ADR 1000) ---
 # Off unless an OTLP endpoint is configured: nothing tries to reach a collector by default.

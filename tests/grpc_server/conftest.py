@@ -27,6 +27,7 @@ from core.authz import GRPC_DEFAULT_PERMISSIONS
 from grpc_server import devcerts
 from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc
 from grpc_server.server import ServerOptions, Worker, run_worker
+from numbering.cache_sync import CacheSync
 
 CLIENTS = [*sorted(GRPC_DEFAULT_PERMISSIONS), "intruder"]  # intruder: signed by our CA, not allowlisted
 
@@ -62,6 +63,10 @@ class ThreadServer:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="test-grpc-server", daemon=True)
+        # The durable cache writer and heartbeat (ADR 1200): without it a worker trusts
+        # neither its local entries nor Redis.
+        self.cache_sync = CacheSync(interval=0.05, redis_url=options.redis_url)
+        self._sync_thread = threading.Thread(target=self.cache_sync.run, name="test-cache-sync", daemon=True)
 
     def _run(self) -> None:
         def ready(worker: Worker) -> None:
@@ -79,6 +84,7 @@ class ThreadServer:
             self._ready.set()
 
     def start(self) -> ThreadServer:
+        self._sync_thread.start()
         self._thread.start()
         self._ready.wait(15)
         if self._error:
@@ -86,6 +92,7 @@ class ThreadServer:
         assert self.worker is not None and self.worker.port
         if self.worker.lookup is not None:
             assert self.worker.lookup.wait_subscribed(), "lease invalidation listener did not subscribe"
+            assert self.worker.lookup.wait_trusted(), "no cache-sync heartbeat reached the worker"
         return self
 
     @property
@@ -97,6 +104,8 @@ class ThreadServer:
         if self._loop is not None and self.worker is not None:
             self._loop.call_soon_threadsafe(self.worker.request_stop)
         self._thread.join(30)
+        self.cache_sync.stop()
+        self._sync_thread.join(10)
         assert not self._thread.is_alive(), "gRPC test server did not stop"
 
 

@@ -14,13 +14,15 @@ from core import redis_client
 from numbering import lease_cache
 from numbering.lease_lookup import Entry, LeaseLookup
 
+E = "test-epoch"
 ENTRY = {"state": "ASSIGNED", "tenant_id": "t", "lease_id": "l", "expires_at": None, "kind": "MSISDN"}
 
 
 @pytest.fixture
 def subscriber() -> Iterator[redis.client.PubSub]:
-    pubsub = redis.Redis.from_url(settings.REDIS_URL).pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(redis_client.LEASE_INVALIDATION_CHANNEL)
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(redis_client.lease_invalidation_channel(client))
     pubsub.get_message(timeout=1)
     yield pubsub
     pubsub.close()
@@ -32,20 +34,21 @@ def published(pubsub: redis.client.PubSub, number: str) -> list[bytes]:
     out, deadline = [], time.monotonic() + 0.3
     while time.monotonic() < deadline:
         message = pubsub.get_message(timeout=0.05)
-        if message and message["data"] == number.encode():
-            out.append(message["data"])
+        # "<seq>|n|<number>" (ADR 1200): the number, in sequence order.
+        if message and message["data"].endswith(b"|n|" + number.encode()):
+            out.append(message["data"].rpartition(b"|")[2])
     return out
 
 
 def test_stale_writer_never_overwrites_a_newer_entry_but_still_announces(subscriber: redis.client.PubSub) -> None:
-    assert lease_cache.write_entry("+93790000010", 5, {**ENTRY, "lease_id": "new"})
-    assert not lease_cache.write_entry("+93790000010", 4, {**ENTRY, "lease_id": "old"})
+    assert lease_cache.write_entry("+93790000010", 5, {**ENTRY, "lease_id": "new"}, epoch=E)
+    assert not lease_cache.write_entry("+93790000010", 4, {**ENTRY, "lease_id": "old"}, epoch=E)
     assert lease_cache.read_entry("+93790000010") == (5, {**ENTRY, "lease_id": "new"})
     assert published(subscriber, "+93790000010") == [b"+93790000010", b"+93790000010"]
 
 
 def test_refill_from_postgres_is_stored_without_an_invalidation(subscriber: redis.client.PubSub) -> None:
-    assert lease_cache.write_entry("+93790000011", 2, ENTRY, publish=False)
+    assert lease_cache.write_entry("+93790000011", 2, ENTRY, publish=False, epoch=E)
     assert lease_cache.read_entry("+93790000011") == (2, ENTRY)
     assert published(subscriber, "+93790000011") == []
 
@@ -53,6 +56,7 @@ def test_refill_from_postgres_is_stored_without_an_invalidation(subscriber: redi
 def test_local_cache_refuses_a_fetch_that_an_invalidation_overtook() -> None:
     lookup = LeaseLookup(executor=ThreadPoolExecutor(1))
     lookup._subscribed = True
+    lookup._trusted_until = float("inf")
     before = lookup._generation
     lookup.invalidate("+93790000012")  # a commit landed while the fetch was in flight
     lookup._remember("+93790000012", Entry(version=3, state="ASSIGNED"), before)

@@ -23,11 +23,14 @@ from numbering.lease_lookup import Entry, LeaseLookup, WrongTenantCounter
 from tests.grpc_server.conftest import free_port
 
 TENANT = str(uuid.uuid4())
+EPOCH = "unit-epoch"
 
 
 def lookup() -> LeaseLookup:
     instance = LeaseLookup(executor=ThreadPoolExecutor(1))
     instance._subscribed = True  # as if the invalidation listener were connected
+    instance._epoch = EPOCH  # ... had read the epoch and heard a heartbeat of it (ADR 1200)
+    instance._trusted_until = float("inf")
     return instance
 
 
@@ -40,7 +43,7 @@ def test_local_entry_older_than_its_ttl_is_fetched_again() -> None:
     lk = lookup()
     lk._local["+93791110001"] = assigned(1, stored_at=time.monotonic() - 3600)
     lease_cache.write_entry(
-        "+93791110001", 2, {"state": "RESERVED", "tenant_id": TENANT, "kind": "MSISDN"}, publish=False
+        "+93791110001", 2, {"state": "RESERVED", "tenant_id": TENANT, "kind": "MSISDN"}, publish=False, epoch=EPOCH
     )
     answer = asyncio.run(lk.validate("+93791110001", TENANT))
     assert (answer.reason, answer.source) == ("NOT_ASSIGNED", "redis")
@@ -97,7 +100,7 @@ def test_cache_write_failure_is_counted_not_raised(monkeypatch: pytest.MonkeyPat
     # The shared clients are rebuilt for the dead URL, then forgotten again afterwards.
     monkeypatch.setattr(redis_client, "_clients", {})
     with override_settings(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"):
-        assert lease_cache.write_entry("+93791110007", 1, {"state": "AVAILABLE"}) is False
+        assert lease_cache.write_entry("+93791110007", 1, {"state": "AVAILABLE"}, epoch=EPOCH) is False
 
 
 def test_codegen_reports_a_protoc_failure_and_runs_as_a_script(

@@ -1,0 +1,288 @@
+"""The durable lease-cache writer (ADR 1200): `manage.py run_cache_sync`.
+
+Loop, every LEASE_CACHE_HEARTBEAT_MS:
+1. read the epoch from PostgreSQL;
+2. drain `LeaseCacheChange` rows in id order, in batches: lock a batch (FOR UPDATE SKIP
+   LOCKED, so replicas share the work), read the numbers' *current* state, apply the
+   version-guarded write + invalidation for each, delete the rows and commit. Redis failing,
+   or the process dying, anywhere before the commit rolls the batch back: the rows stay
+   and are applied again (at least once; the version guard makes a repeat harmless);
+3. publish a heartbeat. The heartbeat script refuses (-1) when this Redis incarnation was
+   not resynced for this epoch (Redis restarted empty or from a snapshot, or the epoch was
+   bumped): then resync (drop every entry, record epoch|run_id) and heartbeat again.
+
+Workers trust their local entries and Redis only for LEASE_CACHE_TRUST_MS after a heartbeat
+of their epoch, so no heartbeat — Redis paused, killed, the cache-sync down or behind on an
+error — means every answer comes from PostgreSQL within that bound.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import redis
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, connections, transaction
+from prometheus_client import Counter, Gauge
+
+from core import redis_client
+from core.rls import rls_scope
+from numbering import cache_epoch, lease_cache
+from numbering.lease_lookup import Entry, cache_payload, epoch_micros
+from numbering.models import Lease, LeaseCacheChange, Number
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "numbering_lease_cache"  # the triggers of migration numbering 0006
+
+SYNC_APPLIED = Counter("numbering_lease_cache_sync_applied_total", "Numbers written to Redis by the cache-sync")
+SYNC_ERRORS = Counter("numbering_lease_cache_sync_errors_total", "Cache-sync loop failures (retried)", ["kind"])
+SYNC_RESYNCS = Counter("numbering_lease_cache_resyncs_total", "Redis resyncs (new incarnation or epoch)")
+SYNC_BACKLOG = Gauge("numbering_lease_cache_sync_backlog", "LeaseCacheChange rows waiting after the last drain")
+SYNC_LAST_HEARTBEAT = Gauge("numbering_lease_cache_sync_last_heartbeat_timestamp", "Unix time of the last heartbeat")
+
+
+def read_entries(number_ids: list[int]) -> dict[int, tuple[str, Entry]]:
+    """Current lease facts of these numbers (platform scope), by number id."""
+    rows = Number.objects.filter(id__in=number_ids).values_list(
+        "id", "number", "version", "state", "tenant_id", "kind", "issuer__code"
+    )
+    numbers = {row[0]: row for row in rows}
+    assigned = [nid for nid, row in numbers.items() if row[3] == "ASSIGNED"]
+    leases = {
+        number_id: (lease_id, expires)
+        for number_id, lease_id, expires in Lease.objects.filter(
+            number_id__in=assigned, status=Lease.Status.ACTIVE
+        ).values_list("number_id", "id", "expires_at")
+    }
+    out: dict[int, tuple[str, Entry]] = {}
+    for nid, (_, number, version, state, tenant_id, kind, operator_code) in numbers.items():
+        lease = leases.get(nid)
+        out[nid] = (
+            number,
+            Entry(
+                version=version,
+                state=state,
+                tenant_id=str(tenant_id) if tenant_id else None,
+                lease_id=str(lease[0]) if lease else None,
+                expires_at=epoch_micros(lease[1]) if lease else None,
+                kind=kind,
+                operator_code=operator_code or "",
+            ),
+        )
+    return out
+
+
+def repair(client: redis.Redis, epoch: str, *, sample: int | None) -> tuple[int, int]:
+    """Compare Redis entries with PostgreSQL and rewrite every one that differs (forced: what
+    PostgreSQL holds now wins; a commit racing us has its queued row, applied after). With
+    `sample`, only the numbers most recently queued or changed; else every entry (a resync).
+    Returns (entries checked, entries divergent)."""
+    if sample is None:
+        batches: Iterator[list[str]] = lease_cache.scan_numbers(client)
+    else:
+        batches = iter([recently_changed(sample)])
+    checked = divergent = 0
+    for numbers in batches:
+        with transaction.atomic(), rls_scope(platform=True):
+            ids = dict(Number.objects.filter(number__in=numbers).values_list("number", "id"))
+            current = {number: entry for number, entry in read_entries(list(ids.values())).values()}
+        for number in numbers:
+            checked += 1
+            value = lease_cache.read_value(number, client)
+            entry = current.get(number)
+            if entry is None:
+                if value is not None and value[1] == epoch:
+                    lease_cache.delete_entry(number, client=client)
+                    divergent += 1
+                continue
+            payload = cache_payload(entry)
+            if value is not None and value[1] == epoch and value[0] == entry.version and value[2] == payload:
+                continue
+            if value is None and sample is not None:
+                continue  # not cached: nothing to diverge (a miss reads PostgreSQL)
+            lease_cache.write_entry(
+                number, entry.version, payload, epoch=epoch, client=client, raise_errors=True, force=True
+            )
+            divergent += 1
+    return checked, divergent
+
+
+def recently_changed(sample: int) -> list[str]:
+    """The `sample` numbers changed most recently (state_changed_at), for the reconciler."""
+    with transaction.atomic(), rls_scope(platform=True):
+        return list(Number.objects.order_by("-state_changed_at", "-id").values_list("number", flat=True)[:sample])
+
+
+RECONCILE_CHECKED = Counter(
+    "numbering_lease_cache_reconciled_total", "Lease cache entries the reconciler compared with PostgreSQL"
+)
+RECONCILE_DIVERGENT = Counter(
+    "numbering_lease_cache_divergent_total",
+    "Lease cache entries that differed from PostgreSQL and were rewritten by the reconciler",
+)
+
+
+def reconcile(sample: int | None = None, *, redis_url: str | None = None) -> tuple[int, int]:
+    """The reconciler job: compare the most recently changed numbers' Redis entries with
+    PostgreSQL, repair what differs, count it. With the cache-sync healthy this finds
+    nothing; anything it finds is a bug or an unplanned fault (alert LeaseCacheDivergent)."""
+    client = redis_client.new_client(redis_url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        checked, divergent = repair(client, cache_epoch.read(), sample=sample or settings.LEASE_CACHE_RECONCILE_SAMPLE)
+    finally:
+        client.close()
+    RECONCILE_CHECKED.inc(checked)
+    RECONCILE_DIVERGENT.inc(divergent)
+    if divergent:
+        log.warning("lease cache reconciler: %d of %d entries differed from PostgreSQL (repaired)", divergent, checked)
+    return checked, divergent
+
+
+class CacheSync:
+    def __init__(
+        self, *, batch: int | None = None, interval: float | None = None, redis_url: str | None = None
+    ) -> None:
+        self.redis_url = redis_url or settings.REDIS_URL
+        self.batch = batch or settings.LEASE_CACHE_SYNC_BATCH
+        self.interval = interval if interval is not None else settings.LEASE_CACHE_HEARTBEAT_MS / 1000
+        self.stop_event = threading.Event()
+        self._client: redis.Redis | None = None
+        self._last_error = ""
+        self._epoch: str | None = None
+        self._listener: psycopg.Connection[Any] | None = None
+
+    @property
+    def client(self) -> redis.Redis:
+        if self._client is None:
+            timeout = max(settings.LEASE_CACHE_SYNC_REDIS_TIMEOUT_MS / 1000, 0.05)
+            self._client = redis_client.new_client(
+                self.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+            )
+        return self._client
+
+    def drain_once(self, epoch: str, *, after_write: Any = None) -> int:
+        """Apply one batch; returns how many queue rows it consumed."""
+        with transaction.atomic(), rls_scope(platform=True):
+            rows = list(
+                LeaseCacheChange.objects.select_for_update(skip_locked=True)
+                .order_by("id")
+                .values_list("id", "number_id")[: self.batch]
+            )
+            if not rows:
+                return 0
+            number_ids = sorted({number_id for _, number_id in rows})
+            entries = read_entries(number_ids)
+            for number_id in number_ids:
+                found = entries.get(number_id)
+                if found is None:
+                    continue  # deleted: its number string is gone with it (entry ages out)
+                number, entry = found
+                lease_cache.write_entry(
+                    number, entry.version, cache_payload(entry), epoch=epoch, client=self.client, raise_errors=True
+                )
+                SYNC_APPLIED.inc()
+                if after_write is not None:
+                    after_write(number)
+            LeaseCacheChange.objects.filter(id__in=[row_id for row_id, _ in rows]).delete()
+        return len(rows)
+
+    def tick(self) -> None:
+        """One pass: epoch, drain everything queued, heartbeat (resync when refused)."""
+        epoch = self._epoch = cache_epoch.read()
+        while self.drain_once(epoch) >= self.batch and not self.stop_event.is_set():
+            pass
+        if lease_cache.heartbeat(self.client, epoch) < 0:
+            checked, divergent = repair(self.client, epoch, sample=None)
+            lease_cache.mark_synced(self.client, epoch)
+            SYNC_RESYNCS.inc()
+            log.warning(
+                "lease cache resynced for epoch %s… (%d entries checked, %d rewritten from PostgreSQL)",
+                epoch[:8],
+                checked,
+                divergent,
+            )
+            while self.drain_once(epoch) >= self.batch and not self.stop_event.is_set():
+                pass
+            lease_cache.heartbeat(self.client, epoch)
+        SYNC_LAST_HEARTBEAT.set(time.time())
+        SYNC_BACKLOG.set(LeaseCacheChange.objects.count() if self.batch else 0)
+
+    def run(self) -> None:
+        backoff = self.interval
+        while not self.stop_event.is_set():
+            close_old_connections()
+            try:
+                self.tick()
+            except (redis.RedisError, OSError) as exc:
+                self._failed("redis", exc)
+                self._client = None  # a fresh connection after Redis comes back
+                self.stop_event.wait(min(backoff, 1.0))
+                backoff = min(backoff * 2, 1.0)
+                continue
+            except (OperationalError, InterfaceError) as exc:
+                self._failed("database", exc)
+                close_old_connections()
+                self._heartbeat_without_database()
+                self.stop_event.wait(min(backoff, 1.0))
+                backoff = min(backoff * 2, 1.0)
+                continue
+            except DatabaseError as exc:
+                self._failed("database", exc)
+                close_old_connections()
+                self.stop_event.wait(min(backoff, 1.0))
+                backoff = min(backoff * 2, 1.0)
+                continue
+            if self._last_error:
+                log.info("lease cache-sync recovered")
+                self._last_error = ""
+            backoff = self.interval
+            self._wait()
+        connections.close_all()
+        if self._listener is not None:
+            self._listener.close()  # this thread's connections (a thread's own, in tests)
+
+    def _wait(self) -> None:
+        """Until the next heartbeat is due, or sooner when a change commits (the triggers
+        NOTIFY numbering_lease_cache at commit): the durable path's latency is not the
+        heartbeat interval. Without LISTEN (an error), plain polling."""
+        try:
+            if self._listener is None or self._listener.closed:
+                params = connections["default"].get_connection_params()
+                self._listener = psycopg.connect(**params, autocommit=True)
+                self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            for _ in self._listener.notifies(timeout=self.interval, stop_after=1):
+                break
+        except psycopg.Error as exc:
+            if self._listener is not None:
+                self._listener.close()
+            self._listener = None
+            log.debug("cache-sync LISTEN unavailable (%s); polling", exc)
+            self.stop_event.wait(self.interval)
+
+    def _heartbeat_without_database(self) -> None:
+        """PostgreSQL unreachable: nothing can commit (ADR 1200), so the cache is as current as
+        the last drain left it; keep the workers answering from it (ValidateLease survives a
+        database outage from its caches, DESIGN §3.1)."""
+        if self._epoch is None:
+            return
+        try:
+            if lease_cache.heartbeat(self.client, self._epoch) >= 0:
+                SYNC_LAST_HEARTBEAT.set(time.time())
+        except (redis.RedisError, OSError):
+            self._client = None
+
+    def _failed(self, kind: str, exc: BaseException) -> None:
+        SYNC_ERRORS.labels(kind).inc()
+        text = f"{kind}: {exc}"
+        if text != self._last_error:
+            log.warning("lease cache-sync pass failed (%s); retrying", text)
+        self._last_error = text
+
+    def stop(self) -> None:
+        self.stop_event.set()
