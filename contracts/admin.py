@@ -22,10 +22,12 @@ from contracts.imports import import_create
 from contracts.models import Contract, InventoryImport, Issuer, NumberBlock, SigningKey
 from contracts.selectors import signing_key_problem
 from contracts.services import (
+    check_key_window,
     contract_suspend,
     contract_terminate,
     import_dispatch,
     signing_key_add,
+    signing_key_approve,
     signing_key_revoke,
 )
 from core.admin import BigTableAdmin
@@ -77,14 +79,31 @@ class SigningKeyForm(forms.ModelForm):
             raise forms.ValidationError("this key is already installed")
         return self.cleaned_data["public_key_pem"]
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        try:  # the same window rules as the service (not backdated, lifetime cap)
+            data["valid_from"], data["valid_to"] = check_key_window(data.get("valid_from"), data.get("valid_to"))
+        except DomainError as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        return data
+
 
 @admin.register(SigningKey)
 class SigningKeyAdmin(admin.ModelAdmin):
-    list_display = ("issuer", "short_fingerprint", "valid_from", "valid_to", "revoked_at", "usable")
+    list_display = (
+        "issuer",
+        "short_fingerprint",
+        "valid_from",
+        "valid_to",
+        "revoked_at",
+        "created_by",
+        "approved_by",
+        "usable",
+    )
     list_select_related = ("issuer",)
     list_filter = ("issuer",)
     search_fields = ("fingerprint",)
-    actions = ["revoke"]
+    actions = ["approve", "revoke"]
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         if obj is None:
@@ -94,7 +113,18 @@ class SigningKeyAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return ()
-        return ("issuer", "fingerprint", "public_key_pem", "valid_from", "valid_to", "revoked_at", "created_at")
+        return (
+            "issuer",
+            "fingerprint",
+            "public_key_pem",
+            "valid_from",
+            "valid_to",
+            "revoked_at",
+            "created_at",
+            "created_by",
+            "approved_by",
+            "approved_at",
+        )
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
@@ -121,6 +151,18 @@ class SigningKeyAdmin(admin.ModelAdmin):
             actor=staff_actor(request.user),
         )
         obj.pk, obj.fingerprint, obj.created_at = key.pk, key.fingerprint, key.created_at
+
+    @admin.action(description="Approve selected keys (four eyes: not your own)", permissions=["change"])
+    def approve(self, request: HttpRequest, queryset: QuerySet[SigningKey]) -> None:
+        done = 0
+        for key in queryset:
+            try:
+                signing_key_approve(fingerprint=key.fingerprint, actor=staff_actor(request.user))
+                done += 1
+            except DomainError as exc:
+                messages.error(request, exc.message)
+        if done:
+            messages.success(request, f"{done} key(s) approved.")
 
     @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[SigningKey]) -> None:

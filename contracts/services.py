@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import current_app
@@ -35,7 +35,36 @@ def _key_snapshot(key: SigningKey) -> dict[str, object]:
         "valid_from": key.valid_from.isoformat(),
         "valid_to": key.valid_to.isoformat() if key.valid_to else None,
         "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+        "created_by": key.created_by,
+        "approved_by": key.approved_by or None,
+        "approved_at": key.approved_at.isoformat() if key.approved_at else None,
     }
+
+
+def check_key_window(valid_from: datetime | None, valid_to: datetime | None) -> tuple[datetime, datetime]:
+    """A new key's window (ADR 1350): not backdated beyond the clock skew, and no longer than
+    the lifetime cap (an open end becomes the cap)."""
+    now = clock.now()
+    for name, value in (("valid_from", valid_from), ("valid_to", valid_to)):
+        if value is not None and timezone.is_naive(value):
+            raise errors.ValidationError(f"{name}: needs a time zone (ISO 8601 with offset, e.g. Z)", field=name)
+    skew = timedelta(seconds=settings.SIGNING_KEY_CLOCK_SKEW_SECONDS)
+    if valid_from is not None and valid_from < now - skew:
+        raise errors.ValidationError(
+            f"valid_from: may not lie in the past (more than {settings.SIGNING_KEY_CLOCK_SKEW_SECONDS} s before now)",
+            field="valid_from",
+        )
+    start = valid_from or now
+    max_days = settings.SIGNING_KEY_MAX_LIFETIME_DAYS
+    if valid_to is None:
+        return start, start + timedelta(days=max_days)
+    if valid_to <= start:
+        raise errors.ValidationError("valid_to: must be after valid_from", field="valid_to")
+    if valid_to - start > timedelta(days=max_days):
+        raise errors.ValidationError(
+            f"valid_to: a key may live at most {max_days} days (SIGNING_KEY_MAX_LIFETIME_DAYS)", field="valid_to"
+        )
+    return start, valid_to
 
 
 def signing_key_add(
@@ -46,17 +75,15 @@ def signing_key_add(
     valid_from: datetime | None = None,
     valid_to: datetime | None = None,
 ) -> SigningKey:
-    """Install an issuer's public key. Several keys per issuer may be valid at once (rotation)."""
+    """Install an issuer's public key. Several keys per issuer may be valid at once (rotation).
+    The key verifies imports only once a second, different staff user approved it
+    (signing_key_approve)."""
+    authz.require_platform(actor, "signing_key_add")
     issuer = issuer_by_code(issuer_code)
     if issuer is None:
         raise errors.ValidationError(f"issuer: unknown issuer code {issuer_code!r}", field="issuer")
     key = signing.load_public_key(public_key_pem)
-    valid_from = valid_from or clock.now()
-    for name, value in (("valid_from", valid_from), ("valid_to", valid_to)):
-        if value is not None and timezone.is_naive(value):
-            raise errors.ValidationError(f"{name}: needs a time zone (ISO 8601 with offset, e.g. Z)", field=name)
-    if valid_to is not None and valid_to <= valid_from:
-        raise errors.ValidationError("valid_to: must be after valid_from", field="valid_to")
+    valid_from, valid_to = check_key_window(valid_from, valid_to)
     fp = signing.fingerprint(key)
     with transaction.atomic():
         existing = SigningKey.objects.select_related("issuer").filter(fingerprint=fp).first()
@@ -71,6 +98,7 @@ def signing_key_add(
             fingerprint=fp,
             valid_from=valid_from,
             valid_to=valid_to,
+            created_by=actor.identity,
         )
         audit_append(
             actor=actor.identity,
@@ -82,7 +110,41 @@ def signing_key_add(
     return row
 
 
+def signing_key_approve(*, fingerprint: str, actor: Actor) -> SigningKey:
+    """The second pair of eyes: a different staff user (or system actor) than the one who
+    installed the key approves it; only then does it verify imports. Approving an approved
+    key changes nothing; a revoked key cannot be approved."""
+    authz.require_platform(actor, "signing_key_approve")
+    with transaction.atomic():
+        key = SigningKey.objects.select_for_update().select_related("issuer").filter(fingerprint=fingerprint).first()
+        if key is None:
+            raise errors.NotFound(f"fingerprint: no signing key {fingerprint!r}", field="fingerprint")
+        if key.approved_at is not None:
+            return key
+        if key.revoked_at is not None:
+            raise errors.InvalidTransition(f"signing key {fingerprint[:16]}… is revoked; it cannot be approved")
+        if actor.identity == key.created_by:
+            raise errors.ValidationError(
+                f"approved_by: {actor.identity} installed this key; a second, different user must approve it",
+                field="approved_by",
+            )
+        before = _key_snapshot(key)
+        key.approved_by = actor.identity
+        key.approved_at = clock.now()
+        key.save(update_fields=["approved_by", "approved_at"])
+        audit_append(
+            actor=actor.identity,
+            action="signing_key.approve",
+            object_type="signing_key",
+            object_id=f"key:{fingerprint}",
+            before=before,
+            after=_key_snapshot(key),
+        )
+    return key
+
+
 def signing_key_revoke(*, fingerprint: str, actor: Actor, reason: str = "") -> SigningKey:
+    authz.require_platform(actor, "signing_key_revoke")
     with transaction.atomic():
         key = SigningKey.objects.select_for_update().select_related("issuer").filter(fingerprint=fingerprint).first()
         if key is None:

@@ -31,10 +31,13 @@ COMMERCE_OPS = "commerce.ops"
 COMPLIANCE_OFFICER = "compliance.officer"
 AUDITOR = "auditor"
 REGULATOR_EXPORTER = "regulator.exporter"
+# Installs, approves and revokes issuers' import signing keys (the trust anchors of imports),
+# kept apart from the roles that run imports (issue 13 item 2, ADR 1350).
+KEY_MANAGER = "key.manager"
 TENANT_ADMIN = "tenant.admin"
 TENANT_VIEWER = "tenant.viewer"
 
-STAFF_ROLES = (NUMBERING_ADMIN, COMMERCE_OPS, COMPLIANCE_OFFICER, AUDITOR, REGULATOR_EXPORTER)
+STAFF_ROLES = (NUMBERING_ADMIN, COMMERCE_OPS, COMPLIANCE_OFFICER, AUDITOR, REGULATOR_EXPORTER, KEY_MANAGER)
 TENANT_ROLES = (TENANT_ADMIN, TENANT_VIEWER)
 ALL_ROLES = STAFF_ROLES + TENANT_ROLES
 
@@ -42,6 +45,7 @@ ALL_ROLES = STAFF_ROLES + TENANT_ROLES
 # --- REST: role × endpoint/action -------------------------------------------------------
 _A, _O, _C, _AU, _R = NUMBERING_ADMIN, COMMERCE_OPS, COMPLIANCE_OFFICER, AUDITOR, REGULATOR_EXPORTER
 _TA, _TV = TENANT_ADMIN, TENANT_VIEWER
+_KM = KEY_MANAGER
 
 
 def _r(*names: str) -> frozenset[str]:
@@ -51,10 +55,12 @@ def _r(*names: str) -> frozenset[str]:
 # key -> roles allowed. Admin keys only ever list staff roles, tenant keys only tenant roles.
 MATRIX: dict[str, frozenset[str]] = {
     # --- admin surface /api/admin/v1/ ---
-    "admin.issuers.read": _r(_A, _O, _C, _AU, _R),
-    "admin.signing_keys.read": _r(_A, _O, _AU),
-    # Installing/revoking an MNO's key is inventory work (ADR 0900): admin and commerce ops.
-    "admin.signing_keys.write": _r(_A, _O),
+    "admin.issuers.read": _r(_A, _O, _C, _AU, _R, _KM),
+    "admin.signing_keys.read": _r(_A, _O, _AU, _KM),
+    # An issuer's key is the trust anchor of its imports: whoever runs imports (commerce ops)
+    # may not install one (ADR 1350). A new key needs a second, different user's approval.
+    "admin.signing_keys.write": _r(_A, _KM),
+    "admin.signing_keys.approve": _r(_A, _KM),
     "admin.contracts.read": _r(_A, _O, _C, _AU, _R),
     "admin.contracts.suspend": _r(_A, _O),
     "admin.contracts.terminate": _r(_A),
@@ -142,7 +148,7 @@ READ_ONLY_MODELS = {
 }
 
 _OPS_EDIT = {
-    "contracts": {"issuer", "contract", "numberblock", "inventoryimport", "signingkey"},
+    "contracts": {"issuer", "contract", "numberblock", "inventoryimport"},
     "pools": {"tenant", "inventorypool", "tenantpool"},
     "numbering": {"number", "lease", "reservation"},
 }
@@ -162,6 +168,10 @@ STAFF_GRANTS: dict[str, dict[tuple[str, str], set[str]]] = {
     REGULATOR_EXPORTER: {
         **{(app, "*"): {"view"} for app in APPS},
         ("exports", "*"): {"view", "add", "change"},
+    },
+    KEY_MANAGER: {
+        ("contracts", "issuer"): {"view"},
+        ("contracts", "signingkey"): {"view", "add", "change"},
     },
 }
 

@@ -270,6 +270,11 @@ INVENTORY_IMPORT_REPORT_LIMIT = env_int("INVENTORY_IMPORT_REPORT_LIMIT", 1000, m
 # request when the broker refuses; false: they run in the request (development without a worker).
 INVENTORY_IMPORT_ASYNC = env_bool("INVENTORY_IMPORT_ASYNC", default=False)
 
+# Issuer signing keys (issue 13 item 2, ADR 1350): how far in the past a new key's valid_from
+# may lie (clock skew), and the longest lifetime a key may have (valid_to - valid_from).
+SIGNING_KEY_CLOCK_SKEW_SECONDS = env_int("SIGNING_KEY_CLOCK_SKEW_SECONDS", 300, minimum=0, maximum=3600)
+SIGNING_KEY_MAX_LIFETIME_DAYS = env_int("SIGNING_KEY_MAX_LIFETIME_DAYS", 730, minimum=1, maximum=3650)
+
 # --- REST API: JWT auth, DRF, OpenAPI (issue 4) ---------------------------------------------
 # JWT_JWKS_URL or JWT_JWKS_FILE: where the RS256 verification keys come from (one is required
 #   in production; dev/test default to the JWKS of the generated dev key in .dev/jwt/).
