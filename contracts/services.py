@@ -17,10 +17,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.services import audit_append
+from audit.services import audit_append, audited_save
 from contracts import signing
 from contracts.imports import ImportOutcome, import_set_mode, run_import
-from contracts.models import Contract, InventoryImport, SigningKey
+from contracts.models import Contract, InventoryImport, Issuer, NumberBlock, SigningKey
 from contracts.selectors import issuer_by_code
 from core import authz, clock, errors, idempotency
 from core.actors import Actor
@@ -289,3 +289,73 @@ def _queue_or_run(import_id: int, *, actor: Actor, mode: str | None, dry_run: bo
         return run_import(import_id, mode=mode, dry_run=dry_run)
     logger.info("import %s queued to the worker for %s (dry_run=%s)", import_id, actor.identity, dry_run)
     return None
+
+
+# --- reference data written in the admin (issue 13 item 3, ADR 1351) ---------------------------
+# The admin's change forms call these (never Model.save): each change is one audit event with
+# before/after, and the rules REST enforces hold here too.
+
+# Status changes a contract's change form may make (the REST actions are stricter still:
+# suspend and terminate only). TERMINATED is final.
+CONTRACT_FORM_STATUS_CHANGES = {
+    (Contract.Status.DRAFT, Contract.Status.ACTIVE),
+    (Contract.Status.SUSPENDED, Contract.Status.ACTIVE),
+    *((source, target) for _action, (sources, target) in CONTRACT_TRANSITIONS.items() for source in sources),
+}
+
+
+def contract_status_change_problem(before: str | None, after: str) -> str | None:
+    """Why a contract may not go from `before` to `after` (None when it may)."""
+    if before is None:
+        return (
+            None
+            if after in {Contract.Status.DRAFT, Contract.Status.ACTIVE}
+            else (f"status: a new contract starts DRAFT or ACTIVE, not {after}")
+        )
+    if before == after or (before, after) in CONTRACT_FORM_STATUS_CHANGES:
+        return None
+    return f"status: a contract cannot go from {before} to {after}"
+
+
+# A status a change form sets needs the REST key of the same action.
+CONTRACT_STATUS_KEYS = {
+    Contract.Status.SUSPENDED: "admin.contracts.suspend",
+    Contract.Status.TERMINATED: "admin.contracts.terminate",
+}
+
+
+def contract_status_role_problem(before: str | None, after: str, roles: frozenset[str]) -> str | None:
+    key = CONTRACT_STATUS_KEYS.get(after)  # type: ignore[call-overload]
+    if before != after and key and not authz.allowed(key, roles):
+        return f"status: setting {after} needs one of the roles {', '.join(sorted(authz.MATRIX[key]))}"
+    return None
+
+
+def contract_save(contract: Contract, *, actor: Actor, save: Any) -> None:
+    """Create or change a contract (the admin form): TERMINATED is final, SUSPENDED and
+    TERMINATED need the roles of the REST suspend/terminate actions; audited."""
+    authz.require_platform(actor, "contract_save")
+
+    def check(before: dict[str, Any] | None, row: Contract) -> None:
+        old = before["status"] if before else None
+        problem = contract_status_change_problem(old, row.status) or contract_status_role_problem(
+            old, row.status, actor.roles
+        )
+        if problem:
+            raise errors.InvalidTransition(problem, field="status")
+
+    audited_save(
+        contract, actor=actor.identity, object_type="contract", object_id=lambda c: c.reference, save=save, check=check
+    )
+
+
+def issuer_save(issuer: Issuer, *, actor: Actor, save: Any) -> None:
+    authz.require_platform(actor, "issuer_save")
+    audited_save(issuer, actor=actor.identity, object_type="issuer", object_id=lambda i: i.code, save=save)
+
+
+def block_save(block: NumberBlock, *, actor: Actor, save: Any) -> None:
+    authz.require_platform(actor, "block_save")
+    audited_save(
+        block, actor=actor.identity, object_type="number_block", object_id=lambda b: f"block:{b.pk}", save=save
+    )

@@ -105,8 +105,23 @@ MATRIX: dict[str, frozenset[str]] = {
 }
 
 
+# Admin-only keys (issue 13 item 3, ADR 1351): reference data REST only reads, and tables
+# REST does not serve. Same shape as MATRIX; core.admin.MatrixAdmin reads both.
+ADMIN_MATRIX: dict[str, frozenset[str]] = {
+    "admin.issuers.write": _r(_A, _O),
+    "admin.contracts.write": _r(_A, _O),
+    "admin.blocks.write": _r(_A, _O),
+    "admin.tenants.write": _r(_A, _O),
+    "admin.inventory_pools.write": _r(_A, _O),
+    "admin.tenant_pools.write": _r(_A, _O),
+    "admin.outbox.read": _r(_A, _O, _C, _AU),
+    # Stored idempotency responses carry tenants' data: whoever may read the audit trail.
+    "admin.idempotency.read": _r(_A, _O, _C, _AU),
+}
+
+
 def allowed(key: str, role_names: frozenset[str]) -> bool:
-    return bool(MATRIX.get(key, frozenset()) & role_names)
+    return bool((MATRIX.get(key) or ADMIN_MATRIX.get(key, frozenset())) & role_names)
 
 
 # --- Django admin: number actions → the REST key that grants them ---------------------------

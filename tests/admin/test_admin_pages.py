@@ -294,11 +294,19 @@ def test_contract_suspend_and_terminate_actions_go_through_the_audited_services(
     draft.refresh_from_db()
     assert (active.status, draft.status) == ("SUSPENDED", "DRAFT")  # a draft cannot be suspended: said, not done
     assert "1 contract(s) suspended" in page and "is DRAFT" in page
+    # Terminating is numbering.admin's (as over REST, admin.contracts.terminate): ops' attempt does nothing.
+    ops_client.post(changelist, {"action": "terminate", "_selected_action": [active.pk]})
+    active.refresh_from_db()
+    assert active.status == "SUSPENDED"
+    ops_client.force_login(staff_user("adam", roles.NUMBERING_ADMIN))
     ops_client.post(changelist, {"action": "terminate", "_selected_action": [active.pk]})
     active.refresh_from_db()
     assert active.status == "TERMINATED" and active.ends_on is not None
-    events = AuditEvent.objects.filter(object_id=active.reference, actor="user:olga").order_by("id")
-    assert [e.action for e in events] == ["contract_suspend", "contract_terminate"]
+    events = AuditEvent.objects.filter(object_id=active.reference).order_by("id")
+    assert [(e.action, e.actor) for e in events] == [
+        ("contract_suspend", "user:olga"),
+        ("contract_terminate", "user:adam"),
+    ]
 
 
 def test_audit_verify_button_reports_chain_ok(ops_client, alice):
