@@ -6,6 +6,7 @@ NUMBERING_ENV selects the profile: ``dev`` (default; generates local secrets und
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
 
@@ -372,6 +373,17 @@ NATS_PROVISION_DEV_STREAMS = env_bool("NATS_PROVISION_DEV_STREAMS", default=not 
 # Event consumers: numbers recalled per transaction, deliveries before a failing message is given up.
 EVENT_RECALL_BATCH = env_int("EVENT_RECALL_BATCH", 100, minimum=1, maximum=10000)
 EVENT_CONSUMER_MAX_DELIVERIES = env_int("EVENT_CONSUMER_MAX_DELIVERIES", 50, minimum=1)
+# Consumed events must be signed by their subject's publisher (issue 13 item 5, ADR 1353):
+# EVENT_PUBLISHER_KEYS is JSON {"compliance-service": "<key>", "tenant-service": "<key>"}.
+EVENT_SIGNATURES_REQUIRED = env_bool("EVENT_SIGNATURES_REQUIRED", default=True)
+try:
+    EVENT_PUBLISHER_KEYS: dict[str, str] = json.loads(env_str("EVENT_PUBLISHER_KEYS", "{}") or "{}")
+except ValueError:
+    raise ImproperlyConfigured('EVENT_PUBLISHER_KEYS must be JSON {"<publisher>": "<key>", ...}') from None
+if not isinstance(EVENT_PUBLISHER_KEYS, dict) or not all(
+    isinstance(k, str) and isinstance(v, str) and v for k, v in EVENT_PUBLISHER_KEYS.items()
+):
+    raise ImproperlyConfigured('EVENT_PUBLISHER_KEYS must be JSON {"<publisher>": "<non-empty key>", ...}')
 # Reservation TTL keys (ADR 0603) watched by the expiry listener.
 RESERVATION_TTL_PREFIX = env_str("RESERVATION_TTL_PREFIX", "numbering:reservation:")
 # Sweeps: rows per run, the lease renewal window, anomaly thresholds (per window).
