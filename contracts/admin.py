@@ -313,8 +313,17 @@ class InventoryImportAdmin(BigTableAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    # core.authz decides, as over REST (ADR 1351).
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        user = request.user
+        return bool(user.is_active and user.is_staff) and authz.allowed("admin.imports.read", roles_of(user))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
     def has_upload_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("contracts.add_inventoryimport")
+        user = request.user
+        return bool(user.is_active and user.is_staff) and authz.allowed("admin.imports.write", roles_of(user))
 
     @admin.display(description="progress")
     def progress(self, obj: InventoryImport) -> str:

@@ -108,6 +108,8 @@ REGULATOR_DENIED = [
     "admin:audit_auditevent_changelist",
     "admin:core_idempotencyrecord_changelist",
     "admin:contracts_signingkey_changelist",
+    "admin:contracts_inventoryimport_changelist",
+    "admin:contracts_inventoryimport_wizard",
     "admin:exports_inventory_csv",
 ]
 
