@@ -16,6 +16,7 @@ from core.admin import ReadOnlyAdmin, fixed_values_filter
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
+    matrix_read = "admin.audit.read"
     list_display = ("occurred_at", "actor", "action", "object_type", "object_id", "tenant_id", "chain", "seq")
     list_filter = (
         fixed_values_filter("object_type", audited_object_types),
@@ -44,4 +45,5 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 @admin.register(ChainHead)
 class ChainHeadAdmin(ReadOnlyAdmin):
+    matrix_read = "admin.audit.read"
     list_display = ("chain", "seq", "hash", "updated_at")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from audit.hashing import chain_hash, event_body
 from audit.models import GENESIS_HASH, AuditEvent, ChainHead
@@ -169,3 +169,51 @@ def audit_verify_chains() -> VerifyResult:
         if broken:
             breaks.append(broken)
     return VerifyResult(verified=total, chains=len(chains), breaks=breaks)
+
+
+# --- audited saves of reference data (issue 13 item 3, ADR 1351) ----------------------------
+
+
+def model_snapshot(instance: Any) -> dict[str, Any]:
+    """The row's concrete fields (by attname) and its many-to-many ids, JSON-ready."""
+    data: dict[str, Any] = {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+    if instance.pk is not None:
+        for f in instance._meta.many_to_many:
+            data[f.name] = sorted(getattr(instance, f.name).values_list("pk", flat=True))
+    return _jsonable(data)
+
+
+def audited_save(
+    instance: Any,
+    *,
+    actor: str,
+    object_type: str,
+    object_id: Callable[[Any], str],
+    save: Callable[[], None],
+    check: Callable[[dict[str, Any] | None, Any], None] | None = None,
+) -> AuditEvent | None:
+    """Create or change one reference-data row and audit it, in one transaction.
+
+    `save` writes the row (and its relations); `check(before, instance)` may refuse the
+    change first (the row is locked while it decides). The event is `<object_type>.create`
+    or `<object_type>.update` with the before/after snapshots; a save that changed nothing
+    leaves no event."""
+    with transaction.atomic():
+        before = None
+        if instance.pk is not None:
+            current = type(instance)._default_manager.select_for_update().filter(pk=instance.pk).first()
+            before = model_snapshot(current) if current is not None else None
+        if check is not None:
+            check(before, instance)
+        save()
+        after = model_snapshot(type(instance)._default_manager.get(pk=instance.pk))
+        if before == after:
+            return None
+        return audit_append(
+            actor=actor,
+            action=f"{object_type}.{'create' if before is None else 'update'}",
+            object_type=object_type,
+            object_id=object_id(instance),
+            before=before,
+            after=after,
+        )

@@ -17,19 +17,22 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from contracts import signing
+from contracts import services, signing
 from contracts.imports import import_create
 from contracts.models import Contract, InventoryImport, Issuer, NumberBlock, SigningKey
 from contracts.selectors import signing_key_problem
 from contracts.services import (
+    check_key_window,
     contract_suspend,
     contract_terminate,
     import_dispatch,
     signing_key_add,
+    signing_key_approve,
     signing_key_revoke,
 )
-from core.admin import BigTableAdmin
-from core.authz import staff_actor
+from core import authz
+from core.admin import BigTableAdmin, MatrixAdmin, MatrixPermissions
+from core.authz import roles_of, staff_actor
 from core.errors import DomainError
 
 TERMINAL = {
@@ -53,7 +56,9 @@ class SigningKeyInline(admin.TabularInline):
 
 
 @admin.register(Issuer)
-class IssuerAdmin(admin.ModelAdmin):
+class IssuerAdmin(MatrixAdmin):
+    matrix_read, matrix_write = "admin.issuers.read", "admin.issuers.write"
+    save_service = services.issuer_save
     list_display = ("code", "name", "kind", "prefixes")
     search_fields = ("code", "name")
     inlines = [SigningKeyInline]
@@ -77,14 +82,32 @@ class SigningKeyForm(forms.ModelForm):
             raise forms.ValidationError("this key is already installed")
         return self.cleaned_data["public_key_pem"]
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        try:  # the same window rules as the service (not backdated, lifetime cap)
+            data["valid_from"], data["valid_to"] = check_key_window(data.get("valid_from"), data.get("valid_to"))
+        except DomainError as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        return data
+
 
 @admin.register(SigningKey)
-class SigningKeyAdmin(admin.ModelAdmin):
-    list_display = ("issuer", "short_fingerprint", "valid_from", "valid_to", "revoked_at", "usable")
+class SigningKeyAdmin(MatrixAdmin):
+    matrix_read, matrix_write = "admin.signing_keys.read", "admin.signing_keys.write"
+    list_display = (
+        "issuer",
+        "short_fingerprint",
+        "valid_from",
+        "valid_to",
+        "revoked_at",
+        "created_by",
+        "approved_by",
+        "usable",
+    )
     list_select_related = ("issuer",)
     list_filter = ("issuer",)
     search_fields = ("fingerprint",)
-    actions = ["revoke"]
+    actions = ["approve", "revoke"]
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         if obj is None:
@@ -94,7 +117,18 @@ class SigningKeyAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return ()
-        return ("issuer", "fingerprint", "public_key_pem", "valid_from", "valid_to", "revoked_at", "created_at")
+        return (
+            "issuer",
+            "fingerprint",
+            "public_key_pem",
+            "valid_from",
+            "valid_to",
+            "revoked_at",
+            "created_at",
+            "created_by",
+            "approved_by",
+            "approved_at",
+        )
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
@@ -122,6 +156,18 @@ class SigningKeyAdmin(admin.ModelAdmin):
         )
         obj.pk, obj.fingerprint, obj.created_at = key.pk, key.fingerprint, key.created_at
 
+    @admin.action(description="Approve selected keys (four eyes: not your own)", permissions=["change"])
+    def approve(self, request: HttpRequest, queryset: QuerySet[SigningKey]) -> None:
+        done = 0
+        for key in queryset:
+            try:
+                signing_key_approve(fingerprint=key.fingerprint, actor=staff_actor(request.user))
+                done += 1
+            except DomainError as exc:
+                messages.error(request, exc.message)
+        if done:
+            messages.success(request, f"{done} key(s) approved.")
+
     @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[SigningKey]) -> None:
         for key in queryset:
@@ -129,20 +175,56 @@ class SigningKeyAdmin(admin.ModelAdmin):
         messages.success(request, f"{queryset.count()} key(s) revoked.")
 
 
+class ContractForm(forms.ModelForm):
+    """Status changes are checked like the service checks them (TERMINATED is final)."""
+
+    class Meta:
+        model = Contract
+        fields = ("reference", "issuer", "kind", "status", "starts_on", "ends_on", "agreed_prefixes")
+
+    roles: frozenset[str] = frozenset()  # the staff user's (set by ContractAdmin.get_form)
+
+    def clean_status(self) -> str:
+        new = self.cleaned_data["status"]
+        before = None
+        if self.instance.pk is not None:
+            before = Contract.objects.filter(pk=self.instance.pk).values_list("status", flat=True).first()
+        problem = services.contract_status_change_problem(before, new) or services.contract_status_role_problem(
+            before, new, self.roles
+        )
+        if problem:
+            raise forms.ValidationError(problem)
+        return new
+
+
 @admin.register(Contract)
-class ContractAdmin(admin.ModelAdmin):
+class ContractAdmin(MatrixAdmin):
+    form = ContractForm
+    matrix_read, matrix_write = "admin.contracts.read", "admin.contracts.write"
+    save_service = services.contract_save
     list_display = ("reference", "issuer", "kind", "status", "starts_on", "ends_on")
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"roles": roles_of(request.user)})
+
+    def has_suspend_permission(self, request: HttpRequest) -> bool:
+        return authz.allowed("admin.contracts.suspend", roles_of(request.user))
+
+    def has_terminate_permission(self, request: HttpRequest) -> bool:
+        return authz.allowed("admin.contracts.terminate", roles_of(request.user))
+
     list_select_related = ("issuer",)
     list_filter = ("status", "kind", "issuer")
     search_fields = ("reference",)
     actions = ["suspend", "terminate"]
 
     # The same audited, checked transitions as POST /contracts/{id}/suspend|terminate/.
-    @admin.action(description="Suspend selected contracts (audited)", permissions=["change"])
+    @admin.action(description="Suspend selected contracts (audited)", permissions=["suspend"])
     def suspend(self, request: HttpRequest, queryset: QuerySet[Contract]) -> None:
         self._transition(request, queryset, contract_suspend, "suspended")
 
-    @admin.action(description="Terminate selected contracts (audited)", permissions=["change"])
+    @admin.action(description="Terminate selected contracts (audited)", permissions=["terminate"])
     def terminate(self, request: HttpRequest, queryset: QuerySet[Contract]) -> None:
         self._transition(request, queryset, contract_terminate, "terminated")
 
@@ -160,7 +242,9 @@ class ContractAdmin(admin.ModelAdmin):
 
 
 @admin.register(NumberBlock)
-class NumberBlockAdmin(BigTableAdmin):
+class NumberBlockAdmin(MatrixPermissions, BigTableAdmin):
+    matrix_read, matrix_write = "admin.blocks.read", "admin.blocks.write"
+    save_service = services.block_save
     list_display = ("name", "issuer", "kind", "range_start", "range_end", "contract", "inventory_import")
     list_select_related = ("issuer", "contract", "inventory_import")
     list_filter = ("issuer", "kind")
@@ -229,8 +313,17 @@ class InventoryImportAdmin(BigTableAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    # core.authz decides, as over REST (ADR 1351).
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        user = request.user
+        return bool(user.is_active and user.is_staff) and authz.allowed("admin.imports.read", roles_of(user))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
     def has_upload_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("contracts.add_inventoryimport")
+        user = request.user
+        return bool(user.is_active and user.is_staff) and authz.allowed("admin.imports.write", roles_of(user))
 
     @admin.display(description="progress")
     def progress(self, obj: InventoryImport) -> str:

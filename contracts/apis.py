@@ -198,6 +198,29 @@ class IssuerSigningKeysView(ScopedAPIView):
 
 
 @extend_schema(tags=["admin: issuers and contracts"])
+class IssuerSigningKeyApproveView(ScopedAPIView):
+    """Four eyes (ADR 1350): a second, different user approves a newly installed key."""
+
+    permission_keys = {"post": "admin.signing_keys.approve"}
+
+    @extend_schema(
+        summary="Approve a newly installed key (audited; only a user other than the installer)",
+        parameters=[ISSUER_PARAM, FINGERPRINT_PARAM, IDEMPOTENCY_PARAM],
+        request=None,
+        responses=SigningKeySerializer,
+    )
+    def post(self, request: Request, pk: str, fingerprint: str) -> Any:
+        issuer = issuer_by_id_or_code(pk)
+        if not selectors.signing_keys_of(issuer).filter(fingerprint=fingerprint[:64].lower()).exists():
+            raise NotFound(f"issuer {issuer.code} has no signing key with fingerprint {fingerprint[:64]!r}")
+
+        def approve() -> dict[str, Any]:
+            return key_body(services.signing_key_approve(fingerprint=fingerprint.lower(), actor=self.actor))
+
+        return idempotent_mutation(self, {"action": "signing_key_approve", "fingerprint": fingerprint.lower()}, approve)
+
+
+@extend_schema(tags=["admin: issuers and contracts"])
 class IssuerSigningKeyRevokeView(ScopedAPIView):
     permission_keys = {"post": "admin.signing_keys.write"}
 

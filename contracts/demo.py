@@ -22,7 +22,7 @@ from django.db.models import Count
 from contracts import signing
 from contracts.imports import ImportOutcome, import_file
 from contracts.models import Contract, InventoryImport, Issuer, SigningKey
-from contracts.services import signing_key_add
+from contracts.services import signing_key_add, signing_key_approve
 from core import clock
 from core.actors import Actor
 from core.rls import rls_scope
@@ -31,6 +31,7 @@ from numbering.models import Lease, Number, Reservation
 from pools.models import InventoryPool, Tenant, TenantPool
 
 ACTOR = Actor.system("seed-demo")
+APPROVER = Actor.system("seed-demo-approver")
 
 ISSUERS = [
     # code, name, kind, prefixes
@@ -158,6 +159,10 @@ def _keys(report: SeedReport) -> dict[str, object]:
         if not SigningKey.objects.filter(fingerprint=fp).exists():
             signing_key_add(issuer_code=code, public_key_pem=signing.public_pem(key), actor=ACTOR)  # type: ignore[arg-type]
             report.add(f"signing key {fp[:16]}… installed for {code} (private key in .dev/keys/)")
+        if SigningKey.objects.filter(fingerprint=fp, approved_at__isnull=True, revoked_at__isnull=True).exists():
+            # Four eyes (ADR 1350): the demo's second pair of eyes is a second system actor.
+            signing_key_approve(fingerprint=fp, actor=APPROVER)
+            report.add(f"signing key {fp[:16]}… of {code} approved by {APPROVER.identity}")
     return keys
 
 

@@ -35,6 +35,11 @@ class SigningKey(models.Model):
     valid_to = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Four eyes (ADR 1350): who installed the key, and the different staff user who approved
+    # it. Imports verify only with approved keys.
+    created_by = models.CharField(max_length=200, blank=True)
+    approved_by = models.CharField(max_length=200, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["issuer_id", "-valid_from"]

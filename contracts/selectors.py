@@ -15,11 +15,11 @@ def issuer_by_code(code: str) -> Issuer | None:
 
 
 def signing_keys_valid(issuer: Issuer, *, at: datetime | None = None) -> QuerySet[SigningKey]:
-    """Keys usable at `at`: started, not expired, not revoked."""
+    """Keys usable at `at`: approved (four eyes), started, not expired, not revoked."""
     at = at or clock.now()
-    return SigningKey.objects.filter(issuer=issuer, valid_from__lte=at, revoked_at__isnull=True).filter(
-        Q(valid_to__isnull=True) | Q(valid_to__gt=at)
-    )
+    return SigningKey.objects.filter(
+        issuer=issuer, valid_from__lte=at, revoked_at__isnull=True, approved_at__isnull=False
+    ).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=at))
 
 
 def signing_key_problem(key: SigningKey, *, at: datetime | None = None) -> str | None:
@@ -31,6 +31,8 @@ def signing_key_problem(key: SigningKey, *, at: datetime | None = None) -> str |
         return f"expired at {key.valid_to.isoformat()}"
     if key.valid_from > at:
         return f"not valid before {key.valid_from.isoformat()}"
+    if key.approved_at is None:
+        return f"awaiting approval by a second user (installed by {key.created_by or 'unknown'})"
     return None
 
 

@@ -84,7 +84,9 @@ class ContractActionResultSerializer(serializers.Serializer):
 
 class SigningKeySerializer(serializers.ModelSerializer):
     issuer = serializers.CharField(source="issuer.code", read_only=True)
-    usable = serializers.SerializerMethodField(help_text="started, not expired, not revoked: verifies imports now")
+    usable = serializers.SerializerMethodField(
+        help_text="approved by a second user, started, not expired, not revoked: verifies imports now"
+    )
     problem = serializers.SerializerMethodField(help_text="why the key cannot be used now (null when usable)")
 
     class Meta:
@@ -98,6 +100,9 @@ class SigningKeySerializer(serializers.ModelSerializer):
             "valid_to",
             "revoked_at",
             "created_at",
+            "created_by",
+            "approved_by",
+            "approved_at",
             "usable",
             "problem",
         ]
@@ -114,8 +119,12 @@ class SigningKeyAddSerializer(serializers.Serializer):
     public_key_pem = serializers.CharField(
         max_length=20000, trim_whitespace=False, help_text="RSA ≥ 2048 bits, PEM SubjectPublicKeyInfo"
     )
-    valid_from = serializers.DateTimeField(required=False, help_text="ISO 8601 with offset; default now")
-    valid_to = serializers.DateTimeField(required=False, allow_null=True, help_text="ISO 8601; default open-ended")
+    valid_from = serializers.DateTimeField(
+        required=False, help_text="ISO 8601 with offset; default now; not in the past beyond the clock skew"
+    )
+    valid_to = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="ISO 8601; default and maximum valid_from + the lifetime cap"
+    )
 
 
 class SigningKeyRevokeSerializer(serializers.Serializer):

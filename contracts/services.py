@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import current_app
@@ -17,10 +17,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.services import audit_append
+from audit.services import audit_append, audited_save
 from contracts import signing
 from contracts.imports import ImportOutcome, import_set_mode, run_import
-from contracts.models import Contract, InventoryImport, SigningKey
+from contracts.models import Contract, InventoryImport, Issuer, NumberBlock, SigningKey
 from contracts.selectors import issuer_by_code
 from core import authz, clock, errors, idempotency
 from core.actors import Actor
@@ -35,7 +35,36 @@ def _key_snapshot(key: SigningKey) -> dict[str, object]:
         "valid_from": key.valid_from.isoformat(),
         "valid_to": key.valid_to.isoformat() if key.valid_to else None,
         "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+        "created_by": key.created_by,
+        "approved_by": key.approved_by or None,
+        "approved_at": key.approved_at.isoformat() if key.approved_at else None,
     }
+
+
+def check_key_window(valid_from: datetime | None, valid_to: datetime | None) -> tuple[datetime, datetime]:
+    """A new key's window (ADR 1350): not backdated beyond the clock skew, and no longer than
+    the lifetime cap (an open end becomes the cap)."""
+    now = clock.now()
+    for name, value in (("valid_from", valid_from), ("valid_to", valid_to)):
+        if value is not None and timezone.is_naive(value):
+            raise errors.ValidationError(f"{name}: needs a time zone (ISO 8601 with offset, e.g. Z)", field=name)
+    skew = timedelta(seconds=settings.SIGNING_KEY_CLOCK_SKEW_SECONDS)
+    if valid_from is not None and valid_from < now - skew:
+        raise errors.ValidationError(
+            f"valid_from: may not lie in the past (more than {settings.SIGNING_KEY_CLOCK_SKEW_SECONDS} s before now)",
+            field="valid_from",
+        )
+    start = valid_from or now
+    max_days = settings.SIGNING_KEY_MAX_LIFETIME_DAYS
+    if valid_to is None:
+        return start, start + timedelta(days=max_days)
+    if valid_to <= start:
+        raise errors.ValidationError("valid_to: must be after valid_from", field="valid_to")
+    if valid_to - start > timedelta(days=max_days):
+        raise errors.ValidationError(
+            f"valid_to: a key may live at most {max_days} days (SIGNING_KEY_MAX_LIFETIME_DAYS)", field="valid_to"
+        )
+    return start, valid_to
 
 
 def signing_key_add(
@@ -46,17 +75,15 @@ def signing_key_add(
     valid_from: datetime | None = None,
     valid_to: datetime | None = None,
 ) -> SigningKey:
-    """Install an issuer's public key. Several keys per issuer may be valid at once (rotation)."""
+    """Install an issuer's public key. Several keys per issuer may be valid at once (rotation).
+    The key verifies imports only once a second, different staff user approved it
+    (signing_key_approve)."""
+    authz.require_platform(actor, "signing_key_add")
     issuer = issuer_by_code(issuer_code)
     if issuer is None:
         raise errors.ValidationError(f"issuer: unknown issuer code {issuer_code!r}", field="issuer")
     key = signing.load_public_key(public_key_pem)
-    valid_from = valid_from or clock.now()
-    for name, value in (("valid_from", valid_from), ("valid_to", valid_to)):
-        if value is not None and timezone.is_naive(value):
-            raise errors.ValidationError(f"{name}: needs a time zone (ISO 8601 with offset, e.g. Z)", field=name)
-    if valid_to is not None and valid_to <= valid_from:
-        raise errors.ValidationError("valid_to: must be after valid_from", field="valid_to")
+    valid_from, valid_to = check_key_window(valid_from, valid_to)
     fp = signing.fingerprint(key)
     with transaction.atomic():
         existing = SigningKey.objects.select_related("issuer").filter(fingerprint=fp).first()
@@ -71,6 +98,7 @@ def signing_key_add(
             fingerprint=fp,
             valid_from=valid_from,
             valid_to=valid_to,
+            created_by=actor.identity,
         )
         audit_append(
             actor=actor.identity,
@@ -82,7 +110,41 @@ def signing_key_add(
     return row
 
 
+def signing_key_approve(*, fingerprint: str, actor: Actor) -> SigningKey:
+    """The second pair of eyes: a different staff user (or system actor) than the one who
+    installed the key approves it; only then does it verify imports. Approving an approved
+    key changes nothing; a revoked key cannot be approved."""
+    authz.require_platform(actor, "signing_key_approve")
+    with transaction.atomic():
+        key = SigningKey.objects.select_for_update().select_related("issuer").filter(fingerprint=fingerprint).first()
+        if key is None:
+            raise errors.NotFound(f"fingerprint: no signing key {fingerprint!r}", field="fingerprint")
+        if key.approved_at is not None:
+            return key
+        if key.revoked_at is not None:
+            raise errors.InvalidTransition(f"signing key {fingerprint[:16]}… is revoked; it cannot be approved")
+        if actor.identity == key.created_by:
+            raise errors.ValidationError(
+                f"approved_by: {actor.identity} installed this key; a second, different user must approve it",
+                field="approved_by",
+            )
+        before = _key_snapshot(key)
+        key.approved_by = actor.identity
+        key.approved_at = clock.now()
+        key.save(update_fields=["approved_by", "approved_at"])
+        audit_append(
+            actor=actor.identity,
+            action="signing_key.approve",
+            object_type="signing_key",
+            object_id=f"key:{fingerprint}",
+            before=before,
+            after=_key_snapshot(key),
+        )
+    return key
+
+
 def signing_key_revoke(*, fingerprint: str, actor: Actor, reason: str = "") -> SigningKey:
+    authz.require_platform(actor, "signing_key_revoke")
     with transaction.atomic():
         key = SigningKey.objects.select_for_update().select_related("issuer").filter(fingerprint=fingerprint).first()
         if key is None:
@@ -227,3 +289,73 @@ def _queue_or_run(import_id: int, *, actor: Actor, mode: str | None, dry_run: bo
         return run_import(import_id, mode=mode, dry_run=dry_run)
     logger.info("import %s queued to the worker for %s (dry_run=%s)", import_id, actor.identity, dry_run)
     return None
+
+
+# --- reference data written in the admin (issue 13 item 3, ADR 1351) ---------------------------
+# The admin's change forms call these (never Model.save): each change is one audit event with
+# before/after, and the rules REST enforces hold here too.
+
+# Status changes a contract's change form may make (the REST actions are stricter still:
+# suspend and terminate only). TERMINATED is final.
+CONTRACT_FORM_STATUS_CHANGES = {
+    (Contract.Status.DRAFT, Contract.Status.ACTIVE),
+    (Contract.Status.SUSPENDED, Contract.Status.ACTIVE),
+    *((source, target) for _action, (sources, target) in CONTRACT_TRANSITIONS.items() for source in sources),
+}
+
+
+def contract_status_change_problem(before: str | None, after: str) -> str | None:
+    """Why a contract may not go from `before` to `after` (None when it may)."""
+    if before is None:
+        return (
+            None
+            if after in {Contract.Status.DRAFT, Contract.Status.ACTIVE}
+            else (f"status: a new contract starts DRAFT or ACTIVE, not {after}")
+        )
+    if before == after or (before, after) in CONTRACT_FORM_STATUS_CHANGES:
+        return None
+    return f"status: a contract cannot go from {before} to {after}"
+
+
+# A status a change form sets needs the REST key of the same action.
+CONTRACT_STATUS_KEYS = {
+    Contract.Status.SUSPENDED: "admin.contracts.suspend",
+    Contract.Status.TERMINATED: "admin.contracts.terminate",
+}
+
+
+def contract_status_role_problem(before: str | None, after: str, roles: frozenset[str]) -> str | None:
+    key = CONTRACT_STATUS_KEYS.get(after)  # type: ignore[call-overload]
+    if before != after and key and not authz.allowed(key, roles):
+        return f"status: setting {after} needs one of the roles {', '.join(sorted(authz.MATRIX[key]))}"
+    return None
+
+
+def contract_save(contract: Contract, *, actor: Actor, save: Any) -> None:
+    """Create or change a contract (the admin form): TERMINATED is final, SUSPENDED and
+    TERMINATED need the roles of the REST suspend/terminate actions; audited."""
+    authz.require_platform(actor, "contract_save")
+
+    def check(before: dict[str, Any] | None, row: Contract) -> None:
+        old = before["status"] if before else None
+        problem = contract_status_change_problem(old, row.status) or contract_status_role_problem(
+            old, row.status, actor.roles
+        )
+        if problem:
+            raise errors.InvalidTransition(problem, field="status")
+
+    audited_save(
+        contract, actor=actor.identity, object_type="contract", object_id=lambda c: c.reference, save=save, check=check
+    )
+
+
+def issuer_save(issuer: Issuer, *, actor: Actor, save: Any) -> None:
+    authz.require_platform(actor, "issuer_save")
+    audited_save(issuer, actor=actor.identity, object_type="issuer", object_id=lambda i: i.code, save=save)
+
+
+def block_save(block: NumberBlock, *, actor: Actor, save: Any) -> None:
+    authz.require_platform(actor, "block_save")
+    audited_save(
+        block, actor=actor.identity, object_type="number_block", object_id=lambda b: f"block:{b.pk}", save=save
+    )

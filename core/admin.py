@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib import admin
 from django.core.paginator import Paginator
 
+from core import authz
 from core.models import IdempotencyRecord
 
 COUNT_CAP = 10_000
@@ -29,8 +30,75 @@ class BigTableAdmin(admin.ModelAdmin):
     list_per_page = 50
 
 
+class MatrixPermissions:
+    """Admin permissions from core.authz, the table REST uses (issue 13 item 3, ADR 1351):
+    view needs `matrix_read` (or `matrix_write`), add and change need `matrix_write`, and
+    nothing is ever deleted (reference data is deactivated: a status, a revocation).
+    With `save_service` set, the change form writes through that service — `service(obj,
+    actor=..., save=...)`, audited — never through Model.save directly."""
+
+    matrix_read: str | None = None
+    matrix_write: str | None = None
+    save_service: Callable[..., Any] | None = None
+
+    def _roles(self, request: Any) -> frozenset[str]:
+        user = request.user
+        if not (user.is_active and user.is_staff):
+            return frozenset()
+        return authz.roles_of(user)
+
+    def has_view_permission(self, request: Any, obj: Any = None) -> bool:
+        roles = self._roles(request)
+        return any(key and authz.allowed(key, roles) for key in (self.matrix_read, self.matrix_write))
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return bool(self.matrix_write) and authz.allowed(self.matrix_write or "", self._roles(request))
+
+    def has_add_permission(self, request: Any, *args: Any) -> bool:
+        return self.has_change_permission(request)
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_module_permission(self, request: Any) -> bool:
+        return self.has_view_permission(request)
+
+    def save_model(self, request: Any, obj: Any, form: Any, change: bool) -> None:
+        if self.save_service is None:
+            super().save_model(request, obj, form, change)  # type: ignore[misc,attr-defined]
+        # else: written with its relations, audited, in save_related
+
+    def save_related(self, request: Any, form: Any, formsets: Any, change: bool) -> None:
+        parent = super()
+        if self.save_service is None:
+            parent.save_related(request, form, formsets, change)  # type: ignore[misc,attr-defined]
+            return
+
+        def save() -> None:
+            form.instance.save()
+            parent.save_related(request, form, formsets, change)  # type: ignore[misc,attr-defined]
+
+        type(self).save_service(form.instance, actor=authz.staff_actor(request.user), save=save)  # type: ignore[misc,attr-defined]
+
+
+class MatrixAdmin(MatrixPermissions, admin.ModelAdmin):
+    pass
+
+
 class ReadOnlyAdmin(BigTableAdmin):
-    """Machine-written or append-only rows: view only, even for superusers."""
+    """Machine-written or append-only rows: view only, even for superusers. With
+    `matrix_read` set, viewing needs that core.authz key (ADR 1351)."""
+
+    matrix_read: str | None = None
+
+    def has_view_permission(self, request: Any, obj: Any = None) -> bool:
+        if self.matrix_read is None:
+            return super().has_view_permission(request, obj)
+        user = request.user
+        return bool(user.is_active and user.is_staff) and authz.allowed(self.matrix_read, authz.roles_of(user))
+
+    def has_module_permission(self, request: Any) -> bool:
+        return self.has_view_permission(request) if self.matrix_read else super().has_module_permission(request)
 
     def has_add_permission(self, request: Any, obj: Any = None) -> bool:
         return False
@@ -65,5 +133,6 @@ def fixed_values_filter(
 
 @admin.register(IdempotencyRecord)
 class IdempotencyRecordAdmin(ReadOnlyAdmin):
+    matrix_read = "admin.idempotency.read"
     list_display = ("scope", "key", "created_at", "expires_at")
     search_fields = ("key",)

@@ -31,13 +31,16 @@ COMMERCE_OPS = "commerce.ops"
 COMPLIANCE_OFFICER = "compliance.officer"
 AUDITOR = "auditor"
 REGULATOR_EXPORTER = "regulator.exporter"
+# Installs, approves and revokes issuers' import signing keys (the trust anchors of imports),
+# kept apart from the roles that run imports (issue 13 item 2, ADR 1350).
+KEY_MANAGER = "key.manager"
 TENANT_ADMIN = "tenant.admin"
 TENANT_VIEWER = "tenant.viewer"
 # A machine role (client-credentials token of regulator-portal-service, issue 17): reads
 # regulator exports and nothing else; no Django staff group, never a tenant.
 REGULATOR_PORTAL = "regulator.portal"
 
-STAFF_ROLES = (NUMBERING_ADMIN, COMMERCE_OPS, COMPLIANCE_OFFICER, AUDITOR, REGULATOR_EXPORTER)
+STAFF_ROLES = (NUMBERING_ADMIN, COMMERCE_OPS, COMPLIANCE_OFFICER, AUDITOR, REGULATOR_EXPORTER, KEY_MANAGER)
 SERVICE_ROLES = (REGULATOR_PORTAL,)
 TENANT_ROLES = (TENANT_ADMIN, TENANT_VIEWER)
 PLATFORM_ROLES = STAFF_ROLES + SERVICE_ROLES  # the roles a token without tenant_id may carry
@@ -48,6 +51,7 @@ ALL_ROLES = PLATFORM_ROLES + TENANT_ROLES
 _A, _O, _C, _AU, _R = NUMBERING_ADMIN, COMMERCE_OPS, COMPLIANCE_OFFICER, AUDITOR, REGULATOR_EXPORTER
 _TA, _TV = TENANT_ADMIN, TENANT_VIEWER
 _RP = REGULATOR_PORTAL
+_KM = KEY_MANAGER
 
 
 def _r(*names: str) -> frozenset[str]:
@@ -57,10 +61,12 @@ def _r(*names: str) -> frozenset[str]:
 # key -> roles allowed. Admin keys only ever list staff roles, tenant keys only tenant roles.
 MATRIX: dict[str, frozenset[str]] = {
     # --- admin surface /api/admin/v1/ ---
-    "admin.issuers.read": _r(_A, _O, _C, _AU, _R),
-    "admin.signing_keys.read": _r(_A, _O, _AU),
-    # Installing/revoking an MNO's key is inventory work (ADR 0900): admin and commerce ops.
-    "admin.signing_keys.write": _r(_A, _O),
+    "admin.issuers.read": _r(_A, _O, _C, _AU, _R, _KM),
+    "admin.signing_keys.read": _r(_A, _O, _AU, _KM),
+    # An issuer's key is the trust anchor of its imports: whoever runs imports (commerce ops)
+    # may not install one (ADR 1350). A new key needs a second, different user's approval.
+    "admin.signing_keys.write": _r(_A, _KM),
+    "admin.signing_keys.approve": _r(_A, _KM),
     "admin.contracts.read": _r(_A, _O, _C, _AU, _R),
     "admin.contracts.suspend": _r(_A, _O),
     "admin.contracts.terminate": _r(_A),
@@ -106,8 +112,23 @@ MATRIX: dict[str, frozenset[str]] = {
 }
 
 
+# Admin-only keys (issue 13 item 3, ADR 1351): reference data REST only reads, and tables
+# REST does not serve. Same shape as MATRIX; core.admin.MatrixAdmin reads both.
+ADMIN_MATRIX: dict[str, frozenset[str]] = {
+    "admin.issuers.write": _r(_A, _O),
+    "admin.contracts.write": _r(_A, _O),
+    "admin.blocks.write": _r(_A, _O),
+    "admin.tenants.write": _r(_A, _O),
+    "admin.inventory_pools.write": _r(_A, _O),
+    "admin.tenant_pools.write": _r(_A, _O),
+    "admin.outbox.read": _r(_A, _O, _C, _AU),
+    # Stored idempotency responses carry tenants' data: whoever may read the audit trail.
+    "admin.idempotency.read": _r(_A, _O, _C, _AU),
+}
+
+
 def allowed(key: str, role_names: frozenset[str]) -> bool:
-    return bool(MATRIX.get(key, frozenset()) & role_names)
+    return bool((MATRIX.get(key) or ADMIN_MATRIX.get(key, frozenset())) & role_names)
 
 
 # --- Django admin: number actions → the REST key that grants them ---------------------------
@@ -149,7 +170,7 @@ READ_ONLY_MODELS = {
 }
 
 _OPS_EDIT = {
-    "contracts": {"issuer", "contract", "numberblock", "inventoryimport", "signingkey"},
+    "contracts": {"issuer", "contract", "numberblock", "inventoryimport"},
     "pools": {"tenant", "inventorypool", "tenantpool"},
     "numbering": {"number", "lease", "reservation"},
 }
@@ -169,6 +190,10 @@ STAFF_GRANTS: dict[str, dict[tuple[str, str], set[str]]] = {
     REGULATOR_EXPORTER: {
         **{(app, "*"): {"view"} for app in APPS},
         ("exports", "*"): {"view", "add", "change"},
+    },
+    KEY_MANAGER: {
+        ("contracts", "issuer"): {"view"},
+        ("contracts", "signingkey"): {"view", "add", "change"},
     },
 }
 

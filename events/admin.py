@@ -13,6 +13,7 @@ from numbering.lifecycle import TRANSITIONS
 
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(ReadOnlyAdmin):
+    matrix_read = "admin.outbox.read"
     list_display = ("id", "event_type", "aggregate_id", "partition", "created_at", "published_at", "attempts")
     list_filter = (fixed_values_filter("event_type", sorted({t.event for t in TRANSITIONS} | {EVENT_COMPLETED})),)
     search_fields = ("aggregate_id",)
@@ -20,6 +21,7 @@ class OutboxEventAdmin(ReadOnlyAdmin):
 
 @admin.register(ProcessedMessage)
 class ProcessedMessageAdmin(ReadOnlyAdmin):
+    matrix_read = "admin.outbox.read"
     list_display = ("message_id", "subject", "outcome", "processed_at")
     search_fields = ("message_id",)
     show_full_result_count = False

@@ -27,6 +27,7 @@ from prometheus_client import Counter
 from core import errors
 from core.actors import Actor
 from events.models import ProcessedMessage
+from events.publishers import publisher_problem
 from numbering import jobs
 from pools.models import Tenant
 from pools.services import tenant_set_status
@@ -71,6 +72,9 @@ def parse_message(
     """Validate a tenant event; raise InvalidMessage naming the field and the rule."""
     if subject not in ROUTES:
         raise InvalidMessage("subject", f"subject: {subject!r} is not one this consumer handles")
+    problem = publisher_problem(subject, data, headers)  # ADR 1353: only the subject's publisher
+    if problem:
+        raise InvalidMessage("publisher", problem)
     try:
         body = json.loads(data)
     except (ValueError, UnicodeDecodeError):

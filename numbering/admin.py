@@ -140,6 +140,14 @@ class NumberAdmin(BigTableAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # numbers arrive through signed imports only
 
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # core.authz decides, as over REST (ADR 1351); the bulk actions check ADMIN_ACTIONS.
+        user = request.user
+        return bool(user.is_active and user.is_staff) and authz.allowed("admin.numbers.read", authz.roles_of(user))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
@@ -208,6 +216,7 @@ class NumberAdmin(BigTableAdmin):
 
 @admin.register(Reservation)
 class ReservationAdmin(ReadOnlyAdmin):
+    matrix_read = "admin.numbers.read"
     list_display = ("number", "tenant", "status", "created_at", "expires_at", "ended_at", "created_by")
     list_select_related = ("number", "tenant")
     list_filter = ("status",)
@@ -217,6 +226,7 @@ class ReservationAdmin(ReadOnlyAdmin):
 
 @admin.register(Lease)
 class LeaseAdmin(ReadOnlyAdmin):
+    matrix_read = "admin.leases.read"
     list_display = ("number", "tenant", "status", "starts_at", "expires_at", "auto_renew", "renewals", "end_reason")
     list_select_related = ("number", "tenant")
     list_filter = ("status", "auto_renew")
@@ -246,6 +256,17 @@ class QuarantinePolicyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # the cases are fixed by DESIGN §2.1
 
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        roles = authz.roles_of(request.user) if request.user.is_active and request.user.is_staff else frozenset()
+        return authz.allowed("admin.quarantine_policies.read", roles)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        roles = authz.roles_of(request.user) if request.user.is_active and request.user.is_staff else frozenset()
+        return authz.allowed("admin.quarantine_policies.write", roles)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
@@ -263,6 +284,7 @@ class QuarantinePolicyAdmin(admin.ModelAdmin):
 # --- background work (issue 6): read-only view of what the detector did ---
 @admin.register(models.AnomalySignal)
 class AnomalySignalAdmin(ReadOnlyAdmin):
+    matrix_read = "admin.numbers.read"
     list_display = ("kind", "subject", "window_start", "count", "created_at")
     list_filter = ("kind",)
     show_full_result_count = False

@@ -4,26 +4,33 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from core.admin import BigTableAdmin, ReadOnlyAdmin
+from core.admin import BigTableAdmin, MatrixAdmin, MatrixPermissions, ReadOnlyAdmin
+from pools import services
 from pools.models import InventoryPool, PoolWatermarkState, Tenant, TenantPool
 
 
 @admin.register(Tenant)
-class TenantAdmin(BigTableAdmin):
+class TenantAdmin(MatrixPermissions, BigTableAdmin):
+    matrix_read, matrix_write = "admin.tenants.read", "admin.tenants.write"
+    save_service = services.tenant_save
     list_display = ("name", "registration_no", "segment", "status", "created_at")
     list_filter = ("segment", "status")
     search_fields = ("name", "registration_no")
 
 
 @admin.register(InventoryPool)
-class InventoryPoolAdmin(admin.ModelAdmin):
+class InventoryPoolAdmin(MatrixAdmin):
+    matrix_read, matrix_write = "admin.inventory_pools.read", "admin.inventory_pools.write"
+    save_service = services.inventory_pool_save
     list_display = ("code", "name", "kind", "vanity", "government_reserved", "low_watermark", "critical_watermark")
     list_filter = ("kind", "vanity", "government_reserved")
     search_fields = ("code", "name")
 
 
 @admin.register(TenantPool)
-class TenantPoolAdmin(BigTableAdmin):
+class TenantPoolAdmin(MatrixPermissions, BigTableAdmin):
+    matrix_read, matrix_write = "admin.tenant_pools.read", "admin.tenant_pools.write"
+    save_service = services.tenant_pool_save
     list_display = (
         "tenant",
         "quota_msisdn",
@@ -40,6 +47,7 @@ class TenantPoolAdmin(BigTableAdmin):
 
 @admin.register(PoolWatermarkState)
 class PoolWatermarkStateAdmin(ReadOnlyAdmin):
+    matrix_read = "admin.inventory_pools.read"
     """The last watermark level per pool (set by the pool-watermarks job)."""
 
     list_display = ("pool", "level", "available", "changed_at", "checked_at")

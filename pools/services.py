@@ -11,14 +11,15 @@ from django.db import transaction
 from django.db.models import Count, Q
 from prometheus_client import Counter, Gauge
 
-from audit.services import audit_append
+from audit.services import audit_append, audited_save
 from core import clock, errors
 from core.actors import Actor
+from core.authz import require_platform
 from core.outbox import outbox_enqueue
 from core.rls import rls_scope
 from numbering.lifecycle import State
 from numbering.models import Number
-from pools.models import InventoryPool, PoolWatermarkState, Tenant
+from pools.models import InventoryPool, PoolWatermarkState, Tenant, TenantPool
 
 log = logging.getLogger(__name__)
 
@@ -126,3 +127,23 @@ def pool_watermarks_check() -> WatermarkResult:
                 log.warning("pool %s crossed from %s to %s (%d available)", pool.code, previous, level, available)
             state.save()
     return WatermarkResult(pools=len(pools), crossings=crossings)
+
+
+# --- reference data written in the admin (issue 13 item 3, ADR 1351) ---------------------------
+
+
+def tenant_save(tenant: Tenant, *, actor: Actor, save: Any) -> None:
+    require_platform(actor, "tenant_save")
+    audited_save(tenant, actor=actor.identity, object_type="tenant", object_id=lambda t: str(t.pk), save=save)
+
+
+def inventory_pool_save(pool: InventoryPool, *, actor: Actor, save: Any) -> None:
+    require_platform(actor, "inventory_pool_save")
+    audited_save(pool, actor=actor.identity, object_type="inventory_pool", object_id=lambda p: p.code, save=save)
+
+
+def tenant_pool_save(tenant_pool: TenantPool, *, actor: Actor, save: Any) -> None:
+    require_platform(actor, "tenant_pool_save")
+    audited_save(
+        tenant_pool, actor=actor.identity, object_type="tenant_pool", object_id=lambda p: str(p.tenant_id), save=save
+    )

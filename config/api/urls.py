@@ -15,6 +15,7 @@ from contracts.apis import (
     BlockViewSet,
     ContractViewSet,
     ImportViewSet,
+    IssuerSigningKeyApproveView,
     IssuerSigningKeyRevokeView,
     IssuerSigningKeysView,
     IssuerViewSet,
@@ -51,6 +52,11 @@ admin_paths = [
     path("exports/<str:pk>/download/", RegulatorExportDownloadView.as_view(), name="admin-export-download"),
     path("exports/<str:pk>/verify/", RegulatorExportVerifyView.as_view(), name="admin-export-verify"),
     path("issuers/<str:pk>/signing-keys/", IssuerSigningKeysView.as_view(), name="admin-issuer-signing-keys"),
+    path(
+        "issuers/<str:pk>/signing-keys/<str:fingerprint>/approve/",
+        IssuerSigningKeyApproveView.as_view(),
+        name="admin-issuer-signing-key-approve",
+    ),
     path(
         "issuers/<str:pk>/signing-keys/<str:fingerprint>/revoke/",
         IssuerSigningKeyRevokeView.as_view(),

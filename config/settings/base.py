@@ -6,6 +6,7 @@ NUMBERING_ENV selects the profile: ``dev`` (default; generates local secrets und
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
 
@@ -281,6 +282,11 @@ INVENTORY_IMPORT_REPORT_LIMIT = env_int("INVENTORY_IMPORT_REPORT_LIMIT", 1000, m
 # request when the broker refuses; false: they run in the request (development without a worker).
 INVENTORY_IMPORT_ASYNC = env_bool("INVENTORY_IMPORT_ASYNC", default=False)
 
+# Issuer signing keys (issue 13 item 2, ADR 1350): how far in the past a new key's valid_from
+# may lie (clock skew), and the longest lifetime a key may have (valid_to - valid_from).
+SIGNING_KEY_CLOCK_SKEW_SECONDS = env_int("SIGNING_KEY_CLOCK_SKEW_SECONDS", 300, minimum=0, maximum=3600)
+SIGNING_KEY_MAX_LIFETIME_DAYS = env_int("SIGNING_KEY_MAX_LIFETIME_DAYS", 730, minimum=1, maximum=3650)
+
 # --- REST API: JWT auth, DRF, OpenAPI (issue 4) ---------------------------------------------
 # JWT_JWKS_URL or JWT_JWKS_FILE: where the RS256 verification keys come from (one is required
 #   in production; dev/test default to the JWKS of the generated dev key in .dev/jwt/).
@@ -405,6 +411,17 @@ NATS_PROVISION_DEV_STREAMS = env_bool("NATS_PROVISION_DEV_STREAMS", default=not 
 # Event consumers: numbers recalled per transaction, deliveries before a failing message is given up.
 EVENT_RECALL_BATCH = env_int("EVENT_RECALL_BATCH", 100, minimum=1, maximum=10000)
 EVENT_CONSUMER_MAX_DELIVERIES = env_int("EVENT_CONSUMER_MAX_DELIVERIES", 50, minimum=1)
+# Consumed events must be signed by their subject's publisher (issue 13 item 5, ADR 1353):
+# EVENT_PUBLISHER_KEYS is JSON {"compliance-service": "<key>", "tenant-service": "<key>"}.
+EVENT_SIGNATURES_REQUIRED = env_bool("EVENT_SIGNATURES_REQUIRED", default=True)
+try:
+    EVENT_PUBLISHER_KEYS: dict[str, str] = json.loads(env_str("EVENT_PUBLISHER_KEYS", "{}") or "{}")
+except ValueError:
+    raise ImproperlyConfigured('EVENT_PUBLISHER_KEYS must be JSON {"<publisher>": "<key>", ...}') from None
+if not isinstance(EVENT_PUBLISHER_KEYS, dict) or not all(
+    isinstance(k, str) and isinstance(v, str) and v for k, v in EVENT_PUBLISHER_KEYS.items()
+):
+    raise ImproperlyConfigured('EVENT_PUBLISHER_KEYS must be JSON {"<publisher>": "<non-empty key>", ...}')
 # Reservation TTL keys (ADR 0603) watched by the expiry listener.
 RESERVATION_TTL_PREFIX = env_str("RESERVATION_TTL_PREFIX", "numbering:reservation:")
 # Sweeps: rows per run, the lease renewal window, anomaly thresholds (per window).

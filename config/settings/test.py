@@ -6,6 +6,10 @@ import os
 
 os.environ.setdefault("NUMBERING_ENV", "test")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+# Test-only publisher keys for the consumers' signature check (ADR 1353); not secrets.
+os.environ.setdefault(
+    "EVENT_PUBLISHER_KEYS", '{"compliance-service": "test-compliance-key", "tenant-service": "test-tenant-key"}'
+)
 
 from config.settings.base import *  # noqa: E402,F403
 

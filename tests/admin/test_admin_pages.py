@@ -241,26 +241,47 @@ def test_quarantine_policy_change_is_audited_with_approver(client):
     assert event.actor == "user:adam" and event.before["days"] == 90 and event.after["days"] == 120
 
 
-def test_signing_key_added_and_revoked_in_the_admin_is_audited(ops_client, roshan):
+def test_signing_key_added_and_revoked_in_the_admin_is_audited(client, roshan):
+    client.force_login(staff_user("kim", roles.KEY_MANAGER))
     pem = signing.public_pem(private_key("admin-added"))
-    response = ops_client.post(
+    response = client.post(
         reverse("admin:contracts_signingkey_add"),
-        {"issuer": roshan.pk, "public_key_pem": pem, "valid_from_0": "2026-01-01", "valid_from_1": "00:00:00"},
+        {"issuer": roshan.pk, "public_key_pem": pem, "valid_from_0": "2999-01-01", "valid_from_1": "00:00:00"},
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     key = SigningKey.objects.get(fingerprint=signing.fingerprint(private_key("admin-added").public_key()))
-    assert AuditEvent.objects.filter(action="signing_key.add", actor="user:olga").exists()
-    dup = ops_client.post(
+    assert AuditEvent.objects.filter(action="signing_key.add", actor="user:kim").exists()
+    dup = client.post(
         reverse("admin:contracts_signingkey_add"),
-        {"issuer": roshan.pk, "public_key_pem": pem, "valid_from_0": "2026-01-01", "valid_from_1": "00:00:00"},
+        {"issuer": roshan.pk, "public_key_pem": pem, "valid_from_0": "2999-01-01", "valid_from_1": "00:00:00"},
     )
     assert "already installed" in dup.content.decode()
-    ops_client.post(
-        reverse("admin:contracts_signingkey_changelist"), {"action": "revoke", "_selected_action": [key.pk]}
-    )
+    client.post(reverse("admin:contracts_signingkey_changelist"), {"action": "revoke", "_selected_action": [key.pk]})
     key.refresh_from_db()
     assert key.revoked_at is not None
-    assert ops_client.get(reverse("admin:contracts_signingkey_change", args=[key.pk])).status_code == 200
+    assert client.get(reverse("admin:contracts_signingkey_change", args=[key.pk])).status_code == 200
+
+
+def test_admin_key_four_eyes_and_commerce_ops_cannot_add_keys(client, ops_client, roshan):
+    """Issue 13 item 2 in the admin: ops may not install keys; the installer may not approve
+    their own key; a second key manager may; a backdated valid_from is a form error."""
+    pem = signing.public_pem(private_key("admin-4eyes"))
+    form = {"issuer": roshan.pk, "public_key_pem": pem, "valid_from_0": "2999-01-01", "valid_from_1": "00:00:00"}
+    assert ops_client.post(reverse("admin:contracts_signingkey_add"), form).status_code == 403
+    client.force_login(staff_user("kim", roles.KEY_MANAGER))
+    backdated = client.post(reverse("admin:contracts_signingkey_add"), {**form, "valid_from_0": "2020-01-01"})
+    assert backdated.status_code == 200 and "may not lie in the past" in backdated.content.decode()
+    assert client.post(reverse("admin:contracts_signingkey_add"), form).status_code == 302
+    key = SigningKey.objects.get(fingerprint=signing.fingerprint(private_key("admin-4eyes").public_key()))
+    changelist = reverse("admin:contracts_signingkey_changelist")
+    client.post(changelist, {"action": "approve", "_selected_action": [key.pk]})
+    key.refresh_from_db()
+    assert key.approved_at is None
+    client.force_login(staff_user("kai", roles.KEY_MANAGER))
+    client.post(changelist, {"action": "approve", "_selected_action": [key.pk]})
+    key.refresh_from_db()
+    assert key.approved_by == "user:kai" and key.approved_at is not None
+    assert AuditEvent.objects.filter(action="signing_key.approve", actor="user:kai").count() == 1
 
 
 def test_contract_suspend_and_terminate_actions_go_through_the_audited_services(ops_client, roshan):
@@ -273,11 +294,19 @@ def test_contract_suspend_and_terminate_actions_go_through_the_audited_services(
     draft.refresh_from_db()
     assert (active.status, draft.status) == ("SUSPENDED", "DRAFT")  # a draft cannot be suspended: said, not done
     assert "1 contract(s) suspended" in page and "is DRAFT" in page
+    # Terminating is numbering.admin's (as over REST, admin.contracts.terminate): ops' attempt does nothing.
+    ops_client.post(changelist, {"action": "terminate", "_selected_action": [active.pk]})
+    active.refresh_from_db()
+    assert active.status == "SUSPENDED"
+    ops_client.force_login(staff_user("adam", roles.NUMBERING_ADMIN))
     ops_client.post(changelist, {"action": "terminate", "_selected_action": [active.pk]})
     active.refresh_from_db()
     assert active.status == "TERMINATED" and active.ends_on is not None
-    events = AuditEvent.objects.filter(object_id=active.reference, actor="user:olga").order_by("id")
-    assert [e.action for e in events] == ["contract_suspend", "contract_terminate"]
+    events = AuditEvent.objects.filter(object_id=active.reference).order_by("id")
+    assert [(e.action, e.actor) for e in events] == [
+        ("contract_suspend", "user:olga"),
+        ("contract_terminate", "user:adam"),
+    ]
 
 
 def test_audit_verify_button_reports_chain_ok(ops_client, alice):

@@ -243,12 +243,15 @@ def test_signing_keys_by_issuer_code_or_id(roshan: Any) -> None:
 
 
 def test_rotate_then_revoke_a_key_over_http_and_imports_follow(roshan: Any, inventory_snapshot: Any) -> None:
-    api, ops = Api(), make_token("commerce.ops")
+    api, ops = Api(), make_token("key.manager", sub="kim")
     new_pem = signing.public_pem(private_key("roshan-2027"))
     added = api.post(f"{A}/issuers/ROSHAN/signing-keys/", ops, {"public_key_pem": new_pem})
     assert added.status == 201, added.body
-    assert added.json["usable"] and added.json["issuer"] == "ROSHAN"
+    assert not added.json["usable"] and added.json["problem"].startswith("awaiting approval")
     assert AuditEvent.objects.filter(action="signing_key.add", object_id=f"key:{added.json['fingerprint']}").exists()
+    approve = f"{A}/issuers/ROSHAN/signing-keys/{added.json['fingerprint']}/approve/"
+    approved = api.post(approve, make_token("key.manager", sub="kai"), None)
+    assert approved.status == 200 and approved.json["usable"] and approved.json["approved_by"] == "user:kai"
     assert upload(sign_csv(HEADER + msisdn_rows(2), key="roshan-2027")).status_code == 202
 
     revoked = api.post(

@@ -30,6 +30,7 @@ ENDPOINTS: list[tuple[str, str, str, Any]] = [
     ("GET", f"{A}/issuers/{{id}}/", "admin.issuers.read", None),
     ("GET", f"{A}/issuers/{{id}}/signing-keys/", "admin.signing_keys.read", None),
     ("POST", f"{A}/issuers/{{id}}/signing-keys/", "admin.signing_keys.write", {}),
+    ("POST", f"{A}/issuers/{{id}}/signing-keys/{{fingerprint}}/approve/", "admin.signing_keys.approve", None),
     ("POST", f"{A}/issuers/{{id}}/signing-keys/{{fingerprint}}/revoke/", "admin.signing_keys.write", {}),
     ("GET", f"{A}/contracts/", "admin.contracts.read", None),
     ("GET", f"{A}/contracts/{{id}}/", "admin.contracts.read", None),

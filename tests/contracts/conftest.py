@@ -45,15 +45,24 @@ def msisdn_rows(count: int, *, prefix: str = "79", start: int = 0, block: str = 
     return "".join(f"+93{prefix}{start + i:07d},MSISDN,,{block}\n" for i in range(count))
 
 
-def install_key(issuer: Issuer, key: str, **kw: Any) -> SigningKey:
+def install_key(issuer: Issuer, key: str, *, approved: bool = True, **kw: Any) -> SigningKey:
+    """A key installed a day ago (backdated past the service's window check, hence the ORM)
+    and — unless approved=False — approved through the service by a second actor (four eyes)."""
+    from contracts.services import signing_key_approve
+    from core.actors import Actor
+
     pub = private_key(key).public_key()
-    return SigningKey.objects.create(
+    row = SigningKey.objects.create(
         issuer=issuer,
         public_key_pem=signing.canonical_pem(pub),
         fingerprint=signing.fingerprint(pub),
         valid_from=kw.pop("valid_from", timezone.now() - timedelta(days=1)),
+        created_by=kw.pop("created_by", "system:test-installer"),
         **kw,
     )
+    if approved:
+        row = signing_key_approve(fingerprint=row.fingerprint, actor=Actor.system("test-approver"))
+    return row
 
 
 @pytest.fixture(autouse=True)

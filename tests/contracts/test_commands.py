@@ -37,14 +37,15 @@ def test_add_signing_key_installs_key_with_fingerprint_and_window(tmp_path):
         "--pem",
         str(_pem(tmp_path, "mtn")),
         "--valid-from",
-        "2026-01-01T00:00:00Z",
+        "2999-01-01T00:00:00Z",
         "--valid-to",
-        "2027-01-01T00:00:00+00:00",
+        "3000-01-01T00:00:00+00:00",
         stdout=out,
     )
     key = SigningKey.objects.get()
     assert key.fingerprint == signing.fingerprint(private_key("mtn").public_key())
-    assert key.valid_to.year == 2027 and key.fingerprint in out.getvalue()
+    assert key.valid_to.year == 3000 and key.fingerprint in out.getvalue()
+    assert key.created_by == "system:manage.py add_signing_key" and key.approved_at is None
     assert AuditEvent.objects.filter(action="signing_key.add").exists()
 
 
@@ -55,7 +56,7 @@ def test_add_signing_key_installs_key_with_fingerprint_and_window(tmp_path):
         (["--issuer", "ROSHAN", "--valid-from", "yesterday"], "--valid-from: 'yesterday' is not an ISO 8601"),
         (["--issuer", "ROSHAN", "--valid-from", "2026-01-01T00:00:00"], "valid_from: needs a time zone"),
         (
-            ["--issuer", "ROSHAN", "--valid-from", "2026-02-01T00:00:00Z", "--valid-to", "2026-01-01T00:00:00Z"],
+            ["--issuer", "ROSHAN", "--valid-from", "2999-02-01T00:00:00Z", "--valid-to", "2999-01-01T00:00:00Z"],
             "valid_to: must be after valid_from",
         ),
     ],

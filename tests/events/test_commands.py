@@ -12,12 +12,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connections, transaction
 
 from core.models import OutboxEvent
 from core.outbox import outbox_enqueue
 from events.models import ProcessedMessage
+from events.publishers import signed_headers
 from tests.events.conftest import free_port, wait_for
 
 pytestmark = pytest.mark.usefixtures("committed")
@@ -84,7 +86,10 @@ def test_run_outbox_relay_publishes_serves_metrics_and_stops_on_sigterm(nats_ser
 
 def test_run_event_consumers_handles_a_message_and_stops_on_sigterm(nats_server: Any, alice: Any) -> None:
     body = json.dumps({"id": str(uuid.uuid4()), "tenant_id": str(alice.id)}).encode()
-    nats_server.run(lambda js: js.publish("tenant.deleted.v1", body))
+    headers = signed_headers(
+        "tenant-service", settings.EVENT_PUBLISHER_KEYS["tenant-service"], "tenant.deleted.v1", body
+    )
+    nats_server.run(lambda js: js.publish("tenant.deleted.v1", body, headers=headers))
     with SigtermWhen(lambda: ProcessedMessage.objects.exists()):
         call_command("run_event_consumers", nats_url=nats_server.url, metrics_port=free_port())
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from prometheus_client import REGISTRY
@@ -16,6 +17,7 @@ from audit.models import AuditEvent
 from core.rls import rls_scope
 from events.consumers import InvalidMessage, parse_message
 from events.models import ProcessedMessage
+from events.publishers import SUBJECT_PUBLISHERS, signed_headers
 from numbering.lifecycle import State
 from numbering.models import Number, Reservation
 from pools.models import Tenant
@@ -26,10 +28,21 @@ SUSPENDED = "compliance.tenant.suspended.v1"
 DELETED = "tenant.deleted.v1"
 
 
-def publish(server: Any, subject: str, body: Any, msg_id: str | None = None) -> None:
+def publish(
+    server: Any, subject: str, body: Any, msg_id: str | None = None, *, signed_as: str | None = "owner"
+) -> None:
+    """Publish as the subject's publisher, signed (signed_as="owner"), as another identity, or unsigned (None)."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     headers = {"Nats-Msg-Id": msg_id or str(uuid.uuid4())}
+    if signed_as is not None:
+        identity = SUBJECT_PUBLISHERS[subject] if signed_as == "owner" else signed_as
+        headers |= signed_headers(identity, settings.EVENT_PUBLISHER_KEYS[identity], subject, data)
     server.run(lambda js: js.publish(subject, data, headers=headers))
+
+
+def signed(subject: str, data: bytes, **extra: str) -> dict[str, str]:
+    identity = SUBJECT_PUBLISHERS.get(subject, "compliance-service")
+    return {**extra, **signed_headers(identity, settings.EVENT_PUBLISHER_KEYS[identity], subject, data)}
 
 
 def envelope(subject: str, tenant_id: Any, event_id: str | None = None, **data: Any) -> dict[str, Any]:
@@ -186,11 +199,41 @@ def test_an_unknown_tenant_is_remembered_and_acked(nats_server: Any, consumers: 
 )
 def test_parse_message_names_the_rule_that_failed(subject: str, body: bytes, rule: str) -> None:
     with pytest.raises(InvalidMessage) as info:
-        parse_message(subject, body, None)
+        parse_message(subject, body, signed(subject, body))
     assert info.value.rule == rule
 
 
 def test_parse_message_takes_the_id_from_the_header_when_the_body_has_none() -> None:
     tenant = uuid.uuid4()
-    event = parse_message(DELETED, json.dumps({"data": {"tenant_id": str(tenant)}}).encode(), {"Nats-Msg-Id": "m-1"}, 7)
+    body = json.dumps({"data": {"tenant_id": str(tenant)}}).encode()
+    event = parse_message(DELETED, body, signed(DELETED, body, **{"Nats-Msg-Id": "m-1"}), 7)
     assert (event.message_id, event.tenant_id, event.stream_sequence) == ("m-1", tenant, 7)
+
+
+def test_the_attack_an_unauthorised_publisher_triggers_no_recall(
+    nats_server: Any, consumers: Any, holdings: Any, alice: Any, bob: Any
+) -> None:
+    """Issue 13 item 5: anyone able to publish on compliance.> could make us recall a tenant's
+    numbers. Unsigned, forged, and signed-by-another-identity messages are terminated now;
+    only the compliance service's signature recalls (ADR 1353)."""
+    before_alice = held(alice)
+    publish(nats_server, SUSPENDED, envelope(SUSPENDED, alice.id), signed_as=None)
+    publish(nats_server, SUSPENDED, envelope(SUSPENDED, alice.id), signed_as="tenant-service")
+    forged = json.dumps(envelope(SUSPENDED, alice.id)).encode()
+    nats_server.run(
+        lambda js: js.publish(
+            SUSPENDED,
+            forged,
+            headers={"Numbering-Publisher": "compliance-service", "Numbering-Signature": "00" * 32},
+        )
+    )
+    publish(nats_server, SUSPENDED, envelope(SUSPENDED, bob.id))  # the real one, for bob
+    wait_for(lambda: len(consumers.handled) == 4, what="four messages handled")
+    assert [o for _, o in consumers.handled] == ["invalid", "invalid", "invalid", "applied"]
+    assert held(alice) == before_alice and before_alice  # nothing recalled
+    assert Tenant.objects.get(id=alice.id).status == "ACTIVE"
+    assert held(bob) == []
+    assert (
+        REGISTRY.get_sample_value("numbering_event_consumer_invalid_total", {"subject": SUSPENDED, "rule": "publisher"})
+        >= 3
+    )
