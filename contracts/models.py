@@ -37,8 +37,9 @@ class SigningKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # Four eyes (ADR 1350): who installed the key, and the different staff user who approved
     # it. Imports verify only with approved keys.
-    created_by = models.CharField(max_length=200, blank=True)
-    approved_by = models.CharField(max_length=200, blank=True)
+    # db_default: the previous release inserts keys without these columns (ADR 1803).
+    created_by = models.CharField(max_length=200, blank=True, default="", db_default="")
+    approved_by = models.CharField(max_length=200, blank=True, default="", db_default="")
     approved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

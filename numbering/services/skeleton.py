@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from prometheus_client import Counter
 
 from audit.services import audit_append
@@ -222,20 +222,7 @@ def _mutate(
         },
     )
     lease_cache.refresh_after_commit(result.number)
-    _commit_waits_for_quorum()
     return result
-
-
-def _commit_waits_for_quorum() -> None:
-    """Let this transaction's COMMIT wait for the synchronous standby however long it takes.
-
-    A statement_timeout that fires while COMMIT waits for synchronous replication cancels
-    only the wait: PostgreSQL then reports the commit as done (with a WARNING) although no
-    other region has it, and a failover loses an acknowledged write. With the timeout off
-    for the COMMIT a cut-off primary never acknowledges; the caller's deadline gives up
-    instead (an unknown outcome, safe to retry with the idempotency key). ADR 1400."""
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL statement_timeout = 0")
 
 
 def run(*, action: Action, **kwargs: Any) -> MutationResult:
