@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 import grpc
@@ -28,8 +28,9 @@ from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
 
 from core import errors, tracing
+from core.authz import grpc_grants
 from core.request_context import request_id_scope
-from grpc_server.context import INSECURE_CALLER, current_caller
+from grpc_server.context import INSECURE_CALLER, current_caller, current_caller_acts_for_tenant
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,8 @@ class CallGuard:
     for every call before it finds the handler; wrapping the handlers once keeps the
     registered-method fast path. Same checks, same order, one place."""
 
-    def __init__(self, *, permissions: Mapping[str, frozenset[str]], tls: bool) -> None:
-        self._permissions = dict(permissions)
+    def __init__(self, *, permissions: Mapping[str, Iterable[str]], tls: bool) -> None:
+        self._permissions = grpc_grants(permissions)
         self._tls = tls
 
     def register(self, servicer: object, server: grpc.aio.Server) -> None:
@@ -118,13 +119,16 @@ class CallGuard:
                         AUTH_REJECTIONS.labels(code.name).inc()
                         log.warning("gRPC %s refused: CN %r may call only %s", name, cn, sorted(allowed))
                         await _abort(context, status_for("PERMISSION_DENIED", f"{cn} may not call {name}", code))
+                    bound_token = current_caller_acts_for_tenant.set(allowed.acts_for_tenant)
                 else:
                     cn = INSECURE_CALLER
+                    bound_token = current_caller_acts_for_tenant.set(False)
                 caller_token = current_caller.set(cn)
                 try:
                     return await behaviour(request, context)
                 finally:
                     current_caller.reset(caller_token)
+                    current_caller_acts_for_tenant.reset(bound_token)
             except grpc.aio.AbortError:
                 raise
             except errors.DomainError as exc:
