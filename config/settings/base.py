@@ -297,6 +297,8 @@ if PRODUCTION and JWT_JWKS_URL.startswith("http://"):
 JWT_AUDIENCE = env_str("JWT_AUDIENCE", "numbering-service")
 JWT_LEEWAY_SECONDS = env_int("JWT_LEEWAY_SECONDS", 10, minimum=0, maximum=300)
 JWT_JWKS_CACHE_SECONDS = env_int("JWT_JWKS_CACHE_SECONDS", 300, minimum=0)
+# The longest a token may live (exp - iat and exp - now), default 24 h (issue 13 item 9).
+JWT_MAX_LIFETIME_SECONDS = env_int("JWT_MAX_LIFETIME_SECONDS", 86400, minimum=60)
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1, maximum=1000)
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 500, minimum=1, maximum=5000)
 
@@ -304,7 +306,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["core.api.auth.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["core.api.permissions.RolePermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.StableCursorPagination",
     "PAGE_SIZE": API_PAGE_SIZE,

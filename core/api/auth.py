@@ -147,7 +147,7 @@ def decode_token(token: str) -> dict[str, Any]:
         )
     key = KEYS.get(header.get("kid"))
     try:
-        return jwt.decode(
+        claims = jwt.decode(
             token,
             key=key,
             algorithms=[ALGORITHM],
@@ -161,15 +161,38 @@ def decode_token(token: str) -> dict[str, Any]:
     except jwt.ImmatureSignatureError:
         raise exceptions.AuthenticationFailed("the token is not valid yet (nbf/iat)") from None
     except jwt.InvalidAudienceError:
-        raise exceptions.AuthenticationFailed(f"the token audience (aud) must be {settings.JWT_AUDIENCE!r}") from None
+        # Never echo what we expect: that is a hint for forging (issue 13 item 9).
+        raise exceptions.AuthenticationFailed("the token audience (aud) is not accepted") from None
     except jwt.InvalidIssuerError:
-        raise exceptions.AuthenticationFailed(f"the token issuer (iss) must be {settings.JWT_ISSUER!r}") from None
+        raise exceptions.AuthenticationFailed("the token issuer (iss) is not accepted") from None
     except jwt.InvalidSignatureError:
         raise exceptions.AuthenticationFailed("the token signature does not verify") from None
     except jwt.MissingRequiredClaimError as exc:
         raise exceptions.AuthenticationFailed(f"token claim {exc.claim!r} is required") from None
     except jwt.PyJWTError as exc:
         raise exceptions.AuthenticationFailed(f"the token is invalid ({exc})") from None
+    check_lifetime(claims)
+    return claims
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_lifetime(claims: dict[str, Any], now: float | None = None) -> None:
+    """exp (and iat when present) are NumericDate numbers, and a token lives at most
+    JWT_MAX_LIFETIME_SECONDS: both `exp - iat` and `exp - now` (issue 13 item 9)."""
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if not _numeric(exp):
+        raise exceptions.AuthenticationFailed("token claim 'exp' must be a number (seconds since the epoch)")
+    if iat is not None and not _numeric(iat):
+        raise exceptions.AuthenticationFailed("token claim 'iat' must be a number (seconds since the epoch)")
+    limit = settings.JWT_MAX_LIFETIME_SECONDS + settings.JWT_LEEWAY_SECONDS
+    now = time.time() if now is None else now
+    if exp - now > limit or (iat is not None and exp - iat > limit):
+        raise exceptions.AuthenticationFailed(
+            f"the token lives longer than the accepted maximum of {settings.JWT_MAX_LIFETIME_SECONDS} seconds"
+        )
 
 
 class JWTAuthentication(authentication.BaseAuthentication):
