@@ -183,7 +183,7 @@ def check_lifetime(claims: dict[str, Any], now: float | None = None) -> None:
     """exp (and iat when present) are NumericDate numbers, and a token lives at most
     JWT_MAX_LIFETIME_SECONDS: both `exp - iat` and `exp - now` (issue 13 item 9)."""
     exp, iat = claims.get("exp"), claims.get("iat")
-    if not _numeric(exp):
+    if not isinstance(exp, (int, float)) or isinstance(exp, bool):
         raise exceptions.AuthenticationFailed("token claim 'exp' must be a number (seconds since the epoch)")
     if iat is not None and not _numeric(iat):
         raise exceptions.AuthenticationFailed("token claim 'iat' must be a number (seconds since the epoch)")

@@ -13,8 +13,8 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from tests.api.conftest import Api, _claims, _dev, make_token
 from numbering.lifecycle import State
+from tests.api.conftest import Api, _claims, _dev, make_token
 from tests.factories import NumberFactory
 from tests.numbering.helpers import number_in
 
