@@ -297,6 +297,10 @@ if PRODUCTION and JWT_JWKS_URL.startswith("http://"):
 JWT_AUDIENCE = env_str("JWT_AUDIENCE", "numbering-service")
 JWT_LEEWAY_SECONDS = env_int("JWT_LEEWAY_SECONDS", 10, minimum=0, maximum=300)
 JWT_JWKS_CACHE_SECONDS = env_int("JWT_JWKS_CACHE_SECONDS", 300, minimum=0)
+# An unknown kid buys at most one JWKS refetch per JWT_JWKS_MIN_REFETCH_SECONDS and is then
+# refused from memory for JWT_JWKS_NEGATIVE_CACHE_SECONDS (issue 13 item 4).
+JWT_JWKS_MIN_REFETCH_SECONDS = env_int("JWT_JWKS_MIN_REFETCH_SECONDS", 30, minimum=0)
+JWT_JWKS_NEGATIVE_CACHE_SECONDS = env_int("JWT_JWKS_NEGATIVE_CACHE_SECONDS", 300, minimum=0)
 # The longest a token may live (exp - iat and exp - now), default 24 h (issue 13 item 9).
 JWT_MAX_LIFETIME_SECONDS = env_int("JWT_MAX_LIFETIME_SECONDS", 86400, minimum=60)
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1, maximum=1000)

@@ -58,13 +58,28 @@ class Principal:
 
 
 class _KeySource:
-    """The JWKS keys by kid, reloaded after JWT_JWKS_CACHE_SECONDS (or when the file changes)."""
+    """The JWKS keys by kid, reloaded after JWT_JWKS_CACHE_SECONDS (or when the file changes).
+
+    Issue 13 item 4: a token's kid is the caller's choice, so an unknown kid must not buy a
+    fetch. Unknown kids are negatively cached (JWT_JWKS_NEGATIVE_CACHE_SECONDS); a refetch for
+    an unknown kid happens at most once per JWT_JWKS_MIN_REFETCH_SECONDS; one fetch at a time;
+    and the lock is never held during the fetch, so a token whose kid we know is answered
+    from the current keys while a (slow) refetch runs. Only a process with no keys at all
+    waits for the fetch in flight.
+    """
+
+    NEGATIVE_CACHE_MAX = 10_000
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._fetched = threading.Condition(self._lock)
         self._keys: dict[str, Any] = {}
         self._loaded_at = 0.0
         self._origin: tuple[str, str, float] | None = None
+        self._fetching = False
+        self._last_attempt = -1e18
+        self._unknown: dict[str, float] = {}  # kid -> monotonic time until which it is refused
+        self.fetches = 0  # fetch attempts (tests and the metrics reader)
 
     def _origin_now(self) -> tuple[str, str, float]:
         if settings.JWT_JWKS_URL:
@@ -88,25 +103,54 @@ class _KeySource:
         keyset = jwt.PyJWKSet.from_dict(data)
         return {key.key_id or "": key for key in keyset.keys if key.key_type == "RSA"}
 
+    def _plan(self, origin: tuple[str, str, float], kid: str | None, now: float) -> bool:
+        """Under the lock: should this caller fetch? Marks the fetch as in flight if so."""
+        current = origin == self._origin and bool(self._keys)
+        stale = now - self._loaded_at > settings.JWT_JWKS_CACHE_SECONDS
+        unknown = bool(kid) and kid not in self._keys
+        if unknown and self._unknown.get(kid or "", 0.0) > now and current and not stale:
+            return False  # refused recently: answer from the negative cache
+        if self._fetching or not (not current or stale or unknown):
+            return False
+        if current and not stale and now - self._last_attempt < settings.JWT_JWKS_MIN_REFETCH_SECONDS:
+            return False  # an unknown kid may trigger a refetch only this often
+        self._fetching, self._last_attempt = True, now
+        self.fetches += 1
+        return True
+
     def get(self, kid: str | None) -> Any:
         origin = self._origin_now()
+        error: Exception | None = None
         with self._lock:
-            stale = time.monotonic() - self._loaded_at > settings.JWT_JWKS_CACHE_SECONDS
-            if origin != self._origin or stale or (kid and kid not in self._keys):
-                try:
-                    self._keys = self._fetch(origin)
-                except (OSError, ValueError, jwt.PyJWTError) as exc:
-                    if not self._keys:
-                        raise exceptions.AuthenticationFailed(
-                            f"the token signing keys are unavailable ({exc})"
-                        ) from None
-                else:
-                    self._origin, self._loaded_at = origin, time.monotonic()
-            keys = self._keys
+            fetch = self._plan(origin, kid, time.monotonic())
+        if fetch:
+            keys: dict[str, Any] | None = None
+            try:
+                keys = self._fetch(origin)  # no lock held: the network may be slow
+            except (OSError, ValueError, jwt.PyJWTError) as exc:
+                error = exc
+            with self._lock:
+                self._fetching = False
+                if keys is not None:
+                    if origin != self._origin:
+                        self._unknown.clear()
+                    self._keys, self._origin, self._loaded_at = keys, origin, time.monotonic()
+                self._fetched.notify_all()
+        with self._lock:
+            if not self._keys and self._fetching:  # nothing to answer from yet: wait for the first load
+                self._fetched.wait_for(lambda: not self._fetching, timeout=10)
+            keys_now = self._keys
+            if kid and kid not in keys_now and keys_now:
+                if len(self._unknown) >= self.NEGATIVE_CACHE_MAX:
+                    self._unknown.clear()
+                self._unknown.setdefault(kid, time.monotonic() + settings.JWT_JWKS_NEGATIVE_CACHE_SECONDS)
+        if not keys_now:
+            reason = f" ({error})" if error else ""
+            raise exceptions.AuthenticationFailed(f"the token signing keys are unavailable{reason}")
         if kid:
-            key = keys.get(kid)
-        elif len(keys) == 1:
-            key = next(iter(keys.values()))
+            key = keys_now.get(kid)
+        elif len(keys_now) == 1:
+            key = next(iter(keys_now.values()))
         else:
             key = None
         if key is None:
