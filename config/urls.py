@@ -9,7 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("livez", health.livez, name="livez"),
     path("readyz", health.readyz, name="readyz"),
-    path("", include("django_prometheus.urls")),
+    # /metrics is not served here: config/web_metrics.py serves it on its own bind (issue 13).
 ]
 
 # REST APIs, OpenAPI schema and docs (issue 4).

@@ -94,3 +94,44 @@ def test_grpc_metrics_server_honours_metrics_bind_address(settings: Any) -> None
     assert _listening_address(port) == "127.0.0.1"
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:  # noqa: S310
         assert response.status == 200
+
+
+@pytest.mark.django_db
+def test_public_web_port_does_not_serve_metrics(client: Any) -> None:
+    assert client.get("/metrics").status_code == 404
+
+
+def test_web_process_serves_metrics_on_its_own_bind(tmp_path: Path) -> None:
+    """The WSGI module (what gunicorn and runserver load) starts /metrics on
+    METRICS_BIND_ADDRESS:WEB_METRICS_PORT, with the django-prometheus series in it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = (
+        "import time, urllib.request\n"
+        "from config.wsgi import application\n"
+        f"body = urllib.request.urlopen('http://127.0.0.1:{port}/metrics', timeout=5).read().decode()\n"
+        "assert 'django_http_requests' in body, body[:500]\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "WEB_METRICS_PORT": str(port)}
+    env["METRICS_BIND_ADDRESS"] = "127.0.0.1"
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stdout + result.stderr
+
+
+def test_start_web_metrics_is_off_with_port_zero_and_idempotent() -> None:
+    from config import web_metrics
+
+    assert web_metrics.start_web_metrics(port=0) is None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    try:
+        assert web_metrics.start_web_metrics(port=port, addr="127.0.0.1") == port
+        assert web_metrics.start_web_metrics(port=port + 1, addr="127.0.0.1") == port  # once per process
+        assert _listening_address(port) == "127.0.0.1"
+    finally:
+        web_metrics._port = None
