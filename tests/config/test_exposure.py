@@ -135,3 +135,31 @@ def test_start_web_metrics_is_off_with_port_zero_and_idempotent() -> None:
         assert _listening_address(port) == "127.0.0.1"
     finally:
         web_metrics._port = None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/admin/v1/imports/", "/admin/contracts/inventoryimport/upload/"])
+def test_oversize_upload_is_refused_before_it_is_read(client: Any, settings: Any, path: str) -> None:
+    """413 from the declared length alone: no authentication, no CSRF check, no spooling
+    happened first (the body is never read)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.INVENTORY_IMPORT_MAX_BYTES = 1024
+    big = SimpleUploadedFile("inventory.csv", b"x" * (1024 + 70 * 1024), content_type="text/csv")
+    reply = client.post(path, {"csv": big})
+    assert reply.status_code == 413
+    assert reply.json()["code"] == "REQUEST_TOO_LARGE" and "INVENTORY_IMPORT_MAX_BYTES" in reply.json()["detail"]
+    small = SimpleUploadedFile("inventory.csv", b"number\n", content_type="text/csv")
+    assert client.post(path, {"csv": small}).status_code != 413  # reaches authentication as before
+
+
+def test_multipart_without_a_length_is_411() -> None:
+    from django.test import RequestFactory
+
+    from core.upload_limit import UploadSizeLimitMiddleware
+
+    request = RequestFactory().generic("POST", "/api/admin/v1/imports/")
+    request.META["CONTENT_TYPE"] = "multipart/form-data; boundary=x"  # chunked: no CONTENT_LENGTH
+    request.META.pop("CONTENT_LENGTH", None)
+    reply = UploadSizeLimitMiddleware(lambda r: None)(request)  # type: ignore[arg-type,return-value]
+    assert reply.status_code == 411
