@@ -28,7 +28,11 @@ def start_web_metrics(port: int | None = None, addr: str | None = None) -> int |
     with _started:
         if _port is not None or not port:
             return _port
-        start_http_server(port, addr=addr)
+        try:
+            start_http_server(port, addr=addr)
+        except OSError as exc:  # a busy port must not stop the web process (or a script importing it)
+            log.warning("web metrics NOT served: %s:%d: %s", addr, port, exc)
+            return None
         _port = port
     log.info("web metrics on %s:%d/metrics", addr, port)
     return port

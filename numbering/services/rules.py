@@ -29,13 +29,14 @@ MAX_REASON_LENGTH = 64  # Lease.end_reason; REST's serializer says the same
 
 def check_reason(reason: str, actor: Actor) -> None:
     """A reason fits its column (so gRPC gets INVALID_ARGUMENT, not a DataError), and the
-    reasons that pick a cool-off (compliance, assigned in error) come only from the platform:
+    compliance reasons come only from the platform (ASSIGNED_IN_ERROR from a tenant is
+    already ignored by quarantine_days):
     a tenant may not choose the 365-day compliance quarantine (issue 13 items 8, 9)."""
     if len(reason) > MAX_REASON_LENGTH:
         raise errors.ValidationError(
             f"reason: at most {MAX_REASON_LENGTH} characters ({len(reason)} given)", field="reason"
         )
-    if actor.acts_for_tenant and reason.strip().upper() in COMPLIANCE_REASONS | {ASSIGNED_IN_ERROR}:
+    if actor.acts_for_tenant and reason.strip().upper() in COMPLIANCE_REASONS:
         raise errors.ValidationError(
             f"reason: {reason!r} is a compliance/ops reason; only compliance or ops may give it", field="reason"
         )

@@ -125,6 +125,7 @@ def test_web_process_serves_metrics_on_its_own_bind(tmp_path: Path) -> None:
 def test_start_web_metrics_is_off_with_port_zero_and_idempotent() -> None:
     from config import web_metrics
 
+    web_metrics._port = None  # another test may have imported config.wsgi in this process
     assert web_metrics.start_web_metrics(port=0) is None
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -133,6 +134,8 @@ def test_start_web_metrics_is_off_with_port_zero_and_idempotent() -> None:
         assert web_metrics.start_web_metrics(port=port, addr="127.0.0.1") == port
         assert web_metrics.start_web_metrics(port=port + 1, addr="127.0.0.1") == port  # once per process
         assert _listening_address(port) == "127.0.0.1"
+        web_metrics._port = None
+        assert web_metrics.start_web_metrics(port=port, addr="127.0.0.1") is None  # busy: warn, not crash
     finally:
         web_metrics._port = None
 

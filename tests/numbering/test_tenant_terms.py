@@ -22,7 +22,7 @@ from tests.numbering.helpers import OPS, number_in
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("reason", ["TENANT_DELETED", "COMPLIANCE_SUSPENSION", "fraud", "ASSIGNED_IN_ERROR"])
+@pytest.mark.parametrize("reason", ["TENANT_DELETED", "COMPLIANCE_SUSPENSION", "fraud", " Tenant_Suspended "])
 def test_a_tenant_may_not_give_a_compliance_reason(alice: Any, reason: str) -> None:
     number = number_in(State.ASSIGNED, alice)
     with pytest.raises(errors.ValidationError) as raised:
