@@ -10,7 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("livez", health.livez, name="livez"),
     path("readyz", health.readyz, name="readyz"),
-    path("", include("django_prometheus.urls")),
+    # /metrics is not served here: config/web_metrics.py serves it on its own bind (issue 13).
 ]
 
 # Pact provider states (issue 17): test-only, absent unless the setting is on (ADR 1700).

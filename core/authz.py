@@ -6,7 +6,8 @@
 - ADMIN_ACTIONS: the Django admin's number actions, each mapped to its MATRIX key, so the
   admin grants exactly what REST grants;
 - STAFF_GRANTS: the Django model permissions each staff group gets (ensure_staff_groups);
-- GRPC_DEFAULT_PERMISSIONS: which client certificate CN may call which gRPC method;
+- GRPC_DEFAULT_PERMISSIONS: which client certificate CN may call which gRPC method, and
+  whether it acts for a tenant or as the platform;
 - require_platform(): the one check a service makes before a staff/platform-only action.
 
 To add an endpoint or action: add its key here with the roles allowed, and name the key at
@@ -16,6 +17,7 @@ the adapter (`permission_keys` on a view, ADMIN_ACTIONS for an admin action).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -151,8 +153,8 @@ def admin_action_roles(action: str) -> frozenset[str]:
 
 # --- services: platform-only actions -------------------------------------------------------
 def require_platform(actor: Actor, action: str) -> None:
-    """Staff, platform services and jobs may; a tenant may not (whatever its roles)."""
-    if actor.is_tenant:
+    """Staff, platform services and jobs may; a tenant (or a service acting for one) may not."""
+    if actor.acts_for_tenant:
         raise errors.ValidationError(f"action: {action} is a staff (ops) action, not a tenant one", field="action")
 
 
@@ -241,22 +243,85 @@ def staff_actor(user: Any) -> Actor:
     return Actor.user(user.get_username(), roles=roles_of(user))
 
 
-# --- gRPC: client certificate CN → methods ------------------------------------------------
-# The default table is the spec's; GRPC_CLIENT_PERMISSIONS (JSON {CN: [methods]}) replaces it
-# as a whole, so an operator reading the variable sees the complete allowlist.
+# --- gRPC: client certificate CN → methods, and how the caller acts ----------------------
+# The default table is the spec's; GRPC_CLIENT_PERMISSIONS replaces it as a whole, so an
+# operator reading the variable sees the complete allowlist. Each CN either acts *for a
+# tenant* (every mutation must name the tenant; the CAS holder guard then applies, so it can
+# only touch that tenant's numbers) or *as the platform* (may act on any holder's number).
+# JSON, per CN, either the object form {"methods": [...], "acts_as": "tenant"|"platform"}
+# or the original list form [...] (then a CN of the default table keeps its default mode and
+# any other CN acts for a tenant: fail closed). Issue 13 item 1, ADR 1300.
 GRPC_METHODS = frozenset({"ValidateLease", "Lookup", "Reserve", "Assign", "Release", "Recall"})
+GRPC_MUTATIONS = frozenset({"Reserve", "Assign", "Release", "Recall"})
+GRPC_PLATFORM_ONLY_METHODS = frozenset({"Recall"})  # no tenant in the request: the platform's act
+ACTS_FOR_TENANT = "tenant"
+ACTS_AS_PLATFORM = "platform"
 
-GRPC_DEFAULT_PERMISSIONS: dict[str, frozenset[str]] = {
-    "sms-orchestrator": frozenset({"ValidateLease", "Lookup"}),
-    "routing-engine": frozenset({"ValidateLease", "Lookup"}),
-    "sender-id-registry": frozenset({"Lookup"}),
-    "billing-service": frozenset({"Lookup"}),
-    "customer-portal-bff": frozenset({"Lookup", "Reserve", "Assign", "Release"}),
-    "compliance-service": frozenset({"Lookup", "Recall"}),
+
+class GrpcGrant(frozenset[str]):
+    """The gRPC methods one CN may call (a frozenset of names) plus how it acts."""
+
+    acts_for_tenant: bool
+
+    def __new__(cls, methods: Iterable[str] = (), *, acts_for_tenant: bool = False) -> GrpcGrant:
+        grant = super().__new__(cls, methods)
+        grant.acts_for_tenant = acts_for_tenant
+        return grant
+
+    def __reduce__(self) -> Any:
+        return (_grant, (sorted(self), self.acts_for_tenant))
+
+    @property
+    def acts_as(self) -> str:
+        return ACTS_FOR_TENANT if self.acts_for_tenant else ACTS_AS_PLATFORM
+
+    def __repr__(self) -> str:
+        return f"GrpcGrant({sorted(self)!r}, acts_as={self.acts_as!r})"
+
+
+def _grant(methods: list[str], acts_for_tenant: bool) -> GrpcGrant:
+    return GrpcGrant(methods, acts_for_tenant=acts_for_tenant)
+
+
+GRPC_DEFAULT_PERMISSIONS: dict[str, GrpcGrant] = {
+    "sms-orchestrator": GrpcGrant({"ValidateLease", "Lookup"}),
+    "routing-engine": GrpcGrant({"ValidateLease", "Lookup"}),
+    "sender-id-registry": GrpcGrant({"Lookup"}),
+    "billing-service": GrpcGrant({"Lookup"}),
+    "customer-portal-bff": GrpcGrant({"Lookup", "Reserve", "Assign", "Release"}, acts_for_tenant=True),
+    "compliance-service": GrpcGrant({"Lookup", "Recall"}),
 }
 
 
-def parse_grpc_permissions(raw: str) -> dict[str, frozenset[str]]:
+def grpc_grant(cn: str, methods: Iterable[str], acts_as: str | None = None) -> GrpcGrant:
+    """One CN's grant. acts_as None (the list form, or a bare frozenset): the default table's
+    mode for a CN it lists, else "tenant". A tenant-acting CN may not hold a platform-only method."""
+    if acts_as is None:
+        default = GRPC_DEFAULT_PERMISSIONS.get(cn)
+        acts_as = default.acts_as if default is not None else ACTS_FOR_TENANT
+    if acts_as not in (ACTS_FOR_TENANT, ACTS_AS_PLATFORM):
+        raise ImproperlyConfigured(
+            f'GRPC_CLIENT_PERMISSIONS[{cn!r}]["acts_as"] must be "tenant" or "platform", not {acts_as!r}'
+        )
+    grant = GrpcGrant(methods, acts_for_tenant=acts_as == ACTS_FOR_TENANT)
+    platform_only = sorted(grant & GRPC_PLATFORM_ONLY_METHODS)
+    if grant.acts_for_tenant and platform_only:
+        raise ImproperlyConfigured(
+            f"GRPC_CLIENT_PERMISSIONS[{cn!r}] acts for a tenant but is granted {platform_only}, which only a "
+            f'platform caller may call; use {{"methods": [...], "acts_as": "platform"}}'
+        )
+    return grant
+
+
+def grpc_grants(permissions: Mapping[str, Iterable[str]]) -> dict[str, GrpcGrant]:
+    """Normalise a table whose values may be GrpcGrants or plain sets of method names."""
+    return {
+        cn: methods if isinstance(methods, GrpcGrant) else grpc_grant(cn, methods)
+        for cn, methods in permissions.items()
+    }
+
+
+def parse_grpc_permissions(raw: str) -> dict[str, GrpcGrant]:
     """Parse GRPC_CLIENT_PERMISSIONS; a malformed value stops the process at start."""
     if not raw.strip():
         return dict(GRPC_DEFAULT_PERMISSIONS)
@@ -267,11 +332,22 @@ def parse_grpc_permissions(raw: str) -> dict[str, frozenset[str]]:
     if not isinstance(data, dict) or not data:
         raise ImproperlyConfigured(
             'GRPC_CLIENT_PERMISSIONS must be a non-empty JSON object {"<CN>": ["<Method>", ...]}'
+            ' or {"<CN>": {"methods": ["<Method>", ...], "acts_as": "tenant"|"platform"}}'
         )
-    result: dict[str, frozenset[str]] = {}
-    for cn, methods in data.items():
+    result: dict[str, GrpcGrant] = {}
+    for cn, value in data.items():
         if not isinstance(cn, str) or not cn.strip():
             raise ImproperlyConfigured("GRPC_CLIENT_PERMISSIONS: every key must be a non-empty certificate CN")
+        acts_as = None
+        methods = value
+        if isinstance(value, dict):
+            extra = sorted(set(value) - {"methods", "acts_as"})
+            if extra or "methods" not in value or "acts_as" not in value:
+                raise ImproperlyConfigured(
+                    f'GRPC_CLIENT_PERMISSIONS[{cn!r}] must be {{"methods": [...], "acts_as": "tenant"|"platform"}}'
+                    + (f"; unknown key(s) {extra}" if extra else "")
+                )
+            methods, acts_as = value["methods"], value["acts_as"]
         if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
             raise ImproperlyConfigured(f"GRPC_CLIENT_PERMISSIONS[{cn!r}] must be a list of method names")
         unknown = sorted(set(methods) - GRPC_METHODS)
@@ -279,9 +355,9 @@ def parse_grpc_permissions(raw: str) -> dict[str, frozenset[str]]:
             raise ImproperlyConfigured(
                 f"GRPC_CLIENT_PERMISSIONS[{cn!r}]: unknown method(s) {unknown}; known: {sorted(GRPC_METHODS)}"
             )
-        result[cn] = frozenset(methods)
+        result[cn] = grpc_grant(cn, methods, acts_as)
     return result
 
 
-def configured_grpc_permissions() -> dict[str, frozenset[str]]:
+def configured_grpc_permissions() -> dict[str, GrpcGrant]:
     return parse_grpc_permissions(settings.GRPC_CLIENT_PERMISSIONS_JSON)

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 import grpc
+from django.db import DataError
 from django.db import Error as DatabaseError
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
@@ -28,8 +29,9 @@ from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
 
 from core import errors, tracing
+from core.authz import grpc_grants
 from core.request_context import request_id_scope
-from grpc_server.context import INSECURE_CALLER, current_caller
+from grpc_server.context import INSECURE_CALLER, current_caller, current_caller_acts_for_tenant
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -74,8 +76,8 @@ class CallGuard:
     for every call before it finds the handler; wrapping the handlers once keeps the
     registered-method fast path. Same checks, same order, one place."""
 
-    def __init__(self, *, permissions: Mapping[str, frozenset[str]], tls: bool) -> None:
-        self._permissions = dict(permissions)
+    def __init__(self, *, permissions: Mapping[str, Iterable[str]], tls: bool) -> None:
+        self._permissions = grpc_grants(permissions)
         self._tls = tls
 
     def register(self, servicer: object, server: grpc.aio.Server) -> None:
@@ -85,7 +87,7 @@ class CallGuard:
             behaviour = getattr(servicer, method.name)
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(
                 self._guard(method.name, behaviour),
-                request_deserializer=_message_class(method.input_type).FromString,
+                request_deserializer=_lenient(_message_class(method.input_type).FromString),
                 response_serializer=_message_class(method.output_type).SerializeToString,
             )
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
@@ -118,19 +120,33 @@ class CallGuard:
                         AUTH_REJECTIONS.labels(code.name).inc()
                         log.warning("gRPC %s refused: CN %r may call only %s", name, cn, sorted(allowed))
                         await _abort(context, status_for("PERMISSION_DENIED", f"{cn} may not call {name}", code))
+                    bound_token = current_caller_acts_for_tenant.set(allowed.acts_for_tenant)
                 else:
                     cn = INSECURE_CALLER
+                    bound_token = current_caller_acts_for_tenant.set(False)
                 caller_token = current_caller.set(cn)
                 try:
+                    if request is MALFORMED:
+                        code = grpc.StatusCode.INVALID_ARGUMENT
+                        await _abort(
+                            context, status_for("VALIDATION_ERROR", "the request is not a valid message", code)
+                        )
                     return await behaviour(request, context)
                 finally:
                     current_caller.reset(caller_token)
+                    current_caller_acts_for_tenant.reset(bound_token)
             except grpc.aio.AbortError:
                 raise
             except errors.DomainError as exc:
                 status = status_for_error(exc)
                 code = status.code
                 await _abort(context, status)
+            except DataError as exc:
+                # A value the database refuses (too long, out of range) is the caller's, not
+                # an outage: retrying it would only amplify it (issue 13 item 9).
+                code = grpc.StatusCode.INVALID_ARGUMENT
+                log.warning("gRPC %s: a value the database refused: %s", name, exc)
+                await _abort(context, status_for("VALIDATION_ERROR", "a request value does not fit its field", code))
             except DatabaseError as exc:
                 code = grpc.StatusCode.UNAVAILABLE
                 log.warning("gRPC %s: database unavailable: %s", name, exc)
@@ -148,6 +164,23 @@ class CallGuard:
             # with tracing off ValidateLease runs exactly as before.
             return tracing.grpc_server_span(SERVICE, name, guarded)
         return guarded
+
+
+MALFORMED = object()  # what _lenient hands the guard for bytes that are not the message
+
+
+def _lenient(parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    """A deserializer that never raises: grpc would answer a DecodeError as UNKNOWN with the
+    exception's class name in the details (issue 13 item 9); the guard answers
+    INVALID_ARGUMENT instead, after the identity checks' place in the order."""
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except Exception:  # noqa: BLE001 - DecodeError and friends, all a malformed request
+            return MALFORMED
+
+    return deserialize
 
 
 def _message_class(descriptor: Any) -> Any:

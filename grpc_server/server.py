@@ -201,18 +201,21 @@ async def run_worker(options: ServerOptions, on_ready: Callable[[Worker], None] 
     log.info("gRPC worker %d stopped", os.getpid())
 
 
-def start_metrics(port: int, multiprocess_dir: str | None = None) -> None:
+def start_metrics(port: int, multiprocess_dir: str | None = None, addr: str | None = None) -> None:
+    """Serve /metrics on METRICS_BIND_ADDRESS (loopback in development), like every other
+    background process; it used to listen on every interface (issue 13 item 10)."""
     from prometheus_client import CollectorRegistry, multiprocess, start_http_server
 
     if not port:
         return
+    addr = settings.METRICS_BIND_ADDRESS if addr is None else addr
     if multiprocess_dir:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=multiprocess_dir)
-        start_http_server(port, registry=registry)
+        start_http_server(port, addr=addr, registry=registry)
     else:
-        start_http_server(port)
-    log.info("gRPC metrics on :%d/metrics", port)
+        start_http_server(port, addr=addr)
+    log.info("gRPC metrics on %s:%d/metrics", addr, port)
 
 
 def supervise(*, workers: int, argv: list[str], metrics_port: int, grace_seconds: float) -> int:

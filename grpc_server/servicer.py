@@ -1,7 +1,9 @@
 """NumberingService: a thin adapter from protobuf to numbering.services / lease_lookup.
 
-Mutations act as `Actor.service(<client certificate CN>)` (platform RLS scope; the tenant
-comes from the request), so idempotency keys are scoped to the calling service. The ORM is
+Mutations act as `Actor.service(<client certificate CN>)` (platform RLS scope). A CN that
+acts for a tenant (core.authz GrpcGrant) must name the tenant on every mutation and acts as
+`Actor.service(cn, tenant_id)`: the holder guard then applies, and idempotency keys and audit
+actors are scoped by CN and tenant. A platform CN takes the tenant from the request. The ORM is
 synchronous: service calls run on the worker's DB thread pool, one unit of work each.
 """
 
@@ -21,7 +23,8 @@ from prometheus_client import Histogram
 
 from core import errors, idempotency
 from core.actors import Actor
-from grpc_server.context import current_caller
+from core.formats import parse_uuid
+from grpc_server.context import current_caller, current_caller_acts_for_tenant
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
 from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc
 from numbering import lease_lookup, services
@@ -124,7 +127,23 @@ class NumberingServicer(pb_grpc.NumberingServiceServicer):
         return await loop.run_in_executor(self._executor, ctx.run, _unit_of_work, fn, kwargs)
 
     @staticmethod
-    def _actor() -> Actor:
+    def _actor(tenant_id: str = "") -> Actor:
+        """The calling service; bound to the request's tenant when its CN acts for a tenant."""
+        cn = current_caller.get()
+        if not current_caller_acts_for_tenant.get():
+            return Actor.service(cn)
+        if not tenant_id:
+            raise errors.ValidationError(
+                f"tenant_id: required; {cn} acts for a tenant and must name it on every mutation", field="tenant_id"
+            )
+        return Actor.service(cn, tenant_id=parse_uuid(tenant_id, field="tenant_id"))
+
+    @staticmethod
+    def _platform_actor(method: str) -> Actor:
+        """The interceptor's table already refuses a tenant-acting CN a platform-only method
+        (core.authz refuses such a grant); this is the second line."""
+        if current_caller_acts_for_tenant.get():
+            raise errors.WrongTenant(f"{current_caller.get()} acts for a tenant; {method} is a platform action")
         return Actor.service(current_caller.get())
 
     async def ValidateLease(self, request: pb.ValidateLeaseRequest, context: Any) -> pb.ValidateLeaseResponse:
@@ -151,7 +170,7 @@ class NumberingServicer(pb_grpc.NumberingServiceServicer):
             services.number_reserve,
             number=request.number,
             tenant_id=request.tenant_id or None,
-            actor=self._actor(),
+            actor=self._actor(request.tenant_id),
             ttl_seconds=request.ttl_seconds or None,
             expected_version=request.expected_version or None,
             idempotency_key=idempotency_key(request.idempotency_key, context),
@@ -168,7 +187,7 @@ class NumberingServicer(pb_grpc.NumberingServiceServicer):
             services.number_assign,
             number=request.number,
             tenant_id=request.tenant_id or None,
-            actor=self._actor(),
+            actor=self._actor(request.tenant_id),
             lease_days=request.lease_days or None,
             auto_renew=request.auto_renew if request.HasField("auto_renew") else None,
             reservation_id=request.reservation_id or None,
@@ -182,7 +201,7 @@ class NumberingServicer(pb_grpc.NumberingServiceServicer):
             services.number_release,
             number=request.number,
             tenant_id=request.tenant_id or None,
-            actor=self._actor(),
+            actor=self._actor(request.tenant_id),
             reason=request.reason,
             expected_version=request.expected_version or None,
             idempotency_key=idempotency_key(request.idempotency_key, context),
@@ -193,7 +212,7 @@ class NumberingServicer(pb_grpc.NumberingServiceServicer):
         result = await self._db(
             services.number_recall,
             number=request.number,
-            actor=self._actor(),
+            actor=self._platform_actor("Recall"),
             reason=request.reason,
             expected_version=request.expected_version or None,
             idempotency_key=idempotency_key(request.idempotency_key, context),

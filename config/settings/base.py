@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI from pinned local static files, not a CDN (issue 13 item 10)
     "core",
     "contracts",
     "pools",
@@ -75,6 +76,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "core.request_context.RequestIdMiddleware",
+    "core.upload_limit.UploadSizeLimitMiddleware",  # before anything reads a multipart body
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -201,6 +203,13 @@ if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # `manage.py check --deploy` passes (issue 13 item 10; tests/test_deploy_check.py). The
+    # probes and the scrape reach the pod over plain HTTP, so they are not redirected.
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^livez$", r"^readyz$", r"^metrics$"]
+    SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
 
 # --- Logging -------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
@@ -315,6 +324,12 @@ if PRODUCTION and JWT_JWKS_URL.startswith("http://"):
 JWT_AUDIENCE = env_str("JWT_AUDIENCE", "numbering-service")
 JWT_LEEWAY_SECONDS = env_int("JWT_LEEWAY_SECONDS", 10, minimum=0, maximum=300)
 JWT_JWKS_CACHE_SECONDS = env_int("JWT_JWKS_CACHE_SECONDS", 300, minimum=0)
+# An unknown kid buys at most one JWKS refetch per JWT_JWKS_MIN_REFETCH_SECONDS and is then
+# refused from memory for JWT_JWKS_NEGATIVE_CACHE_SECONDS (issue 13 item 4).
+JWT_JWKS_MIN_REFETCH_SECONDS = env_int("JWT_JWKS_MIN_REFETCH_SECONDS", 30, minimum=0)
+JWT_JWKS_NEGATIVE_CACHE_SECONDS = env_int("JWT_JWKS_NEGATIVE_CACHE_SECONDS", 300, minimum=0)
+# The longest a token may live (exp - iat and exp - now), default 24 h (issue 13 item 9).
+JWT_MAX_LIFETIME_SECONDS = env_int("JWT_MAX_LIFETIME_SECONDS", 86400, minimum=60)
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1, maximum=1000)
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 500, minimum=1, maximum=5000)
 
@@ -322,7 +337,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["core.api.auth.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["core.api.permissions.RolePermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.StableCursorPagination",
     "PAGE_SIZE": API_PAGE_SIZE,
@@ -332,6 +347,9 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_TOKEN": None,
 }
 SPECTACULAR_SETTINGS = {
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "TITLE": "numbering-service API",
     "DESCRIPTION": (
         "Admin (`/api/admin/v1/`, staff roles) and tenant-portal (`/api/tenant/v1/`, tenant roles) REST APIs. "
@@ -395,6 +413,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Where the background processes serve /metrics: loopback in development, every interface in
 # production so Prometheus can scrape the pod (NetworkPolicy limits who may).
 METRICS_BIND_ADDRESS = env_str("METRICS_BIND_ADDRESS", "0.0.0.0" if PRODUCTION else "127.0.0.1")  # noqa: S104
+# The web process's /metrics (config/web_metrics.py); 0 = off. Never on the public web port.
+WEB_METRICS_PORT = env_int("WEB_METRICS_PORT", 9105, minimum=0, maximum=65535)
 CELERY_WORKER_METRICS_PORT = env_int("CELERY_WORKER_METRICS_PORT", 9104, minimum=0, maximum=65535)
 OUTBOX_RELAY_METRICS_PORT = env_int("OUTBOX_RELAY_METRICS_PORT", 9101, minimum=0, maximum=65535)
 EVENT_CONSUMERS_METRICS_PORT = env_int("EVENT_CONSUMERS_METRICS_PORT", 9102, minimum=0, maximum=65535)
@@ -482,7 +502,7 @@ LEASE_CACHE_TRUST_MS = env_int("LEASE_CACHE_TRUST_MS", 1000, minimum=50, maximum
 LEASE_CACHE_EPOCH_CHECK_SECONDS = env_int("LEASE_CACHE_EPOCH_CHECK_SECONDS", 5, minimum=1, maximum=3600)
 LEASE_CACHE_SYNC_BATCH = env_int("LEASE_CACHE_SYNC_BATCH", 500, minimum=1, maximum=100000)
 LEASE_CACHE_SYNC_REDIS_TIMEOUT_MS = env_int("LEASE_CACHE_SYNC_REDIS_TIMEOUT_MS", 500, minimum=10, maximum=60000)
-LEASE_CACHE_SYNC_METRICS_PORT = env_int("LEASE_CACHE_SYNC_METRICS_PORT", 9105, minimum=0, maximum=65535)
+LEASE_CACHE_SYNC_METRICS_PORT = env_int("LEASE_CACHE_SYNC_METRICS_PORT", 9106, minimum=0, maximum=65535)
 LEASE_CACHE_RECONCILE_SAMPLE = env_int("LEASE_CACHE_RECONCILE_SAMPLE", 1000, minimum=1, maximum=1000000)
 
 # --- tracing (OpenTelemetry, ADR 1000) ---

@@ -59,13 +59,28 @@ class Principal:
 
 
 class _KeySource:
-    """The JWKS keys by kid, reloaded after JWT_JWKS_CACHE_SECONDS (or when the file changes)."""
+    """The JWKS keys by kid, reloaded after JWT_JWKS_CACHE_SECONDS (or when the file changes).
+
+    Issue 13 item 4: a token's kid is the caller's choice, so an unknown kid must not buy a
+    fetch. Unknown kids are negatively cached (JWT_JWKS_NEGATIVE_CACHE_SECONDS); a refetch for
+    an unknown kid happens at most once per JWT_JWKS_MIN_REFETCH_SECONDS; one fetch at a time;
+    and the lock is never held during the fetch, so a token whose kid we know is answered
+    from the current keys while a (slow) refetch runs. Only a process with no keys at all
+    waits for the fetch in flight.
+    """
+
+    NEGATIVE_CACHE_MAX = 10_000
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._fetched = threading.Condition(self._lock)
         self._keys: dict[str, Any] = {}
         self._loaded_at = 0.0
         self._origin: tuple[str, str, float] | None = None
+        self._fetching = False
+        self._last_attempt = -1e18
+        self._unknown: dict[str, float] = {}  # kid -> monotonic time until which it is refused
+        self.fetches = 0  # fetch attempts (tests and the metrics reader)
 
     def _origin_now(self) -> tuple[str, str, float]:
         if settings.JWT_JWKS_URL:
@@ -89,25 +104,54 @@ class _KeySource:
         keyset = jwt.PyJWKSet.from_dict(data)
         return {key.key_id or "": key for key in keyset.keys if key.key_type == "RSA"}
 
+    def _plan(self, origin: tuple[str, str, float], kid: str | None, now: float) -> bool:
+        """Under the lock: should this caller fetch? Marks the fetch as in flight if so."""
+        current = origin == self._origin and bool(self._keys)
+        stale = now - self._loaded_at > settings.JWT_JWKS_CACHE_SECONDS
+        unknown = bool(kid) and kid not in self._keys
+        if unknown and self._unknown.get(kid or "", 0.0) > now and current and not stale:
+            return False  # refused recently: answer from the negative cache
+        if self._fetching or not (not current or stale or unknown):
+            return False
+        if current and not stale and now - self._last_attempt < settings.JWT_JWKS_MIN_REFETCH_SECONDS:
+            return False  # an unknown kid may trigger a refetch only this often
+        self._fetching, self._last_attempt = True, now
+        self.fetches += 1
+        return True
+
     def get(self, kid: str | None) -> Any:
         origin = self._origin_now()
+        error: Exception | None = None
         with self._lock:
-            stale = time.monotonic() - self._loaded_at > settings.JWT_JWKS_CACHE_SECONDS
-            if origin != self._origin or stale or (kid and kid not in self._keys):
-                try:
-                    self._keys = self._fetch(origin)
-                except (OSError, ValueError, jwt.PyJWTError) as exc:
-                    if not self._keys:
-                        raise exceptions.AuthenticationFailed(
-                            f"the token signing keys are unavailable ({exc})"
-                        ) from None
-                else:
-                    self._origin, self._loaded_at = origin, time.monotonic()
-            keys = self._keys
+            fetch = self._plan(origin, kid, time.monotonic())
+        if fetch:
+            keys: dict[str, Any] | None = None
+            try:
+                keys = self._fetch(origin)  # no lock held: the network may be slow
+            except (OSError, ValueError, jwt.PyJWTError) as exc:
+                error = exc
+            with self._lock:
+                self._fetching = False
+                if keys is not None:
+                    if origin != self._origin:
+                        self._unknown.clear()
+                    self._keys, self._origin, self._loaded_at = keys, origin, time.monotonic()
+                self._fetched.notify_all()
+        with self._lock:
+            if not self._keys and self._fetching:  # nothing to answer from yet: wait for the first load
+                self._fetched.wait_for(lambda: not self._fetching, timeout=10)
+            keys_now = self._keys
+            if kid and kid not in keys_now and keys_now:
+                if len(self._unknown) >= self.NEGATIVE_CACHE_MAX:
+                    self._unknown.clear()
+                self._unknown.setdefault(kid, time.monotonic() + settings.JWT_JWKS_NEGATIVE_CACHE_SECONDS)
+        if not keys_now:
+            reason = f" ({error})" if error else ""
+            raise exceptions.AuthenticationFailed(f"the token signing keys are unavailable{reason}")
         if kid:
-            key = keys.get(kid)
-        elif len(keys) == 1:
-            key = next(iter(keys.values()))
+            key = keys_now.get(kid)
+        elif len(keys_now) == 1:
+            key = next(iter(keys_now.values()))
         else:
             key = None
         if key is None:
@@ -148,7 +192,7 @@ def decode_token(token: str) -> dict[str, Any]:
         )
     key = KEYS.get(header.get("kid"))
     try:
-        return jwt.decode(
+        claims = jwt.decode(
             token,
             key=key,
             algorithms=[ALGORITHM],
@@ -162,15 +206,38 @@ def decode_token(token: str) -> dict[str, Any]:
     except jwt.ImmatureSignatureError:
         raise exceptions.AuthenticationFailed("the token is not valid yet (nbf/iat)") from None
     except jwt.InvalidAudienceError:
-        raise exceptions.AuthenticationFailed(f"the token audience (aud) must be {settings.JWT_AUDIENCE!r}") from None
+        # Never echo what we expect: that is a hint for forging (issue 13 item 9).
+        raise exceptions.AuthenticationFailed("the token audience (aud) is not accepted") from None
     except jwt.InvalidIssuerError:
-        raise exceptions.AuthenticationFailed(f"the token issuer (iss) must be {settings.JWT_ISSUER!r}") from None
+        raise exceptions.AuthenticationFailed("the token issuer (iss) is not accepted") from None
     except jwt.InvalidSignatureError:
         raise exceptions.AuthenticationFailed("the token signature does not verify") from None
     except jwt.MissingRequiredClaimError as exc:
         raise exceptions.AuthenticationFailed(f"token claim {exc.claim!r} is required") from None
     except jwt.PyJWTError as exc:
         raise exceptions.AuthenticationFailed(f"the token is invalid ({exc})") from None
+    check_lifetime(claims)
+    return claims
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_lifetime(claims: dict[str, Any], now: float | None = None) -> None:
+    """exp (and iat when present) are NumericDate numbers, and a token lives at most
+    JWT_MAX_LIFETIME_SECONDS: both `exp - iat` and `exp - now` (issue 13 item 9)."""
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if not isinstance(exp, (int, float)) or isinstance(exp, bool):
+        raise exceptions.AuthenticationFailed("token claim 'exp' must be a number (seconds since the epoch)")
+    if iat is not None and not _numeric(iat):
+        raise exceptions.AuthenticationFailed("token claim 'iat' must be a number (seconds since the epoch)")
+    limit = settings.JWT_MAX_LIFETIME_SECONDS + settings.JWT_LEEWAY_SECONDS
+    now = time.time() if now is None else now
+    if exp - now > limit or (iat is not None and exp - iat > limit):
+        raise exceptions.AuthenticationFailed(
+            f"the token lives longer than the accepted maximum of {settings.JWT_MAX_LIFETIME_SECONDS} seconds"
+        )
 
 
 class JWTAuthentication(authentication.BaseAuthentication):

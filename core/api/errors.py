@@ -11,7 +11,9 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.http import Http404
 from rest_framework import exceptions
@@ -124,6 +126,13 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             field=exc.field,
             instance=exc.details.get("instance") or instance,
             errors=listed or None,
+        )
+    if isinstance(exc, RequestDataTooBig):
+        return problem(
+            413,
+            "REQUEST_TOO_LARGE",
+            f"the request body is over the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes",
+            instance=instance,
         )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("no such resource (or it is not visible to you)")

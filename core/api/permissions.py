@@ -44,7 +44,6 @@ class RolePermission(permissions.BasePermission):
         if key is None or key not in MATRIX:
             return False
         if not allowed(key, user.roles):
-            raise exceptions.PermissionDenied(
-                f"your roles do not allow {key} (allowed: {', '.join(sorted(MATRIX[key]))})"
-            )
+            # Which roles would do is not the caller's to learn (issue 13 item 9).
+            raise exceptions.PermissionDenied(f"your roles do not allow {key}")
         return True

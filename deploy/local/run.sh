@@ -39,9 +39,9 @@ for cmd in ensure_dev_superuser seed_demo; do
 done
 echo
 echo "numbering-service web:   http://127.0.0.1:${WEB_PORT}/  (admin: http://127.0.0.1:${WEB_PORT}/admin/)"
-echo "                 metrics: http://127.0.0.1:${WEB_PORT}/metrics   health: /livez /readyz"
+echo "                 metrics: http://127.0.0.1:${WEB_METRICS_PORT:-9105}/metrics   health: /livez /readyz"
 echo "background metrics: relay :${OUTBOX_RELAY_METRICS_PORT:-9101}  consumers :${EVENT_CONSUMERS_METRICS_PORT:-9102}" \
-     " expiry listener :${RESERVATION_EXPIRY_METRICS_PORT:-9103}  worker :${CELERY_WORKER_METRICS_PORT:-9104}  cache-sync :${LEASE_CACHE_SYNC_METRICS_PORT:-9105}"
+     " expiry listener :${RESERVATION_EXPIRY_METRICS_PORT:-9103}  worker :${CELERY_WORKER_METRICS_PORT:-9104}  cache-sync :${LEASE_CACHE_SYNC_METRICS_PORT:-9106}"
 source deploy/local/grpc_env.sh
 echo
 # The local S3 server (in memory) and the export bucket: started here too, in case

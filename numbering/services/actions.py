@@ -18,6 +18,8 @@ from numbering.services.rules import (
     MAX_LEASE_DAYS,
     active_pool,
     check_entitlement_and_quota,
+    check_lease_term,
+    check_reason,
     end_lease,
     end_reservation,
     leave_holder,
@@ -134,6 +136,7 @@ def number_assign(
 
     def prepare(ctx: Context) -> None:
         ctx.pool = check_entitlement_and_quota(ctx)
+        check_lease_term(ctx.actor, lease_days, ctx.pool)
         if (
             reservation_id
             and ctx.number.state == State.RESERVED
@@ -195,6 +198,8 @@ def number_release(
     expected_version: int | None = None,
     idempotency_key: str | None = None,
 ) -> MutationResult:
+    check_reason(reason, actor)
+
     def changes(ctx: Context) -> dict[str, Any]:
         ctx.event_data["reason"] = reason
         if ctx.transition.target == State.AVAILABLE:
@@ -228,6 +233,7 @@ def number_recall(
     idempotency_key: str | None = None,
 ) -> MutationResult:
     ops_only(actor, Action.RECALL)
+    check_reason(reason, actor)
 
     def changes(ctx: Context) -> dict[str, Any]:
         ctx.event_data.update({"reason": reason, "compliance": compliance})
@@ -357,6 +363,7 @@ def number_retire(
     idempotency_key: str | None = None,
 ) -> MutationResult:
     ops_only(actor, Action.RETIRE)
+    check_reason(reason, actor)
 
     def changes(ctx: Context) -> dict[str, Any]:
         ctx.event_data["reason"] = reason
@@ -383,6 +390,7 @@ def number_reinstate(
     idempotency_key: str | None = None,
 ) -> MutationResult:
     ops_only(actor, Action.REINSTATE)
+    check_reason(reason, actor)
 
     def changes(ctx: Context) -> dict[str, Any]:
         until = ctx.now + timedelta(days=quarantine_days(ctx.number))

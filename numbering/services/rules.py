@@ -24,6 +24,32 @@ COMPLIANCE_REASONS = frozenset(
     {"COMPLIANCE_SUSPENSION", "COMPLIANCE_DELETION", "TENANT_SUSPENDED", "TENANT_DELETED", "FRAUD"}
 )
 ASSIGNED_IN_ERROR = "ASSIGNED_IN_ERROR"
+MAX_REASON_LENGTH = 64  # Lease.end_reason; REST's serializer says the same
+
+
+def check_reason(reason: str, actor: Actor) -> None:
+    """A reason fits its column (so gRPC gets INVALID_ARGUMENT, not a DataError), and the
+    compliance reasons come only from the platform (ASSIGNED_IN_ERROR from a tenant is
+    already ignored by quarantine_days):
+    a tenant may not choose the 365-day compliance quarantine (issue 13 items 8, 9)."""
+    if len(reason) > MAX_REASON_LENGTH:
+        raise errors.ValidationError(
+            f"reason: at most {MAX_REASON_LENGTH} characters ({len(reason)} given)", field="reason"
+        )
+    if actor.acts_for_tenant and reason.strip().upper() in COMPLIANCE_REASONS:
+        raise errors.ValidationError(
+            f"reason: {reason!r} is a compliance/ops reason; only compliance or ops may give it", field="reason"
+        )
+
+
+def check_lease_term(actor: Actor, lease_days: int | None, pool: TenantPool) -> None:
+    """The term comes from the pool: whoever acts for a tenant may ask for a shorter lease,
+    never a longer one than the pool's default_lease_days (issue 13 item 8)."""
+    if lease_days and actor.acts_for_tenant and lease_days > pool.default_lease_days:
+        raise errors.ValidationError(
+            f"lease_days: at most the pool's term of {pool.default_lease_days} days ({lease_days} asked)",
+            field="lease_days",
+        )
 
 
 def tenant_of(tenant_id: uuid.UUID) -> Tenant:

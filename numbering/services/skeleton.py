@@ -90,8 +90,9 @@ def load(number: str) -> tuple[Number, Lease | None, Reservation | None]:
 
 
 def acting_tenant(actor: Actor, tenant_id: uuid.UUID | str | None) -> uuid.UUID | None:
-    """Tenants always act as themselves, whatever the request says."""
-    if actor.is_tenant:
+    """Tenants (and services bound to a tenant) always act as that tenant, whatever the
+    request says."""
+    if actor.acts_for_tenant:
         return actor.tenant_id
     if tenant_id in (None, ""):
         return None

@@ -83,7 +83,7 @@ def test_tenant_flow_search_reserve_assign_release_cancel(api: Api, alice: Any, 
     assert events(second) == ["numbering.number.reserved.v1", "numbering.number.released.v1"]
     assert (
         AuditEvent.objects.filter(object_id=first).values_list("actor", flat=True).distinct().get()
-        == "tenant:alice-admin"
+        == f"tenant:{alice.id}:alice-admin"
     )
 
     pool = api.get(f"{T}/pool/", tok)

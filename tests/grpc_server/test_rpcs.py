@@ -78,7 +78,7 @@ def test_mutations_are_recorded_as_the_calling_service(bff: Any, alice: Any) -> 
     n = NumberFactory()
     bff.Reserve(pb.ReserveRequest(number=n.number, tenant_id=str(alice.id)))
     actors = as_platform(lambda: list(AuditEvent.objects.filter(object_id=n.number).values_list("actor", flat=True)))
-    assert actors == [f"service:{BFF}"]
+    assert actors == [f"service:{BFF}:tenant:{alice.id}"]  # the CN, scoped by the tenant it acts for
 
 
 def test_lookup_of_unknown_number_is_not_found(bff: Any) -> None:
@@ -138,9 +138,13 @@ def test_idempotency_key_from_field_or_metadata_replays_and_refuses_reuse(bff: A
         pb.ReserveRequest(number=n.number, tenant_id=str(alice.id)), metadata=[("idempotency-key", "k-1")]
     )
     assert again.SerializeToString() == first.SerializeToString()
+    assert error_of(
+        bff.Reserve, pb.ReserveRequest(number=n.number, tenant_id=str(alice.id), idempotency_key="k-1", ttl_seconds=60)
+    )[:2] == (grpc.StatusCode.INVALID_ARGUMENT, "IDEMPOTENCY_KEY_REUSED")
+    # The BFF's keys are scoped per tenant: bob's "k-1" is bob's own request (the number is taken).
     assert error_of(bff.Reserve, pb.ReserveRequest(number=n.number, tenant_id=str(bob.id), idempotency_key="k-1"))[
         :2
-    ] == (grpc.StatusCode.INVALID_ARGUMENT, "IDEMPOTENCY_KEY_REUSED")
+    ] == (grpc.StatusCode.FAILED_PRECONDITION, "INVALID_TRANSITION")
     code, _, metadata = error_of(
         bff.Reserve,
         pb.ReserveRequest(number=n.number, tenant_id=str(alice.id), idempotency_key="a"),
@@ -190,7 +194,9 @@ def test_release_of_assigned_number_quarantines_it_and_refusals_map(bff: Any, al
         grpc.StatusCode.FAILED_PRECONDITION,
         "INVALID_TRANSITION",
     )
-    assert error_of(bff.Release, pb.ReleaseRequest(number="+93790000003"))[0] == grpc.StatusCode.NOT_FOUND
+    assert error_of(bff.Release, pb.ReleaseRequest(number="+93790000003", tenant_id=str(alice.id)))[0] == (
+        grpc.StatusCode.NOT_FOUND
+    )
 
 
 def test_recall_by_compliance_and_its_refusals(grpc_server: Any, connect: Any, alice: Any) -> None:

@@ -238,7 +238,7 @@ def test_audit_and_outbox_record_actor_before_after_and_envelope(alice: Any) -> 
     number = NumberFactory()
     services.number_reserve(number=number.number, tenant_id=alice.id, actor=as_tenant(alice))
     event = AuditEvent.objects.get(object_id=number.number)
-    assert event.actor == f"tenant:user-of-{alice.name.lower()}"
+    assert event.actor == f"tenant:{alice.id}:user-of-{alice.name.lower()}"
     assert event.before["state"] == "AVAILABLE" and event.after["number"]["state"] == "RESERVED"
     assert event.tenant_id == alice.id
     envelope = OutboxEvent.objects.get(aggregate_id=number.number).envelope

@@ -1,0 +1,48 @@
+"""Refuse oversize uploads before Django reads them (issue 13 item 10).
+
+Django parses multipart bodies lazily, but the first touch of request.POST/FILES (the CSRF
+middleware, a form, DRF's parser) streams the whole body to a temporary file before any view
+can say "too large". This middleware runs first and answers 413 from the declared
+Content-Length alone: a multipart body over INVENTORY_IMPORT_MAX_BYTES plus a small allowance
+for the form's other fields is never read. A multipart body without a Content-Length
+(chunked) is refused with 411, since its size cannot be checked before reading it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+MULTIPART_ALLOWANCE = 64 * 1024  # boundaries, headers and the small form fields beside the file
+
+
+def upload_limit() -> int:
+    return settings.INVENTORY_IMPORT_MAX_BYTES + MULTIPART_ALLOWANCE
+
+
+def _problem(status: int, code: str, detail: str, path: str) -> JsonResponse:
+    body = {"type": f"urn:numbering:problem:{code.lower().replace('_', '-')}", "status": status, "code": code}
+    body |= {"detail": detail, "instance": path}
+    return JsonResponse(body, status=status, content_type="application/problem+json")
+
+
+class UploadSizeLimitMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.META.get("CONTENT_TYPE", "").lower().startswith("multipart/"):
+            raw = request.META.get("CONTENT_LENGTH") or ""
+            if not raw.isdigit():
+                return _problem(411, "LENGTH_REQUIRED", "an upload needs a Content-Length", request.path)
+            if int(raw) > upload_limit():
+                return _problem(
+                    413,
+                    "REQUEST_TOO_LARGE",
+                    f"the upload is over the limit of {settings.INVENTORY_IMPORT_MAX_BYTES} bytes "
+                    "(INVENTORY_IMPORT_MAX_BYTES); nothing was stored",
+                    request.path,
+                )
+        return self.get_response(request)
