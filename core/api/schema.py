@@ -78,6 +78,12 @@ IDEMPOTENCY_PARAM = OpenApiParameter(
     description="retry safely: the same key (per token subject) returns the first response byte for byte; "
     "reused with a different request → 422 IDEMPOTENCY_KEY_REUSED",
 )
+# No letters: a number never has one, and "numbers/available/" is the search, not a number
+# (without the pattern a generated client may take `available` for {number}).
 NUMBER_PARAM = OpenApiParameter(
-    "number", str, OpenApiParameter.PATH, description="any format: +93…, 93…, 07…, short code"
+    "number",
+    str,
+    OpenApiParameter.PATH,
+    description="any format: +93…, 93…, 07…, short code",
+    pattern=r"^[^/A-Za-z]+$",
 )

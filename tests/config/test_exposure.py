@@ -36,6 +36,8 @@ def _production_env(**extra: str) -> dict[str, str]:
         "JWT_ISSUER": "https://idp.example",
         "VAULT_ADDR": "https://vault.example",
         "DATABASE_OWNER_URL": os.environ.get("DATABASE_OWNER_URL", ""),
+        # Production wants the Celery broker on its own noeviction Redis (ADR 1801).
+        "CELERY_BROKER_URL": "redis://broker.example:6379/0",
         **extra,
     }
 
