@@ -500,6 +500,11 @@ def bootstrap_database(port: int) -> None:
         exists = psql(port, f"SELECT 1 FROM pg_roles WHERE rolname = '{role}'")
         verb = "ALTER" if exists else "CREATE"
         psql(port, f"{verb} ROLE {role} WITH LOGIN NOSUPERUSER {attrs} NOCREATEROLE NOBYPASSRLS")
+    # Platform RLS scope is honoured only for members of this group (ADR 1352, as
+    # deploy/local/bootstrap_db.py does on the single node).
+    if not psql(port, "SELECT 1 FROM pg_roles WHERE rolname = 'numbering_platform'"):
+        psql(port, "CREATE ROLE numbering_platform NOLOGIN")
+    psql(port, f"GRANT numbering_platform TO {OWNER}, {APP}")
     if not psql(port, f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"):
         psql(port, f"CREATE DATABASE {DB_NAME} OWNER {OWNER}")
 
