@@ -33,6 +33,10 @@ class UploadSizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        declared = request.META.get("CONTENT_LENGTH") or ""
+        if declared and not declared.isdigit():
+            # A hostile or broken client: nothing downstream (metrics, parsers) may trust it.
+            return _problem(400, "VALIDATION_ERROR", "Content-Length: must be a non-negative integer", request.path)
         if request.META.get("CONTENT_TYPE", "").lower().startswith("multipart/"):
             raw = request.META.get("CONTENT_LENGTH") or ""
             if not raw.isdigit():
