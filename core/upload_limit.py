@@ -33,8 +33,10 @@ class UploadSizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        declared = request.META.get("CONTENT_LENGTH") or ""
-        if declared and not declared.isdigit():
+        # Both the CGI variable and a raw header named like it (HTTP_CONTENT_LENGTH) end up as
+        # request.headers["Content-Length"], which django-prometheus reads as an int.
+        declared = [request.META.get(k) or "" for k in ("CONTENT_LENGTH", "HTTP_CONTENT_LENGTH")]
+        if any(value and not value.isdigit() for value in declared):
             # A hostile or broken client: nothing downstream (metrics, parsers) may trust it.
             return _problem(400, "VALIDATION_ERROR", "Content-Length: must be a non-negative integer", request.path)
         if request.META.get("CONTENT_TYPE", "").lower().startswith("multipart/"):
