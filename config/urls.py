@@ -29,3 +29,6 @@ if settings.DEBUG:
     from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 
     urlpatterns += staticfiles_urlpatterns()
+
+# A SuspiciousOperation (a forged Host header, …) answers problem+json under /api/.
+handler400 = "core.api.views.bad_request"

@@ -11,9 +11,12 @@ for the form's other fields is never read. A multipart body without a Content-Le
 from __future__ import annotations
 
 from collections.abc import Callable
+from http import HTTPStatus
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from core.request_context import get_request_id
 
 MULTIPART_ALLOWANCE = 64 * 1024  # boundaries, headers and the small form fields beside the file
 
@@ -23,8 +26,16 @@ def upload_limit() -> int:
 
 
 def _problem(status: int, code: str, detail: str, path: str) -> JsonResponse:
-    body = {"type": f"urn:numbering:problem:{code.lower().replace('_', '-')}", "status": status, "code": code}
-    body |= {"detail": detail, "instance": path}
+    """The same problem+json shape as core.api.errors.problem (the OpenAPI schema requires it)."""
+    body: dict[str, object] = {
+        "type": f"urn:numbering:problem:{code.lower().replace('_', '-')}",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "code": code,
+        "detail": detail,
+        "request_id": get_request_id(),
+        "instance": path,
+    }
     return JsonResponse(body, status=status, content_type="application/problem+json")
 
 

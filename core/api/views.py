@@ -113,6 +113,26 @@ def int_pk(value: str, what: str) -> int:
     return int(value)
 
 
+def bad_request(request: Any, exception: Exception | None = None) -> HttpResponse:
+    """Django's 400 (a SuspiciousOperation such as a forged Host header): problem+json under
+    /api/, as every other API error; the plain page elsewhere."""
+    if not str(getattr(request, "path", "")).startswith("/api/"):
+        from django.views.defaults import bad_request as django_bad_request
+
+        return django_bad_request(request, exception)  # type: ignore[arg-type]
+    from core.request_context import get_request_id
+
+    body = {
+        "type": "urn:numbering:problem:bad-request",
+        "title": "Bad Request",
+        "status": 400,
+        "code": "VALIDATION_ERROR",
+        "detail": "the request is malformed (for example its Host header is not one this service answers to)",
+        "request_id": get_request_id(),
+    }
+    return HttpResponse(idempotency.canonical(body), status=400, content_type="application/problem+json")
+
+
 def api_not_found(request: Any, *args: Any, **kwargs: Any) -> HttpResponse:
     """Any other path under /api/: a problem+json 404 instead of Django's HTML page."""
     from core.request_context import get_request_id

@@ -35,7 +35,9 @@ def _production_env(**extra: str) -> dict[str, str]:
         "JWT_JWKS_URL": "https://idp.example/.well-known/jwks.json",
         "JWT_ISSUER": "https://idp.example",
         "VAULT_ADDR": "https://vault.example",
-        "DATABASE_OWNER_URL": os.environ.get("DATABASE_OWNER_URL", ""),
+        "DATABASE_OWNER_URL": os.environ.get(
+            "DATABASE_OWNER_URL", "postgres://numbering_owner@127.0.0.1:5432/numbering"
+        ),
         # Production wants the Celery broker on its own noeviction Redis (ADR 1801).
         "CELERY_BROKER_URL": "redis://broker.example:6379/0",
         **extra,
@@ -175,4 +177,12 @@ def test_a_malformed_content_length_is_400_not_500(client: Any) -> None:
     for header in ({"CONTENT_LENGTH": "z"}, {"HTTP_CONTENT_LENGTH": "z"}):
         response = client.get("/api/admin/v1/numbers/", HTTP_AUTHORIZATION="Bearer x", **header)
         assert response.status_code == 400, header
-        assert response.json()["code"] == "VALIDATION_ERROR" and "Content-Length" in response.json()["detail"]
+        body = response.json()
+        assert body["code"] == "VALIDATION_ERROR" and "Content-Length" in body["detail"]
+        assert body["title"] == "Bad Request" and body["request_id"]  # the documented problem shape
+
+
+def test_a_forged_host_header_is_a_problem_json_400(client: Any) -> None:
+    response = client.get("/api/admin/v1/numbers/", HTTP_HOST="z", HTTP_AUTHORIZATION="Bearer x")
+    assert response.status_code == 400 and response["Content-Type"] == "application/problem+json"
+    assert response.json()["title"] == "Bad Request"
