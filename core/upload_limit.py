@@ -11,32 +11,17 @@ for the form's other fields is never read. A multipart body without a Content-Le
 from __future__ import annotations
 
 from collections.abc import Callable
-from http import HTTPStatus
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 
-from core.request_context import get_request_id
+from core.api.errors import problem_response
 
 MULTIPART_ALLOWANCE = 64 * 1024  # boundaries, headers and the small form fields beside the file
 
 
 def upload_limit() -> int:
     return settings.INVENTORY_IMPORT_MAX_BYTES + MULTIPART_ALLOWANCE
-
-
-def _problem(status: int, code: str, detail: str, path: str) -> JsonResponse:
-    """The same problem+json shape as core.api.errors.problem (the OpenAPI schema requires it)."""
-    body: dict[str, object] = {
-        "type": f"urn:numbering:problem:{code.lower().replace('_', '-')}",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "code": code,
-        "detail": detail,
-        "request_id": get_request_id(),
-        "instance": path,
-    }
-    return JsonResponse(body, status=status, content_type="application/problem+json")
 
 
 class UploadSizeLimitMiddleware:
@@ -49,17 +34,21 @@ class UploadSizeLimitMiddleware:
         declared = [request.META.get(k) or "" for k in ("CONTENT_LENGTH", "HTTP_CONTENT_LENGTH")]
         if any(value and not value.isdigit() for value in declared):
             # A hostile or broken client: nothing downstream (metrics, parsers) may trust it.
-            return _problem(400, "VALIDATION_ERROR", "Content-Length: must be a non-negative integer", request.path)
+            return problem_response(
+                400, "VALIDATION_ERROR", "Content-Length: must be a non-negative integer", instance=request.path
+            )
         if request.META.get("CONTENT_TYPE", "").lower().startswith("multipart/"):
             raw = request.META.get("CONTENT_LENGTH") or ""
             if not raw.isdigit():
-                return _problem(411, "LENGTH_REQUIRED", "an upload needs a Content-Length", request.path)
+                return problem_response(
+                    411, "LENGTH_REQUIRED", "an upload needs a Content-Length", instance=request.path
+                )
             if int(raw) > upload_limit():
-                return _problem(
+                return problem_response(
                     413,
                     "REQUEST_TOO_LARGE",
                     f"the upload is over the limit of {settings.INVENTORY_IMPORT_MAX_BYTES} bytes "
                     "(INVENTORY_IMPORT_MAX_BYTES); nothing was stored",
-                    request.path,
+                    instance=request.path,
                 )
         return self.get_response(request)

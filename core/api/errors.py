@@ -15,11 +15,12 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection, transaction
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 
 from core.errors import ERROR_STATUS, DomainError
+from core.idempotency import canonical
 from core.request_context import get_request_id
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class StorageUnavailable(exceptions.APIException):
     default_code = "UNAVAILABLE"
 
 
-def problem(
+def problem_body(
     status: int,
     code: str,
     detail: str,
@@ -57,10 +58,13 @@ def problem(
     field: str | None = None,
     errors: list[dict[str, Any]] | None = None,
     instance: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
+    type_slug: str | None = None,
+) -> dict[str, Any]:
+    """The one problem+json body (the OpenAPI schema's Problem). Every API error is built
+    here: DRF responses (`problem`), and the plain-Django answers given before or outside DRF
+    (`problem_response`: the upload guard, Django's 400 handler, unknown /api/ paths)."""
     body: dict[str, Any] = {
-        "type": f"urn:numbering:problem:{code.lower().replace('_', '-')}",
+        "type": f"urn:numbering:problem:{type_slug or code.lower().replace('_', '-')}",
         "title": HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else code,
         "status": status,
         "code": code,
@@ -73,7 +77,30 @@ def problem(
         body["errors"] = errors
     if instance:
         body["instance"] = instance
+    return body
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    field: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body = problem_body(status, code, detail, field=field, errors=errors, instance=instance)
     return Response(body, status=status, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def problem_response(
+    status: int, code: str, detail: str, *, instance: str | None = None, type_slug: str | None = None
+) -> HttpResponse:
+    """A problem+json answer without DRF (middleware, Django's error handlers), in the
+    canonical JSON encoding the idempotency replay uses."""
+    body = problem_body(status, code, detail, instance=instance, type_slug=type_slug)
+    return HttpResponse(canonical(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
 
 
 def flatten_validation(detail: Any, prefix: str = "") -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 from core import errors, idempotency, rls
 from core.actors import Actor
 from core.api.auth import Principal
+from core.api.errors import problem_response
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -120,32 +121,17 @@ def bad_request(request: Any, exception: Exception | None = None) -> HttpRespons
         from django.views.defaults import bad_request as django_bad_request
 
         return django_bad_request(request, exception)  # type: ignore[arg-type]
-    from core.request_context import get_request_id
-
-    body = {
-        "type": "urn:numbering:problem:bad-request",
-        "title": "Bad Request",
-        "status": 400,
-        "code": "VALIDATION_ERROR",
-        "detail": "the request is malformed (for example its Host header is not one this service answers to)",
-        "request_id": get_request_id(),
-    }
-    return HttpResponse(idempotency.canonical(body), status=400, content_type="application/problem+json")
+    return problem_response(
+        400,
+        "VALIDATION_ERROR",
+        "the request is malformed (for example its Host header is not one this service answers to)",
+        type_slug="bad-request",
+    )
 
 
 def api_not_found(request: Any, *args: Any, **kwargs: Any) -> HttpResponse:
     """Any other path under /api/: a problem+json 404 instead of Django's HTML page."""
-    from core.request_context import get_request_id
-
-    body = {
-        "type": "urn:numbering:problem:not-found",
-        "title": "Not Found",
-        "status": 404,
-        "code": "NOT_FOUND",
-        "detail": f"no API endpoint at {request.path[:200]}",
-        "request_id": get_request_id(),
-    }
-    return HttpResponse(idempotency.canonical(body), status=404, content_type="application/problem+json")
+    return problem_response(404, "NOT_FOUND", f"no API endpoint at {request.path[:200]}")
 
 
 def idempotent_mutation(
