@@ -35,12 +35,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
 
@@ -58,46 +57,22 @@ import django  # noqa: E402
 django.setup()
 
 import redis  # noqa: E402
+from _support import bench_tenant_with_numbers, percentile  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import transaction  # noqa: E402
 
-from contracts.models import Issuer  # noqa: E402
 from core.actors import Actor  # noqa: E402
 from core.rls import rls_scope  # noqa: E402
 from numbering import cache_epoch, lease_cache, services  # noqa: E402
 from numbering.lease_lookup import LeaseLookup  # noqa: E402
 from numbering.models import Number  # noqa: E402
-from pools.models import InventoryPool, Tenant, TenantPool  # noqa: E402
+from pools.models import Tenant  # noqa: E402
 
 OPS = Actor.user("bench.ops", roles=frozenset({"commerce.ops"}))
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
 def setup(count: int) -> tuple[Tenant, list[str]]:
-    run = uuid.uuid4().hex[:8]
-    with transaction.atomic(), rls_scope(platform=True):
-        issuer, _ = Issuer.objects.get_or_create(
-            code="BENCH", defaults={"name": "Bench", "kind": Issuer.Kind.MNO, "msisdn_prefixes": ["78"]}
-        )
-        pool, _ = InventoryPool.objects.get_or_create(
-            code="BENCH_CACHE", defaults={"name": "Bench cache", "kind": InventoryPool.Kind.MSISDN}
-        )
-        tenant = Tenant.objects.create(name=f"Bench {run}", registration_no=f"BENCH-{run}", segment="SMB")
-        tenant_pool = TenantPool.objects.create(tenant=tenant, quota_msisdn=count + 10)
-        tenant_pool.inventory_pools.add(pool)
-        base = int(uuid.uuid4().int % 9_000_000)
-        wanted = [f"+9378{base + i:07d}" for i in range(count * 2)]
-        taken = set(Number.objects.filter(number__in=wanted).values_list("number", flat=True))
-        numbers = [n for n in wanted if n not in taken][:count]
-        Number.objects.bulk_create(
-            [Number(number=n, kind="MSISDN", issuer=issuer, pool=pool, state="AVAILABLE") for n in numbers]
-        )
+    tenant, numbers = bench_tenant_with_numbers(count, pool_code="BENCH_CACHE", pool_name="Bench cache")
     for n in numbers:
         services.number_reserve(number=n, tenant_id=tenant.id, actor=OPS)
         services.number_assign(number=n, tenant_id=tenant.id, actor=OPS)
