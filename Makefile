@@ -139,6 +139,14 @@ drill-failover: venv ha-install
 drill-failover-short: venv ha-install
 	$(PYTHON) bench/failover_drill/run.py --short
 
+# The readiness mix (issue 11; not part of `make test`, which runs a 4-second version in
+# tests/bench): open-loop ValidateLease + gRPC and REST mutations at MIX_ARGS, e.g.
+#   make bench-mix MIX_ARGS="--rate 2000 --duration 1800 --split --record"
+#   make bench-mix MIX_ARGS="--rate 600 --duration 60 --compare"   # one pool vs split, one run
+.PHONY: bench-mix
+bench-mix: venv services
+	$(PYTHON) bench/lifecycle_mix/run.py $(MIX_ARGS)
+
 # Lease-cache coherence bounds (issue 12, ADR 1200; not part of `make test`): propagation
 # P50/P99 and post-outage convergence, against a private redis-server it starts itself.
 bench-cache: venv services

@@ -1,0 +1,260 @@
+"""The service's processes for a bench or a drill, on their own database and free ports.
+
+    stack = Stack(db_suffix="mix", grpc_workers=2, split=True)
+    stack.prepare()            # fresh database, migrations, dev PKI
+    stack.seed([...])          # bench/lifecycle_mix/seed.py arguments -> Dataset
+    stack.start()              # grpc (hot [+ write]), gunicorn, cache-sync, relay
+    ... stack.target(), stack.cpu_seconds() ...
+    stack.stop()
+
+`split=True` runs the hot path (ValidateLease, Lookup) and the mutations as two gRPC pools in
+separate processes (ADR 1101): writes then cannot take the hot path's CPU through the GIL.
+Every process gets a free metrics port (`metrics_ports`), so a drill's Prometheus can scrape it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import grpc
+import psycopg
+
+from bench.lifecycle_mix.mix import VALIDATE_CN, Dataset, Target, _creds, process_cpu_seconds
+from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
+from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc
+
+ROOT = Path(__file__).resolve().parents[2]
+PY = str(ROOT / ".venv" / "bin" / "python")
+GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
+OUT = ROOT / "bench" / "out"
+
+# Who may call what on each pool when split (the CN allowlists of the two Deployments).
+HOT_PERMISSIONS = {
+    "sms-orchestrator": {"methods": ["ValidateLease", "Lookup"], "acts_as": "platform"},
+    "routing-engine": {"methods": ["ValidateLease", "Lookup"], "acts_as": "platform"},
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Stack:
+    def __init__(
+        self,
+        *,
+        db_suffix: str = "mix",
+        grpc_workers: int = 1,
+        write_workers: int = 1,
+        web_workers: int = 1,
+        web_threads: int = 8,
+        split: bool = False,
+        relay: bool = True,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.split, self.relay = split, relay
+        self.grpc_workers, self.write_workers = grpc_workers, write_workers
+        self.web_workers, self.web_threads = web_workers, web_threads
+        self.certs = ROOT / ".dev" / "grpc"
+        self.env = self._env(db_suffix, extra_env or {})
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.ports: dict[str, int] = {}
+        self.metrics_ports: dict[str, int] = {}
+        OUT.mkdir(parents=True, exist_ok=True)
+
+    def _env(self, suffix: str, extra: dict[str, str]) -> dict[str, str]:
+        env = dict(os.environ)
+        app = urlparse(env.get("DATABASE_URL", "postgres://numbering_app@127.0.0.1:5432/numbering"))
+        owner = urlparse(env.get("DATABASE_OWNER_URL", "postgres://numbering_owner@127.0.0.1:5432/numbering"))
+        tenant = urlparse(env.get("DATABASE_TENANT_URL", "postgres://numbering_tenant@127.0.0.1:5432/numbering"))
+        self.db_name = f"{app.path.lstrip('/')}_{suffix}"
+        for var, url in (("DATABASE_URL", app), ("DATABASE_OWNER_URL", owner), ("DATABASE_TENANT_URL", tenant)):
+            env[var] = urlunparse(url._replace(path="/" + self.db_name))
+        env.update(
+            DJANGO_SETTINGS_MODULE="config.settings.base",
+            NUMBERING_ENV="dev",
+            LOG_LEVEL="WARNING",
+            GRPC_TLS_CERT_FILE=str(self.certs / "server.pem"),
+            GRPC_TLS_KEY_FILE=str(self.certs / "server.key"),
+            GRPC_TLS_CLIENT_CA_FILE=str(self.certs / "ca.pem"),
+        )
+        env.pop("GRPC_INSECURE", None)
+        env.update(extra)
+        return env
+
+    # --- set-up ------------------------------------------------------------------------
+
+    def prepare(self, *, fresh: bool = True) -> None:
+        if fresh:
+            admin = os.environ.get("DATABASE_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+        subprocess.run([PY, "deploy/local/bootstrap_db.py"], cwd=ROOT, env=self.env, check=True, capture_output=True)
+        subprocess.run(
+            [PY, "manage.py", "migrate", "--database", "owner", "--no-input", "-v", "0"],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+        )
+        subprocess.run(
+            [PY, "-m", "grpc_server.devcerts", str(self.certs)], cwd=ROOT, env=self.env, check=True, capture_output=True
+        )
+        subprocess.run([PY, "manage.py", "provision_streams"], cwd=ROOT, env=self.env, check=True, capture_output=True)
+
+    def seed(self, args: list[str]) -> Dataset:
+        path = OUT / f"{self.db_name}-dataset.json"
+        subprocess.run([PY, "bench/lifecycle_mix/seed.py", str(path), *args], cwd=ROOT, env=self.env, check=True)
+        return Dataset.load(path)
+
+    # --- processes ---------------------------------------------------------------------
+
+    def _start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        log = open(OUT / f"{self.db_name}-{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        self.procs[name] = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+
+    def start(self) -> None:
+        grpc_env = dict(self.env)
+        hot_port = free_port()
+        self.ports["grpc_hot"] = hot_port
+        if self.split:
+            hot_env = dict(grpc_env, GRPC_CLIENT_PERMISSIONS=json.dumps(HOT_PERMISSIONS))
+            self.metrics_ports["grpc_hot"] = free_port()
+            self._start(
+                "grpc_hot",
+                [
+                    PY,
+                    "manage.py",
+                    "grpcserver",
+                    "--workers",
+                    str(self.grpc_workers),
+                    "--port",
+                    str(hot_port),
+                    "--metrics-port",
+                    str(self.metrics_ports["grpc_hot"]),
+                ],
+                hot_env,
+            )
+            self.ports["grpc_write"] = free_port()
+            self.metrics_ports["grpc_write"] = free_port()
+            self._start(
+                "grpc_write",
+                [
+                    PY,
+                    "manage.py",
+                    "grpcserver",
+                    "--workers",
+                    str(self.write_workers),
+                    "--port",
+                    str(self.ports["grpc_write"]),
+                    "--metrics-port",
+                    str(self.metrics_ports["grpc_write"]),
+                ],
+                grpc_env,
+            )
+        else:
+            self.ports["grpc_write"] = hot_port
+            self.metrics_ports["grpc_hot"] = free_port()
+            self._start(
+                "grpc_hot",
+                [
+                    PY,
+                    "manage.py",
+                    "grpcserver",
+                    "--workers",
+                    str(self.grpc_workers),
+                    "--port",
+                    str(hot_port),
+                    "--metrics-port",
+                    str(self.metrics_ports["grpc_hot"]),
+                ],
+                grpc_env,
+            )
+        self.ports["web"] = free_port()
+        self.metrics_ports["web"] = free_port()
+        web_env = dict(
+            self.env,
+            WEB_BIND=f"127.0.0.1:{self.ports['web']}",
+            WEB_WORKERS=str(self.web_workers),
+            WEB_THREADS=str(self.web_threads),
+            WEB_METRICS_PORT=str(self.metrics_ports["web"]),
+        )
+        self._start("web", [GUNICORN, "-c", "gunicorn.conf.py", "config.wsgi:application"], web_env)
+        self.metrics_ports["cachesync"] = free_port()
+        self._start(
+            "cachesync",
+            [PY, "manage.py", "run_cache_sync"],
+            dict(self.env, LEASE_CACHE_SYNC_METRICS_PORT=str(self.metrics_ports["cachesync"])),
+        )
+        if self.relay:
+            self.metrics_ports["relay"] = free_port()
+            self._start(
+                "relay",
+                [PY, "manage.py", "run_outbox_relay"],
+                dict(self.env, OUTBOX_RELAY_METRICS_PORT=str(self.metrics_ports["relay"])),
+            )
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        creds = _creds(self.certs, VALIDATE_CN)
+        assert creds is not None
+        options = [("grpc.ssl_target_name_override", "localhost")]
+        while time.monotonic() < deadline:
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode}; see {OUT}/{self.db_name}-{name}.log")
+            try:
+                with grpc.secure_channel(f"127.0.0.1:{self.ports['grpc_hot']}", creds, options=options) as channel:
+                    pb_grpc.NumberingServiceStub(channel).ValidateLease(
+                        pb.ValidateLeaseRequest(number="+93797000000", tenant_id=str(uuid0())), timeout=1
+                    )
+                with socket.create_connection(("127.0.0.1", self.ports["web"]), timeout=1):
+                    pass
+                time.sleep(1.0)  # the other workers finish starting
+                return
+            except (grpc.RpcError, OSError):
+                time.sleep(0.3)
+        raise RuntimeError("the service did not start")
+
+    def target(self) -> Target:
+        return Target(
+            grpc_hot=f"127.0.0.1:{self.ports['grpc_hot']}",
+            grpc_write=f"127.0.0.1:{self.ports['grpc_write']}",
+            web=f"http://127.0.0.1:{self.ports['web']}",
+            certs=self.certs,
+        )
+
+    def pids(self, *names: str) -> list[int]:
+        return [p.pid for n, p in self.procs.items() if (not names or n in names) and p.poll() is None]
+
+    def cpu_seconds(self, *names: str) -> float:
+        return process_cpu_seconds(self.pids(*names))
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.procs.clear()
+
+
+def uuid0() -> str:
+    return "00000000-0000-0000-0000-000000000000"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("import Stack from bench/lifecycle_mix/run.py")
