@@ -170,10 +170,15 @@ def test_nats_down_mutations_succeed_backlog_grows_then_drains_in_order(
 
     wait_for(lambda: REGISTRY.get_sample_value("numbering_outbox_pending_events") == backlog, what="pending metric")
     wait_for(lambda: REGISTRY.get_sample_value("numbering_outbox_oldest_pending_age_seconds") >= 1.5, what="lag rises")
-    assert OutboxEvent.objects.filter(published_at__isnull=True, attempts__gt=0).exists()
+    # NATS being away is not the events' fault: no event is charged an attempt or backed off,
+    # so the backlog drains as soon as the relay reconnects (the NATS-outage drill found a
+    # 30 s tail when partitions backed off for the outage).
+    assert not OutboxEvent.objects.filter(published_at__isnull=True, attempts__gt=0).exists()
 
     nats_server.start()
+    back = time.monotonic()
     wait_for(lambda: pending() == 0, 60, what="backlog drained after NATS came back")
+    assert time.monotonic() - back < 10
 
     assert_in_order_exactly_once(stream_messages(nats_server), OutboxEvent.objects.count())
     wait_for(
