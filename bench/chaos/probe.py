@@ -1,0 +1,72 @@
+"""The chaos drill's probe (bench/chaos/run.py): answers one question a line, as JSON, about
+the drill's database and Redis, through the project's own models and settings.
+
+    pending    -> unpublished outbox events
+    events     -> {event_id: aggregate_id} of every outbox event
+    converged  -> [ok, detail]: Redis resynced for this incarnation and no entry disagrees
+                  with PostgreSQL (missing entries are fine: a miss reads PostgreSQL, ADR 1200)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import django
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+django.setup()
+
+from django.db import close_old_connections, transaction  # noqa: E402
+
+from core import redis_client  # noqa: E402
+from core.models import OutboxEvent  # noqa: E402
+from core.rls import rls_scope  # noqa: E402
+from numbering import lease_cache  # noqa: E402
+from numbering.models import Number  # noqa: E402
+
+
+def pending() -> int:
+    with transaction.atomic(), rls_scope(platform=True):
+        return OutboxEvent.objects.filter(published_at__isnull=True).count()
+
+
+def events() -> dict[str, str]:
+    with transaction.atomic(), rls_scope(platform=True):
+        return {str(e): a for e, a in OutboxEvent.objects.values_list("event_id", "aggregate_id")}
+
+
+def converged() -> tuple[bool, str]:
+    client = redis_client.new_client()
+    if not client.exists(redis_client.lease_synced_key()):
+        return False, "not resynced yet"
+    with transaction.atomic(), rls_scope(platform=True):
+        expected = {n: str(t) for n, t in Number.objects.filter(state="ASSIGNED").values_list("number", "tenant_id")}
+    checked = wrong = 0
+    for numbers in lease_cache.scan_numbers(client):
+        for number in numbers:
+            value = lease_cache.read_value(number, client)
+            if value is None:
+                continue
+            checked += 1
+            entry = value[2]
+            holder = str(entry.get("tenant_id")) if entry.get("state") == "ASSIGNED" else None
+            if holder != expected.get(number):
+                wrong += 1
+    return wrong == 0, f"{checked} entries present, {wrong} disagree with PostgreSQL"
+
+
+ANSWERS: dict[str, Any] = {"pending": pending, "events": events, "converged": converged}
+
+if __name__ == "__main__":
+    for line in sys.stdin:
+        close_old_connections()
+        try:
+            answer = ANSWERS[line.strip()]()
+        except Exception as exc:  # noqa: BLE001 - the drill reads the failure as an answer
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        print(json.dumps(answer), flush=True)

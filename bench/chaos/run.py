@@ -1,0 +1,513 @@
+"""Chaos drills under the lifecycle mix (issue 15): `make drill-redis-outage`, `make drill-nats-outage`.
+
+Each drill starts the service on its own database (bench/lifecycle_mix/stack.py) against a
+PRIVATE Redis and NATS (the shared ones stay untouched), runs the open-loop mix, breaks one
+dependency mid-load, restores it, and prints PASS/FAIL with numbers:
+
+- redis-outage: Redis killed for --outage seconds, then started empty. ValidateLease keeps
+  answering right (from PostgreSQL), mutations keep committing, and afterwards every lease in
+  PostgreSQL is in Redis again (convergence time measured).
+- nats-outage: NATS killed for --outage seconds, then started on the same JetStream store.
+  Mutations keep committing, the outbox backlog grows, then drains; every outbox event is on
+  the stream exactly once, in per-number order.
+
+A real Prometheus (Debian's) scrapes every process with the project's rules, with each
+`for:` divided by --compress (the thresholds stay as in production), and the drill asserts
+that the alert the runbook names went to firing during the fault and back to inactive after
+(skipped with --no-alerts, as the short versions in `make test` do).
+
+    python bench/chaos/run.py redis-outage [--rate 300] [--outage 90] [--record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from bench.lifecycle_mix.mix import Report, Shares, run_mix  # noqa: E402
+from bench.lifecycle_mix.stack import OUT, Stack, free_port  # noqa: E402
+
+RULES = ROOT / "deploy" / "prometheus" / "rules" / "numbering.rules.yml"
+RESULTS = ROOT / "bench" / "RESULTS.md"
+# The alert each drill's runbook names (docs/runbooks/<alert>.md says which drill proves it).
+DRILL_ALERTS = {"redis-outage": "NumberingLeaseCacheSyncStalled", "nats-outage": "NumberingOutboxLag"}
+
+
+# --- private dependencies ---------------------------------------------------------------------
+
+
+class Daemon:
+    def __init__(self, name: str, argv: list[str], port: int) -> None:
+        self.name, self.argv, self.port = name, argv, port
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = open(OUT / f"chaos-{name}-{port}.log", "ab")  # noqa: SIM115 - closed in stop()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT)  # noqa: S603
+        import socket
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not start on :{self.port}")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def private_redis(port: int) -> Daemon:
+    return Daemon(
+        "redis",
+        [
+            shutil.which("redis-server") or "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--notify-keyspace-events",
+            "Ex",
+        ],
+        port,
+    )
+
+
+def private_nats(port: int, store: Path) -> Daemon:
+    return Daemon(
+        "nats",
+        [
+            shutil.which("nats-server") or "/usr/sbin/nats-server",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-js",
+            "-sd",
+            str(store),
+        ],
+        port,
+    )
+
+
+# --- Prometheus with the project's rules ------------------------------------------------------
+
+
+def compressed_rules(factor: int, target: Path) -> None:
+    """The production rules with every `for:` divided by factor (at least 2 s)."""
+    doc = yaml.safe_load(RULES.read_text())
+
+    def seconds(text: str) -> int:
+        units = {"s": 1, "m": 60, "h": 3600}
+        return int(text[:-1]) * units[text[-1]]
+
+    for group in doc["groups"]:
+        group["interval"] = "2s"
+        for rule in group["rules"]:
+            if "for" in rule:
+                rule["for"] = f"{max(2, seconds(rule['for']) // factor)}s"
+    target.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+class Prometheus:
+    def __init__(self, targets: dict[str, int], compress: int) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="chaos-prom-"))
+        self.port = free_port()
+        compressed_rules(compress, self.dir / "rules.yml")
+        config = {
+            "global": {"scrape_interval": "2s", "evaluation_interval": "2s"},
+            "rule_files": [str(self.dir / "rules.yml")],
+            "scrape_configs": [
+                {"job_name": f"numbering-{name}", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+                for name, port in targets.items()
+            ],
+        }
+        (self.dir / "prometheus.yml").write_text(yaml.safe_dump(config))
+        self.daemon = Daemon(
+            "prometheus",
+            [
+                "/usr/bin/prometheus",
+                f"--config.file={self.dir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={self.dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            self.port,
+        )
+        self.daemon.start()
+
+    def alerts(self) -> dict[str, str]:
+        """alertname -> worst state (firing > pending)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v1/alerts", timeout=3) as r:  # noqa: S310
+            rows = json.load(r)["data"]["alerts"]
+        out: dict[str, str] = {}
+        for row in rows:
+            name, state = row["labels"]["alertname"], row["state"]
+            if out.get(name) != "firing":
+                out[name] = state
+        return out
+
+    def stop(self) -> None:
+        self.daemon.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --- the drill --------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    drill: str
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    windows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    alert_timeline: list[tuple[float, dict[str, str]]] = field(default_factory=list)
+
+    def check(self, name: str, ok: bool, detail: str = "") -> None:
+        self.checks.append((name, ok, detail))
+        print(f"  [{'PASS' if ok else 'FAIL'}] {name}{': ' + detail if detail else ''}", flush=True)
+
+    @property
+    def passed(self) -> bool:
+        return all(ok for _, ok, _ in self.checks)
+
+
+def window_stats(report: Report) -> dict[str, Any]:
+    s = report.summary()
+    ops = s["ops"]
+
+    def group(prefix: str) -> dict[str, Any]:
+        rows = [(k, v) for k, v in ops.items() if k.startswith(prefix)]
+        n = sum(v["n"] for _, v in rows)
+        ok = sum(v["outcomes"].get("OK", 0) for _, v in rows)
+        p95 = max((v["p95_ms"] for _, v in rows), default=0)
+        return {"n": n, "ok": ok, "p95_ms_max": p95}
+
+    return {
+        "validate": group("validate."),
+        "grpc_writes": group("grpc."),
+        "rest": group("rest."),
+        "errors": s["errors"],
+        "wrong_answers": sum(1 for x in report.samples if x.outcome.startswith("WRONG")),
+        "outcomes": {k: v["outcomes"] for k, v in ops.items()},
+    }
+
+
+class Probe:
+    """The drill's view of its own database and Redis, through the project's own models and
+    settings, in a subprocess with the stack's environment (the drill may run inside pytest,
+    whose Django points at the test database)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, str(Path(__file__).with_name("probe.py"))],
+            cwd=ROOT,
+            env=stack.env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def ask(self, question: str) -> Any:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(question + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def pending(self) -> int:
+        answer = self.ask("pending")
+        return answer if isinstance(answer, int) else -1
+
+    def converged(self) -> tuple[bool, str]:
+        answer = self.ask("converged")
+        return (bool(answer[0]), str(answer[1])) if isinstance(answer, list) else (False, str(answer))
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def stream_events(nats_url: str) -> list[dict[str, Any]]:
+    async def read() -> list[dict[str, Any]]:
+        import nats
+
+        nc = await nats.connect(nats_url, connect_timeout=3)
+        try:
+            js = nc.jetstream()
+            info = await js.stream_info("NUMBERING")
+            out = []
+            for seq in range(info.state.first_seq, info.state.last_seq + 1):
+                try:
+                    msg = await js.get_msg("NUMBERING", seq)
+                except Exception:  # noqa: BLE001, S112 - a deleted sequence
+                    continue
+                out.append(json.loads(msg.data or b"{}"))
+            return out
+        finally:
+            await nc.close()
+
+    return asyncio.run(read())
+
+
+def run_drill(name: str, args: argparse.Namespace) -> Outcome:
+    outcome = Outcome(name)
+    redis_port, nats_port = free_port(), free_port()
+    store = Path(tempfile.mkdtemp(prefix="chaos-js-"))
+    redis, nats_d = private_redis(redis_port), private_nats(nats_port, store)
+    redis.start()
+    nats_d.start()
+    env = {
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "NATS_URL": f"nats://127.0.0.1:{nats_port}",
+        "NATS_PROVISION_DEV_STREAMS": "1",
+    }
+    stack = Stack(db_suffix=f"chaos_{name.replace('-', '_')}", split=True, extra_env=env)
+    prom = probe = None
+    try:
+        stack.prepare()
+        data = stack.seed(
+            [
+                "--tenants",
+                "8",
+                "--leases",
+                "25",
+                "--free",
+                str(int(args.rate * args.total * 0.1 / 8) + 50),
+                "--criteria",
+                "500",
+                "--token-ttl",
+                str(int(args.total) + 900),
+            ]
+        )
+        stack.start()
+        probe = Probe(stack)
+        if not args.no_alerts:
+            prom = Prometheus(stack.metrics_ports, args.compress)
+        result: dict[str, Report] = {}
+        shares = Shares(validate=0.9, grpc_write=0.08, rest=0.02)
+        mixer = threading.Thread(
+            target=lambda: result.setdefault(
+                "r", run_mix(stack.target(), data, rate=args.rate, duration=args.total, shares=shares, timeout=3)
+            ),
+            daemon=True,
+        )
+        t0 = time.monotonic()
+        mixer.start()
+
+        backlog: list[int] = [0]
+
+        def poll_until(t_end: float) -> None:
+            while time.monotonic() - t0 < t_end:
+                if name == "nats-outage":
+                    backlog.append(probe.pending())
+                if prom is not None:
+                    try:
+                        outcome.alert_timeline.append((round(time.monotonic() - t0, 1), prom.alerts()))
+                    except OSError:
+                        pass
+                time.sleep(2)
+
+        poll_until(args.before)
+        print(f"[{name}] t={time.monotonic() - t0:.0f}s: fault on", flush=True)
+        fault_at = time.monotonic() - t0
+        (redis if name == "redis-outage" else nats_d).kill()
+        poll_until(args.before + args.outage)
+        print(f"[{name}] t={time.monotonic() - t0:.0f}s: fault off", flush=True)
+        restored_at = time.monotonic() - t0
+        (redis if name == "redis-outage" else nats_d).start()
+        converge_s, converge_detail = None, ""
+        if name == "redis-outage":
+            deadline = time.monotonic() + args.after
+            while time.monotonic() < deadline:
+                ok, converge_detail = probe.converged()
+                if ok:
+                    converge_s = round(time.monotonic() - t0 - restored_at, 1)
+                    break
+                time.sleep(0.5)
+        else:
+            deadline = time.monotonic() + args.after
+            while time.monotonic() < deadline and probe.pending() != 0:
+                time.sleep(0.5)
+            if probe.pending() == 0:
+                converge_s = round(time.monotonic() - t0 - restored_at, 1)
+        poll_until(args.total)
+        mixer.join(args.total + 60)
+        report = result["r"]
+        end_of_load = args.total
+        # Settle: alerts resolve only after their windows pass; the load has stopped.
+        if prom is not None:
+            settle = time.monotonic() + args.settle
+            while time.monotonic() < settle:
+                now = prom.alerts()
+                outcome.alert_timeline.append((round(time.monotonic() - t0, 1), now))
+                if now.get(DRILL_ALERTS[name]) is None and any(
+                    s.get(DRILL_ALERTS[name]) == "firing" for _, s in outcome.alert_timeline
+                ):
+                    break
+                time.sleep(2)
+
+        for label, (a, b) in {
+            "before": (0, fault_at),
+            "during": (fault_at, restored_at),
+            "after": (restored_at, end_of_load),
+        }.items():
+            outcome.windows[label] = window_stats(report.window(a, b))
+        w = outcome.windows
+        print(
+            f"[{name}] windows: "
+            + json.dumps({k: {x: v[x] for x in ("validate", "grpc_writes", "errors")} for k, v in w.items()}),
+            flush=True,
+        )
+        outcome.check(
+            "no wrong ValidateLease answer in any window",
+            all(v["wrong_answers"] == 0 for v in w.values()),
+            str({k: v["wrong_answers"] for k, v in w.items()}),
+        )
+        during_writes = w["during"]["grpc_writes"]
+        outcome.check(
+            "mutations kept committing during the fault",
+            during_writes["ok"] > 0 and during_writes["ok"] >= 0.95 * during_writes["n"],
+            f"{during_writes['ok']}/{during_writes['n']} ok",
+        )
+        validate_during = w["during"]["validate"]
+        outcome.check(
+            "ValidateLease kept answering during the fault",
+            validate_during["ok"] >= 0.99 * max(1, validate_during["n"]),
+            f"{validate_during['ok']}/{validate_during['n']} ok, worst P95 {validate_during['p95_ms_max']} ms",
+        )
+        if name == "redis-outage":
+            outcome.check(
+                "the lease cache converged after Redis came back",
+                converge_s is not None,
+                f"{converge_s} s after restart (bound 5 s, ADR 1200); {converge_detail}",
+            )
+        else:
+            outcome.check(
+                "the outbox backlog grew during the outage", max(backlog) > 0, f"peak {max(backlog)} unpublished"
+            )
+            outcome.check(
+                "the outbox backlog drained within 10 s after NATS came back",
+                converge_s is not None and converge_s <= 10,
+                f"drained {converge_s} s after restart",
+            )
+            rows = probe.ask("events")
+            msgs = stream_events(env["NATS_URL"])
+            ids = [m.get("id") for m in msgs]
+            dupes = len(ids) - len(set(ids))
+            missing = set(rows) - set(ids)
+            per_subject: dict[str, list[int]] = defaultdict(list)
+            for m in msgs:
+                if m.get("sequence") is not None:
+                    per_subject[m["subject"]].append(int(m["sequence"]))
+            disordered = [s for s, seq in per_subject.items() if seq != sorted(seq)]
+            outcome.check(
+                "every outbox event on NATS exactly once",
+                dupes == 0 and not missing,
+                f"{len(rows)} events, {len(msgs)} messages, {dupes} duplicates, {len(missing)} missing",
+            )
+            outcome.check("events in per-number order", not disordered, f"{len(disordered)} numbers out of order")
+        if prom is not None:
+            alert = DRILL_ALERTS[name]
+            fired = [t for t, s in outcome.alert_timeline if s.get(alert) == "firing"]
+            cleared = fired and any(t > fired[-1] and alert not in s for t, s in outcome.alert_timeline)
+            outcome.check(
+                f"{alert} fired during the fault",
+                bool(fired),
+                f"first firing at t={fired[0]} s (fault {fault_at:.0f}–{restored_at:.0f} s)"
+                if fired
+                else "never fired",
+            )
+            outcome.check(f"{alert} went back to inactive after recovery", bool(cleared))
+    finally:
+        if prom is not None:
+            prom.stop()
+        if probe is not None:
+            probe.close()
+        stack.stop()
+        redis.stop()
+        nats_d.stop()
+        shutil.rmtree(store, ignore_errors=True)
+    return outcome
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("drill", choices=sorted(DRILL_ALERTS))
+    parser.add_argument("--rate", type=float, default=300, help="mix requests per second")
+    parser.add_argument("--before", type=float, default=20)
+    parser.add_argument("--outage", type=float, default=90)
+    parser.add_argument("--after", type=float, default=40)
+    parser.add_argument("--settle", type=float, default=120, help="max seconds to wait for the alert to clear")
+    parser.add_argument("--compress", type=int, default=30, help="divide every rule's `for:` by this")
+    parser.add_argument("--no-alerts", action="store_true")
+    parser.add_argument("--record", action="store_true")
+    args = parser.parse_args(argv)
+    args.total = args.before + args.outage + args.after
+    started = datetime.now(UTC)
+    outcome = run_drill(args.drill, args)
+    verdict = "PASS" if outcome.passed else "FAIL"
+    print(f"drill {args.drill}: {verdict}")
+    if args.record:
+        lines = [
+            f"## Chaos drill {args.drill} (issue 15) — {started:%Y-%m-%d %H:%M} UTC: {verdict}",
+            "",
+            f"Command: `python bench/chaos/run.py {' '.join(argv or sys.argv[1:])}`; load {args.rate}/s "
+            f"(90 % ValidateLease), {args.before:.0f} s before, {args.outage:.0f} s fault, {args.after:.0f} s after; "
+            f"rules' `for:` ÷ {args.compress}. Load average at the end: "
+            f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}.",
+            "",
+            "| window | ValidateLease ok/n | worst P95 ms | gRPC writes ok/n | errors |",
+            "|---|---|---|---|---|",
+        ]
+        for label, w in outcome.windows.items():
+            lines.append(
+                f"| {label} | {w['validate']['ok']}/{w['validate']['n']} | {w['validate']['p95_ms_max']} | "
+                f"{w['grpc_writes']['ok']}/{w['grpc_writes']['n']} | {w['errors']} |"
+            )
+        lines.append("")
+        lines += [
+            f"- {'PASS' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}"
+            for name, ok, detail in outcome.checks
+        ]
+        with RESULTS.open("a") as fh:
+            fh.write("\n" + "\n".join(lines) + "\n")
+    return 0 if outcome.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
