@@ -30,8 +30,11 @@ from pools.models import Tenant
 
 log = logging.getLogger(__name__)
 
-JOB_RESULTS = Counter("numbering_job_items_total", "Items handled by scheduled jobs", ["job", "result"])
-JOB_SKIPPED = Counter("numbering_job_skipped_total", "Job runs skipped because another run held the lock", ["job"])
+# The label is `job_name`, not `job`: Prometheus owns `job` (the scrape job) and renames an
+# exported `job` to `exported_job`, so a rule filtering on {job="lease_auto_renewal"} could never
+# match (issue 15: NumberingRenewalFailureSpike could not fire).
+JOB_RESULTS = Counter("numbering_job_items_total", "Items handled by scheduled jobs", ["job_name", "result"])
+JOB_SKIPPED = Counter("numbering_job_skipped_total", "Job runs skipped because another run held the lock", ["job_name"])
 CLEANUP_LAG = Gauge(
     "numbering_reservation_cleanup_lag_seconds",
     "How far past reserved_until the oldest RESERVED number was when the safety net ran (0 = none overdue)",
