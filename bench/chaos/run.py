@@ -50,7 +50,14 @@ from bench.lifecycle_mix.stack import OUT, Stack, free_port  # noqa: E402
 RULES = ROOT / "deploy" / "prometheus" / "rules" / "numbering.rules.yml"
 RESULTS = ROOT / "bench" / "RESULTS.md"
 # The alert each drill's runbook names (docs/runbooks/<alert>.md says which drill proves it).
-DRILL_ALERTS = {"redis-outage": "NumberingLeaseCacheSyncStalled", "nats-outage": "NumberingOutboxLag"}
+DRILL_ALERTS = {
+    "redis-outage": "NumberingLeaseCacheSyncStalled",
+    "nats-outage": "NumberingOutboxLag",
+    "relay-kill": None,  # a restart within seconds: nothing should page
+    "grpc-worker-kill": None,
+}
+# How long each fault lasts by default: a dependency outage, or a crashed pod until restarted.
+DEFAULT_OUTAGE = {"redis-outage": 90.0, "nats-outage": 90.0, "relay-kill": 5.0, "grpc-worker-kill": 5.0}
 
 
 # --- private dependencies ---------------------------------------------------------------------
@@ -316,13 +323,16 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         )
         stack.start()
         probe = Probe(stack)
-        if not args.no_alerts:
+        if not args.no_alerts and DRILL_ALERTS[name]:
             prom = Prometheus(stack.metrics_ports, args.compress)
         result: dict[str, Report] = {}
         shares = Shares(validate=0.9, grpc_write=0.08, rest=0.02)
         mixer = threading.Thread(
             target=lambda: result.setdefault(
-                "r", run_mix(stack.target(), data, rate=args.rate, duration=args.total, shares=shares, timeout=3)
+                "r",
+                run_mix(
+                    stack.target(), data, rate=args.rate, duration=args.total, shares=shares, timeout=3, retries=10
+                ),
             ),
             daemon=True,
         )
@@ -345,11 +355,25 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         poll_until(args.before)
         print(f"[{name}] t={time.monotonic() - t0:.0f}s: fault on", flush=True)
         fault_at = time.monotonic() - t0
-        (redis if name == "redis-outage" else nats_d).kill()
+        if name == "redis-outage":
+            redis.kill()
+        elif name == "nats-outage":
+            nats_d.kill()
+        elif name == "relay-kill":
+            stack.kill("relay")
+        else:
+            stack.kill("grpc_write")
         poll_until(args.before + args.outage)
         print(f"[{name}] t={time.monotonic() - t0:.0f}s: fault off", flush=True)
         restored_at = time.monotonic() - t0
-        (redis if name == "redis-outage" else nats_d).start()
+        if name == "redis-outage":
+            redis.start()
+        elif name == "nats-outage":
+            nats_d.start()
+        elif name == "relay-kill":
+            stack.restart("relay")
+        else:
+            stack.restart("grpc_write")
         converge_s, converge_detail = None, ""
         if name == "redis-outage":
             deadline = time.monotonic() + args.after
@@ -399,10 +423,27 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             str({k: v["wrong_answers"] for k, v in w.items()}),
         )
         during_writes = w["during"]["grpc_writes"]
+        if name == "grpc-worker-kill":
+            # The mutation pool was down until restarted: callers retried with the same keys.
+            total = sum(v["grpc_writes"]["n"] for v in w.values())
+            ok = sum(v["grpc_writes"]["ok"] for v in w.values())
+            outcome.check(
+                "every mutation completed after retries with the same key",
+                ok >= 0.99 * total,
+                f"{ok}/{total} ok, {report.retries} retries",
+            )
+        else:
+            outcome.check(
+                "mutations kept committing during the fault",
+                during_writes["ok"] > 0 and during_writes["ok"] >= 0.95 * during_writes["n"],
+                f"{during_writes['ok']}/{during_writes['n']} ok",
+            )
+        duplicates = [x for x in report.samples if x.outcome.startswith("RETRY:")]
         outcome.check(
-            "mutations kept committing during the fault",
-            during_writes["ok"] > 0 and during_writes["ok"] >= 0.95 * during_writes["n"],
-            f"{during_writes['ok']}/{during_writes['n']} ok",
+            "no retry with the same key was refused (no duplicate effect)",
+            not duplicates,
+            f"{len(duplicates)} of {report.retries} retries"
+            + (f", e.g. {duplicates[0].outcome}" if duplicates else ""),
         )
         validate_during = w["during"]["validate"]
         outcome.check(
@@ -416,31 +457,32 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
                 converge_s is not None,
                 f"{converge_s} s after restart (bound 5 s, ADR 1200); {converge_detail}",
             )
-        else:
+        if name == "nats-outage":
             outcome.check(
                 "the outbox backlog grew during the outage", max(backlog) > 0, f"peak {max(backlog)} unpublished"
             )
+        if name != "redis-outage":
             outcome.check(
-                "the outbox backlog drained within 10 s after NATS came back",
+                "the outbox backlog drained within 10 s after the restore",
                 converge_s is not None and converge_s <= 10,
                 f"drained {converge_s} s after restart",
             )
-            rows = probe.ask("events")
-            msgs = stream_events(env["NATS_URL"])
-            ids = [m.get("id") for m in msgs]
-            dupes = len(ids) - len(set(ids))
-            missing = set(rows) - set(ids)
-            per_subject: dict[str, list[int]] = defaultdict(list)
-            for m in msgs:
-                if m.get("sequence") is not None:
-                    per_subject[m["subject"]].append(int(m["sequence"]))
-            disordered = [s for s, seq in per_subject.items() if seq != sorted(seq)]
-            outcome.check(
-                "every outbox event on NATS exactly once",
-                dupes == 0 and not missing,
-                f"{len(rows)} events, {len(msgs)} messages, {dupes} duplicates, {len(missing)} missing",
-            )
-            outcome.check("events in per-number order", not disordered, f"{len(disordered)} numbers out of order")
+        rows = probe.ask("events")
+        msgs = stream_events(env["NATS_URL"])
+        ids = [m.get("id") for m in msgs]
+        dupes = len(ids) - len(set(ids))
+        missing = set(rows) - set(ids)
+        per_subject: dict[str, list[int]] = defaultdict(list)
+        for m in msgs:
+            if m.get("sequence") is not None:
+                per_subject[m["subject"]].append(int(m["sequence"]))
+        disordered = [s for s, seq in per_subject.items() if seq != sorted(seq)]
+        outcome.check(
+            "every outbox event on NATS exactly once",
+            dupes == 0 and not missing,
+            f"{len(rows)} events, {len(msgs)} messages, {dupes} duplicates, {len(missing)} missing",
+        )
+        outcome.check("events in per-number order", not disordered, f"{len(disordered)} numbers out of order")
         if prom is not None:
             alert = DRILL_ALERTS[name]
             fired = [t for t, s in outcome.alert_timeline if s.get(alert) == "firing"]
@@ -470,13 +512,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("drill", choices=sorted(DRILL_ALERTS))
     parser.add_argument("--rate", type=float, default=300, help="mix requests per second")
     parser.add_argument("--before", type=float, default=20)
-    parser.add_argument("--outage", type=float, default=90)
+    parser.add_argument("--outage", type=float, default=None, help="fault length (default per drill)")
     parser.add_argument("--after", type=float, default=40)
     parser.add_argument("--settle", type=float, default=120, help="max seconds to wait for the alert to clear")
     parser.add_argument("--compress", type=int, default=30, help="divide every rule's `for:` by this")
     parser.add_argument("--no-alerts", action="store_true")
     parser.add_argument("--record", action="store_true")
     args = parser.parse_args(argv)
+    args.outage = DEFAULT_OUTAGE[args.drill] if args.outage is None else args.outage
     args.total = args.before + args.outage + args.after
     started = datetime.now(UTC)
     outcome = run_drill(args.drill, args)

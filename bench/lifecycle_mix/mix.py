@@ -284,9 +284,13 @@ class Mix:
             except grpc.aio.AioRpcError as exc:
                 if exc.code() in UNKNOWN_OUTCOME and attempt < self.retries:
                     report.retries += 1
-                    await asyncio.sleep(0.2 * (attempt + 1))
+                    await asyncio.sleep(min(1.0, 0.2 * (attempt + 1)))
                     continue
-                return domain_code(exc), None
+                code = domain_code(exc)
+                # A retry with the same key must replay the first outcome; a refusal after a
+                # retry (say INVALID_TRANSITION: the first attempt had committed) is a duplicate
+                # effect the idempotency key failed to prevent, and the drills look for it.
+                return (f"RETRY:{code}" if attempt and code not in SERVICE_FAILURES else code), None
         return "UNAVAILABLE", None  # pragma: no cover - the loop always returns
 
     async def grpc_write(self, report: Report) -> tuple[str, str]:

@@ -14,6 +14,7 @@ Every process gets a free metrics port (`metrics_ports`), so a drill's Prometheu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -68,6 +69,7 @@ class Stack:
         self.certs = ROOT / ".dev" / "grpc"
         self.env = self._env(db_suffix, extra_env or {})
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.specs: dict[str, tuple[list[str], dict[str, str]]] = {}
         self.ports: dict[str, int] = {}
         self.metrics_ports: dict[str, int] = {}
         OUT.mkdir(parents=True, exist_ok=True)
@@ -119,8 +121,22 @@ class Stack:
     # --- processes ---------------------------------------------------------------------
 
     def _start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
-        log = open(OUT / f"{self.db_name}-{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        self.specs[name] = (argv, env)
+        log = open(OUT / f"{self.db_name}-{name}.log", "ab")  # noqa: SIM115 - closed with the process
         self.procs[name] = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one process and its children (a crashed pod)."""
+        proc = self.procs[name]
+        for pid in reversed(process_tree(proc.pid)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(10)
+
+    def restart(self, name: str) -> None:
+        """Start a killed process again, as the orchestrator would."""
+        argv, env = self.specs[name]
+        self._start(name, argv, env)
 
     def start(self) -> None:
         grpc_env = dict(self.env)
@@ -250,6 +266,17 @@ class Stack:
             except subprocess.TimeoutExpired:
                 proc.kill()
         self.procs.clear()
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and its descendants, parents first (from /proc)."""
+    out, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        out.append(current)
+        with contextlib.suppress(OSError):
+            stack.extend(int(c) for c in Path(f"/proc/{current}/task/{current}/children").read_text().split())
+    return out
 
 
 def uuid0() -> str:

@@ -1,6 +1,6 @@
-"""The short Redis and NATS outage drills (issue 15; `make drill-redis-outage` /
-`make drill-nats-outage` run the long ones with Prometheus and the alerts): about 20 s of
-the lifecycle mix each, the dependency killed for 8 s mid-load, every correctness check."""
+"""The short chaos drills (issue 15; `make drills` runs the long ones, the outages with
+Prometheus and the alerts): about 20 s of the lifecycle mix each, Redis or NATS killed for 8 s
+or the relay or the mutation gRPC pool SIGKILLed and restarted after 4 s, every correctness check."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ pytestmark = pytest.mark.committed
 
 
 def short(drill: str) -> argparse.Namespace:
-    args = argparse.Namespace(rate=80.0, before=5.0, outage=8.0, after=8.0, settle=0.0, compress=30, no_alerts=True)
+    outage = 8.0 if drill.endswith("outage") else 4.0
+    args = argparse.Namespace(rate=80.0, before=5.0, outage=outage, after=8.0, settle=0.0, compress=30, no_alerts=True)
     args.total = args.before + args.outage + args.after
     return args
 
 
-@pytest.mark.parametrize("drill", ["redis-outage", "nats-outage"])
+@pytest.mark.parametrize("drill", ["redis-outage", "nats-outage", "relay-kill", "grpc-worker-kill"])
 def test_short_drill_passes(drill: str) -> None:
     outcome = run_drill(drill, short(drill))
     failed = [(name, detail) for name, ok, detail in outcome.checks if not ok]
