@@ -150,10 +150,11 @@ bench-mix: venv services
 # Chaos drills under the mix (issue 15, bench/chaos/run.py): private Redis/NATS, a real
 # Prometheus with the project's rules (`for:` ÷ 30), PASS/FAIL with numbers; DRILL_ARGS="--record"
 # appends to bench/RESULTS.md. `make test` runs 20-second versions (tests/bench).
-.PHONY: drill-redis-outage drill-nats-outage drill-relay-kill drill-grpc-worker-kill drills
-drill-redis-outage drill-nats-outage drill-relay-kill drill-grpc-worker-kill: venv services
+CHAOS_DRILLS := drill-redis-outage drill-nats-outage drill-relay-kill drill-grpc-worker-kill drill-redis-memory-pressure
+.PHONY: $(CHAOS_DRILLS) drills
+$(CHAOS_DRILLS): venv services
 	$(PYTHON) bench/chaos/run.py $(@:drill-%=%) $(DRILL_ARGS)
-drills: drill-redis-outage drill-nats-outage drill-relay-kill drill-grpc-worker-kill
+drills: $(CHAOS_DRILLS)
 
 # Lease-cache coherence bounds (issue 12, ADR 1200; not part of `make test`): propagation
 # P50/P99 and post-outage convergence, against a private redis-server it starts itself.

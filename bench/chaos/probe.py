@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.db import close_old_connections, transaction  # noqa: E402
 
 from core import redis_client  # noqa: E402
@@ -60,7 +61,30 @@ def converged() -> tuple[bool, str]:
     return wrong == 0, f"{checked} entries present, {wrong} disagree with PostgreSQL"
 
 
-ANSWERS: dict[str, Any] = {"pending": pending, "events": events, "converged": converged}
+def sizing() -> dict[str, Any]:
+    """Bytes per key kind (MEMORY USAGE over a sample), for the cache server's sizing."""
+    client = redis_client.new_client()
+    patterns = {
+        "lease_entry": redis_client.lease_entry_pattern(),
+        "idempotency_copy": redis_client.IDEMPOTENCY_PREFIX + "*",
+        "reservation_ttl": settings.RESERVATION_TTL_PREFIX + "[+0-9]*",
+    }
+    out: dict[str, Any] = {}
+    for kind, pattern in patterns.items():
+        sizes = []
+        for key in client.scan_iter(match=pattern, count=500):
+            sizes.append(int(client.memory_usage(key) or 0))
+            if len(sizes) >= 300:
+                break
+        out[kind] = {"sampled": len(sizes), "bytes_avg": round(sum(sizes) / len(sizes)) if sizes else None}
+    info = client.info("memory")
+    out["used_memory"] = info["used_memory"]
+    out["keys"] = client.dbsize()
+    out["evicted_keys"] = client.info("stats")["evicted_keys"]
+    return out
+
+
+ANSWERS: dict[str, Any] = {"pending": pending, "events": events, "converged": converged, "sizing": sizing}
 
 if __name__ == "__main__":
     for line in sys.stdin:

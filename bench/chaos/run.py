@@ -55,9 +55,48 @@ DRILL_ALERTS = {
     "nats-outage": "NumberingOutboxLag",
     "relay-kill": None,  # a restart within seconds: nothing should page
     "grpc-worker-kill": None,
+    "redis-memory-pressure": None,  # the cache evicting is its normal work, not a page
 }
 # How long each fault lasts by default: a dependency outage, or a crashed pod until restarted.
-DEFAULT_OUTAGE = {"redis-outage": 90.0, "nats-outage": 90.0, "relay-kill": 5.0, "grpc-worker-kill": 5.0}
+DEFAULT_OUTAGE = {
+    "redis-outage": 90.0,
+    "nats-outage": 90.0,
+    "relay-kill": 5.0,
+    "grpc-worker-kill": 5.0,
+    "redis-memory-pressure": 30.0,
+}
+
+
+class Filler(threading.Thread):
+    """Holds the cache server at its maxmemory (deploy/redis/cache.conf's allkeys-lru): caps
+    maxmemory just above what is used, then writes junk until stopped, so every new key
+    evicts an old one: lease entries, idempotency copies and reservation TTL keys included."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        import redis as redis_lib
+
+        self.client = redis_lib.Redis(port=port)
+        self.stop_event = threading.Event()
+        self.written = 0
+
+    def run(self) -> None:
+        used = int(self.client.info("memory")["used_memory"])
+        self.client.config_set("maxmemory-policy", "allkeys-lru")
+        self.client.config_set("maxmemory", str(used + 2 * 1024 * 1024))
+        blob = b"x" * 4096
+        while not self.stop_event.is_set():
+            pipe = self.client.pipeline(transaction=False)
+            for _ in range(50):
+                pipe.set(f"chaos:filler:{self.written}", blob)
+                self.written += 1
+            pipe.execute()
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.join(10)
+        self.client.config_set("maxmemory", "0")
 
 
 # --- private dependencies ---------------------------------------------------------------------
@@ -203,6 +242,7 @@ class Outcome:
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
     windows: dict[str, dict[str, Any]] = field(default_factory=dict)
     alert_timeline: list[tuple[float, dict[str, str]]] = field(default_factory=list)
+    sizing: dict[str, Any] = field(default_factory=dict)
 
     def check(self, name: str, ok: bool, detail: str = "") -> None:
         self.checks.append((name, ok, detail))
@@ -361,6 +401,10 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             nats_d.kill()
         elif name == "relay-kill":
             stack.kill("relay")
+        elif name == "redis-memory-pressure":
+            outcome.sizing = probe.ask("sizing")
+            filler = Filler(redis_port)
+            filler.start()
         else:
             stack.kill("grpc_write")
         poll_until(args.before + args.outage)
@@ -372,10 +416,13 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             nats_d.start()
         elif name == "relay-kill":
             stack.restart("relay")
+        elif name == "redis-memory-pressure":
+            pressure = probe.ask("sizing")
+            filler.stop()
         else:
             stack.restart("grpc_write")
         converge_s, converge_detail = None, ""
-        if name == "redis-outage":
+        if name in ("redis-outage", "redis-memory-pressure"):
             deadline = time.monotonic() + args.after
             while time.monotonic() < deadline:
                 ok, converge_detail = probe.converged()
@@ -451,17 +498,28 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             validate_during["ok"] >= 0.99 * max(1, validate_during["n"]),
             f"{validate_during['ok']}/{validate_during['n']} ok, worst P95 {validate_during['p95_ms_max']} ms",
         )
-        if name == "redis-outage":
+        if name in ("redis-outage", "redis-memory-pressure"):
             outcome.check(
                 "the lease cache converged after Redis came back",
                 converge_s is not None,
                 f"{converge_s} s after restart (bound 5 s, ADR 1200); {converge_detail}",
             )
+        if name == "redis-memory-pressure":
+            evicted = int(pressure.get("evicted_keys", 0)) - int(outcome.sizing.get("evicted_keys", 0))
+            outcome.check("the cache server evicted under pressure", evicted > 0, f"{evicted} keys evicted")
+            lease = outcome.sizing.get("lease_entry", {}).get("bytes_avg")
+            outcome.check(
+                "sizing measured",
+                bool(lease),
+                f"lease entry {lease} B, idempotency copy "
+                f"{outcome.sizing.get('idempotency_copy', {}).get('bytes_avg')} B, reservation TTL key "
+                f"{outcome.sizing.get('reservation_ttl', {}).get('bytes_avg')} B (MEMORY USAGE averages)",
+            )
         if name == "nats-outage":
             outcome.check(
                 "the outbox backlog grew during the outage", max(backlog) > 0, f"peak {max(backlog)} unpublished"
             )
-        if name != "redis-outage":
+        if name not in ("redis-outage", "redis-memory-pressure"):
             outcome.check(
                 "the outbox backlog drained within 10 s after the restore",
                 converge_s is not None and converge_s <= 10,

@@ -14,13 +14,15 @@ pytestmark = pytest.mark.committed
 
 
 def short(drill: str) -> argparse.Namespace:
-    outage = 8.0 if drill.endswith("outage") else 4.0
+    outage = 4.0 if drill.endswith("kill") else 8.0
     args = argparse.Namespace(rate=80.0, before=5.0, outage=outage, after=8.0, settle=0.0, compress=30, no_alerts=True)
     args.total = args.before + args.outage + args.after
     return args
 
 
-@pytest.mark.parametrize("drill", ["redis-outage", "nats-outage", "relay-kill", "grpc-worker-kill"])
+@pytest.mark.parametrize(
+    "drill", ["redis-outage", "nats-outage", "relay-kill", "grpc-worker-kill", "redis-memory-pressure"]
+)
 def test_short_drill_passes(drill: str) -> None:
     outcome = run_drill(drill, short(drill))
     failed = [(name, detail) for name, ok, detail in outcome.checks if not ok]
