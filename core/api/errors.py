@@ -95,12 +95,18 @@ def problem(
 
 
 def problem_response(
-    status: int, code: str, detail: str, *, instance: str | None = None, type_slug: str | None = None
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    type_slug: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> HttpResponse:
     """A problem+json answer without DRF (middleware, Django's error handlers), in the
     canonical JSON encoding the idempotency replay uses."""
     body = problem_body(status, code, detail, instance=instance, type_slug=type_slug)
-    return HttpResponse(canonical(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
+    return HttpResponse(canonical(body), status=status, content_type=PROBLEM_CONTENT_TYPE, headers=headers)
 
 
 def flatten_validation(detail: Any, prefix: str = "") -> list[dict[str, Any]]:

@@ -13,12 +13,13 @@ an Idempotency-Key returns the first response byte for byte.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from rest_framework import serializers, viewsets
@@ -30,6 +31,8 @@ from core import errors, idempotency, rls
 from core.actors import Actor
 from core.api.auth import Principal
 from core.api.errors import problem_response
+
+log = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -49,14 +52,27 @@ class ScopedRequestMixin:
         self._scope = None
         if (request.method or "").lower() in self.non_atomic_methods:
             return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
-        with transaction.atomic():
-            response = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
-            if response.status_code >= 400:
-                transaction.set_rollback(True)
-            if self._scope is not None:
-                self._scope.__exit__(None, None, None)
-                self._scope = None
-            return response
+        try:
+            with transaction.atomic():
+                response = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+                if response.status_code >= 400:
+                    transaction.set_rollback(True)
+                if self._scope is not None:
+                    self._scope.__exit__(None, None, None)
+                    self._scope = None
+                return response
+        except (OperationalError, InterfaceError):
+            # Opening (or committing) the request transaction failed: no primary (a failover),
+            # or the connection died. DRF's handler never saw it; answer as it does for a
+            # database error inside the view: 503 + Retry-After, never a 500 (issue 14).
+            log.warning("database unavailable around %s", request.path, exc_info=True)
+            return problem_response(
+                503,
+                "UNAVAILABLE",
+                "the database is unavailable; retry later",
+                instance=request.path,
+                headers={"Retry-After": "1"},
+            )
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
