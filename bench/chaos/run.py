@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import shutil
 import signal
@@ -33,6 +34,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,6 +58,7 @@ DRILL_ALERTS = {
     "relay-kill": None,  # a restart within seconds: nothing should page
     "grpc-worker-kill": None,
     "redis-memory-pressure": None,  # the cache evicting is its normal work, not a page
+    "postgres-failover": None,  # a failover within 30 s pages no one; CrossRegionLag is the HA drill's
 }
 # How long each fault lasts by default: a dependency outage, or a crashed pod until restarted.
 DEFAULT_OUTAGE = {
@@ -64,7 +67,21 @@ DEFAULT_OUTAGE = {
     "relay-kill": 5.0,
     "grpc-worker-kill": 5.0,
     "redis-memory-pressure": 30.0,
+    "postgres-failover": 0.0,  # kill -9 of the primary; the fault lasts until a new leader is up
 }
+RECOVERY_BOUND_S = 30.0
+
+
+def load_ha() -> Any:
+    """deploy/local-ha/ha.py (issue 14's three-region stack), imported by path."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ha", ROOT / "deploy" / "local-ha" / "ha.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["ha"] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 class Filler(threading.Thread):
@@ -266,6 +283,9 @@ def window_stats(report: Report) -> dict[str, Any]:
 
     return {
         "validate": group("validate."),
+        # Leases the caches hold (valid and wrong-tenant answers): they must answer even while
+        # PostgreSQL has no primary; unknown numbers miss the cache and need the database.
+        "validate_cached": {k: group("validate.valid")[k] + group("validate.wrong_tenant")[k] for k in ("n", "ok")},
         "grpc_writes": group("grpc."),
         "rest": group("rest."),
         "errors": s["errors"],
@@ -331,6 +351,18 @@ def stream_events(nats_url: str) -> list[dict[str, Any]]:
     return asyncio.run(read())
 
 
+def probe_verify_audit(stack: Stack) -> tuple[bool, str]:
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "verify_audit_chain"],
+        cwd=ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return proc.returncode == 0, (proc.stdout + proc.stderr).strip()
+
+
 def run_drill(name: str, args: argparse.Namespace) -> Outcome:
     outcome = Outcome(name)
     redis_port, nats_port = free_port(), free_port()
@@ -339,14 +371,24 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
     redis.start()
     nats_d.start()
     env = {
+        # A fresh database per drill: its audit checkpoints must not meet an earlier run's.
+        "AUDIT_CHECKPOINT_PREFIX": f"audit-checkpoints-chaos-{uuid.uuid4().hex[:12]}",
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "NATS_URL": f"nats://127.0.0.1:{nats_port}",
         "NATS_PROVISION_DEV_STREAMS": "1",
     }
+    ha = None
+    if name == "postgres-failover":
+        # The three-region stack (Patroni quorum commit, NATS ×3); the service re-resolves the
+        # primary per unit of work (libpq multi-host URL, no kept connections: ADR 1400).
+        ha = load_ha()
+        ha.up(fresh=True, synchronous=True)
+        env.update(ha.service_env(), DATABASE_CONN_MAX_AGE="0", GRPC_DB_THREADS="32")
+        env.pop("NATS_PROVISION_DEV_STREAMS")
     stack = Stack(db_suffix=f"chaos_{name.replace('-', '_')}", split=True, extra_env=env)
     prom = probe = None
     try:
-        stack.prepare()
+        stack.prepare(database=ha is None)
         data = stack.seed(
             [
                 "--tenants",
@@ -365,19 +407,14 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         probe = Probe(stack)
         if not args.no_alerts and DRILL_ALERTS[name]:
             prom = Prometheus(stack.metrics_ports, args.compress)
-        result: dict[str, Report] = {}
         shares = Shares(validate=0.9, grpc_write=0.08, rest=0.02)
-        mixer = threading.Thread(
-            target=lambda: result.setdefault(
-                "r",
-                run_mix(
-                    stack.target(), data, rate=args.rate, duration=args.total, shares=shares, timeout=3, retries=10
-                ),
-            ),
-            daemon=True,
-        )
+        # The load runs in a process of its own: this one forks daemons (Redis, NATS, Patroni,
+        # the service's processes) mid-load, and a fork while gRPC threads run can crash the
+        # child (gRPC's fork handlers; seen with Patroni).
+        pool = multiprocessing.get_context("spawn").Pool(1)
+        kwargs = {"rate": args.rate, "duration": args.total, "shares": shares, "timeout": 3, "retries": 10}
+        pending_report = pool.apply_async(run_mix, (stack.target(), data), kwargs)
         t0 = time.monotonic()
-        mixer.start()
 
         backlog: list[int] = [0]
 
@@ -405,6 +442,12 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             outcome.sizing = probe.ask("sizing")
             filler = Filler(redis_port)
             filler.start()
+        elif name == "postgres-failover":
+            primary = ha.leader()
+            ha.kill_node(primary)
+            new = ha.wait_for("a new leader", lambda: (lead := ha.leader()) is not None and lead != primary, 90, 0.2)
+            print(f"[{name}] new leader after {time.monotonic() - t0 - fault_at:.1f} s ({new})", flush=True)
+            ha.start_node(primary)
         else:
             stack.kill("grpc_write")
         poll_until(args.before + args.outage)
@@ -419,6 +462,8 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         elif name == "redis-memory-pressure":
             pressure = probe.ask("sizing")
             filler.stop()
+        elif name == "postgres-failover":
+            ha.wait_for("cluster healthy again", lambda: ha.healthy(synchronous=True), timeout=180, interval=1)
         else:
             stack.restart("grpc_write")
         converge_s, converge_detail = None, ""
@@ -437,8 +482,9 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             if probe.pending() == 0:
                 converge_s = round(time.monotonic() - t0 - restored_at, 1)
         poll_until(args.total)
-        mixer.join(args.total + 60)
-        report = result["r"]
+        report: Report = pending_report.get(timeout=args.total + 120)
+        pool.close()
+        shift = t0 - report.started  # the windows count from the load's own start (monotonic clocks agree)
         end_of_load = args.total
         # Settle: alerts resolve only after their windows pass; the load has stopped.
         if prom is not None:
@@ -453,12 +499,13 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
                 time.sleep(2)
 
         for label, (a, b) in {
-            "before": (0, fault_at),
-            "during": (fault_at, restored_at),
-            "after": (restored_at, end_of_load),
+            "before": (0, fault_at + shift),
+            "during": (fault_at + shift, restored_at + shift),
+            "after": (restored_at + shift, end_of_load),
         }.items():
             outcome.windows[label] = window_stats(report.window(a, b))
         w = outcome.windows
+        (OUT / f"chaos-{name}-windows.json").write_text(json.dumps(w, indent=1))
         print(
             f"[{name}] windows: "
             + json.dumps({k: {x: v[x] for x in ("validate", "grpc_writes", "errors")} for k, v in w.items()}),
@@ -470,7 +517,9 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             str({k: v["wrong_answers"] for k, v in w.items()}),
         )
         during_writes = w["during"]["grpc_writes"]
-        if name == "grpc-worker-kill":
+        if name == "postgres-failover":
+            pass  # writes fail until a new primary is up; judged by the recovery time below
+        elif name == "grpc-worker-kill":
             # The mutation pool was down until restarted: callers retried with the same keys.
             total = sum(v["grpc_writes"]["n"] for v in w.values())
             ok = sum(v["grpc_writes"]["ok"] for v in w.values())
@@ -485,6 +534,21 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
                 during_writes["ok"] > 0 and during_writes["ok"] >= 0.95 * during_writes["n"],
                 f"{during_writes['ok']}/{during_writes['n']} ok",
             )
+        if name == "postgres-failover":
+            writes = sorted((x for x in report.samples if x.op.startswith("grpc.")), key=lambda x: x.due)
+            failed = [x for x in writes if x.due - t0 >= fault_at and x.outcome != "OK"]
+            recovery = None
+            if failed:
+                first_fail = failed[0].due
+                ok_after = [x for x in writes if x.due > first_fail and x.outcome == "OK"]
+                recovery = round(ok_after[0].due - first_fail, 1) if ok_after else None
+            outcome.check(
+                f"writes recovered within {RECOVERY_BOUND_S:.0f} s",
+                not failed or (recovery is not None and recovery < RECOVERY_BOUND_S),
+                f"first failed write → first acknowledged one: {recovery} s" if failed else "no write failed",
+            )
+            ok_chain, chain_out = probe_verify_audit(stack)
+            outcome.check("the audit chain verifies after the failover", ok_chain, chain_out[-160:])
         duplicates = [x for x in report.samples if x.outcome.startswith("RETRY:")]
         outcome.check(
             "no retry with the same key was refused (no duplicate effect)",
@@ -492,11 +556,13 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             f"{len(duplicates)} of {report.retries} retries"
             + (f", e.g. {duplicates[0].outcome}" if duplicates else ""),
         )
-        validate_during = w["during"]["validate"]
+        validate_during = w["during"]["validate_cached" if name == "postgres-failover" else "validate"]
         outcome.check(
-            "ValidateLease kept answering during the fault",
+            "ValidateLease cache hits kept answering during the fault"
+            if name == "postgres-failover"
+            else "ValidateLease kept answering during the fault",
             validate_during["ok"] >= 0.99 * max(1, validate_during["n"]),
-            f"{validate_during['ok']}/{validate_during['n']} ok, worst P95 {validate_during['p95_ms_max']} ms",
+            f"{validate_during['ok']}/{validate_during['n']} ok, worst P95 {w['during']['validate']['p95_ms_max']} ms",
         )
         if name in ("redis-outage", "redis-memory-pressure"):
             outcome.check(
@@ -562,6 +628,8 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         redis.stop()
         nats_d.stop()
         shutil.rmtree(store, ignore_errors=True)
+        if ha is not None and not getattr(args, "keep_up", False):
+            ha.down(clean=False)
     return outcome
 
 

@@ -55,6 +55,7 @@ def _load_ha() -> Any:
 
 
 ha = _load_ha()
+RUN_ID = uuid.uuid4().hex[:12]
 DEFINITE_REFUSALS = {"NOT_AVAILABLE", "INVALID_TRANSITION", "WRONG_TENANT", "RESERVATION_EXPIRED"}
 WEIGHTS = {"reserve": 4, "assign": 3, "release": 3, "recall": 1}
 
@@ -111,6 +112,10 @@ def service_env() -> dict[str, str]:
         "GRPC_DB_THREADS": "32",
         "OUTBOX_RELAY_POLL_SECONDS": "1",
         "GRPC_GRACE_SECONDS": "2",
+        # Each drill recreates the database: its signed audit checkpoints must not meet those
+        # of an earlier run in the same bucket (verify_audit_chain would call that chain
+        # rewritten — a false BROKEN; seen in the chaos postgres-failover drill).
+        "AUDIT_CHECKPOINT_PREFIX": f"audit-checkpoints-drill-{RUN_ID}",
     }
 
 

@@ -96,18 +96,22 @@ class Stack:
 
     # --- set-up ------------------------------------------------------------------------
 
-    def prepare(self, *, fresh: bool = True) -> None:
-        if fresh:
+    def prepare(self, *, fresh: bool = True, database: bool = True) -> None:
+        """database=False: the database exists and is migrated already (the HA stack's)."""
+        if fresh and database:
             admin = os.environ.get("DATABASE_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
-        subprocess.run([PY, "deploy/local/bootstrap_db.py"], cwd=ROOT, env=self.env, check=True, capture_output=True)
-        subprocess.run(
-            [PY, "manage.py", "migrate", "--database", "owner", "--no-input", "-v", "0"],
-            cwd=ROOT,
-            env=self.env,
-            check=True,
-        )
+        if database:
+            subprocess.run(
+                [PY, "deploy/local/bootstrap_db.py"], cwd=ROOT, env=self.env, check=True, capture_output=True
+            )
+            subprocess.run(
+                [PY, "manage.py", "migrate", "--database", "owner", "--no-input", "-v", "0"],
+                cwd=ROOT,
+                env=self.env,
+                check=True,
+            )
         subprocess.run(
             [PY, "-m", "grpc_server.devcerts", str(self.certs)], cwd=ROOT, env=self.env, check=True, capture_output=True
         )
