@@ -229,7 +229,13 @@ class CacheSync:
                 self._failed("database", exc)
                 close_old_connections()
                 self._heartbeat_without_database()
-                self.stop_event.wait(min(backoff, 1.0))
+                # Keep the heartbeat period while waiting for the next database attempt: a
+                # worker trusts its caches for LEASE_CACHE_TRUST_MS after a heartbeat, and a
+                # backoff as long as that let the trust lapse between heartbeats, so cached
+                # leases were refused while PostgreSQL had no primary (postgres-failover drill).
+                retry_at = time.monotonic() + min(backoff, 1.0)
+                while not self.stop_event.wait(self.interval) and time.monotonic() < retry_at:
+                    self._heartbeat_without_database()
                 backoff = min(backoff * 2, 1.0)
                 continue
             except DatabaseError as exc:

@@ -1,0 +1,68 @@
+"""PostgreSQL without a primary (a failover) while Redis is fine: the cache-sync keeps
+heartbeating at its period, so workers keep trusting their caches and cached leases keep
+answering (DESIGN §3.1, ADR 1200). The postgres-failover chaos drill found the heartbeat
+waiting out a database backoff as long as the trust window, and cached leases refused."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import connections
+
+from core import redis_client
+from numbering.cache_sync import CacheSync
+from tests.cache.conftest import RedisProcess, eventually
+from tests.conftest import superuser_dsn
+
+pytestmark = pytest.mark.usefixtures("committed")
+
+
+def _refuse_app_connections(refuse: bool) -> None:
+    name = connections["default"].settings_dict["NAME"]
+    app = connections["default"].settings_dict["USER"]
+    with psycopg.connect(superuser_dsn(), autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" CONNECTION LIMIT {0 if refuse else -1}')
+        if refuse:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND usename = %s",
+                [name, app],
+            )
+
+
+def test_heartbeats_keep_their_period_while_postgres_refuses(cache_redis: RedisProcess) -> None:
+    sync = CacheSync(interval=settings.LEASE_CACHE_HEARTBEAT_MS / 1000)
+    runner = threading.Thread(target=sync.run, daemon=True)
+    client = cache_redis.client()
+    pubsub = client.pubsub()
+    pubsub.subscribe(redis_client.lease_invalidation_channel(client))
+    beats: list[float] = []
+
+    def listen(until: float) -> None:
+        while time.monotonic() < until:
+            message = pubsub.get_message(timeout=0.05)
+            if message and message["type"] == "message" and b"|h|" in message["data"]:
+                beats.append(time.monotonic())
+
+    runner.start()
+    try:
+        listen(time.monotonic() + 1.0)
+        assert eventually(lambda: beats), "the cache-sync never heartbeated"
+        _refuse_app_connections(True)
+        try:
+            beats.clear()
+            outage_started = time.monotonic()
+            listen(outage_started + 4.0)
+        finally:
+            _refuse_app_connections(False)
+    finally:
+        sync.stop()
+        runner.join(10)
+        connections.close_all()
+    trust = settings.LEASE_CACHE_TRUST_MS / 1000
+    gaps = [b - a for a, b in zip([outage_started, *beats], beats, strict=False)]
+    assert len(beats) >= 4, beats
+    assert max(gaps) < trust, f"a heartbeat gap of {max(gaps):.2f} s lets the workers' trust ({trust} s) lapse"
