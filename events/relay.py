@@ -330,7 +330,9 @@ class OutboxRelay:
                     await self._drop_db()
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(stop.wait(), db_delay)
-                    db_delay = min(db_delay * 2, 10.0)
+                    # A failover is over in ~20 s (ADR 1400); retrying a refused or read-only
+                    # connection costs little, and a 10 s cap added up to 10 s to the drain.
+                    db_delay = min(db_delay * 2, 2.0)
                     continue
                 if busy:
                     continue
