@@ -36,6 +36,18 @@ def pending() -> int:
         return OutboxEvent.objects.filter(published_at__isnull=True).count()
 
 
+def lag() -> float:
+    """Age in seconds of the oldest unpublished outbox event (0 when none): under load a few
+    events are always in flight, so "drained" means this age is back to about a second."""
+    from django.db.models import Min
+
+    from core import clock
+
+    with transaction.atomic(), rls_scope(platform=True):
+        oldest = OutboxEvent.objects.filter(published_at__isnull=True).aggregate(m=Min("created_at"))["m"]
+    return 0.0 if oldest is None else max(0.0, (clock.now() - oldest).total_seconds())
+
+
 def events() -> dict[str, str]:
     with transaction.atomic(), rls_scope(platform=True):
         return {str(e): a for e, a in OutboxEvent.objects.values_list("event_id", "aggregate_id")}
@@ -84,7 +96,13 @@ def sizing() -> dict[str, Any]:
     return out
 
 
-ANSWERS: dict[str, Any] = {"pending": pending, "events": events, "converged": converged, "sizing": sizing}
+ANSWERS: dict[str, Any] = {
+    "pending": pending,
+    "lag": lag,
+    "events": events,
+    "converged": converged,
+    "sizing": sizing,
+}
 
 if __name__ == "__main__":
     for line in sys.stdin:
