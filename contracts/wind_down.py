@@ -29,8 +29,8 @@ from contracts.models import Contract
 from contracts.selectors import contract_numbers
 from core import clock, errors
 from core.actors import Actor
-from core.logging import mask_number
 from core.locks import job_lock
+from core.logging import mask_number
 from core.outbox import outbox_enqueue
 from core.rls import rls_scope
 from numbering import services
@@ -144,8 +144,8 @@ def _insert_notice(*, contract: Contract, tenant_id: Any, days_before: int, numb
     """Record the warning; False when it was recorded before (by this run or another)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO contracts_contractendingnotice (contract_id, tenant_id, days_before, ends_on, numbers, sent_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s)"
+            "INSERT INTO contracts_contractendingnotice"
+            " (contract_id, tenant_id, days_before, ends_on, numbers, sent_at) VALUES (%s, %s, %s, %s, %s, %s)"
             " ON CONFLICT ON CONSTRAINT contract_ending_notice_once DO NOTHING RETURNING id",
             [contract.id, tenant_id, days_before, contract.ends_on, numbers, clock.now()],
         )
