@@ -60,6 +60,13 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute=17),
         "options": {"expires": 3000},
     },
+    # Terminated contracts (issue 16): retire, recall at the end date, warn tenants 30/7 days
+    # before, days-to-end gauges. Hourly, so an end date is honoured within the hour.
+    "contracts-enforce": {
+        "task": "contracts.tasks.contracts_enforce",
+        "schedule": crontab(minute=25),
+        "options": {"expires": 3000},
+    },
     "audit-verify": {
         "task": "audit.tasks.audit_verify",
         "schedule": crontab(minute=30, hour=3),

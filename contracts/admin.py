@@ -20,7 +20,7 @@ from django.utils.html import format_html, format_html_join
 from contracts import services, signing
 from contracts.imports import import_create
 from contracts.models import Contract, InventoryImport, Issuer, NumberBlock, SigningKey
-from contracts.selectors import signing_key_problem
+from contracts.selectors import contract_termination_preview, signing_key_problem
 from contracts.services import (
     check_key_window,
     contract_suspend,
@@ -197,6 +197,15 @@ class ContractForm(forms.ModelForm):
         return new
 
 
+class TerminateForm(forms.Form):
+    ends_on = forms.DateField(
+        label="End date",
+        help_text="Held numbers are recalled on this date; tenants are warned 30 and 7 days before. Today or later.",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    reason = forms.CharField(max_length=500, help_text="Recorded in the audit trail and the event.")
+
+
 @admin.register(Contract)
 class ContractAdmin(MatrixAdmin):
     form = ContractForm
@@ -224,9 +233,56 @@ class ContractAdmin(MatrixAdmin):
     def suspend(self, request: HttpRequest, queryset: QuerySet[Contract]) -> None:
         self._transition(request, queryset, contract_suspend, "suspended")
 
-    @admin.action(description="Terminate selected contracts (audited)", permissions=["terminate"])
-    def terminate(self, request: HttpRequest, queryset: QuerySet[Contract]) -> None:
-        self._transition(request, queryset, contract_terminate, "terminated")
+    @admin.action(description="Terminate selected contract… (preview first)", permissions=["terminate"])
+    def terminate(self, request: HttpRequest, queryset: QuerySet[Contract]) -> HttpResponse | None:
+        """A termination is never one click: it leads to the preview of what it will do
+        (numbers per state, per tenant), where the end date is chosen and confirmed."""
+        ids = list(queryset.values_list("id", flat=True)[:2])
+        if len(ids) != 1:
+            messages.error(request, "Terminate one contract at a time: its preview shows what it will do.")
+            return None
+        return HttpResponseRedirect(reverse("admin:contracts_contract_terminate", args=[ids[0]]))
+
+    def get_urls(self) -> list[Any]:
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/terminate/", wrap(self.terminate_view), name="contracts_contract_terminate"),
+            *super().get_urls(),
+        ]
+
+    def terminate_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """GET: the preview (what terminating would retire now and recall at the end date,
+        per state and per tenant). POST: terminate with the end date, through the service."""
+        if not self.has_terminate_permission(request):
+            raise PermissionDenied
+        contract = get_object_or_404(Contract.objects.select_related("issuer"), pk=pk)
+        form = TerminateForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                contract_terminate(
+                    contract_id=contract.id,
+                    actor=staff_actor(request.user),
+                    reason=form.cleaned_data["reason"],
+                    ends_on=form.cleaned_data["ends_on"],
+                )
+            except DomainError as exc:
+                form.add_error("ends_on" if exc.field == "ends_on" else None, exc.message)
+            else:
+                messages.success(request, f"Contract {contract.reference} terminated.")
+                return HttpResponseRedirect(reverse("admin:contracts_contract_change", args=[contract.pk]))
+        return TemplateResponse(
+            request,
+            "admin/contracts/contract/terminate.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": f"Terminate contract {contract.reference}?",
+                "contract": contract,
+                "preview": contract_termination_preview(contract.id),
+                "form": form,
+                "final": contract.status == Contract.Status.TERMINATED,
+            },
+        )
 
     def _transition(self, request: HttpRequest, queryset: QuerySet[Contract], service: Any, done: str) -> None:
         changed = 0

@@ -23,6 +23,7 @@ from contracts.serializers import (
     ContractActionResultSerializer,
     ContractActionSerializer,
     ContractSerializer,
+    ContractTerminateSerializer,
     ImportAcceptedSerializer,
     ImportCreateSerializer,
     ImportDetailSerializer,
@@ -102,19 +103,20 @@ class ContractViewSet(ScopedReadOnlyViewSet):
         )
 
     @extend_schema(
-        summary="Terminate a contract (audited)",
+        summary="Terminate a contract with its end date (audited; retires and recalls its numbers, issue 16)",
         parameters=[IDEMPOTENCY_PARAM],
-        request=ContractActionSerializer,
+        request=ContractTerminateSerializer,
         responses=ContractActionResultSerializer,
     )
     @action(detail=True, methods=["post"])
     def terminate(self, request: Request, pk: str) -> Any:
-        d = valid(ContractActionSerializer, request)
+        d = valid(ContractTerminateSerializer, request)
         return mutation_response(
             services.contract_terminate(
                 contract_id=int_pk(pk, "contract"),
                 actor=self.actor,
                 reason=d["reason"],
+                ends_on=d["ends_on"],
                 idempotency_key=self.idempotency_key,
             )
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -21,8 +21,8 @@ from django.db.models import Count
 
 from contracts import signing
 from contracts.imports import ImportOutcome, import_file
-from contracts.models import Contract, InventoryImport, Issuer, SigningKey
-from contracts.services import signing_key_add, signing_key_approve
+from contracts.models import Contract, InventoryImport, Issuer, NumberBlock, SigningKey
+from contracts.services import contract_suspend, contract_terminate, signing_key_add, signing_key_approve
 from core import clock
 from core.actors import Actor
 from core.rls import rls_scope
@@ -295,6 +295,50 @@ def _states(tenants: dict[str, Tenant], report: SeedReport) -> None:
     report.add("lifecycle: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
+SUSPENDED_DEMO = "MOU-SALAAM-2026"
+TERMINATING_DEMO = "MOU-ETISALAT_AF-2024"
+TERMINATING_DAYS_AHEAD = 20
+
+
+def _contracts(tenants: dict[str, Tenant], report: SeedReport) -> None:
+    """Issue 16: one SUSPENDED contract (Salaam's: its leases go on, nothing new is taken) and
+    one terminating contract — a legacy Etisalat MOU whose small block ends 20 days from the
+    first seed (two numbers held by the SMB tenant are recalled then; the rest retired at once)."""
+    ops = Actor.system("seed-demo")
+    suspended = Contract.objects.filter(reference=SUSPENDED_DEMO, status=Contract.Status.ACTIVE).first()
+    if suspended is not None:
+        contract_suspend(contract_id=suspended.id, actor=ops, reason="demo: operator dispute")
+    with transaction.atomic():
+        issuer = Issuer.objects.get(code="ETISALAT_AF")
+        legacy, created = Contract.objects.get_or_create(
+            reference=TERMINATING_DEMO,
+            defaults={
+                "issuer": issuer,
+                "status": Contract.Status.ACTIVE,
+                "starts_on": date(2024, 1, 1),
+                "kind": Contract.Kind.MOU,
+                "agreed_prefixes": ["78"],
+            },
+        )
+    if created:
+        block = NumberBlock.objects.create(
+            name="etisalat-legacy-2024", issuer=issuer, contract=legacy, kind=NumberBlock.Kind.MSISDN
+        )
+        numbers = _available(issuer__code="ETISALAT_AF", pool__code="GENERAL_MSISDN")[:10]
+        with transaction.atomic(), rls_scope(platform=True):
+            # Demo data only: the legacy range is carved out of the imported inventory.
+            Number.objects.filter(number__in=numbers).update(block=block)
+        for n in numbers[:2]:
+            services.number_assign(number=n, tenant_id=tenants["SMB"].id, actor=ACTOR)
+        contract_terminate(
+            contract_id=legacy.id,
+            actor=ops,
+            reason="demo: MOU not renewed",
+            ends_on=clock.today() + timedelta(days=TERMINATING_DAYS_AHEAD),
+        )
+    report.add(f"contracts: {SUSPENDED_DEMO} suspended, {TERMINATING_DEMO} terminating (ends {legacy.ends_on})")
+
+
 def seed_demo() -> SeedReport:
     if settings.NUMBERING_ENV == "production":
         raise RuntimeError("seed_demo refuses to run when NUMBERING_ENV=production")
@@ -306,6 +350,7 @@ def seed_demo() -> SeedReport:
         _import(code, body, keys[code], report)
     tenants = _tenants(report)
     _states(tenants, report)
+    _contracts(tenants, report)
     with transaction.atomic(), rls_scope(platform=True):
         by_state = dict(Number.objects.values_list("state").order_by("state").annotate(n=Count("id")))
     report.add("numbers by state: " + ", ".join(f"{k} {v}" for k, v in by_state.items()))

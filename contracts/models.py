@@ -151,3 +151,28 @@ class NumberBlock(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ContractEndingNotice(models.Model):
+    """A warning already sent to a tenant that a terminated contract's end date is near
+    (numbering.contract.ending.v1, 30 and 7 days before; ADR 1611). The unique constraint
+    makes each (contract, tenant, threshold, end date) warning go out exactly once, however
+    often and however concurrently the job runs; a moved end date warns again."""
+
+    contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="ending_notices")
+    tenant = models.ForeignKey("pools.Tenant", on_delete=models.PROTECT, related_name="+")
+    days_before = models.PositiveSmallIntegerField()
+    ends_on = models.DateField()
+    numbers = models.PositiveIntegerField(help_text="the tenant's RESERVED/ASSIGNED numbers when warned")
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["contract_id", "-sent_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contract", "tenant", "days_before", "ends_on"], name="contract_ending_notice_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contract_id} → {self.tenant_id}: {self.days_before} days before {self.ends_on}"

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from contracts.models import Contract, Issuer, SigningKey
 from core import clock
+from numbering.lifecycle import HELD_STATES, State
+from numbering.models import Number
 
 
 def issuer_by_code(code: str) -> Issuer | None:
@@ -50,3 +53,47 @@ def signing_keys_of(issuer: Issuer) -> QuerySet[SigningKey]:
 
 def active_contract(issuer: Issuer) -> Contract | None:
     return Contract.objects.filter(issuer=issuer, status=Contract.Status.ACTIVE).order_by("-starts_on").first()
+
+
+# --- a contract's numbers (issue 16, ADR 1610) -------------------------------------------------
+
+
+def contract_numbers_q(contract_id: int) -> Q:
+    """A contract's numbers: its blocks' numbers, and those of blocks an import under the
+    contract created without a contract of their own (the link numbering/cas.py guards)."""
+    return Q(block__contract_id=contract_id) | Q(
+        block__contract__isnull=True, block__inventory_import__contract_id=contract_id
+    )
+
+
+def contract_numbers(contract_id: int) -> QuerySet[Number]:
+    return Number.objects.filter(contract_numbers_q(contract_id))
+
+
+def contract_termination_preview(contract_id: int) -> dict[str, Any]:
+    """What terminating the contract would do, read in the caller's (platform) scope:
+    numbers per state, and per tenant the numbers it holds (to be recalled at the end date)."""
+    numbers = contract_numbers(contract_id)
+    by_state = {state.value: 0 for state in State}
+    for row in numbers.values("state").annotate(n=Count("id")).order_by():
+        by_state[row["state"]] = row["n"]
+    tenants: dict[str, dict[str, Any]] = {}
+    held = (
+        numbers.filter(state__in=list(HELD_STATES))
+        .values("tenant_id", "tenant__name", "state")
+        .annotate(n=Count("id"))
+        .order_by("tenant__name", "tenant_id")
+    )
+    for row in held:
+        entry = tenants.setdefault(
+            str(row["tenant_id"]),
+            {"tenant_id": str(row["tenant_id"]), "name": row["tenant__name"], "RESERVED": 0, "ASSIGNED": 0},
+        )
+        entry[row["state"]] = row["n"]
+    return {
+        "by_state": by_state,
+        "retire_now": by_state[State.AVAILABLE] + by_state[State.QUARANTINED],
+        "recall_at_end": by_state[State.RESERVED] + by_state[State.ASSIGNED],
+        "tenants": list(tenants.values()),
+        "total": sum(by_state.values()),
+    }

@@ -66,6 +66,18 @@ class ContractActionSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
 
 
+class ContractTerminateSerializer(ContractActionSerializer):
+    ends_on = serializers.DateField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=(
+            "the end date (today or later; default today): AVAILABLE and QUARANTINED numbers are retired at once, "
+            "RESERVED and ASSIGNED ones recalled on this date; holders are warned 30 and 7 days before"
+        ),
+    )
+
+
 class ContractSnapshotSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     reference = serializers.CharField()

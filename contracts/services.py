@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from celery import current_app
@@ -24,6 +24,7 @@ from contracts.models import Contract, InventoryImport, Issuer, NumberBlock, Sig
 from contracts.selectors import issuer_by_code
 from core import authz, clock, errors, idempotency
 from core.actors import Actor
+from core.outbox import outbox_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -188,11 +189,34 @@ def contract_snapshot(contract: Contract) -> dict[str, Any]:
     }
 
 
+# The outbox event of each contract status change (stream NUMBERING): billing and the portal
+# learn that a contract's numbers can no longer be taken, or when they will be recalled.
+CONTRACT_EVENTS = {
+    "suspend": "numbering.contract.suspended.v1",
+    "terminate": "numbering.contract.terminated.v1",
+}
+
+
+def _check_ends_on(ends_on: date | None) -> None:
+    if ends_on is not None and ends_on < clock.today():
+        raise errors.ValidationError(
+            f"ends_on: may not lie in the past ({ends_on.isoformat()} is before today, {clock.today().isoformat()})",
+            field="ends_on",
+        )
+
+
 def _change_status(
-    *, action: str, contract_id: int, actor: Actor, reason: str, idempotency_key: str | None
+    *,
+    action: str,
+    contract_id: int,
+    actor: Actor,
+    reason: str,
+    idempotency_key: str | None,
+    ends_on: date | None = None,
 ) -> dict[str, Any]:
     authz.require_platform(actor, f"contract_{action}")
     sources, target = CONTRACT_TRANSITIONS[action]
+    _check_ends_on(ends_on)
 
     def change() -> dict[str, Any]:
         contract = Contract.objects.select_for_update().select_related("issuer").filter(id=contract_id).first()
@@ -206,8 +230,13 @@ def _change_status(
         before = contract_snapshot(contract)
         contract.status = target
         today = clock.today()
-        if action == "terminate" and (contract.ends_on is None or contract.ends_on > today):
-            contract.ends_on = today
+        if action == "terminate":
+            # The end date: the one asked for (its held numbers are recalled then, tenants
+            # warned 30 and 7 days before), else today, never later than an end already past.
+            if ends_on is not None:
+                contract.ends_on = ends_on
+            elif contract.ends_on is None or contract.ends_on > today:
+                contract.ends_on = today
         contract.save(update_fields=["status", "ends_on", "updated_at"])
         after = contract_snapshot(contract)
         audit_append(
@@ -218,9 +247,19 @@ def _change_status(
             before=before,
             after={**after, "reason": reason},
         )
+        outbox_enqueue(
+            event_type=CONTRACT_EVENTS[action],
+            aggregate_id=f"contract:{contract.reference}",
+            data={**after, "reason": reason},
+        )
         return json.loads(idempotency.canonical({"contract": after, "reason": reason}))
 
-    request = {"action": f"contract_{action}", "contract_id": contract_id, "reason": reason}
+    request = {
+        "action": f"contract_{action}",
+        "contract_id": contract_id,
+        "reason": reason,
+        **({"ends_on": ends_on.isoformat()} if ends_on else {}),
+    }
     with transaction.atomic():
         return idempotency.run(scope=actor.identity, key=idempotency_key, request=request, produce=change).response
 
@@ -234,11 +273,34 @@ def contract_suspend(
 
 
 def contract_terminate(
-    *, contract_id: int, actor: Actor, reason: str = "", idempotency_key: str | None = None
+    *,
+    contract_id: int,
+    actor: Actor,
+    reason: str = "",
+    ends_on: date | None = None,
+    idempotency_key: str | None = None,
+    wind_down_batches: int | None = None,
 ) -> dict[str, Any]:
-    return _change_status(
-        action="terminate", contract_id=contract_id, actor=actor, reason=reason, idempotency_key=idempotency_key
+    """Terminate the contract with its end date (`ends_on`, today when absent; never in the
+    past). Committed first (audited, `numbering.contract.terminated.v1`); then its AVAILABLE
+    and QUARANTINED numbers are retired at once through the lifecycle (and, when the end date
+    is today, its held numbers recalled) — up to `wind_down_batches` batches here
+    (CONTRACT_WIND_DOWN_INLINE_BATCHES), the rest by the hourly `contracts_enforce` job."""
+    from contracts.wind_down import contract_wind_down
+
+    response = _change_status(
+        action="terminate",
+        contract_id=contract_id,
+        actor=actor,
+        reason=reason,
+        ends_on=ends_on,
+        idempotency_key=idempotency_key,
     )
+    batches = settings.CONTRACT_WIND_DOWN_INLINE_BATCHES if wind_down_batches is None else wind_down_batches
+    if batches > 0:
+        result = contract_wind_down(contract_id=contract_id, actor=actor, max_batches=batches)
+        logger.info("contract %s terminated: %s", contract_id, result.summary())
+    return response
 
 
 # --- inventory imports: run now, or in the worker --------------------------------------------

@@ -1,4 +1,5 @@
-"""Celery tasks for contracts. Thin: the work is contracts.imports.run_import."""
+"""Celery tasks for contracts. Thin: the work is contracts.imports.run_import and
+contracts.wind_down.contracts_enforce."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from celery import shared_task
 
 from contracts.imports import run_import
+from contracts.wind_down import contracts_enforce
 
 
 @shared_task(name="contracts.run_import", acks_late=True, ignore_result=False)
@@ -16,3 +18,9 @@ def run_import_task(import_id: int, mode: str | None = None, dry_run: bool = Fal
     outcome = run_import(import_id, mode=mode, dry_run=dry_run).as_dict()
     outcome.pop("report", None)
     return outcome
+
+
+@shared_task(name="contracts.tasks.contracts_enforce")
+def contracts_enforce_task() -> dict[str, Any]:
+    result = contracts_enforce()
+    return {"skipped": result.skipped, **result.counts, **result.extra}

@@ -20,6 +20,9 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
     "WRONG_TENANT": (403, "PERMISSION_DENIED"),
     "TENANT_NOT_ACTIVE": (409, "FAILED_PRECONDITION"),
     "QUOTA_EXCEEDED": (429, "RESOURCE_EXHAUSTED"),
+    # The number's MNO contract takes no new reservations or assignments (issue 16, ADR 1610).
+    "CONTRACT_SUSPENDED": (409, "FAILED_PRECONDITION"),
+    "CONTRACT_TERMINATED": (409, "FAILED_PRECONDITION"),
     "IDEMPOTENCY_KEY_REUSED": (422, "INVALID_ARGUMENT"),
     "VALIDATION_ERROR": (400, "INVALID_ARGUMENT"),
     # Signed inventory imports (issue 5): refused file, key or rows; nothing was imported.
@@ -89,6 +92,18 @@ class QuotaExceededError(DomainError):
     code = "QUOTA_EXCEEDED"
 
 
+class ContractSuspendedError(DomainError):
+    """The number's contract is SUSPENDED: no new reservation or assignment (leases go on)."""
+
+    code = "CONTRACT_SUSPENDED"
+
+
+class ContractTerminatedError(DomainError):
+    """The number's contract is TERMINATED: its numbers are being wound down, never handed out."""
+
+    code = "CONTRACT_TERMINATED"
+
+
 class IdempotencyKeyReusedError(DomainError):
     code = "IDEMPOTENCY_KEY_REUSED"
 
@@ -124,6 +139,8 @@ ReservationExpired = ReservationExpiredError
 WrongTenant = WrongTenantError
 TenantNotActive = TenantNotActiveError
 QuotaExceeded = QuotaExceededError
+ContractSuspended = ContractSuspendedError
+ContractTerminated = ContractTerminatedError
 IdempotencyKeyReused = IdempotencyKeyReusedError
 ValidationError = DomainValidationError
 ImportRefused = ImportRefusedError

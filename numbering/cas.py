@@ -15,7 +15,18 @@ from typing import Any
 
 from django.db import connection
 
-from numbering.lifecycle import Guard, Transition
+from numbering.lifecycle import CLOSED_CONTRACT_STATUSES, Guard, Transition
+
+# The status of a number's contract: its block's contract, or (a block an import created
+# without one) the import's contract. NULL when the number has no contract. The one place
+# that knows how a number reaches its contract (ADR 1610).
+_CONTRACT_STATUS = (
+    "SELECT c.status FROM contracts_numberblock b"
+    " LEFT JOIN contracts_inventoryimport i ON i.id = b.inventory_import_id"
+    " JOIN contracts_contract c ON c.id = COALESCE(b.contract_id, i.contract_id)"
+    " WHERE b.id = {block}"
+)
+_CLOSED = ", ".join(f"'{status}'" for status in CLOSED_CONTRACT_STATUSES)
 
 # Columns a transition may set besides state/version/state_changed_at.
 SETTABLE = frozenset(
@@ -27,6 +38,12 @@ GUARD_SQL: dict[Guard, str] = {
     Guard.RESERVATION_LIVE: "n.reserved_until > %(now)s",
     Guard.RESERVATION_DUE: "n.reserved_until <= %(now)s",
     Guard.QUARANTINE_DUE: "n.quarantine_until <= %(now)s",
+    # FOR SHARE holds the contract row until our commit: a suspension (SELECT … FOR UPDATE
+    # of the contract) waits for a take in flight, and a take waits for a suspension in
+    # flight and then reads its committed status. Takes share the lock among themselves.
+    Guard.CONTRACT_OPEN: (
+        f"COALESCE(({_CONTRACT_STATUS.format(block='n.block_id')} FOR SHARE OF c), '') NOT IN ({_CLOSED})"
+    ),
     Guard.LEASE_DUE: (
         "EXISTS (SELECT 1 FROM numbering_lease l WHERE l.number_id = n.id"
         " AND l.status = 'ACTIVE' AND l.expires_at <= %(now)s)"
@@ -76,3 +93,12 @@ def compare_and_set(
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return None if row is None else int(row[0])
+
+
+def contract_status(number_id: int) -> str | None:
+    """The status of the number's contract (None without one): how a lost CAS is classified."""
+    sql = _CONTRACT_STATUS.format(block="(SELECT block_id FROM numbering_number WHERE id = %s)")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [number_id])
+        row = cursor.fetchone()
+    return None if row is None else str(row[0])

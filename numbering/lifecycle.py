@@ -43,6 +43,14 @@ class Guard(StrEnum):
     RESERVATION_DUE = "reservation_due"  # reserved_until <= now
     LEASE_DUE = "lease_due"  # the active lease's expires_at <= now
     QUARANTINE_DUE = "quarantine_due"  # quarantine_until <= now
+    # The number's contract (block → contract) is neither SUSPENDED nor TERMINATED; a number
+    # with no contract passes. Checked in the CAS under a share lock of the contract row, so
+    # a take can never slip past a suspension that committed first (ADR 1610).
+    CONTRACT_OPEN = "contract_open"
+
+
+# Contract statuses (contracts.Contract.Status) under which a number is not handed out.
+CLOSED_CONTRACT_STATUSES = ("SUSPENDED", "TERMINATED")
 
 
 @dataclass(frozen=True)
@@ -55,8 +63,9 @@ class Transition:
 
 
 _T = Transition
+_OPEN = Guard.CONTRACT_OPEN
 TRANSITIONS: tuple[Transition, ...] = (
-    _T(Action.RESERVE, State.AVAILABLE, State.RESERVED, "numbering.number.reserved.v1"),
+    _T(Action.RESERVE, State.AVAILABLE, State.RESERVED, "numbering.number.reserved.v1", frozenset({_OPEN})),
     _T(
         Action.EXTEND_RESERVATION,
         State.RESERVED,
@@ -69,9 +78,9 @@ TRANSITIONS: tuple[Transition, ...] = (
         State.RESERVED,
         State.ASSIGNED,
         "numbering.number.assigned.v1",
-        frozenset({Guard.HOLDER, Guard.RESERVATION_LIVE}),
+        frozenset({Guard.HOLDER, Guard.RESERVATION_LIVE, _OPEN}),
     ),
-    _T(Action.ASSIGN, State.AVAILABLE, State.ASSIGNED, "numbering.number.assigned.v1"),
+    _T(Action.ASSIGN, State.AVAILABLE, State.ASSIGNED, "numbering.number.assigned.v1", frozenset({_OPEN})),
     _T(Action.RELEASE, State.RESERVED, State.AVAILABLE, "numbering.number.released.v1", frozenset({Guard.HOLDER})),
     _T(Action.RELEASE, State.ASSIGNED, State.QUARANTINED, "numbering.number.released.v1", frozenset({Guard.HOLDER})),
     _T(
@@ -140,6 +149,7 @@ class NumberFacts:
     reserved_until: datetime | None = None
     quarantine_until: datetime | None = None
     lease_expires_at: datetime | None = None
+    contract_status: str | None = None  # the status of the number's contract, if it has one
 
 
 def check(
@@ -177,6 +187,10 @@ def check(
             raise errors.InvalidTransition(
                 f"quarantine ends at {_iso(facts.quarantine_until)}; it is never ended early"
             )
+        if guard is Guard.CONTRACT_OPEN and facts.contract_status == "SUSPENDED":
+            raise errors.ContractSuspended(f"the number's contract is suspended; {action.value} refused")
+        if guard is Guard.CONTRACT_OPEN and facts.contract_status == "TERMINATED":
+            raise errors.ContractTerminated(f"the number's contract is terminated; {action.value} refused")
         if guard is Guard.LEASE_DUE and (facts.lease_expires_at is None or facts.lease_expires_at > now):
             raise errors.InvalidTransition(f"the lease runs until {_iso(facts.lease_expires_at)}")
     return transition

@@ -24,7 +24,7 @@ from django.db.models import Count, Q, QuerySet
 from audit.models import AuditEvent
 from core import errors
 from core.formats import normalize_number, strip_separators
-from numbering.lifecycle import HELD_STATES, State
+from numbering.lifecycle import CLOSED_CONTRACT_STATUSES, HELD_STATES, State
 from numbering.models import Lease, Number, Reservation
 from pools.models import TenantPool
 
@@ -127,9 +127,19 @@ def _entitled_q(tenant_id: uuid.UUID) -> Q:
     return Q(pool_id__in=entitled_pool_ids(tenant_id)) | Q(pool__isnull=True)
 
 
+def closed_contract_q() -> Q:
+    """Numbers whose contract is SUSPENDED or TERMINATED (block → contract, else the block's
+    import → contract; the same link as the CONTRACT_OPEN guard in numbering/cas.py)."""
+    closed = list(CLOSED_CONTRACT_STATUSES)
+    return Q(block__contract__status__in=closed) | Q(
+        block__contract__isnull=True, block__inventory_import__contract__status__in=closed
+    )
+
+
 def number_available_for_tenant(*, tenant_id: uuid.UUID) -> QuerySet[Number]:
-    """AVAILABLE inventory in the pools the tenant is entitled to (what it may reserve)."""
-    return number_list().filter(_entitled_q(tenant_id), state=State.AVAILABLE)
+    """AVAILABLE inventory in the pools the tenant is entitled to (what it may reserve);
+    numbers of a suspended or terminated contract are not offered (ADR 1610)."""
+    return number_list().filter(_entitled_q(tenant_id), state=State.AVAILABLE).exclude(closed_contract_q())
 
 
 def number_held_by_tenant(*, tenant_id: uuid.UUID) -> QuerySet[Number]:
@@ -205,6 +215,7 @@ def available_candidates_for_update(
         Number.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("issuer")
         .filter(_entitled_q(tenant_id), criteria, state=State.AVAILABLE)
+        .exclude(closed_contract_q())
         .exclude(id__in=list(exclude_ids))
         .order_by("number")
     )

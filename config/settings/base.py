@@ -430,6 +430,9 @@ NATS_STREAM_REPLICAS = env_int("NATS_STREAM_REPLICAS", 1, minimum=1, maximum=5)
 NATS_PROVISION_DEV_STREAMS = env_bool("NATS_PROVISION_DEV_STREAMS", default=not PRODUCTION)
 # Event consumers: numbers recalled per transaction, deliveries before a failing message is given up.
 EVENT_RECALL_BATCH = env_int("EVENT_RECALL_BATCH", 100, minimum=1, maximum=10000)
+# Contract termination (issue 16, ADR 1611): batches of EVENT_RECALL_BATCH numbers retired (and,
+# on the end date, recalled) inside the terminate request; the hourly contracts_enforce job does the rest.
+CONTRACT_WIND_DOWN_INLINE_BATCHES = env_int("CONTRACT_WIND_DOWN_INLINE_BATCHES", 10, minimum=0, maximum=1000)
 EVENT_CONSUMER_MAX_DELIVERIES = env_int("EVENT_CONSUMER_MAX_DELIVERIES", 50, minimum=1)
 # Consumed events must be signed by their subject's publisher (issue 13 item 5, ADR 1353):
 # EVENT_PUBLISHER_KEYS is JSON {"compliance-service": "<key>", "tenant-service": "<key>"}.

@@ -57,7 +57,13 @@ def _reserve_batch(
 
 
 # Refusals after which reserve-by-criteria keeps looking for another candidate.
-_LOST_CANDIDATE = (errors.NotAvailable, errors.Conflict, errors.InvalidTransition)
+_LOST_CANDIDATE = (
+    errors.NotAvailable,
+    errors.Conflict,
+    errors.InvalidTransition,
+    errors.ContractSuspended,  # a suspension committed after the candidate was picked
+    errors.ContractTerminated,
+)
 
 
 @dataclass

@@ -66,7 +66,7 @@ class Context:
     event_data: dict[str, Any] = field(default_factory=dict)
 
 
-def facts(number: Number, lease: Lease | None) -> NumberFacts:
+def facts(number: Number, lease: Lease | None, action: Action | None = None) -> NumberFacts:
     return NumberFacts(
         state=State(number.state),
         version=number.version,
@@ -74,7 +74,16 @@ def facts(number: Number, lease: Lease | None) -> NumberFacts:
         reserved_until=number.reserved_until,
         quarantine_until=number.quarantine_until,
         lease_expires_at=lease.expires_at if lease else None,
+        # Read only for the transitions it guards (reserve, assign), never for the others.
+        contract_status=cas.contract_status(number.id) if _guards_contract(number, action) else None,
     )
+
+
+def _guards_contract(number: Number, action: Action | None) -> bool:
+    if action is None or number.block_id is None:
+        return False
+    transition = lifecycle.find_transition(action, number.state)
+    return transition is not None and lifecycle.Guard.CONTRACT_OPEN in transition.guards
 
 
 def load(number: str) -> tuple[Number, Lease | None, Reservation | None]:
@@ -167,7 +176,7 @@ def _mutate(
         try:
             transition = lifecycle.check(
                 action,
-                facts(row, lease),
+                facts(row, lease, action),
                 now=now,
                 tenant_id=str(acting) if acting else None,
                 expected_version=expected_version,

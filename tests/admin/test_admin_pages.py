@@ -7,6 +7,7 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from contracts import signing
@@ -299,7 +300,12 @@ def test_contract_suspend_and_terminate_actions_go_through_the_audited_services(
     active.refresh_from_db()
     assert active.status == "SUSPENDED"
     ops_client.force_login(staff_user("adam", roles.NUMBERING_ADMIN))
-    ops_client.post(changelist, {"action": "terminate", "_selected_action": [active.pk]})
+    # The action leads to the preview (issue 16); the termination happens on its confirmation.
+    preview = ops_client.post(changelist, {"action": "terminate", "_selected_action": [active.pk]})
+    assert preview.status_code == 302
+    active.refresh_from_db()
+    assert active.status == "SUSPENDED"
+    ops_client.post(preview["Location"], {"ends_on": timezone.localdate().isoformat(), "reason": "admin"})
     active.refresh_from_db()
     assert active.status == "TERMINATED" and active.ends_on is not None
     events = AuditEvent.objects.filter(object_id=active.reference).order_by("id")

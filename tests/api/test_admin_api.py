@@ -212,3 +212,25 @@ def test_wrong_method_and_bad_json_are_problems(api: Api) -> None:
         HTTP_AUTHORIZATION=f"Bearer {admin}",
     )
     assert reply.status_code == 400 and reply.json()["code"] == "MALFORMED_REQUEST"
+
+
+def test_terminate_with_an_end_date_and_a_tenant_refused_by_the_suspended_contract(api: Api, alice: Any) -> None:
+    from datetime import timedelta
+
+    from core import clock
+    from tests.contracts.test_contract_wind_down import contract_with_numbers
+
+    admin = make_token("numbering.admin")
+    suspended, (number,) = contract_with_numbers(NumberFactory().pool)
+    api.post(f"{A}/contracts/{suspended.id}/suspend/", admin, {"reason": "dispute"})
+    tenant = make_token("tenant.admin", alice, sub="alice-admin")
+    refused = api.post("/api/tenant/v1/reservations/", tenant, {"number": number.number})
+    assert refused.status == 409 and refused.json["code"] == "CONTRACT_SUSPENDED", refused.json
+    assert Number.objects.get(id=number.id).state == "AVAILABLE"
+
+    ends_on = (clock.today() + timedelta(days=40)).isoformat()
+    done = api.post(f"{A}/contracts/{suspended.id}/terminate/", admin, {"ends_on": ends_on, "reason": "MOU over"})
+    assert done.status == 200 and done.json["contract"]["ends_on"] == ends_on
+    assert Number.objects.get(id=number.id).state == "RETIRED"  # available: retired at once
+    past = api.post(f"{A}/contracts/{ContractFactory().id}/terminate/", admin, {"ends_on": "2020-01-01"})
+    assert past.status == 400 and past.json["field"] == "ends_on"

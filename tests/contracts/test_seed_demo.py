@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -9,7 +10,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import Count
 
-from contracts.models import InventoryImport, Issuer, SigningKey
+from contracts.models import Contract, InventoryImport, Issuer, SigningKey
+from core import clock
 from numbering.models import Number
 from pools.models import Tenant
 
@@ -52,6 +54,14 @@ def test_seed_demo_populates_every_issuer_pool_tenant_and_state_and_is_idempoten
     assert InventoryImport.objects.filter(status="COMMITTED").count() == 6
     assert (settings.DEV_DIR / "keys" / "roshan.key.pem").stat().st_mode & 0o777 == 0o600
     assert SigningKey.objects.count() == 6
+    # Issue 16: one suspended contract, one terminating 20 days ahead with held numbers.
+    assert Contract.objects.get(reference="MOU-SALAAM-2026").status == "SUSPENDED"
+    legacy = Contract.objects.get(reference="MOU-ETISALAT_AF-2024")
+    assert legacy.status == "TERMINATED" and legacy.ends_on == clock.today() + timedelta(days=20)
+    legacy_states = dict(
+        Number.objects.filter(block__contract=legacy).values_list("state").annotate(n=Count("id")).order_by()
+    )
+    assert legacy_states == {"ASSIGNED": 2, "RETIRED": 8}
     before = (Number.objects.count(), InventoryImport.objects.count(), SigningKey.objects.count())
     out = StringIO()
     call_command("seed_demo", stdout=out)

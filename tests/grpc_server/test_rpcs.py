@@ -336,3 +336,16 @@ def test_request_id_from_metadata_and_overlong_idempotency_key(bff: Any, alice: 
         bff.Reserve, pb.ReserveRequest(number=n.number, tenant_id=str(alice.id), idempotency_key="k" * 201)
     )
     assert (code, metadata) == (grpc.StatusCode.INVALID_ARGUMENT, {"field": "idempotency_key"})
+
+
+def test_reserve_and_assign_of_a_suspended_contracts_number_fail_precondition_contract_suspended(
+    bff: Any, alice: Any
+) -> None:
+    from contracts.services import contract_suspend
+    from tests.contracts.test_contract_wind_down import OPS, contract_with_numbers
+
+    contract, (number,) = contract_with_numbers(NumberFactory().pool)
+    contract_suspend(contract_id=contract.id, actor=OPS)
+    reserve = error_of(bff.Reserve, pb.ReserveRequest(number=number.number, tenant_id=str(alice.id)))
+    assign = error_of(bff.Assign, pb.AssignRequest(number=number.number, tenant_id=str(alice.id)))
+    assert reserve[:2] == assign[:2] == (grpc.StatusCode.FAILED_PRECONDITION, "CONTRACT_SUSPENDED")
