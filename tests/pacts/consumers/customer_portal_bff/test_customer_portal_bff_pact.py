@@ -13,9 +13,8 @@ from typing import Any
 
 import grpc
 import requests
-from pact import generate, match
-
 from google.protobuf.timestamp_pb2 import Timestamp
+from pact import generate, match
 
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
 from tests.pacts.consumers.support import (
