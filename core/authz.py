@@ -108,6 +108,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "tenant.reservations.read": _r(_TA, _TV),
     "tenant.reservations.create": _r(_TA),
     "tenant.reservations.cancel": _r(_TA),
+    "tenant.reservations.extend": _r(_TA),
     "tenant.leases.read": _r(_TA, _TV),
     "tenant.leases.auto_renew": _r(_TA),
     "tenant.pool.read": _r(_TA, _TV),
@@ -251,8 +252,8 @@ def staff_actor(user: Any) -> Actor:
 # JSON, per CN, either the object form {"methods": [...], "acts_as": "tenant"|"platform"}
 # or the original list form [...] (then a CN of the default table keeps its default mode and
 # any other CN acts for a tenant: fail closed). Issue 13 item 1, ADR 1300.
-GRPC_METHODS = frozenset({"ValidateLease", "Lookup", "Reserve", "Assign", "Release", "Recall"})
-GRPC_MUTATIONS = frozenset({"Reserve", "Assign", "Release", "Recall"})
+GRPC_METHODS = frozenset({"ValidateLease", "Lookup", "Reserve", "ExtendReservation", "Assign", "Release", "Recall"})
+GRPC_MUTATIONS = frozenset({"Reserve", "ExtendReservation", "Assign", "Release", "Recall"})
 GRPC_PLATFORM_ONLY_METHODS = frozenset({"Recall"})  # no tenant in the request: the platform's act
 ACTS_FOR_TENANT = "tenant"
 ACTS_AS_PLATFORM = "platform"
@@ -288,7 +289,9 @@ GRPC_DEFAULT_PERMISSIONS: dict[str, GrpcGrant] = {
     "routing-engine": GrpcGrant({"ValidateLease", "Lookup"}),
     "sender-id-registry": GrpcGrant({"Lookup"}),
     "billing-service": GrpcGrant({"Lookup"}),
-    "customer-portal-bff": GrpcGrant({"Lookup", "Reserve", "Assign", "Release"}, acts_for_tenant=True),
+    "customer-portal-bff": GrpcGrant(
+        {"Lookup", "Reserve", "ExtendReservation", "Assign", "Release"}, acts_for_tenant=True
+    ),
     "compliance-service": GrpcGrant({"Lookup", "Recall"}),
 }
 

@@ -14,7 +14,7 @@ import contextvars
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -177,6 +177,26 @@ class NumberingServicer(pb_grpc.NumberingServiceServicer):
         )
         reservation = result.reservation or {}
         return pb.ReserveResponse(
+            number=number_message(result.number),
+            reservation_id=reservation.get("reservation_id") or "",
+            expires_at=timestamp(reservation.get("expires_at")),
+        )
+
+    async def ExtendReservation(
+        self, request: pb.ExtendReservationRequest, context: Any
+    ) -> pb.ExtendReservationResponse:
+        result = await self._db(
+            services.number_extend_reservation,
+            number=request.number,
+            tenant_id=request.tenant_id or None,
+            actor=self._actor(request.tenant_id),
+            ttl_seconds=request.ttl_seconds or None,
+            until=request.until.ToDatetime(tzinfo=UTC) if request.HasField("until") else None,
+            expected_version=request.expected_version or None,
+            idempotency_key=idempotency_key(request.idempotency_key, context),
+        )
+        reservation = result.reservation or {}
+        return pb.ExtendReservationResponse(
             number=number_message(result.number),
             reservation_id=reservation.get("reservation_id") or "",
             expires_at=timestamp(reservation.get("expires_at")),

@@ -22,10 +22,11 @@ from django.urls import path, reverse
 from core import authz, clock
 from core.admin import BigTableAdmin, ReadOnlyAdmin, fixed_values_filter
 from core.errors import DomainError
-from numbering import models, selectors, services
+from numbering import lifecycle, models, selectors, services
 from numbering.admin_overview import overview
 from numbering.models import VANITY_TIERS, Lease, Number, QuarantinePolicy, Reservation
 
+# The number actions the admin offers, each a lifecycle action (its value is the action name).
 ACTION_LABELS = {
     "recall": "Recall",
     "retire": "Retire",
@@ -38,6 +39,21 @@ RECALL_REASONS = [
     ("FRAUD", "Fraud (burns the number)"),
     ("COMPLIANCE_SUSPENSION", "Compliance: tenant suspended"),
 ]
+
+
+assert set(ACTION_LABELS) <= {a.value for a in lifecycle.Action}
+
+
+def offered_actions(state: str, role_names: frozenset[str]) -> list[tuple[str, str]]:
+    """The buttons of a number page: the actions the lifecycle table has a row for from the
+    number's state, that the staff user's roles may take (core.authz). Hiding is a courtesy;
+    the service refuses any other action anyway (lifecycle.check)."""
+    from_state = lifecycle.actions_from(state)
+    return [
+        (action, label)
+        for action, label in ACTION_LABELS.items()
+        if lifecycle.Action(action) in from_state and authz.admin_action_allowed(action, role_names)
+    ]
 
 
 def _call(action: str, number: Number, actor: Any, reason: str) -> Any:
@@ -204,9 +220,7 @@ class NumberAdmin(BigTableAdmin):
             "holder_history": page["holder_history"],
             "audit_trail": page["audit_events"],
             "import_record": number.block.inventory_import if number.block_id and number.block else None,
-            "number_actions": [
-                (a, label) for a, label in ACTION_LABELS.items() if authz.admin_action_allowed(a, user_roles)
-            ]
+            "number_actions": offered_actions(number.state, user_roles)
             if self.has_change_permission(request, number)
             else [],
             "recall_reasons": RECALL_REASONS,

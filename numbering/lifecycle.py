@@ -128,6 +128,12 @@ def is_allowed(action: Action, source: State | str) -> bool:
     return (action, State(source)) in _BY_KEY
 
 
+def actions_from(source: State | str) -> frozenset[Action]:
+    """Every action the table has a row for from `source` (guards aside): what a UI may offer."""
+    state = State(source)
+    return frozenset(t.action for t in TRANSITIONS if t.source is state)
+
+
 def invalid_pairs() -> list[tuple[State, Action]]:
     """Every (state, action) pair the table does not allow: what tests enumerate."""
     return [(s, a) for s in State for a in Action if (a, s) not in _BY_KEY]

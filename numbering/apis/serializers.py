@@ -223,6 +223,25 @@ class TenantAssignSerializer(_Versioned):
     auto_renew = serializers.BooleanField(required=False, allow_null=True, default=None)
 
 
+class ExtendReservationSerializer(_Versioned):
+    """One of ttl_seconds or until; neither = the pool's TTL from now, clamped to the cap (ADR 1640)."""
+
+    ttl_seconds = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=lifecycle.MAX_RESERVATION_SECONDS,
+        help_text="the reservation then runs this long from now",
+    )
+    until = serializers.DateTimeField(
+        required=False, help_text="the new deadline (ISO 8601 with offset); at most 24 h after the first reserve"
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("ttl_seconds") is not None and attrs.get("until") is not None:
+            raise serializers.ValidationError({"until": ["send either ttl_seconds or until, not both"]})
+        return attrs
+
+
 class AdminAssignSerializer(TenantAssignSerializer):
     tenant_id = serializers.UUIDField()
 

@@ -41,6 +41,7 @@ class TenantNumberViewSet(TenantScoped, ScopedViewSet):
         "available": "tenant.numbers.search",
         "assign": "tenant.numbers.assign",
         "release": "tenant.numbers.release",
+        "extend_reservation": "tenant.reservations.extend",
     }
     serializer_class = s.NumberSerializer
 
@@ -88,6 +89,30 @@ class TenantNumberViewSet(TenantScoped, ScopedViewSet):
             lease_days=data.get("lease_days"),
             auto_renew=data.get("auto_renew"),
             reservation_id=data.get("reservation_id"),
+            expected_version=data.get("expected_version"),
+            idempotency_key=self.idempotency_key,
+        )
+        return mutation_response(result.to_dict(), replayed=result.replayed)
+
+    @extend_schema(
+        summary="Extend my live reservation of a number (at most 24 h after the first reserve)",
+        description="The new deadline is `until`, or `ttl_seconds` from now, or (neither) the tenant pool's "
+        "reservation TTL from now clamped to the cap. A deadline past the cap, or not later than the current one, "
+        "is refused (400 naming the field; the message names the latest deadline allowed). An expired "
+        "reservation is RESERVATION_EXPIRED (409); another tenant's is WRONG_TENANT (403).",
+        parameters=[NUMBER_PARAM, IDEMPOTENCY_PARAM],
+        request=s.ExtendReservationSerializer,
+        responses=s.MutationSerializer,
+    )
+    @action(detail=True, methods=["post"], url_path="extend-reservation")
+    def extend_reservation(self, request: Request, number: str) -> Any:
+        data = valid(s.ExtendReservationSerializer, request)
+        result = services.number_extend_reservation(
+            number=number,
+            tenant_id=self.tenant_id,
+            actor=self.actor,
+            ttl_seconds=data.get("ttl_seconds"),
+            until=data.get("until"),
             expected_version=data.get("expected_version"),
             idempotency_key=self.idempotency_key,
         )

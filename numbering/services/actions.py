@@ -83,24 +83,60 @@ def number_extend_reservation(
     tenant_id: uuid.UUID | str | None,
     actor: Actor,
     ttl_seconds: int | None = None,
+    until: datetime | None = None,
     expected_version: int | None = None,
     idempotency_key: str | None = None,
 ) -> MutationResult:
-    def until(ctx: Context) -> datetime:
+    """Push a live reservation's deadline out (ADR 1640). The new deadline is `until`, or
+    `ttl_seconds` from now, or (neither: the admin button) the pool's TTL from now clamped to
+    the cap. The cap is 24 h from the first reserve (DESIGN §2.1): a deadline the caller asked
+    for past it is refused naming the field and the latest allowed deadline, never clamped
+    silently; so is one that would not move the deadline later (an extension never shortens)."""
+    if ttl_seconds is not None and until is not None:
+        raise errors.ValidationError("until: send either ttl_seconds or until, not both", field="until")
+    if ttl_seconds is not None and not 1 <= ttl_seconds <= lifecycle.MAX_RESERVATION_SECONDS:
+        raise errors.ValidationError(
+            f"ttl_seconds: must be between 1 and {lifecycle.MAX_RESERVATION_SECONDS} (24 h), got {ttl_seconds}",
+            field="ttl_seconds",
+        )
+    if until is not None and (until.tzinfo is None or until.utcoffset() is None):
+        raise errors.ValidationError("until: must carry a time zone (ISO 8601 with offset or Z)", field="until")
+    field = "until" if until is not None else "ttl_seconds"
+    explicit = until is not None or ttl_seconds is not None
+    decided: dict[str, datetime] = {}  # changes() decides, effects() writes the same value
+
+    def new_until(ctx: Context) -> datetime:
         assert ctx.reservation is not None
-        pool = TenantPool.objects.filter(tenant_id=ctx.reservation.tenant_id).first()
-        # Never past 24 h from the first reserve (DESIGN §2.1): clamp, and say so in the event.
         cap = ctx.reservation.created_at + timedelta(seconds=lifecycle.MAX_RESERVATION_SECONDS)
-        value = min(ctx.now + timedelta(seconds=ttl(ttl_seconds, pool)), cap)
-        ctx.event_data.update({"reserved_until": value.isoformat(), "clamped": value == cap, "extended": True})
+        if not explicit:
+            pool = TenantPool.objects.filter(tenant_id=ctx.reservation.tenant_id).first()
+            value = min(ctx.now + timedelta(seconds=ttl(None, pool)), cap)
+            ctx.event_data.update({"reserved_until": value.isoformat(), "clamped": value == cap, "extended": True})
+            return value
+        value = until if until is not None else ctx.now + timedelta(seconds=ttl_seconds or 0)
+        if value > cap:
+            raise errors.ValidationError(
+                f"{field}: the reservation may run until {cap.isoformat()} at most "
+                f"({lifecycle.MAX_RESERVATION_SECONDS} s from the first reserve); asked for {value.isoformat()}",
+                field=field,
+            )
+        current = ctx.number.reserved_until
+        if current is not None and value <= current:
+            raise errors.ValidationError(
+                f"{field}: {value.isoformat()} is not later than the current reserved_until {current.isoformat()}; "
+                "an extension never shortens a reservation",
+                field=field,
+            )
+        ctx.event_data.update({"reserved_until": value.isoformat(), "clamped": False, "extended": True})
         return value
 
     def changes(ctx: Context) -> dict[str, Any]:
-        return {"reserved_until": until(ctx)}
+        decided["reserved_until"] = new_until(ctx)
+        return {"reserved_until": decided["reserved_until"]}
 
     def effects(ctx: Context) -> None:
         assert ctx.reservation is not None
-        ctx.reservation.expires_at = until(ctx)
+        ctx.reservation.expires_at = decided["reserved_until"]
         ctx.reservation.save(update_fields=["expires_at"])
         ctx.event_data["reservation_id"] = str(ctx.reservation.id)
         reservation_ttl.schedule_ttl_after_commit(ctx.number.number, ctx.reservation.id, ctx.reservation.expires_at)
@@ -112,7 +148,8 @@ def number_extend_reservation(
         tenant_id=tenant_id,
         expected_version=expected_version,
         idempotency_key=idempotency_key,
-        request={"ttl_seconds": ttl_seconds},
+        # `until` joins the fingerprint only when sent: keys stored before it existed still replay.
+        request={"ttl_seconds": ttl_seconds, **({"until": until.isoformat()} if until is not None else {})},
         changes=changes,
         effects=effects,
     )

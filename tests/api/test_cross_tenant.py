@@ -51,6 +51,7 @@ def test_every_tenant_endpoint_answers_404_for_another_tenants_identifiers(
         ("POST", f"{T}/numbers/{bobs['reserved']}/assign/", {}),
         ("POST", f"{T}/numbers/{bobs['assigned']}/release/", {}),
         ("POST", f"{T}/numbers/{bobs['reserved']}/release/", {}),
+        ("POST", f"{T}/numbers/{bobs['reserved']}/extend-reservation/", {"ttl_seconds": 3600}),
         ("POST", f"{T}/reservations/", {"number": bobs["reserved"]}),
         ("GET", f"{T}/reservations/{bobs['reservation']}/", None),
         ("POST", f"{T}/reservations/{bobs['reservation']}/cancel/", None),

@@ -81,6 +81,7 @@ ENDPOINTS: list[tuple[str, str, str, Any]] = [
     ("GET", f"{T}/numbers/{{number}}/", "tenant.numbers.read", None),
     ("POST", f"{T}/numbers/{{number}}/assign/", "tenant.numbers.assign", {}),
     ("POST", f"{T}/numbers/{{number}}/release/", "tenant.numbers.release", {}),
+    ("POST", f"{T}/numbers/{{number}}/extend-reservation/", "tenant.reservations.extend", {}),
     ("GET", f"{T}/reservations/", "tenant.reservations.read", None),
     ("POST", f"{T}/reservations/", "tenant.reservations.create", {"count": 1}),
     ("GET", f"{T}/reservations/{{id}}/", "tenant.reservations.read", None),

@@ -88,7 +88,7 @@ def test_only_a_platform_cn_may_act_on_any_holders_number(start_server: Any, con
 
 def test_default_table_says_how_each_cn_acts() -> None:
     assert GRPC_DEFAULT_PERMISSIONS[BFF].acts_for_tenant
-    assert GRPC_DEFAULT_PERMISSIONS[BFF] == {"Lookup", "Reserve", "Assign", "Release"}
+    assert GRPC_DEFAULT_PERMISSIONS[BFF] == {"Lookup", "Reserve", "ExtendReservation", "Assign", "Release"}
     assert not GRPC_DEFAULT_PERMISSIONS[COMPLIANCE].acts_for_tenant
     assert not any(g.acts_for_tenant for cn, g in GRPC_DEFAULT_PERMISSIONS.items() if cn != BFF)
 

@@ -151,13 +151,36 @@ def test_assign_creates_a_lease_with_pool_defaults_and_converts_the_reservation(
     assert Reservation.objects.get(id=reservation.id).status == "CONVERTED"
 
 
-def test_extension_never_passes_24_hours_from_the_first_reserve(alice: Any) -> None:
+def test_extension_past_24_hours_from_the_first_reserve_is_refused_naming_the_cap(alice: Any) -> None:
     number = number_in(State.RESERVED, alice)
     Reservation.objects.filter(number=number).update(created_at=timezone.now() - timedelta(hours=23, minutes=59))
-    result = services.number_extend_reservation(number=number.number, tenant_id=alice.id, actor=OPS, ttl_seconds=3600)
+    before = Number.objects.get(id=number.id)
+    cap = Reservation.objects.get(number=number, status="ACTIVE").created_at + timedelta(hours=24)
+    with pytest.raises(errors.ValidationError) as refused:
+        services.number_extend_reservation(number=number.number, tenant_id=alice.id, actor=OPS, ttl_seconds=3600)
+    assert refused.value.field == "ttl_seconds"
+    assert cap.isoformat() in refused.value.message  # the caller learns the latest deadline allowed
+    after = Number.objects.get(id=number.id)
+    assert (after.version, after.reserved_until) == (before.version, before.reserved_until)
+
+
+def test_extension_without_a_deadline_is_clamped_to_24_hours_from_the_first_reserve(alice: Any) -> None:
+    number = number_in(State.RESERVED, alice)
+    Reservation.objects.filter(number=number).update(created_at=timezone.now() - timedelta(hours=23, minutes=59))
+    result = services.number_extend_reservation(number=number.number, tenant_id=alice.id, actor=OPS)
     reservation = Reservation.objects.get(number=number, status="ACTIVE")
-    assert reservation.expires_at <= reservation.created_at + timedelta(hours=24)
+    assert reservation.expires_at == reservation.created_at + timedelta(hours=24)
     assert result.number["reserved_until"] == reservation.expires_at.isoformat()
+
+
+def test_extension_that_would_shorten_the_reservation_is_refused(alice: Any) -> None:
+    number = number_in(State.RESERVED, alice)
+    assert number.reserved_until is not None
+    with pytest.raises(errors.ValidationError) as refused:
+        services.number_extend_reservation(
+            number=number.number, tenant_id=alice.id, actor=OPS, until=number.reserved_until - timedelta(seconds=1)
+        )
+    assert refused.value.field == "until"
 
 
 def test_ttl_above_24_hours_is_refused_naming_the_field(alice: Any) -> None:

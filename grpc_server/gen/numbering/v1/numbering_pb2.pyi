@@ -210,3 +210,29 @@ class RecallResponse(_message.Message):
     NUMBER_FIELD_NUMBER: _ClassVar[int]
     number: Number
     def __init__(self, number: _Optional[_Union[Number, _Mapping]] = ...) -> None: ...
+
+class ExtendReservationRequest(_message.Message):
+    __slots__ = ("number", "tenant_id", "ttl_seconds", "until", "idempotency_key", "expected_version")
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    number: str
+    tenant_id: str
+    ttl_seconds: int
+    until: _timestamp_pb2.Timestamp
+    idempotency_key: str
+    expected_version: int
+    def __init__(self, number: _Optional[str] = ..., tenant_id: _Optional[str] = ..., ttl_seconds: _Optional[int] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., expected_version: _Optional[int] = ...) -> None: ...
+
+class ExtendReservationResponse(_message.Message):
+    __slots__ = ("number", "reservation_id", "expires_at")
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    number: Number
+    reservation_id: str
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, number: _Optional[_Union[Number, _Mapping]] = ..., reservation_id: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

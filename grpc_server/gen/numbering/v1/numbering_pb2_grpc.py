@@ -64,6 +64,11 @@ class NumberingServiceStub:
                 request_serializer=numbering_dot_v1_dot_numbering__pb2.RecallRequest.SerializeToString,
                 response_deserializer=numbering_dot_v1_dot_numbering__pb2.RecallResponse.FromString,
                 _registered_method=True)
+        self.ExtendReservation = channel.unary_unary(
+                '/numbering.v1.NumberingService/ExtendReservation',
+                request_serializer=numbering_dot_v1_dot_numbering__pb2.ExtendReservationRequest.SerializeToString,
+                response_deserializer=numbering_dot_v1_dot_numbering__pb2.ExtendReservationResponse.FromString,
+                _registered_method=True)
 
 
 class NumberingServiceServicer:
@@ -105,6 +110,14 @@ class NumberingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExtendReservation(self, request, context):
+        """Added after v1 shipped (issue 16, ADR 1640): a new RPC and new messages only, so
+        clients built from the earlier proto keep working unchanged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NumberingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +150,11 @@ def add_NumberingServiceServicer_to_server(servicer, server):
                     servicer.Recall,
                     request_deserializer=numbering_dot_v1_dot_numbering__pb2.RecallRequest.FromString,
                     response_serializer=numbering_dot_v1_dot_numbering__pb2.RecallResponse.SerializeToString,
+            ),
+            'ExtendReservation': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExtendReservation,
+                    request_deserializer=numbering_dot_v1_dot_numbering__pb2.ExtendReservationRequest.FromString,
+                    response_serializer=numbering_dot_v1_dot_numbering__pb2.ExtendReservationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -301,6 +319,33 @@ class NumberingService:
             '/numbering.v1.NumberingService/Recall',
             numbering_dot_v1_dot_numbering__pb2.RecallRequest.SerializeToString,
             numbering_dot_v1_dot_numbering__pb2.RecallResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExtendReservation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/numbering.v1.NumberingService/ExtendReservation',
+            numbering_dot_v1_dot_numbering__pb2.ExtendReservationRequest.SerializeToString,
+            numbering_dot_v1_dot_numbering__pb2.ExtendReservationResponse.FromString,
             options,
             channel_credentials,
             insecure,

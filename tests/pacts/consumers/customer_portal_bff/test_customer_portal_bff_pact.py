@@ -1,8 +1,8 @@
 """customer-portal-bff's pact with numbering-service (written as its team would).
 
 The portal's backend drives a tenant's numbers two ways:
-- gRPC (its own certificate CN): Reserve, Assign and Release, showing the tenant the refusal
-  behind a failed call from the ErrorInfo reason (ExtendReservation does not exist yet);
+- gRPC (its own certificate CN): Reserve, ExtendReservation, Assign and Release, showing the
+  tenant the refusal behind a failed call from the ErrorInfo reason;
 - the tenant REST API with the signed-in user's JWT: search available numbers, reserve n
   numbers by criteria, list leases, turn auto-renew off.
 """
@@ -13,6 +13,7 @@ from typing import Any
 
 import grpc
 import requests
+from google.protobuf.timestamp_pb2 import Timestamp
 from pact import generate, match
 
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
@@ -42,6 +43,8 @@ FREE, TAKEN, RESERVED, FOREIGN_RESERVED, ASSIGNED, UNKNOWN, STALE = (
     "+93790040007",
 )
 SEARCHABLE, BY_CRITERIA, LEASED = "+93790040201", "+93790040101", "+93790040301"
+EXTENDED, OVER_CAP = "+93790040008", "+93790040009"
+FAR_FUTURE = Timestamp(seconds=4102444800)  # 2100-01-01: always past the 24 h cap
 LEASE_ID = "5d7f9b1d-3e4f-4a6b-8c9d-0e1f2a3b4c5d"
 
 
@@ -61,6 +64,10 @@ class PortalNumbers:
     def reserve(self, number: str, expected_version: int = 0) -> tuple[Any, str]:
         request = pb.ReserveRequest(number=number, tenant_id=TENANT, expected_version=expected_version)
         return self._call("Reserve", request, pb.ReserveResponse)
+
+    def extend(self, number: str, *, ttl_seconds: int = 0, until: Timestamp | None = None) -> tuple[Any, str]:
+        request = pb.ExtendReservationRequest(number=number, tenant_id=TENANT, ttl_seconds=ttl_seconds, until=until)
+        return self._call("ExtendReservation", request, pb.ExtendReservationResponse)
 
     def assign(self, number: str) -> tuple[Any, str]:
         return self._call("Assign", pb.AssignRequest(number=number, tenant_id=TENANT), pb.AssignResponse)
@@ -130,6 +137,31 @@ def _grpc_interactions(pact: Any) -> None:
         request=pb.ReserveRequest(number=STALE, tenant_id=TENANT, expected_version=999),
         given=[("an available number", {"number": STALE, **tenant})],
         refusal=(grpc.StatusCode.ABORTED, "CONFLICT"),
+    )
+    grpc_interaction(
+        pact,
+        "ExtendReservation of a number the tenant reserved",
+        method="ExtendReservation",
+        request=pb.ExtendReservationRequest(number=EXTENDED, tenant_id=TENANT, ttl_seconds=3600),
+        given=[("a number reserved by the tenant", {"number": EXTENDED, **tenant})],
+        response={
+            "number": {
+                "number": EXTENDED,
+                "state": "RESERVED",
+                "tenant_id": TENANT,
+                "reserved_until": timestamp_like(),
+            },
+            "reservation_id": uuid_like(),
+            "expires_at": timestamp_like(),
+        },
+    )
+    grpc_interaction(
+        pact,
+        "ExtendReservation past the 24 h cap",
+        method="ExtendReservation",
+        request=pb.ExtendReservationRequest(number=OVER_CAP, tenant_id=TENANT, until=FAR_FUTURE),
+        given=[("a number reserved by the tenant", {"number": OVER_CAP, **tenant})],
+        refusal=(grpc.StatusCode.INVALID_ARGUMENT, "VALIDATION_ERROR"),
     )
     grpc_interaction(
         pact,
@@ -264,6 +296,9 @@ def test_customer_portal_bff_contract() -> None:
     assert reserved.number.state == pb.RESERVED and reserved.reservation_id
     assert portal.reserve(TAKEN) == (None, "FAILED_PRECONDITION/INVALID_TRANSITION")
     assert portal.reserve(STALE, expected_version=999) == (None, "ABORTED/CONFLICT")
+    extended, _ = portal.extend(EXTENDED, ttl_seconds=3600)
+    assert extended.number.state == pb.RESERVED and extended.number.reserved_until.seconds > 0
+    assert portal.extend(OVER_CAP, until=FAR_FUTURE) == (None, "INVALID_ARGUMENT/VALIDATION_ERROR")
     assigned, _ = portal.assign(RESERVED)
     assert assigned.lease.tenant_id == TENANT and assigned.lease.lease_id
     assert portal.assign(FOREIGN_RESERVED) == (None, "PERMISSION_DENIED/WRONG_TENANT")
