@@ -312,7 +312,7 @@ class Mix:
                     report,
                     "ExtendReservation",
                     pb.ExtendReservationRequest(  # type: ignore[attr-defined]
-                        number=number, tenant_id=tenant.id, extend_by_seconds=300, idempotency_key=key
+                        number=number, tenant_id=tenant.id, ttl_seconds=900, idempotency_key=key
                     ),
                 )
                 tenant.reserved.append((number, reservation))
