@@ -151,9 +151,13 @@ bench-mix: venv services
 # Prometheus with the project's rules (`for:` ÷ 30), PASS/FAIL with numbers; DRILL_ARGS="--record"
 # appends to bench/RESULTS.md. `make test` runs 20-second versions (tests/bench).
 CHAOS_DRILLS := drill-redis-outage drill-nats-outage drill-relay-kill drill-grpc-worker-kill drill-redis-memory-pressure
+# Not in `drills` (it brings up the three-region stack, ~3 min): make drill-postgres-failover
 .PHONY: $(CHAOS_DRILLS) drills
 $(CHAOS_DRILLS): venv services
 	$(PYTHON) bench/chaos/run.py $(@:drill-%=%) $(DRILL_ARGS)
+.PHONY: drill-postgres-failover
+drill-postgres-failover: venv ha-install
+	$(PYTHON) bench/chaos/run.py postgres-failover $(DRILL_ARGS)
 drills: $(CHAOS_DRILLS)
 
 # Lease-cache coherence bounds (issue 12, ADR 1200; not part of `make test`): propagation

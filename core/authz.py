@@ -255,6 +255,17 @@ def staff_actor(user: Any) -> Actor:
 GRPC_METHODS = frozenset({"ValidateLease", "Lookup", "Reserve", "ExtendReservation", "Assign", "Release", "Recall"})
 GRPC_MUTATIONS = frozenset({"Reserve", "ExtendReservation", "Assign", "Release", "Recall"})
 GRPC_PLATFORM_ONLY_METHODS = frozenset({"Recall"})  # no tenant in the request: the platform's act
+# The gRPC pools (issue 11, ADR 1101): the hot path runs in processes of its own, so no write
+# traffic can take its CPU through the GIL. `hot` serves the validations (and Lookup, which the
+# same callers use); `mutations` serves everything else (and Lookup, for the portal and
+# compliance); `all` is one process serving both (tests, small installs). A pool's allowlist is
+# the configured table narrowed to the methods it serves: a CN with nothing left is refused.
+GRPC_VALIDATE_METHODS = frozenset({"ValidateLease"})
+GRPC_POOLS: dict[str, frozenset[str]] = {
+    "all": GRPC_METHODS,
+    "hot": GRPC_VALIDATE_METHODS | {"Lookup"},
+    "mutations": GRPC_METHODS - GRPC_VALIDATE_METHODS,
+}
 ACTS_FOR_TENANT = "tenant"
 ACTS_AS_PLATFORM = "platform"
 
@@ -362,5 +373,15 @@ def parse_grpc_permissions(raw: str) -> dict[str, GrpcGrant]:
     return result
 
 
+def grpc_pool_permissions(table: dict[str, GrpcGrant], pool: str) -> dict[str, GrpcGrant]:
+    """The allowlist of one pool: each CN's grant narrowed to the methods the pool serves."""
+    served = GRPC_POOLS[pool]
+    return {
+        cn: GrpcGrant(grant & served, acts_for_tenant=grant.acts_for_tenant)
+        for cn, grant in table.items()
+        if grant & served
+    }
+
+
 def configured_grpc_permissions() -> dict[str, GrpcGrant]:
-    return parse_grpc_permissions(settings.GRPC_CLIENT_PERMISSIONS_JSON)
+    return grpc_pool_permissions(parse_grpc_permissions(settings.GRPC_CLIENT_PERMISSIONS_JSON), settings.GRPC_POOL)

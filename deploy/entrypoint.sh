@@ -2,7 +2,8 @@
 # The one way every process of numbering-service starts: the container image's ENTRYPOINT,
 # the Procfile of `make run`, compose.yaml. Usage: entrypoint.sh PROCESS [extra args]
 #   web        gunicorn (settings in gunicorn.conf.py: JSON, number-masked access log)
-#   grpc       the gRPC server (manage.py grpcserver)
+#   grpc       the gRPC server (manage.py grpcserver); GRPC_POOL says which methods (ADR 1101)
+#   grpcwrite  the mutation pool: grpc with GRPC_POOL=mutations on GRPC_WRITE_PORT (50052)
 #   worker     Celery worker            beat       Celery beat (singleton)
 #   relay      outbox -> JetStream      consumers  JetStream event consumers
 #   expiry     Redis TTL-key listener   migrate    schema migrations as the owner role
@@ -15,7 +16,7 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 if [ -x .venv/bin/python ]; then BIN=.venv/bin/; else BIN=; fi
 process=${1:-}
 if [ -z "$process" ]; then
-  echo "usage: $0 web|grpc|worker|beat|relay|consumers|expiry|cachesync|migrate|manage ARGS..." >&2
+  echo "usage: $0 web|grpc|grpcwrite|worker|beat|relay|consumers|expiry|cachesync|migrate|manage ARGS..." >&2
   exit 64
 fi
 shift
@@ -24,6 +25,9 @@ export NUMBERING_PROCESS=$process
 case "$process" in
   web)       exec "${BIN}gunicorn" config.wsgi:application "$@" ;;
   grpc)      exec "${BIN}python" manage.py grpcserver "$@" ;;
+  grpcwrite) export GRPC_POOL=mutations GRPC_PORT="${GRPC_WRITE_PORT:-50052}" \
+               GRPC_METRICS_PORT="${GRPC_WRITE_METRICS_PORT:-9465}"
+             exec "${BIN}python" manage.py grpcserver "$@" ;;
   worker)    exec "${BIN}celery" --app=config.celery:app --quiet worker --loglevel=INFO --pool=threads \
                --concurrency="${CELERY_WORKER_CONCURRENCY:-4}" --without-gossip --without-mingle \
                --hostname="numbering-worker@%h" "$@" ;;

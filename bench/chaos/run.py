@@ -557,6 +557,8 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             ok_chain, chain_out = probe_verify_audit(stack)
             outcome.check("the audit chain verifies after the failover", ok_chain, chain_out[-160:])
         duplicates = [x for x in report.samples if x.outcome.startswith("RETRY:")]
+        for refusal in report.retry_refusals:
+            print(f"[{name}] retry refused: {refusal}", flush=True)
         outcome.check(
             "no retry with the same key was refused (no duplicate effect)",
             not duplicates,

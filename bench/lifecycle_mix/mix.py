@@ -124,6 +124,8 @@ class Report:
     reserve_attempts: int = 0
     false_conflicts: int = 0
     retries: int = 0
+    unknown_outcomes: int = 0  # mutations whose outcome stayed unknown after every retry
+    retry_refusals: list[dict[str, Any]] = field(default_factory=list)
     generator_cpu_s: float = 0.0
     wall_s: float = 0.0
     started: float = 0.0
@@ -159,6 +161,7 @@ class Report:
             if self.reserve_attempts
             else 0,
             "retries_same_key": self.retries,
+            "unknown_outcomes": self.unknown_outcomes,
             "errors": sum(1 for s in self.samples if is_error(s.outcome)),
             "generator_cpu_s": round(self.generator_cpu_s, 2),
             "generator_cpu_per_request_ms": round(1000 * self.generator_cpu_s / max(1, len(self.samples)), 3),
@@ -278,19 +281,32 @@ class Mix:
 
     async def _call(self, report: Report, method: str, request: Any) -> tuple[str, Any]:
         """A mutation, retried with the same idempotency key while its outcome is unknown."""
+        seen: list[str] = []
         for attempt in range(self.retries + 1):
             try:
                 return "OK", await getattr(self.rng.choice(self.write), method)(request, timeout=self.timeout)
             except grpc.aio.AioRpcError as exc:
+                seen.append(domain_code(exc))
                 if exc.code() in UNKNOWN_OUTCOME and attempt < self.retries:
                     report.retries += 1
                     await asyncio.sleep(min(1.0, 0.2 * (attempt + 1)))
                     continue
-                code = domain_code(exc)
+                code = seen[-1]
+                if not attempt or code in SERVICE_FAILURES:
+                    return code, None
                 # A retry with the same key must replay the first outcome; a refusal after a
                 # retry (say INVALID_TRANSITION: the first attempt had committed) is a duplicate
                 # effect the idempotency key failed to prevent, and the drills look for it.
-                return (f"RETRY:{code}" if attempt and code not in SERVICE_FAILURES else code), None
+                report.retry_refusals.append(
+                    {
+                        "method": method,
+                        "number": getattr(request, "number", ""),
+                        "key": getattr(request, "idempotency_key", ""),
+                        "attempts": seen,
+                        "at": time.monotonic(),
+                    }
+                )
+                return f"RETRY:{code}", None
         return "UNAVAILABLE", None  # pragma: no cover - the loop always returns
 
     async def grpc_write(self, report: Report) -> tuple[str, str]:
@@ -302,7 +318,7 @@ class Mix:
             code, _ = await self._call(
                 report, "Release", pb.ReleaseRequest(number=number, tenant_id=tenant.id, idempotency_key=key)
             )
-            if code != "OK":
+            if code != "OK" and not self._unknown(report, code):
                 tenant.assigned.append(number)
             return "grpc.release", code
         if tenant.reserved and (r < 0.75 or not tenant.free):
@@ -315,7 +331,8 @@ class Mix:
                         number=number, tenant_id=tenant.id, ttl_seconds=900, idempotency_key=key
                     ),
                 )
-                tenant.reserved.append((number, reservation))
+                if not self._unknown(report, code):
+                    tenant.reserved.append((number, reservation))
                 return "grpc.extend", code
             code, _ = await self._call(
                 report,
@@ -324,7 +341,9 @@ class Mix:
             )
             if code == "OK":
                 tenant.assigned.append(number)
-            elif code not in ("NOT_FOUND", "INVALID_TRANSITION", "RESERVATION_EXPIRED"):
+            elif code not in ("NOT_FOUND", "INVALID_TRANSITION", "RESERVATION_EXPIRED") and not self._unknown(
+                report, code
+            ):
                 tenant.reserved.append((number, reservation))
             return "grpc.assign", code
         if not tenant.free:
@@ -340,7 +359,19 @@ class Mix:
             tenant.reserved.append((number, answer.reservation_id))
         elif code in ("CONFLICT", "NOT_AVAILABLE", "ABORTED"):
             report.false_conflicts += 1  # only this tenant ever touches this number
+        else:
+            self._unknown(report, code)
         return "grpc.reserve", code
+
+    @staticmethod
+    def _unknown(report: Report, code: str) -> bool:
+        """An outcome still unknown after every retry: the number may or may not have changed,
+        so the generator stops using it (reusing it would make a later refusal look like a
+        duplicate effect)."""
+        if is_error(code):
+            report.unknown_outcomes += 1
+            return True
+        return False
 
     def _session(self) -> requests.Session:
         session = getattr(self.local, "session", None)
@@ -402,7 +433,7 @@ class Mix:
             tenant.token,
             {},
         )
-        if code != "OK":
+        if code != "OK" and not self._unknown(report, code):
             tenant.assigned.append(number)
         return "rest.release", code
 

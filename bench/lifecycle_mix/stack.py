@@ -15,7 +15,6 @@ Every process gets a free metrics port (`metrics_ports`), so a drill's Prometheu
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -36,12 +35,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PY = str(ROOT / ".venv" / "bin" / "python")
 GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
 OUT = ROOT / "bench" / "out"
-
-# Who may call what on each pool when split (the CN allowlists of the two Deployments).
-HOT_PERMISSIONS = {
-    "sms-orchestrator": {"methods": ["ValidateLease", "Lookup"], "acts_as": "platform"},
-    "routing-engine": {"methods": ["ValidateLease", "Lookup"], "acts_as": "platform"},
-}
 
 
 def free_port() -> int:
@@ -147,7 +140,7 @@ class Stack:
         hot_port = free_port()
         self.ports["grpc_hot"] = hot_port
         if self.split:
-            hot_env = dict(grpc_env, GRPC_CLIENT_PERMISSIONS=json.dumps(HOT_PERMISSIONS))
+            hot_env = dict(grpc_env, GRPC_POOL="hot")
             self.metrics_ports["grpc_hot"] = free_port()
             self._start(
                 "grpc_hot",
@@ -179,7 +172,7 @@ class Stack:
                     "--metrics-port",
                     str(self.metrics_ports["grpc_write"]),
                 ],
-                grpc_env,
+                dict(grpc_env, GRPC_POOL="mutations"),
             )
         else:
             self.ports["grpc_write"] = hot_port

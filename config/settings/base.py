@@ -486,6 +486,12 @@ GRPC_INSECURE = env_bool("GRPC_INSECURE", default=False)
 if PRODUCTION and GRPC_INSECURE:
     raise ImproperlyConfigured("GRPC_INSECURE must be off when NUMBERING_ENV=production")
 GRPC_CLIENT_PERMISSIONS_JSON = env_str("GRPC_CLIENT_PERMISSIONS", "")
+# GRPC_POOL (all): which methods this gRPC process serves — `hot` (ValidateLease, Lookup),
+# `mutations` (everything else, and Lookup) or `all`; production and `make run` run a hot
+# pool and a mutation pool as separate processes (issue 11, ADR 1101).
+GRPC_POOL = env_str("GRPC_POOL", "all")
+if GRPC_POOL not in ("all", "hot", "mutations"):
+    raise ImproperlyConfigured(f"GRPC_POOL={GRPC_POOL!r} must be one of: all, hot, mutations")
 GRPC_METRICS_PORT = env_int("GRPC_METRICS_PORT", 9464, minimum=0, maximum=65535)
 GRPC_WORKERS = env_int("GRPC_WORKERS", 0, minimum=0, maximum=256)
 GRPC_GRACE_SECONDS = env_int("GRPC_GRACE_SECONDS", 30, minimum=0, maximum=300)

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from core.authz import GRPC_DEFAULT_PERMISSIONS, grpc_pool_permissions
+
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 PROM = ROOT / "deploy" / "prometheus"
@@ -66,6 +68,10 @@ def _one(kind: str, name: str) -> dict[str, Any]:
     found = [m for m in _manifests() if m.get("kind") == kind and m["metadata"]["name"] == name]
     assert len(found) == 1, f"expected exactly one {kind} {name}, found {len(found)}"
     return found[0]
+
+
+def _container(deployment: str) -> dict[str, Any]:
+    return _one("Deployment", deployment)["spec"]["template"]["spec"]["containers"][0]
 
 
 def _rules() -> list[dict[str, Any]]:
@@ -282,7 +288,11 @@ def test_hpas_scale_on_cpu_and_requests_per_second() -> None:
         assert types == {"Resource", "Pods"}, hpa["metadata"]["name"]
         pods = next(m["pods"] for m in hpa["spec"]["metrics"] if m["type"] == "Pods")
         assert pods["metric"]["name"].endswith("_requests_per_second")
-    assert {h["spec"]["scaleTargetRef"]["name"] for h in _hpas()} == {"numbering-web", "numbering-grpc"}
+    assert {h["spec"]["scaleTargetRef"]["name"] for h in _hpas()} == {
+        "numbering-web",
+        "numbering-grpc",
+        "numbering-grpc-write",
+    }
 
 
 def test_migration_job_runs_as_the_owner_role() -> None:
@@ -304,15 +314,26 @@ def test_migration_job_runs_as_the_owner_role() -> None:
 
 
 def test_grpc_ingress_admits_only_the_allowlisted_callers() -> None:
-    policy = _one("NetworkPolicy", "numbering-grpc-ingress")["spec"]
-    (rule,) = policy["ingress"]
-    callers = set()
-    for peer in rule["from"]:
-        namespace = peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
-        assert peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == namespace
-        callers.add(namespace)
-    assert callers == GRPC_CALLERS
-    assert rule["ports"] == [{"port": 50051, "protocol": "TCP"}]
+    """Each pool (ADR 1101) admits the callers of its methods: the hot pool the readers, the
+    mutation pool the portal and compliance; together exactly the CN allowlist."""
+    by_pool = {}
+    for name, component in (("numbering-grpc-ingress", "grpc"), ("numbering-grpc-write-ingress", "grpc-write")):
+        policy = _one("NetworkPolicy", name)["spec"]
+        assert policy["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == component
+        (rule,) = policy["ingress"]
+        callers = set()
+        for peer in rule["from"]:
+            namespace = peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            assert peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == namespace
+            callers.add(namespace)
+        assert rule["ports"] == [{"port": 50051, "protocol": "TCP"}]
+        by_pool[component] = callers
+    assert by_pool["grpc"] | by_pool["grpc-write"] == GRPC_CALLERS
+    assert by_pool["grpc-write"] == {"customer-portal-bff", "compliance-service"}
+    hot = grpc_pool_permissions(GRPC_DEFAULT_PERMISSIONS, "hot")
+    assert all(cn in hot for cn in by_pool["grpc"]), "a hot-pool caller the hot pool's allowlist refuses"
+    pools = {c["env"][0]["value"] for c in (_container("numbering-grpc"), _container("numbering-grpc-write"))}
+    assert pools == {"hot", "mutations"}
     web = _one("NetworkPolicy", "numbering-web-ingress")["spec"]["ingress"]
     web_callers = [p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in web[0]["from"]]
     assert web_callers == ["kong", "regulator-portal-service"]

@@ -62,7 +62,7 @@ def test_every_process_of_the_procfile_and_compose_is_one_the_entrypoint_knows()
 def test_the_entrypoint_refuses_no_process_with_usage() -> None:
     result = subprocess.run([str(ENTRYPOINT)], capture_output=True, text=True, check=False)  # noqa: S603
     assert result.returncode == 64
-    assert "usage:" in result.stderr and "web|grpc|worker" in result.stderr
+    assert "usage:" in result.stderr and "web|grpc|grpcwrite|worker" in result.stderr
 
 
 def test_the_entrypoint_runs_manage_commands() -> None:
