@@ -290,6 +290,7 @@ class TierPriceChangeViewSet(ScopedViewSet):
     approves or rejects it. Approved changes are the tiers' price history."""
 
     ordering = ("-id",)
+    lookup_value_regex = r"[^/]+"  # any id reaches _get and answers a problem+json 404
     serializer_class = s.TierPriceChangeSerializer
     permission_keys = {
         "list": "admin.vanity_tiers.read",
