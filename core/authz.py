@@ -128,6 +128,8 @@ ADMIN_MATRIX: dict[str, frozenset[str]] = {
     "admin.tenants.write": _r(_A, _O),
     "admin.inventory_pools.write": _r(_A, _O),
     "admin.tenant_pools.write": _r(_A, _O),
+    # A tier's name and whether it is sold; its price changes only through four eyes.
+    "admin.vanity_tiers.write": _r(_A, _O),
     "admin.outbox.read": _r(_A, _O, _C, _AU),
     # Stored idempotency responses carry tenants' data: whoever may read the audit trail.
     "admin.idempotency.read": _r(_A, _O, _C, _AU),

@@ -32,7 +32,13 @@ from numbering.services.leases import lease_renew, lease_set_auto_renew, reserva
 from numbering.services.policies import quarantine_policy_update
 from numbering.services.rules import ASSIGNED_IN_ERROR, COMPLIANCE_REASONS, MAX_LEASE_DAYS
 from numbering.services.skeleton import MutationResult
-from numbering.services.tiers import tier_price_approve, tier_price_propose, tier_price_reject
+from numbering.services.tiers import (
+    tier_price_approve,
+    tier_price_check,
+    tier_price_propose,
+    tier_price_reject,
+    vanity_tier_save,
+)
 
 __all__ = [
     "ASSIGNED_IN_ERROR",
@@ -59,6 +65,8 @@ __all__ = [
     "quarantine_policy_update",
     "reservation_cancel",
     "tier_price_approve",
+    "tier_price_check",
     "tier_price_propose",
     "tier_price_reject",
+    "vanity_tier_save",
 ]

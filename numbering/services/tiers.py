@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from audit.services import audit_append
+from audit.services import audit_append, audited_save
 from core import authz, clock, errors
 from core.actors import Actor
 from core.outbox import outbox_enqueue
@@ -68,6 +68,12 @@ def _amount(value: Any, field: str) -> Decimal:
     return amount.quantize(Decimal("0.01"))
 
 
+def vanity_tier_save(tier: VanityTier, *, actor: Actor, save: Any) -> None:
+    """Create a tier, rename it or retire it (is_active); audited. Never its price."""
+    authz.require_platform(actor, "vanity_tier_save")
+    audited_save(tier, actor=actor.identity, object_type="vanity_tier", object_id=lambda t: f"tier:{t.code}", save=save)
+
+
 def _record(change: TierPriceChange, *, action: str, event: str, actor: Actor, before: Any) -> None:
     after = change_snapshot(change)
     audit_append(
@@ -82,6 +88,27 @@ def _record(change: TierPriceChange, *, action: str, event: str, actor: Actor, b
     outbox_enqueue(event_type=event, aggregate_id=f"tier:{change.tier_id}", data=after)
 
 
+def tier_price_check(
+    *, monthly_price: Any, setup_fee: Any, effective_from: datetime | None, reason: str = ""
+) -> tuple[Decimal, Decimal]:
+    """The rules of a proposal's values (the service and the admin form both run them)."""
+    monthly = _amount(monthly_price, "monthly_price")
+    setup = _amount(setup_fee, "setup_fee")
+    if effective_from is not None:
+        if effective_from.tzinfo is None:
+            raise errors.ValidationError(
+                "effective_from: needs a time zone (ISO 8601 with offset, e.g. Z)", field="effective_from"
+            )
+        if effective_from < clock.now() - EFFECTIVE_FROM_SKEW:
+            raise errors.ValidationError(
+                "effective_from: may not lie in the past (leave it empty for 'from the approval on')",
+                field="effective_from",
+            )
+    if len(reason) > 500:
+        raise errors.ValidationError("reason: at most 500 characters", field="reason")
+    return monthly, setup
+
+
 def tier_price_propose(
     *,
     tier_code: str,
@@ -93,21 +120,10 @@ def tier_price_propose(
 ) -> TierPriceChange:
     """Propose a new price for a tier. It is not in force until a second user approves it."""
     authz.require_platform(actor, "tier_price.propose")
-    monthly = _amount(monthly_price, "monthly_price")
-    setup = _amount(setup_fee, "setup_fee")
+    monthly, setup = tier_price_check(
+        monthly_price=monthly_price, setup_fee=setup_fee, effective_from=effective_from, reason=reason
+    )
     now = clock.now()
-    if effective_from is not None:
-        if effective_from.tzinfo is None:
-            raise errors.ValidationError(
-                "effective_from: needs a time zone (ISO 8601 with offset, e.g. Z)", field="effective_from"
-            )
-        if effective_from < now - EFFECTIVE_FROM_SKEW:
-            raise errors.ValidationError(
-                "effective_from: may not lie in the past (leave it empty for 'from the approval on')",
-                field="effective_from",
-            )
-    if len(reason) > 500:
-        raise errors.ValidationError("reason: at most 500 characters", field="reason")
     with transaction.atomic():
         tier = VanityTier.objects.filter(code=tier_code).first()
         if tier is None:
