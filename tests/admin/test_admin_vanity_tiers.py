@@ -51,9 +51,10 @@ def test_propose_in_the_admin_then_four_eyes_on_approve(client: Any, ops_client:
     client.post(changelist, {"action": "approve", "_selected_action": [change.pk]})
     change.refresh_from_db()
     assert (change.status, change.decided_by) == ("APPROVED", "user:omar")
-    assert list(
-        AuditEvent.objects.filter(object_id="tier:GOLD").order_by("id").values_list("action", "actor")
-    ) == [("tier_price.propose", "user:olga"), ("tier_price.approve", "user:omar")]
+    assert list(AuditEvent.objects.filter(object_id="tier:GOLD").order_by("id").values_list("action", "actor")) == [
+        ("tier_price.propose", "user:olga"),
+        ("tier_price.approve", "user:omar"),
+    ]
 
 
 def test_auditor_sees_tiers_but_cannot_propose_or_approve(client: Any) -> None:
