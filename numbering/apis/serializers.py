@@ -15,6 +15,15 @@ from numbering.snapshots import NUMBER_FIELDS
 # --- responses ---------------------------------------------------------------------------------
 
 
+class PriceSerializer(serializers.Serializer):
+    """A vanity tier's price (ADR 1650): decimal strings in AFN, never floats."""
+
+    tier = serializers.CharField()
+    monthly_price = serializers.DecimalField(max_digits=12, decimal_places=2, coerce_to_string=True)
+    setup_fee = serializers.DecimalField(max_digits=12, decimal_places=2, coerce_to_string=True)
+    currency = serializers.CharField()
+
+
 class NumberSerializer(serializers.ModelSerializer):
     operator_code = serializers.CharField(source="issuer.code", read_only=True)
     pool = serializers.CharField(source="pool.code", read_only=True, allow_null=True, default=None)
@@ -24,15 +33,6 @@ class NumberSerializer(serializers.ModelSerializer):
         model = Number
         fields = [*NUMBER_FIELDS, "pool"]
         read_only_fields = fields
-
-
-class PriceSerializer(serializers.Serializer):
-    """A vanity tier's price (ADR 1650): decimal strings in AFN, never floats."""
-
-    tier = serializers.CharField()
-    monthly_price = serializers.DecimalField(max_digits=12, decimal_places=2, coerce_to_string=True)
-    setup_fee = serializers.DecimalField(max_digits=12, decimal_places=2, coerce_to_string=True)
-    currency = serializers.CharField()
 
 
 class AvailableNumberSerializer(NumberSerializer):
@@ -68,17 +68,27 @@ class AdminNumberSerializer(NumberSerializer):
         read_only_fields = fields
 
 
-class ReservationSerializer(serializers.ModelSerializer):
+class RecordedPriceMixin(serializers.Serializer):
+    """The vanity tier price a reservation or lease recorded (ADR 1650); null otherwise."""
+
+    price = serializers.SerializerMethodField()
+
+    @extend_schema_field(PriceSerializer(allow_null=True))
+    def get_price(self, obj: Lease | Reservation) -> dict[str, Any] | None:
+        return snapshots.recorded_price(obj)
+
+
+class ReservationSerializer(RecordedPriceMixin, serializers.ModelSerializer):
     number = serializers.CharField(source="number.number", read_only=True)
     tenant_id = serializers.UUIDField(read_only=True)
 
     class Meta:
         model = Reservation
-        fields = ["id", "number", "tenant_id", "status", "created_at", "expires_at", "ended_at"]
+        fields = ["id", "number", "tenant_id", "status", "created_at", "expires_at", "ended_at", "price"]
         read_only_fields = fields
 
 
-class LeaseSerializer(serializers.ModelSerializer):
+class LeaseSerializer(RecordedPriceMixin, serializers.ModelSerializer):
     number = serializers.CharField(source="number.number", read_only=True)
     tenant_id = serializers.UUIDField(read_only=True)
 
@@ -96,6 +106,7 @@ class LeaseSerializer(serializers.ModelSerializer):
             "renewals",
             "ended_at",
             "end_reason",
+            "price",
         ]
         read_only_fields = fields
 

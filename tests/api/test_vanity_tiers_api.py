@@ -115,3 +115,20 @@ def test_tenant_search_shows_tier_and_price_and_filters_by_tier(api: Api, alice:
     assert [r["price"] for r in rows.values() if not r["vanity"]] == [None]
     gold_only = api.get(f"{T}/numbers/available/", token, {"vanity_tier": "GOLD"}).json["results"]
     assert [r["number"] for r in gold_only] == ["7777"]
+
+
+def test_tenant_reserves_and_assigns_a_vanity_code_and_sees_the_recorded_price(
+    api: Api, alice: Any, general_pool: Any
+) -> None:
+    ensure_tier("GOLD", "12000.00", "25000.00")
+    vanity_pool = InventoryPoolFactory(code="VANITY_SHORT_CODES", kind=InventoryPool.Kind.SHORT_CODE, vanity=True)
+    TenantPool.objects.filter(tenant=alice).update(quota_short_code=5)
+    TenantPool.objects.get(tenant=alice).inventory_pools.add(vanity_pool)
+    ShortCodeFactory(number="7777", vanity=True, vanity_tier="GOLD", pool=vanity_pool)
+    token = make_token("tenant.admin", alice)
+    gold = {"tier": "GOLD", "monthly_price": "12000.00", "setup_fee": "25000.00", "currency": "AFN"}
+    reserved = api.post(f"{T}/reservations/", token, {"number": "7777"}, headers={"Idempotency-Key": "r-7777"})
+    assert reserved.status in (200, 201), reserved.json
+    assert [r["price"] for r in api.get(f"{T}/reservations/", token).json["results"]] == [gold]
+    assert api.post(f"{T}/numbers/7777/assign/", token, {}, headers={"Idempotency-Key": "a-7777"}).status == 200
+    assert [lease["price"] for lease in api.get(f"{T}/leases/", token).json["results"]] == [gold]
