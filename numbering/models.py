@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Now
 
@@ -17,6 +18,7 @@ from numbering.lifecycle import State
 # tiers themselves are data (VanityTier, ADR 1650): this tuple is only the seed and the demo.
 VANITY_TIERS = ("PLATINUM", "GOLD", "SILVER", "BRONZE")
 CURRENCY = "AFN"
+TIER_CODE_RULE = r"^[A-Z][A-Z0-9_]{0,15}$"
 
 
 class Number(models.Model):
@@ -256,7 +258,12 @@ class VanityTier(models.Model):
     Its price is not a column here: the price in force at a moment is the latest approved
     TierPriceChange whose effective_from has come (numbering.selectors.tier_price_in_force)."""
 
-    code = models.CharField(max_length=16, primary_key=True)
+    code = models.CharField(
+        max_length=16,
+        primary_key=True,
+        validators=[RegexValidator(TIER_CODE_RULE, "an upper-case letter, then up to 15 of A-Z, 0-9, _")],
+        help_text="as numbers and import files carry it, e.g. GOLD",
+    )
     name = models.CharField(max_length=64)
     currency = models.CharField(max_length=3, default=CURRENCY, db_default=CURRENCY, editable=False)
     is_active = models.BooleanField(default=True, db_default=True)
@@ -266,7 +273,7 @@ class VanityTier(models.Model):
         ordering = ["code"]
         constraints = [
             models.CheckConstraint(condition=models.Q(currency=CURRENCY), name="vanity_tier_currency_afn"),
-            models.CheckConstraint(condition=models.Q(code__regex=r"^[A-Z][A-Z0-9_]{0,15}$"), name="vanity_tier_code"),
+            models.CheckConstraint(condition=models.Q(code__regex=TIER_CODE_RULE), name="vanity_tier_code"),
         ]
 
     def __str__(self) -> str:

@@ -64,3 +64,12 @@ def test_auditor_sees_tiers_but_cannot_propose_or_approve(client: Any) -> None:
     add = reverse("admin:numbering_tierpricechange_add")
     assert client.post(add, {"tier": "GOLD", "monthly_price": "1", "setup_fee": "0"}).status_code == 403
     assert not TierPriceChange.objects.filter(status="PENDING").exists()
+
+
+def test_a_new_tier_is_added_in_the_admin_audited_and_a_bad_code_is_a_form_error(ops_client: Any) -> None:
+    add = reverse("admin:numbering_vanitytier_add")
+    bad = ops_client.post(add, {"code": "gold-2", "name": "Gold 2", "is_active": "on"})
+    assert bad.status_code == 200 and "upper-case letter" in bad.content.decode()
+    assert ops_client.post(add, {"code": "DIAMOND", "name": "Diamond", "is_active": "on"}).status_code == 302
+    event = AuditEvent.objects.get(action="vanity_tier.create")
+    assert (event.actor, event.object_id) == ("user:olga", "tier:DIAMOND")
