@@ -223,7 +223,18 @@ class NumberAdmin(BigTableAdmin):
 @admin.register(Reservation)
 class ReservationAdmin(ReadOnlyAdmin):
     matrix_read = "admin.numbers.read"
-    list_display = ("number", "tenant", "status", "created_at", "expires_at", "ended_at", "created_by")
+    list_display = (
+        "number",
+        "tenant",
+        "status",
+        "created_at",
+        "expires_at",
+        "ended_at",
+        "tier_code",
+        "monthly_price",
+        "setup_fee",
+        "created_by",
+    )
     list_select_related = ("number", "tenant")
     list_filter = ("status",)
     raw_id_fields = ("number", "tenant")
@@ -233,7 +244,19 @@ class ReservationAdmin(ReadOnlyAdmin):
 @admin.register(Lease)
 class LeaseAdmin(ReadOnlyAdmin):
     matrix_read = "admin.leases.read"
-    list_display = ("number", "tenant", "status", "starts_at", "expires_at", "auto_renew", "renewals", "end_reason")
+    list_display = (
+        "number",
+        "tenant",
+        "status",
+        "starts_at",
+        "expires_at",
+        "auto_renew",
+        "renewals",
+        "tier_code",
+        "monthly_price",
+        "setup_fee",
+        "end_reason",
+    )
     list_select_related = ("number", "tenant")
     list_filter = ("status", "auto_renew")
     raw_id_fields = ("number", "tenant", "reservation")
