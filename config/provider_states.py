@@ -35,7 +35,8 @@ from core.formats import normalize_number
 from core.rls import rls_scope
 from numbering import services
 from numbering.lifecycle import State
-from numbering.models import Lease, Number
+from numbering.models import Lease, Number, VanityTier
+from numbering.selectors import tier_price_in_force
 from pools.models import InventoryPool, Tenant, TenantPool
 
 ACTOR = Actor.system("pact-provider-states")
@@ -162,7 +163,25 @@ def ensure_available(params: dict[str, Any]) -> dict[str, Any]:
 
     if not _platform(create):
         _back_to_available(number)
+    if vanity_tier:
+        _ensure_tier_price(vanity_tier)
     return {"number": number}
+
+
+def _ensure_tier_price(code: str) -> None:
+    """A vanity number's tier has a price in force (ADR 1650), so its lease events carry one:
+    a tier the database lacks is created and priced through the four-eyes services."""
+    if tier_price_in_force(code, timezone.now()) is not None:
+        return
+    with transaction.atomic():
+        tier = VanityTier.objects.filter(code=code).first()
+        if tier is None:
+            tier = VanityTier(code=code, name=code.title())
+            services.vanity_tier_save(tier, actor=ACTOR, save=tier.save)
+        change = services.tier_price_propose(
+            tier_code=code, monthly_price="25000.00", setup_fee="50000.00", actor=ACTOR
+        )
+        services.tier_price_approve(change_id=change.id, actor=Actor.system("pact-provider-approver"))
 
 
 def ensure_unknown(params: dict[str, Any]) -> dict[str, Any]:

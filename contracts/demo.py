@@ -26,12 +26,21 @@ from contracts.services import contract_suspend, contract_terminate, signing_key
 from core import clock
 from core.actors import Actor
 from core.rls import rls_scope
-from numbering import services
-from numbering.models import Lease, Number, Reservation
+from numbering import selectors, services
+from numbering.models import Lease, Number, Reservation, TierPriceChange, VanityTier
 from pools.models import InventoryPool, Tenant, TenantPool
 
 ACTOR = Actor.system("seed-demo")
 APPROVER = Actor.system("seed-demo-approver")
+
+# Vanity tiers and their demo list prices in AFN (ADR 1650): code, name, monthly, setup fee.
+# Migration numbering 0009 seeds the same; this puts them back on a database without them.
+TIERS = [
+    ("PLATINUM", "Platinum", "25000.00", "50000.00"),
+    ("GOLD", "Gold", "12000.00", "25000.00"),
+    ("SILVER", "Silver", "6000.00", "10000.00"),
+    ("BRONZE", "Bronze", "2500.00", "5000.00"),
+]
 
 ISSUERS = [
     # code, name, kind, prefixes
@@ -148,6 +157,54 @@ def _reference_data(report: SeedReport) -> None:
                 },
             )
     report.add(f"issuers: {len(ISSUERS)}, pools: {len(POOLS)}, contracts: {Contract.objects.count()}")
+
+
+def _tiers(report: SeedReport) -> None:
+    """Priced tiers through the four-eyes services: each tier has a price in force; GOLD has a
+    rise scheduled in 30 days (approved); SILVER has a cut awaiting a second pair of eyes."""
+    now = clock.now()
+    with transaction.atomic():
+        for code, name, monthly, setup in TIERS:
+            tier = VanityTier.objects.filter(code=code).first()
+            if tier is None:
+                tier = VanityTier(code=code, name=name)
+                services.vanity_tier_save(tier, actor=ACTOR, save=tier.save)
+            if tier.price_changes.filter(status=TierPriceChange.Status.APPROVED).exists():
+                continue
+            change = services.tier_price_propose(
+                tier_code=code, monthly_price=monthly, setup_fee=setup, actor=ACTOR, reason="demo list price"
+            )
+            services.tier_price_approve(change_id=change.id, actor=APPROVER)
+        pending = set(
+            TierPriceChange.objects.filter(status=TierPriceChange.Status.PENDING).values_list("tier_id", flat=True)
+        )
+        if (
+            "GOLD" not in pending
+            and not TierPriceChange.objects.filter(tier_id="GOLD", reason="demo: 2027 rise").exists()
+        ):
+            rise = services.tier_price_propose(
+                tier_code="GOLD",
+                monthly_price="13500.00",
+                setup_fee="25000.00",
+                effective_from=now + timedelta(days=30),
+                actor=ACTOR,
+                reason="demo: 2027 rise",
+            )
+            services.tier_price_approve(change_id=rise.id, actor=APPROVER, note="demo second pair of eyes")
+        if "SILVER" not in pending and not TierPriceChange.objects.filter(reason="demo: awaiting approval").exists():
+            services.tier_price_propose(
+                tier_code="SILVER",
+                monthly_price="5500.00",
+                setup_fee="10000.00",
+                actor=ACTOR,
+                reason="demo: awaiting approval",
+            )
+    prices = selectors.tier_prices_in_force(now)
+    report.add(
+        "vanity tiers (AFN/month + setup): "
+        + ", ".join(f"{c} {prices[c].monthly_price}+{prices[c].setup_fee}" for c, *_ in TIERS if c in prices)
+        + "; GOLD rise scheduled, SILVER cut pending approval"
+    )
 
 
 def _keys(report: SeedReport) -> dict[str, object]:
@@ -344,6 +401,7 @@ def seed_demo() -> SeedReport:
         raise RuntimeError("seed_demo refuses to run when NUMBERING_ENV=production")
     report = SeedReport()
     _reference_data(report)
+    _tiers(report)
     keys = _keys(report)
     for code, _name, kind, prefixes in ISSUERS:
         body = _atra_csv() if kind == Issuer.Kind.REGULATOR else _mno_csv(code, prefixes)

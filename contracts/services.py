@@ -124,11 +124,7 @@ def signing_key_approve(*, fingerprint: str, actor: Actor) -> SigningKey:
             return key
         if key.revoked_at is not None:
             raise errors.InvalidTransition(f"signing key {fingerprint[:16]}… is revoked; it cannot be approved")
-        if actor.identity == key.created_by:
-            raise errors.ValidationError(
-                f"approved_by: {actor.identity} installed this key; a second, different user must approve it",
-                field="approved_by",
-            )
+        authz.require_second_pair_of_eyes(author=key.created_by, approver=actor, what="installed this key")
         before = _key_snapshot(key)
         key.approved_by = actor.identity
         key.approved_at = clock.now()

@@ -89,6 +89,11 @@ MATRIX: dict[str, frozenset[str]] = {
     "admin.leases.renew": _r(_A, _O),
     "admin.leases.auto_renew": _r(_A, _O),
     "admin.quarantine_policies.read": _r(_A, _O, _C, _AU),
+    # Vanity tier prices (ADR 1650): commerce proposes; a second, different staff user of
+    # commerce or the numbering admin approves or rejects (four eyes in the service).
+    "admin.vanity_tiers.read": _r(_A, _O, _C, _AU),
+    "admin.vanity_tiers.propose": _r(_A, _O),
+    "admin.vanity_tiers.approve": _r(_A, _O),
     # Legal approves cool-offs; only the numbering admin records an approved change.
     "admin.quarantine_policies.write": _r(_A),
     # Regulator exports (ADR 0900): the export roles of DESIGN §7 plus the auditor (read-only).
@@ -124,6 +129,8 @@ ADMIN_MATRIX: dict[str, frozenset[str]] = {
     "admin.tenants.write": _r(_A, _O),
     "admin.inventory_pools.write": _r(_A, _O),
     "admin.tenant_pools.write": _r(_A, _O),
+    # A tier's name and whether it is sold; its price changes only through four eyes.
+    "admin.vanity_tiers.write": _r(_A, _O),
     "admin.outbox.read": _r(_A, _O, _C, _AU),
     # Stored idempotency responses carry tenants' data: whoever may read the audit trail.
     "admin.idempotency.read": _r(_A, _O, _C, _AU),
@@ -157,6 +164,17 @@ def require_platform(actor: Actor, action: str) -> None:
     """Staff, platform services and jobs may; a tenant (or a service acting for one) may not."""
     if actor.acts_for_tenant:
         raise errors.ValidationError(f"action: {action} is a staff (ops) action, not a tenant one", field="action")
+
+
+# --- services: four eyes ------------------------------------------------------------------
+def require_second_pair_of_eyes(*, author: str, approver: Actor, what: str, field: str = "approved_by") -> None:
+    """The one home of the four-eyes rule (ADR 1350 signing keys, ADR 1650 tier prices): the
+    user who approves a change is not the one who made it. Compared on the actor identity the
+    audit trail records, so "the same person" means the same audited identity."""
+    if approver.identity == author:
+        raise errors.ValidationError(
+            f"{field}: {approver.identity} {what}; a second, different user must approve it", field=field
+        )
 
 
 # --- Django staff groups ↔ roles -----------------------------------------------------------

@@ -20,11 +20,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from core import authz, clock
-from core.admin import BigTableAdmin, ReadOnlyAdmin, fixed_values_filter
+from core.admin import BigTableAdmin, MatrixAdmin, ReadOnlyAdmin, fixed_values_filter
 from core.errors import DomainError
 from numbering import lifecycle, models, selectors, services
 from numbering.admin_overview import overview
-from numbering.models import VANITY_TIERS, Lease, Number, QuarantinePolicy, Reservation
+from numbering.models import Lease, Number, QuarantinePolicy, Reservation, TierPriceChange, VanityTier
 
 # The number actions the admin offers, each a lifecycle action (its value is the action name).
 ACTION_LABELS = {
@@ -124,7 +124,13 @@ class StateFilter(admin.SimpleListFilter):
 class NumberAdmin(BigTableAdmin):
     list_display = ("number", "kind", "state", "issuer", "pool", "vanity_tier", "tenant", "version", "state_changed_at")
     list_select_related = ("issuer", "pool", "tenant")
-    list_filter = (StateFilter, "kind", "issuer", "pool", fixed_values_filter("vanity_tier", list(VANITY_TIERS)))
+    list_filter = (
+        StateFilter,
+        "kind",
+        "issuer",
+        "pool",
+        fixed_values_filter("vanity_tier", selectors.vanity_tier_codes),
+    )
     search_fields = ("number",)
     search_help_text = "Any format: +93791234567, 93791234567, 0791234567, 079 123 4567, a short code, or a prefix."
     raw_id_fields = ("tenant", "last_tenant", "block", "pool")
@@ -231,7 +237,18 @@ class NumberAdmin(BigTableAdmin):
 @admin.register(Reservation)
 class ReservationAdmin(ReadOnlyAdmin):
     matrix_read = "admin.numbers.read"
-    list_display = ("number", "tenant", "status", "created_at", "expires_at", "ended_at", "created_by")
+    list_display = (
+        "number",
+        "tenant",
+        "status",
+        "created_at",
+        "expires_at",
+        "ended_at",
+        "tier_code",
+        "monthly_price",
+        "setup_fee",
+        "created_by",
+    )
     list_select_related = ("number", "tenant")
     list_filter = ("status",)
     raw_id_fields = ("number", "tenant")
@@ -241,7 +258,19 @@ class ReservationAdmin(ReadOnlyAdmin):
 @admin.register(Lease)
 class LeaseAdmin(ReadOnlyAdmin):
     matrix_read = "admin.leases.read"
-    list_display = ("number", "tenant", "status", "starts_at", "expires_at", "auto_renew", "renewals", "end_reason")
+    list_display = (
+        "number",
+        "tenant",
+        "status",
+        "starts_at",
+        "expires_at",
+        "auto_renew",
+        "renewals",
+        "tier_code",
+        "monthly_price",
+        "setup_fee",
+        "end_reason",
+    )
     list_select_related = ("number", "tenant")
     list_filter = ("status", "auto_renew")
     raw_id_fields = ("number", "tenant", "reservation")
@@ -302,3 +331,136 @@ class AnomalySignalAdmin(ReadOnlyAdmin):
     list_display = ("kind", "subject", "window_start", "count", "created_at")
     list_filter = ("kind",)
     show_full_result_count = False
+
+
+# --- vanity tiers and their prices (issue 16 part 6, ADR 1650) ---------------------------------
+@admin.register(VanityTier)
+class VanityTierAdmin(MatrixAdmin):
+    """Tiers are reference data: created and renamed or retired (never deleted), audited.
+    Their prices change only through proposals a second user approves (below)."""
+
+    matrix_read, matrix_write = "admin.vanity_tiers.read", "admin.vanity_tiers.write"
+    save_service = services.vanity_tier_save
+    list_display = ("code", "name", "currency", "is_active", "price_in_force", "setup_fee_in_force", "pending")
+    fields = ("code", "name", "is_active")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ("code",) if obj is not None else ()
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        self._prices = selectors.tier_prices_in_force(clock.now())
+        self._pending = set(
+            selectors.tier_price_change_list()
+            .filter(status=TierPriceChange.Status.PENDING)
+            .values_list("tier_id", flat=True)
+        )
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="monthly price (AFN)")
+    def price_in_force(self, obj: VanityTier) -> str:
+        price = getattr(self, "_prices", {}).get(obj.code)
+        return f"{price.monthly_price:,.2f}" if price else "—"
+
+    @admin.display(description="setup fee (AFN)")
+    def setup_fee_in_force(self, obj: VanityTier) -> str:
+        price = getattr(self, "_prices", {}).get(obj.code)
+        return f"{price.setup_fee:,.2f}" if price else "—"
+
+    @admin.display(boolean=True, description="change pending")
+    def pending(self, obj: VanityTier) -> bool:
+        return obj.code in getattr(self, "_pending", set())
+
+
+class TierPriceProposeForm(forms.ModelForm):
+    class Meta:
+        model = TierPriceChange
+        fields = ("tier", "monthly_price", "setup_fee", "effective_from", "reason")
+        help_texts = {"effective_from": "empty: in force from the approval on; never in the past"}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        try:
+            services.tier_price_check(
+                monthly_price=data.get("monthly_price", ""),
+                setup_fee=data.get("setup_fee", ""),
+                effective_from=data.get("effective_from"),
+                reason=data.get("reason") or "",
+            )
+        except DomainError as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        tier = data.get("tier")
+        if tier is not None and TierPriceChange.objects.filter(tier=tier, status="PENDING").exists():
+            self.add_error("tier", f"{tier.code} already has a pending price change; approve or reject it first")
+        return data
+
+
+@admin.register(TierPriceChange)
+class TierPriceChangeAdmin(MatrixAdmin):
+    """Propose a price (the add form); a second, different staff user approves or rejects
+    it with the actions. Nothing here edits a proposal after the fact."""
+
+    matrix_read, matrix_write = "admin.vanity_tiers.read", "admin.vanity_tiers.propose"
+    form = TierPriceProposeForm
+    list_display = (
+        "id",
+        "tier",
+        "monthly_price",
+        "setup_fee",
+        "currency",
+        "status",
+        "effective_from",
+        "proposed_by",
+        "decided_by",
+        "decided_at",
+    )
+    list_filter = ("status", "tier")
+    list_select_related = ("tier",)
+    actions = ["approve", "reject"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)  # proposals are never edited
+
+    def has_approve_permission(self, request: HttpRequest) -> bool:
+        return authz.allowed("admin.vanity_tiers.approve", self._roles(request))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ()
+        return [f.name for f in TierPriceChange._meta.fields]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return TierPriceProposeForm.Meta.fields if obj is None else self.get_readonly_fields(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: TierPriceChange, form: Any, change: bool) -> None:
+        change_row = services.tier_price_propose(  # the form ran the same checks (tier_price_check)
+            tier_code=obj.tier_id,
+            monthly_price=obj.monthly_price,
+            setup_fee=obj.setup_fee,
+            effective_from=obj.effective_from,
+            reason=obj.reason,
+            actor=authz.staff_actor(request.user),
+        )
+        obj.pk = change_row.pk
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        pass  # no relations; the service wrote the row
+
+    def _decide(self, request: HttpRequest, queryset: QuerySet[TierPriceChange], approve: bool) -> None:
+        service = services.tier_price_approve if approve else services.tier_price_reject
+        done = 0
+        for row in queryset:
+            try:
+                service(change_id=row.id, actor=authz.staff_actor(request.user))
+                done += 1
+            except DomainError as exc:
+                messages.error(request, exc.message)
+        if done:
+            messages.success(request, f"{done} price change(s) {'approved' if approve else 'rejected'}.")
+
+    @admin.action(description="Approve selected price changes (four eyes: not your own)", permissions=["approve"])
+    def approve(self, request: HttpRequest, queryset: QuerySet[TierPriceChange]) -> None:
+        self._decide(request, queryset, approve=True)
+
+    @admin.action(description="Reject selected price changes", permissions=["approve"])
+    def reject(self, request: HttpRequest, queryset: QuerySet[TierPriceChange]) -> None:
+        self._decide(request, queryset, approve=False)

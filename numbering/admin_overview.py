@@ -12,6 +12,8 @@ from typing import Any
 
 from django.db.models import Count, Q
 
+from core import clock
+from numbering import selectors
 from numbering.lifecycle import State
 from numbering.models import Number
 from pools.models import InventoryPool
@@ -24,7 +26,6 @@ STATE_COLOURS = {
     State.RETIRED.value: "#757575",
 }
 STATES = list(STATE_COLOURS)
-TIERS = ("PLATINUM", "GOLD", "SILVER", "BRONZE")
 
 
 @dataclass
@@ -140,7 +141,11 @@ def short_code_availability(width: float = 560.0, row_height: float = 26.0) -> d
     data = {tier or "STANDARD": (total, available) for tier, total, available in query}
     rows = []
     biggest = max((t for t, _ in data.values()), default=0) or 1
-    for i, label in enumerate(("STANDARD", *TIERS)):
+    # Tiers are data (ADR 1650), most expensive first; a code whose tier was retired still shows.
+    prices = selectors.tier_prices_in_force(clock.now())
+    tiers = sorted(selectors.vanity_tier_codes(), key=lambda t: -(prices[t].monthly_price if t in prices else 0))
+    tiers += sorted(t for t in data if t not in tiers and t != "STANDARD")
+    for i, label in enumerate(("STANDARD", *tiers)):
         total, available = data.get(label, (0, 0))
         rows.append(
             {

@@ -13,3 +13,13 @@ class NumberingConfig(AppConfig):
 
         register_audited("number", [*(a.value for a in Action), "lease_auto_renew"])
         register_audited("quarantine_policy", ["quarantine_policy.update"])
+        register_audited(
+            "vanity_tier",
+            [
+                "tier_price.propose",
+                "tier_price.approve",
+                "tier_price.reject",
+                "vanity_tier.create",
+                "vanity_tier.update",
+            ],
+        )

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.functions import Now
 
 from numbering.lifecycle import State
 
-# The vanity tiers a short code may carry (ATRA's vanity list names one per code).
+# The vanity tiers seeded by migration 0009 (ATRA's vanity list names one per code). The
+# tiers themselves are data (VanityTier, ADR 1650): this tuple is only the seed and the demo.
 VANITY_TIERS = ("PLATINUM", "GOLD", "SILVER", "BRONZE")
+CURRENCY = "AFN"
+TIER_CODE_RULE = r"^[A-Z][A-Z0-9_]{0,15}$"
 
 
 class Number(models.Model):
@@ -118,6 +123,12 @@ class Reservation(models.Model):
     expires_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
     created_by = models.CharField(max_length=200)
+    # The vanity tier's price in force when this row was made (ADR 1650); empty for
+    # standard numbers and for rows of the release before tiers had prices.
+    tier_code = models.CharField(max_length=16, null=True, blank=True)
+    monthly_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    setup_fee = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -149,6 +160,12 @@ class Lease(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=64, blank=True)
     created_by = models.CharField(max_length=200)
+    # The vanity tier's price in force when this row was made (ADR 1650); empty for
+    # standard numbers and for rows of the release before tiers had prices.
+    tier_code = models.CharField(max_length=16, null=True, blank=True)
+    monthly_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    setup_fee = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, null=True, blank=True)
 
     class Meta:
         ordering = ["-starts_at"]
@@ -229,3 +246,91 @@ class LeaseCacheChange(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+# --- vanity tiers and their prices (issue 16 part 6, ADR 1650) ------------------------------
+
+
+class VanityTier(models.Model):
+    """A price tier of vanity short codes, keyed by the code numbers carry in `vanity_tier`.
+
+    Never deleted (reservations, leases and events name it); retired with is_active=False.
+    Its price is not a column here: the price in force at a moment is the latest approved
+    TierPriceChange whose effective_from has come (numbering.selectors.tier_price_in_force)."""
+
+    code = models.CharField(
+        max_length=16,
+        primary_key=True,
+        validators=[RegexValidator(TIER_CODE_RULE, "an upper-case letter, then up to 15 of A-Z, 0-9, _")],
+        help_text="as numbers and import files carry it, e.g. GOLD",
+    )
+    name = models.CharField(max_length=64)
+    currency = models.CharField(max_length=3, default=CURRENCY, db_default=CURRENCY, editable=False)
+    is_active = models.BooleanField(default=True, db_default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(currency=CURRENCY), name="vanity_tier_currency_afn"),
+            models.CheckConstraint(condition=models.Q(code__regex=TIER_CODE_RULE), name="vanity_tier_code"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.name})"
+
+
+class TierPriceChange(models.Model):
+    """A proposed monthly price + setup fee for a tier: proposed by commerce, in force only
+    once a second, different staff user approved it, from effective_from on (four eyes,
+    core.authz.require_second_pair_of_eyes). Approved rows are the tier's price history."""
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING"
+        APPROVED = "APPROVED"
+        REJECTED = "REJECTED"
+
+    id = models.BigAutoField(primary_key=True)
+    tier = models.ForeignKey(VanityTier, on_delete=models.PROTECT, related_name="price_changes")
+    monthly_price = models.DecimalField(max_digits=12, decimal_places=2, help_text="AFN per month")
+    setup_fee = models.DecimalField(max_digits=12, decimal_places=2, help_text="AFN, once per assignment")
+    currency = models.CharField(max_length=3, default=CURRENCY, db_default=CURRENCY, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    effective_from = models.DateTimeField(
+        null=True, blank=True, help_text="empty while pending = in force from the approval on"
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    proposed_by = models.CharField(max_length=200)
+    proposed_at = models.DateTimeField(db_default=Now())
+    decided_by = models.CharField(max_length=200, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # The price in force: the latest approved change of a tier that has taken effect.
+            models.Index(
+                fields=["tier", "-effective_from", "-id"],
+                name="tier_price_in_force",
+                condition=models.Q(status="APPROVED"),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(monthly_price__gte=0, setup_fee__gte=0), name="tier_price_not_negative"
+            ),
+            models.CheckConstraint(condition=models.Q(currency=CURRENCY), name="tier_price_currency_afn"),
+            models.CheckConstraint(
+                condition=~models.Q(status="APPROVED")
+                | models.Q(effective_from__isnull=False, decided_at__isnull=False),
+                name="tier_price_approved_has_dates",
+            ),
+            # One open proposal per tier: a second one would race the first for approval.
+            models.UniqueConstraint(
+                fields=["tier"], condition=models.Q(status="PENDING"), name="one_pending_price_change_per_tier"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tier_id} {self.monthly_price} {self.currency}/month ({self.status})"

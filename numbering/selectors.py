@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
@@ -25,7 +26,7 @@ from audit.models import AuditEvent
 from core import errors
 from core.formats import normalize_number, strip_separators
 from numbering.lifecycle import CLOSED_CONTRACT_STATUSES, HELD_STATES, State
-from numbering.models import Lease, Number, Reservation
+from numbering.models import Lease, Number, Reservation, TierPriceChange, VanityTier
 from pools.models import TenantPool
 
 _PREFIX = re.compile(r"^\+?\d{1,15}$")
@@ -263,3 +264,45 @@ def tenant_pool_usage(*, tenant_id: uuid.UUID) -> dict[str, Any]:
         "auto_renew_default": pool.auto_renew_default,
         "reservation_ttl_seconds": pool.reservation_ttl_seconds,
     }
+
+
+# --- vanity tiers and prices (ADR 1650) -------------------------------------------------------
+
+
+def vanity_tier_list(*, active_only: bool = False) -> QuerySet[VanityTier]:
+    rows = VanityTier.objects.all()
+    return rows.filter(is_active=True) if active_only else rows
+
+
+def vanity_tier_codes() -> list[str]:
+    """The active tier codes (imports and admin filters read them; they are data now)."""
+    return list(VanityTier.objects.filter(is_active=True).order_by("code").values_list("code", flat=True))
+
+
+def tier_price_in_force(tier_code: str, at: datetime) -> TierPriceChange | None:
+    """The price of one tier at `at`: its latest approved change whose effective_from has
+    come (one indexed query, index tier_price_in_force). None: the tier has no price yet."""
+    if not tier_code:
+        return None
+    return (
+        TierPriceChange.objects.filter(
+            tier_id=tier_code, status=TierPriceChange.Status.APPROVED, effective_from__lte=at
+        )
+        .order_by("-effective_from", "-id")
+        .first()
+    )
+
+
+def tier_prices_in_force(at: datetime) -> dict[str, TierPriceChange]:
+    """Every tier's price at `at` in one query (search pages, the tier list)."""
+    rows = (
+        TierPriceChange.objects.filter(status=TierPriceChange.Status.APPROVED, effective_from__lte=at)
+        .order_by("tier_id", "-effective_from", "-id")
+        .distinct("tier_id")
+    )
+    return {row.tier_id: row for row in rows}
+
+
+def tier_price_change_list(*, tier_code: str | None = None) -> QuerySet[TierPriceChange]:
+    rows = TierPriceChange.objects.select_related("tier")
+    return rows.filter(tier_id=tier_code) if tier_code else rows

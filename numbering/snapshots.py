@@ -10,11 +10,48 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from numbering.models import Lease, Number, Reservation
+from numbering.models import Lease, Number, Reservation, TierPriceChange
 
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def price_snapshot(change: TierPriceChange | None) -> dict[str, Any] | None:
+    """A vanity tier's price as events, REST and audit show it (ADR 1650): amounts are
+    decimal strings with two places, never floats."""
+    if change is None:
+        return None
+    return {
+        "tier": change.tier_id,
+        "monthly_price": f"{change.monthly_price:.2f}",
+        "setup_fee": f"{change.setup_fee:.2f}",
+        "currency": change.currency,
+    }
+
+
+def price_columns(change: TierPriceChange | None) -> dict[str, Any]:
+    """The price-in-force columns of a Reservation or Lease (empty: no tier price)."""
+    if change is None:
+        return {}
+    return {
+        "tier_code": change.tier_id,
+        "monthly_price": change.monthly_price,
+        "setup_fee": change.setup_fee,
+        "currency": change.currency,
+    }
+
+
+def recorded_price(row: Lease | Reservation | None) -> dict[str, Any] | None:
+    """The price recorded on a reservation or lease, in price_snapshot's shape."""
+    if row is None or not row.tier_code or row.monthly_price is None or row.setup_fee is None:
+        return None
+    return {
+        "tier": row.tier_code,
+        "monthly_price": f"{row.monthly_price:.2f}",
+        "setup_fee": f"{row.setup_fee:.2f}",
+        "currency": row.currency,
+    }
 
 
 def lease_snapshot(lease: Lease | None) -> dict[str, Any] | None:

@@ -26,6 +26,10 @@ _KEEP = {
     "auth_permission",
     "numbering_quarantinepolicy",
     "numbering_leasecacheepoch",  # the database's lease-cache epoch (ADR 1200) outlives a test
+    # Vanity tiers and their seeded prices are reference data like the cool-offs (ADR 1650);
+    # a committed test that changes a price restores it.
+    "numbering_vanitytier",
+    "numbering_tierpricechange",
 }
 
 

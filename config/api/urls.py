@@ -27,7 +27,13 @@ from exports.apis import (
     RegulatorExportVerifyView,
     RegulatorExportViewSet,
 )
-from numbering.apis.admin import AdminLeaseViewSet, AdminNumberViewSet, QuarantinePolicyViewSet
+from numbering.apis.admin import (
+    AdminLeaseViewSet,
+    AdminNumberViewSet,
+    QuarantinePolicyViewSet,
+    TierPriceChangeViewSet,
+    VanityTierViewSet,
+)
 from numbering.apis.tenant import TenantLeaseViewSet, TenantNumberViewSet, TenantPoolView, TenantReservationViewSet
 from pools.apis import InventoryPoolViewSet, TenantPoolViewSet, TenantViewSet
 
@@ -41,6 +47,8 @@ admin.register("tenant-pools", TenantPoolViewSet, basename="admin-tenant-pool")
 admin.register("tenants", TenantViewSet, basename="admin-tenant")
 admin.register("leases", AdminLeaseViewSet, basename="admin-lease")
 admin.register("quarantine-policies", QuarantinePolicyViewSet, basename="admin-quarantine-policy")
+admin.register("vanity-tiers", VanityTierViewSet, basename="admin-vanity-tier")
+admin.register("tier-price-changes", TierPriceChangeViewSet, basename="admin-tier-price-change")
 admin.register("audit/events", AuditEventViewSet, basename="admin-audit-event")
 admin.register("imports", ImportViewSet, basename="admin-import")
 admin.register("exports", RegulatorExportViewSet, basename="admin-export")

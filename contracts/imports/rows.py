@@ -12,7 +12,7 @@ from contracts.imports.outcome import Refusal
 from contracts.models import Issuer, NumberBlock
 from core import errors
 from core.formats import MSISDN, SHORT_CODE, is_canonical_msisdn, parse_number
-from numbering.models import VANITY_TIERS
+from numbering.selectors import vanity_tier_codes
 from pools.models import InventoryPool
 
 HEADER = ("number", "kind", "vanity_tier", "block")
@@ -52,6 +52,8 @@ class Row:
 class RowChecker:
     def __init__(self, issuer: Issuer, columns: tuple[str, ...]) -> None:
         self.issuer = issuer
+        # Tiers are data (ADR 1650): the active ones, read once per import.
+        self.tiers = vanity_tier_codes()
         self.columns = columns
         self.pools = {p.code: p for p in InventoryPool.objects.all()}
         self.block_kinds: dict[str, str] = dict(NumberBlock.objects.filter(issuer=issuer).values_list("name", "kind"))
@@ -95,8 +97,8 @@ class RowChecker:
         if tier:
             if kind != SHORT_CODE:
                 return row.invalid("vanity_tier", "only short codes have a vanity tier; leave it empty for MSISDNs")
-            if tier not in VANITY_TIERS:
-                return row.invalid("vanity_tier", f"{tier!r} must be empty or one of {', '.join(VANITY_TIERS)}")
+            if tier not in self.tiers:
+                return row.invalid("vanity_tier", f"{tier!r} must be empty or one of {', '.join(self.tiers)}")
         row.tier, row.vanity = tier, bool(tier)
         block = values["block"].strip()
         if not BLOCK_NAME.match(block):

@@ -1,4 +1,5 @@
-"""Admin endpoints for numbers, leases and quarantine policies (/api/admin/v1/, staff roles)."""
+"""Admin endpoints for numbers, leases, quarantine policies and vanity tier prices
+(/api/admin/v1/, staff roles)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core import errors
+from core import clock, errors
 from core.api.schema import IDEMPOTENCY_PARAM, NUMBER_PARAM
-from core.api.views import ScopedViewSet, get_by_uuid, mutation_response, valid
+from core.api.views import ScopedViewSet, get_by_uuid, idempotent_mutation, mutation_response, valid
 from numbering import selectors, services
 from numbering.apis import serializers as s
 from numbering.filters import AdminLeaseFilter, AdminNumberFilter
-from numbering.models import QuarantinePolicy
+from numbering.models import QuarantinePolicy, TierPriceChange
 
 PK_PARAM = OpenApiParameter("pk", str, OpenApiParameter.PATH)
 
@@ -246,3 +247,147 @@ class QuarantinePolicyViewSet(ScopedViewSet):
             description=d.get("description"),
         )
         return Response(s.QuarantinePolicySerializer(policy).data)
+
+
+# --- vanity tiers and their prices (issue 16 part 6, ADR 1650) ---------------------------------
+
+
+def _tier_context() -> dict[str, Any]:
+    pending = selectors.tier_price_change_list().filter(status=TierPriceChange.Status.PENDING)
+    return {"prices": selectors.tier_prices_in_force(clock.now()), "pending": {c.tier_id: c for c in pending}}
+
+
+@extend_schema(tags=["admin: vanity tiers"])
+class VanityTierViewSet(ScopedViewSet):
+    lookup_field = "code"
+    lookup_value_regex = r"[^/]+"
+    pagination_class = None
+    serializer_class = s.VanityTierSerializer
+    permission_keys = {"list": "admin.vanity_tiers.read", "retrieve": "admin.vanity_tiers.read"}
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return selectors.vanity_tier_list().order_by("code")
+
+    @extend_schema(summary="Vanity tiers with the price in force now and any pending change")
+    def list(self, request: Request) -> Response:
+        return Response(s.VanityTierSerializer(self.get_queryset(), many=True, context=_tier_context()).data)
+
+    @extend_schema(summary="One vanity tier")
+    def retrieve(self, request: Request, code: str) -> Response:
+        tier = self.get_queryset().filter(code=code[:16]).first()
+        if tier is None:
+            raise errors.NotFound(f"vanity tier {code[:16]!r} not found", field="code")
+        return Response(s.VanityTierSerializer(tier, context=_tier_context()).data)
+
+
+def _change_body(change: TierPriceChange) -> dict[str, Any]:
+    return dict(s.TierPriceChangeSerializer(change).data)
+
+
+@extend_schema(tags=["admin: vanity tiers"])
+class TierPriceChangeViewSet(ScopedViewSet):
+    """Four eyes (ADR 1650): commerce proposes a tier price; a second, different staff user
+    approves or rejects it. Approved changes are the tiers' price history."""
+
+    ordering = ("-id",)
+    lookup_value_regex = r"[^/]+"  # any id reaches _get and answers a problem+json 404
+    serializer_class = s.TierPriceChangeSerializer
+    permission_keys = {
+        "list": "admin.vanity_tiers.read",
+        "retrieve": "admin.vanity_tiers.read",
+        "create": "admin.vanity_tiers.propose",
+        "approve": "admin.vanity_tiers.approve",
+        "reject": "admin.vanity_tiers.approve",
+    }
+
+    def get_queryset(self) -> QuerySet[Any]:
+        rows = selectors.tier_price_change_list().order_by("-id")
+        tier = self.request.query_params.get("tier") if getattr(self, "request", None) else None
+        status = self.request.query_params.get("status") if getattr(self, "request", None) else None
+        if tier:
+            rows = rows.filter(tier_id=tier[:16])
+        if status:
+            rows = rows.filter(status=status[:16].upper())
+        return rows
+
+    def _get(self, pk: str) -> TierPriceChange:
+        change = self.get_queryset().filter(id=int(pk)).first() if pk.isdigit() and len(pk) < 19 else None
+        if change is None:
+            raise errors.NotFound(f"tier price change {pk[:40]!r} not found", field="id")
+        return change
+
+    @extend_schema(
+        summary="Price changes, newest first",
+        parameters=[
+            OpenApiParameter("tier", str, description="tier code, e.g. GOLD"),
+            OpenApiParameter("status", str, enum=TierPriceChange.Status.values),
+        ],
+    )
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(s.TierPriceChangeSerializer(page, many=True).data)
+
+    @extend_schema(summary="One price change", parameters=[PK_PARAM])
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(_change_body(self._get(pk)))
+
+    @extend_schema(
+        summary="Propose a tier price (not in force until a second user approves it; audited)",
+        parameters=[IDEMPOTENCY_PARAM],
+        request=s.TierPriceProposeSerializer,
+        responses={201: s.TierPriceChangeSerializer},
+    )
+    def create(self, request: Request) -> Any:
+        d = valid(s.TierPriceProposeSerializer, request)
+        effective = d.get("effective_from")
+        fingerprint = {
+            "action": "tier_price_propose",
+            "tier": d["tier"],
+            "monthly_price": str(d["monthly_price"]),
+            "setup_fee": str(d["setup_fee"]),
+            "effective_from": effective.isoformat() if effective else None,
+            "reason": d.get("reason", ""),
+        }
+
+        def propose() -> dict[str, Any]:
+            return _change_body(
+                services.tier_price_propose(
+                    tier_code=d["tier"],
+                    monthly_price=d["monthly_price"],
+                    setup_fee=d["setup_fee"],
+                    effective_from=effective,
+                    reason=d.get("reason", ""),
+                    actor=self.actor,
+                )
+            )
+
+        return idempotent_mutation(self, fingerprint, propose, status=201)
+
+    def _decide(self, request: Request, pk: str, approve: bool) -> Any:
+        change = self._get(pk)
+        d = valid(s.TierPriceDecisionSerializer, request)
+        service = services.tier_price_approve if approve else services.tier_price_reject
+        fingerprint = {"action": "tier_price_approve" if approve else "tier_price_reject", "id": change.id, **d}
+        return idempotent_mutation(
+            self, fingerprint, lambda: _change_body(service(change_id=change.id, actor=self.actor, note=d["note"]))
+        )
+
+    @extend_schema(
+        summary="Approve a proposed price (only a user other than the proposer; audited)",
+        parameters=[PK_PARAM, IDEMPOTENCY_PARAM],
+        request=s.TierPriceDecisionSerializer,
+        responses=s.TierPriceChangeSerializer,
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str) -> Any:
+        return self._decide(request, pk, approve=True)
+
+    @extend_schema(
+        summary="Reject a proposed price (audited)",
+        parameters=[PK_PARAM, IDEMPOTENCY_PARAM],
+        request=s.TierPriceDecisionSerializer,
+        responses=s.TierPriceChangeSerializer,
+    )
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str) -> Any:
+        return self._decide(request, pk, approve=False)

@@ -7,12 +7,21 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from numbering import lifecycle
-from numbering.models import Lease, Number, QuarantinePolicy, Reservation
+from numbering import lifecycle, snapshots
+from numbering.models import Lease, Number, QuarantinePolicy, Reservation, TierPriceChange, VanityTier
 from numbering.services import MAX_LEASE_DAYS, MAX_RESERVE_BATCH
 from numbering.snapshots import NUMBER_FIELDS
 
 # --- responses ---------------------------------------------------------------------------------
+
+
+class PriceSerializer(serializers.Serializer):
+    """A vanity tier's price (ADR 1650): decimal strings in AFN, never floats."""
+
+    tier = serializers.CharField()
+    monthly_price = serializers.DecimalField(max_digits=12, decimal_places=2, coerce_to_string=True)
+    setup_fee = serializers.DecimalField(max_digits=12, decimal_places=2, coerce_to_string=True)
+    currency = serializers.CharField()
 
 
 class NumberSerializer(serializers.ModelSerializer):
@@ -24,6 +33,23 @@ class NumberSerializer(serializers.ModelSerializer):
         model = Number
         fields = [*NUMBER_FIELDS, "pool"]
         read_only_fields = fields
+
+
+class AvailableNumberSerializer(NumberSerializer):
+    """Tenant search: a vanity code shows its tier's price in force now (from the view's
+    `prices` context, one query per page); standard numbers have none."""
+
+    price = serializers.SerializerMethodField()
+
+    class Meta(NumberSerializer.Meta):
+        fields = [*NumberSerializer.Meta.fields, "price"]
+        read_only_fields = fields
+
+    @extend_schema_field(PriceSerializer(allow_null=True))
+    def get_price(self, obj: Number) -> dict[str, Any] | None:
+        if not obj.vanity or not obj.vanity_tier:
+            return None
+        return snapshots.price_snapshot(self.context.get("prices", {}).get(obj.vanity_tier))
 
 
 class AdminNumberSerializer(NumberSerializer):
@@ -42,17 +68,27 @@ class AdminNumberSerializer(NumberSerializer):
         read_only_fields = fields
 
 
-class ReservationSerializer(serializers.ModelSerializer):
+class RecordedPriceMixin(serializers.Serializer):
+    """The vanity tier price a reservation or lease recorded (ADR 1650); null otherwise."""
+
+    price = serializers.SerializerMethodField()
+
+    @extend_schema_field(PriceSerializer(allow_null=True))
+    def get_price(self, obj: Lease | Reservation) -> dict[str, Any] | None:
+        return snapshots.recorded_price(obj)
+
+
+class ReservationSerializer(RecordedPriceMixin, serializers.ModelSerializer):
     number = serializers.CharField(source="number.number", read_only=True)
     tenant_id = serializers.UUIDField(read_only=True)
 
     class Meta:
         model = Reservation
-        fields = ["id", "number", "tenant_id", "status", "created_at", "expires_at", "ended_at"]
+        fields = ["id", "number", "tenant_id", "status", "created_at", "expires_at", "ended_at", "price"]
         read_only_fields = fields
 
 
-class LeaseSerializer(serializers.ModelSerializer):
+class LeaseSerializer(RecordedPriceMixin, serializers.ModelSerializer):
     number = serializers.CharField(source="number.number", read_only=True)
     tenant_id = serializers.UUIDField(read_only=True)
 
@@ -70,6 +106,7 @@ class LeaseSerializer(serializers.ModelSerializer):
             "renewals",
             "ended_at",
             "end_reason",
+            "price",
         ]
         read_only_fields = fields
 
@@ -176,6 +213,70 @@ class BatchMutationSerializer(serializers.Serializer):
 class AutoRenewResultSerializer(serializers.Serializer):
     lease = LeaseSnapshotSerializer()
     number = serializers.CharField()
+
+
+class TierPriceChangeSerializer(serializers.ModelSerializer):
+    tier = serializers.CharField(source="tier_id", read_only=True)
+    monthly_price = serializers.DecimalField(max_digits=12, decimal_places=2, coerce_to_string=True)
+    setup_fee = serializers.DecimalField(max_digits=12, decimal_places=2, coerce_to_string=True)
+
+    class Meta:
+        model = TierPriceChange
+        fields = [
+            "id",
+            "tier",
+            "monthly_price",
+            "setup_fee",
+            "currency",
+            "status",
+            "effective_from",
+            "reason",
+            "proposed_by",
+            "proposed_at",
+            "decided_by",
+            "decided_at",
+            "decision_note",
+        ]
+        read_only_fields = fields
+
+
+class VanityTierSerializer(serializers.ModelSerializer):
+    """A tier with its price in force now and its pending change (context `prices`, `pending`)."""
+
+    price = serializers.SerializerMethodField()
+    pending_change = serializers.SerializerMethodField()
+
+    class Meta:
+        model = VanityTier
+        fields = ["code", "name", "currency", "is_active", "price", "pending_change"]
+        read_only_fields = fields
+
+    @extend_schema_field(PriceSerializer(allow_null=True))
+    def get_price(self, obj: VanityTier) -> dict[str, Any] | None:
+        return snapshots.price_snapshot(self.context.get("prices", {}).get(obj.code))
+
+    @extend_schema_field(TierPriceChangeSerializer(allow_null=True))
+    def get_pending_change(self, obj: VanityTier) -> dict[str, Any] | None:
+        pending = self.context.get("pending", {}).get(obj.code)
+        return dict(TierPriceChangeSerializer(pending).data) if pending else None
+
+
+class TierPriceProposeSerializer(serializers.Serializer):
+    tier = serializers.CharField(max_length=16, help_text="the tier's code, e.g. GOLD")
+    monthly_price = serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=0, help_text='AFN per month, a decimal string, e.g. "12000.00"'
+    )
+    setup_fee = serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=0, help_text="AFN, charged once per assignment"
+    )
+    effective_from = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="not in the past; absent = in force from the approval on"
+    )
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class TierPriceDecisionSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
 
 
 class QuarantinePolicySerializer(serializers.ModelSerializer):

@@ -14,6 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core import clock
 from core.api.schema import IDEMPOTENCY_PARAM, NUMBER_PARAM
 from core.api.views import ScopedAPIView, ScopedViewSet, get_by_uuid, mutation_response, valid
 from numbering import selectors, services
@@ -61,10 +62,18 @@ class TenantNumberViewSet(TenantScoped, ScopedViewSet):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(s.NumberSerializer(page, many=True).data)
 
-    @extend_schema(summary="Search available numbers I may reserve", responses=s.NumberSerializer(many=True))
+    @extend_schema(
+        summary="Search available numbers I may reserve (vanity codes with their tier's price in force)",
+        responses=s.AvailableNumberSerializer(many=True),
+    )
     @action(detail=False, methods=["get"])
     def available(self, request: Request) -> Response:
-        return self.list(request)
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        # One query for every tier's price in force, whatever the page holds (ADR 1650).
+        prices = selectors.tier_prices_in_force(clock.now()) if any(n.vanity for n in page or []) else {}
+        return self.get_paginated_response(
+            s.AvailableNumberSerializer(page, many=True, context={"prices": prices}).data
+        )
 
     @extend_schema(
         summary="One number (mine, or available)", parameters=[NUMBER_PARAM], responses=s.NumberDetailSerializer

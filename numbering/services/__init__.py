@@ -8,6 +8,7 @@ call these; none of them writes a Number itself.
     batch.py     number_reserve_matching (n numbers by criteria, all or none)
     leases.py    lease_set_auto_renew, lease_renew, reservation_cancel
     policies.py  quarantine_policy_update
+    tiers.py     tier_price_propose / _approve / _reject (four eyes), price_for_number
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ from numbering.services.leases import lease_renew, lease_set_auto_renew, reserva
 from numbering.services.policies import quarantine_policy_update
 from numbering.services.rules import ASSIGNED_IN_ERROR, COMPLIANCE_REASONS, MAX_LEASE_DAYS
 from numbering.services.skeleton import MutationResult
+from numbering.services.tiers import (
+    tier_price_approve,
+    tier_price_check,
+    tier_price_propose,
+    tier_price_reject,
+    vanity_tier_save,
+)
 
 __all__ = [
     "ASSIGNED_IN_ERROR",
@@ -56,4 +64,9 @@ __all__ = [
     "number_retire",
     "quarantine_policy_update",
     "reservation_cancel",
+    "tier_price_approve",
+    "tier_price_check",
+    "tier_price_propose",
+    "tier_price_reject",
+    "vanity_tier_save",
 ]

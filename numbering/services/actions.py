@@ -11,7 +11,7 @@ from typing import Any
 
 from core import errors
 from core.actors import Actor, ActorKind
-from numbering import lifecycle, reservation_ttl
+from numbering import lifecycle, reservation_ttl, snapshots
 from numbering.lifecycle import Action, State
 from numbering.models import Lease, Reservation
 from numbering.services.rules import (
@@ -29,6 +29,7 @@ from numbering.services.rules import (
     ttl,
 )
 from numbering.services.skeleton import Context, MutationResult, run
+from numbering.services.tiers import price_for_number
 from pools.models import TenantPool
 
 
@@ -53,14 +54,20 @@ def number_reserve(
         return {"tenant_id": ctx.tenant_id, "reserved_until": until}
 
     def effects(ctx: Context) -> None:
+        # A vanity code's reservation holds the tier price in force now (ADR 1650): one
+        # indexed read, only for vanity numbers.
+        price = price_for_number(ctx.number, ctx.now)
         reservation = Reservation.objects.create(
             number=ctx.number,
             tenant_id=require_tenant(ctx),
             created_at=ctx.now,
             expires_at=ctx.now + timedelta(seconds=ttl(ttl_seconds, ctx.pool)),
             created_by=ctx.actor.identity,
+            **snapshots.price_columns(price),
         )
         ctx.event_data["reservation_id"] = str(reservation.id)
+        if price is not None:
+            ctx.event_data["price"] = snapshots.price_snapshot(price)
         reservation_ttl.schedule_ttl_after_commit(ctx.number.number, reservation.id, reservation.expires_at)
 
     return run(
@@ -75,6 +82,18 @@ def number_reserve(
         changes=changes,
         effects=effects,
     )
+
+
+def _reservation_price_columns(reservation: Reservation | None) -> dict[str, Any]:
+    """The price a reservation recorded, as Lease columns (empty: it recorded none)."""
+    if reservation is None or snapshots.recorded_price(reservation) is None:
+        return {}
+    return {
+        "tier_code": reservation.tier_code,
+        "monthly_price": reservation.monthly_price,
+        "setup_fee": reservation.setup_fee,
+        "currency": reservation.currency,
+    }
 
 
 def number_extend_reservation(
@@ -188,6 +207,11 @@ def number_assign(
         days = lease_days or ctx.pool.default_lease_days
         renew = ctx.pool.auto_renew_default if auto_renew is None else auto_renew
         end_reservation(ctx, Reservation.Status.CONVERTED)
+        # The lease keeps the price the tenant was quoted: its reservation's, else (a direct
+        # assign, or a reservation of the release before prices) the tier price in force now.
+        price = _reservation_price_columns(ctx.reservation)
+        if not price:
+            price = snapshots.price_columns(price_for_number(ctx.number, ctx.now))
         lease = Lease.objects.create(
             number=ctx.number,
             tenant_id=require_tenant(ctx),
@@ -197,6 +221,7 @@ def number_assign(
             term_days=days,
             auto_renew=renew,
             created_by=ctx.actor.identity,
+            **price,
         )
         ctx.reservation = None
         ctx.event_data.update(
@@ -205,6 +230,7 @@ def number_assign(
                 "expires_at": lease.expires_at.isoformat(),
                 "auto_renew": renew,
                 "term_days": days,
+                **({"price": snapshots.recorded_price(lease)} if price else {}),
             }
         )
 
@@ -347,6 +373,8 @@ def number_renew(
                 "lease_id": str(ctx.lease.id),
                 "expires_at": ctx.lease.expires_at.isoformat(),
                 "term_days": ctx.lease.term_days,
+                # A lease keeps the price recorded at assign for its whole life (ADR 1650).
+                **({"price": price} if (price := snapshots.recorded_price(ctx.lease)) else {}),
             }
         )
 

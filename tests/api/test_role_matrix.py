@@ -67,6 +67,13 @@ ENDPOINTS: list[tuple[str, str, str, Any]] = [
         "admin.quarantine_policies.write",
         {"days": 91, "approved_by": "legal.lina", "approved_at": "2026-01-01T00:00:00Z"},
     ),
+    ("GET", f"{A}/vanity-tiers/", "admin.vanity_tiers.read", None),
+    ("GET", f"{A}/vanity-tiers/{{code}}/", "admin.vanity_tiers.read", None),
+    ("GET", f"{A}/tier-price-changes/", "admin.vanity_tiers.read", None),
+    ("POST", f"{A}/tier-price-changes/", "admin.vanity_tiers.propose", {}),
+    ("GET", f"{A}/tier-price-changes/{{id}}/", "admin.vanity_tiers.read", None),
+    ("POST", f"{A}/tier-price-changes/{{id}}/approve/", "admin.vanity_tiers.approve", {}),
+    ("POST", f"{A}/tier-price-changes/{{id}}/reject/", "admin.vanity_tiers.approve", {}),
     ("GET", f"{A}/exports/", "admin.exports.read", None),
     ("POST", f"{A}/exports/", "admin.exports.write", {}),
     ("GET", f"{A}/exports/{{id}}/", "admin.exports.read", None),
@@ -128,10 +135,16 @@ def _url(path: str, world: dict[str, Any]) -> str:
         "/leases/{id}": world["lease"],
         "/audit/events/{id}": world["audit_event"],
         "/reservations/{id}": world["reservation"],
+        "/tier-price-changes/{id}": 999999,
     }
     for pattern, value in ids.items():
         path = path.replace(pattern, pattern.replace("{id}", str(value)))
-    return path.replace("{number}", world["number"]).replace("{case}", "MSISDN").replace("{fingerprint}", "0" * 64)
+    return (
+        path.replace("{number}", world["number"])
+        .replace("{case}", "MSISDN")
+        .replace("{code}", "GOLD")
+        .replace("{fingerprint}", "0" * 64)
+    )
 
 
 def _body(body: Any, world: dict[str, Any]) -> Any:

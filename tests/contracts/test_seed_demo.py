@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -12,7 +13,8 @@ from django.db.models import Count
 
 from contracts.models import Contract, InventoryImport, Issuer, SigningKey
 from core import clock
-from numbering.models import Number
+from numbering.models import Lease, Number, TierPriceChange
+from numbering.selectors import tier_prices_in_force
 from pools.models import Tenant
 
 pytestmark = pytest.mark.django_db
@@ -43,6 +45,19 @@ def test_seed_demo_populates_every_issuer_pool_tenant_and_state_and_is_idempoten
         "SILVER",
         "BRONZE",
     }
+    # Priced tiers (ADR 1650): a price in force for each, a scheduled rise, a change pending
+    # a second pair of eyes; the demo's vanity lease records its tier's price.
+    prices = tier_prices_in_force(clock.now())
+    assert {c: str(prices[c].monthly_price) for c in ("PLATINUM", "GOLD", "SILVER", "BRONZE")} == {
+        "PLATINUM": "25000.00",
+        "GOLD": "12000.00",
+        "SILVER": "6000.00",
+        "BRONZE": "2500.00",
+    }
+    assert tier_prices_in_force(clock.now() + timedelta(days=31))["GOLD"].monthly_price == Decimal("13500.00")
+    assert TierPriceChange.objects.get(status="PENDING").tier_id == "SILVER"
+    vanity_lease = Lease.objects.get(number__vanity=True)
+    assert vanity_lease.currency == "AFN" and vanity_lease.monthly_price == prices[vanity_lease.tier_code].monthly_price
     assert set(Number.objects.values_list("state", flat=True)) == {
         "AVAILABLE",
         "RESERVED",

@@ -3,7 +3,8 @@
 Billing charges for leases from numbering's events on JetStream. From the CloudEvents-style
 envelope it needs `id` (de-duplication), `type`, `source`, `time`, `subject` and
 `tenant_id` (whom to bill); from `data` the number, the lease id and the term, and for
-vanity short codes the tier (a price field does not exist yet; billing prices by tier).
+vanity short codes the tier and the price recorded at assign (`price`: monthly price and
+setup fee as decimal strings in AFN, ADR 1650), which billing charges as it is.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from pact import match
 
 from tests.pacts.consumers.support import RFC3339, new_pact, timestamp_like, uuid_like, write
+
+AMOUNT = r"^\d{1,10}\.\d{2}$"  # decimal string, two places: never a float
 
 CONSUMER = "billing-service"
 TENANT = "3e5a7c9e-1f2a-4b4c-8d6e-8f0a2b4c6d8e"
@@ -49,6 +53,7 @@ class Ledger:
     """Billing's event handler: one ledger line per billable lease event, once per event id."""
 
     lines: list[tuple[str, str, str, str]] = field(default_factory=list)
+    charges: list[tuple[str, Decimal, Decimal, str]] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
 
     def on_event(self, body: str | bytes | None, metadata: dict[str, object]) -> None:
@@ -69,6 +74,11 @@ class Ledger:
             assert int(data["term_days"]) > 0 and data["expires_at"]
         tier = data.get("vanity_tier") or "STANDARD"
         self.lines.append((kind, event["tenant_id"], data["lease_id"], tier))
+        price = data.get("price")
+        if kind == "START" and price:
+            self.charges.append(
+                (price["tier"], Decimal(price["monthly_price"]), Decimal(price["setup_fee"]), price["currency"])
+            )
 
 
 def test_billing_service_contract() -> None:
@@ -90,7 +100,17 @@ def test_billing_service_contract() -> None:
             envelope(
                 "numbering.number.assigned.v1",
                 ASSIGNED_VANITY,
-                {"kind": "SHORT_CODE", "vanity_tier": "PLATINUM", **term},
+                {
+                    "kind": "SHORT_CODE",
+                    "vanity_tier": "PLATINUM",
+                    "price": {
+                        "tier": "PLATINUM",
+                        "monthly_price": match.regex("25000.00", regex=AMOUNT),
+                        "setup_fee": match.regex("50000.00", regex=AMOUNT),
+                        "currency": "AFN",
+                    },
+                    **term,
+                },
             ),
         ),
         (
@@ -128,4 +148,5 @@ def test_billing_service_contract() -> None:
         ("STOP", "STANDARD"),
     ]
     assert {tenant for _, tenant, _, _ in ledger.lines} == {TENANT}
+    assert ledger.charges == [("PLATINUM", Decimal("25000.00"), Decimal("50000.00"), "AFN")]
     write(pact)
