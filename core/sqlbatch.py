@@ -32,7 +32,10 @@ class Fragment:
 
 
 def compose(fragments: Sequence[Fragment]) -> tuple[str, list[Any]]:
-    ctes, params, selects, select_params = [], [], [], []
+    ctes: list[str] = []
+    selects: list[str] = []
+    params: list[Any] = []
+    select_params: list[Any] = []
     for i, fragment in enumerate(fragments):
         name = f"w{i}"
         ctes.append(f"{name} AS ({fragment.sql})")

@@ -13,11 +13,10 @@ GUARD_SQL (a condition on `n`, the number row, with named parameters).
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Mapping
-from datetime import datetime
 import re
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
@@ -30,6 +29,13 @@ from numbering.models import Number
 COLUMNS = tuple(f.column for f in Number._meta.concrete_fields)
 ATTNAMES = tuple(f.attname for f in Number._meta.concrete_fields)
 _POSITIONAL = re.compile(r"%s")
+
+
+def _named(sql: str, prefix: str) -> str:
+    """A fragment's positional %s placeholders as %(<prefix>0)s, %(<prefix>1)s, …"""
+    names = iter(range(sql.count("%s")))
+    return _POSITIONAL.sub(lambda _m: f"%({prefix}{next(names)})s", sql)
+
 
 # Columns a transition may set besides state/version/state_changed_at.
 SETTABLE = frozenset(
@@ -94,8 +100,7 @@ def compare_and_set(
     if side_rows:
         ctes = [f"cas AS ({update})"]
         for i, fragment in enumerate(side_rows):
-            names = iter(range(len(fragment.params)))
-            ctes.append(f"side{i} AS ({_POSITIONAL.sub(lambda _m, i=i: f'%(side{i}_{next(names)})s', fragment.sql)})")
+            ctes.append(f"side{i} AS ({_named(fragment.sql, f'side{i}_')})")
             params.update({f"side{i}_{j}": value for j, value in enumerate(fragment.params)})
         sql = f"WITH {', '.join(ctes)} SELECT * FROM cas"  # noqa: S608 - fixed fragments only
     else:

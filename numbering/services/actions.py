@@ -331,7 +331,8 @@ def number_renew(
         )
         return [
             Fragment(
-                "UPDATE numbering_lease SET expires_at = %s, renewals = %s WHERE id = %s AND EXISTS (SELECT 1 FROM cas)",
+                "UPDATE numbering_lease SET expires_at = %s, renewals = %s"
+                " WHERE id = %s AND EXISTS (SELECT 1 FROM cas)",
                 [ctx.lease.expires_at, ctx.lease.renewals, ctx.lease.id],
             )
         ]

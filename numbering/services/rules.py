@@ -12,8 +12,8 @@ from typing import Any
 from django.db import connection
 
 from core import authz, errors
-from core.sqlbatch import Fragment
 from core.actors import Actor
+from core.sqlbatch import Fragment
 from numbering import lifecycle
 from numbering.lifecycle import Action, State
 from numbering.models import Number, QuarantinePolicy
@@ -168,7 +168,7 @@ def quarantine_days(number: Number, *, reason: str = "", compliance: bool = Fals
     with connection.cursor() as cursor:
         # A missing policy must never shorten a cool-off: then the longest there is, or 365.
         cursor.execute(
-            f"SELECT COALESCE((SELECT days FROM {QuarantinePolicy._meta.db_table} WHERE \"case\" = %s),"  # noqa: S608
+            f'SELECT COALESCE((SELECT days FROM {QuarantinePolicy._meta.db_table} WHERE "case" = %s),'  # noqa: S608
             f" (SELECT max(days) FROM {QuarantinePolicy._meta.db_table}), 365)",
             [case],
         )

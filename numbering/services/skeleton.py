@@ -101,7 +101,9 @@ _LOAD_SQL = (
 def number_from_row(values: dict[str, Any], operator_code: str) -> Number:
     """A Number built from raw column values (no query), with its issuer's code attached."""
     number = Number.from_db("default", list(cas.ATTNAMES), [values[a] for a in cas.ATTNAMES])
-    Number.issuer.field.set_cached_value(number, Issuer.from_db("default", ["id", "code"], [number.issuer_id, operator_code]))
+    Number.issuer.field.set_cached_value(
+        number, Issuer.from_db("default", ["id", "code"], [number.issuer_id, operator_code])
+    )
     return number
 
 
@@ -119,9 +121,7 @@ def load(number: str) -> tuple[Number, Lease | None, Reservation | None]:
     if lease_values[0] is not None:
         lease = Lease.from_db("default", [f.attname for f in _LEASE_FIELDS], list(lease_values))
     if reservation_values[0] is not None:
-        reservation = Reservation.from_db(
-            "default", [f.attname for f in _RESERVATION_FIELDS], list(reservation_values)
-        )
+        reservation = Reservation.from_db("default", [f.attname for f in _RESERVATION_FIELDS], list(reservation_values))
     return row, lease, reservation
 
 
