@@ -18,6 +18,9 @@ idempotency key, as a tenant-bound service (the portal's shape):
     database).
 
 CPU per transition is robust on a shared machine; the load average is printed alongside.
+DJANGO_DEBUG is off as in production (BENCH_DJANGO_DEBUG=1 to measure with it on). Outside
+the action's transaction the gRPC path also pays Django's connection health check (one
+`SELECT 1` per unit of work, CONN_HEALTH_CHECKS); the in-process run does not.
 Appends a section to bench/RESULTS.md with --record LABEL.
 """
 
@@ -54,7 +57,12 @@ def bench_env() -> dict[str, str]:
     env.pop("DATABASE_TENANT_URL", None)
     env.pop("DATABASE_REPLICA_URL", None)
     env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.base", NUMBERING_ENV="dev", LOG_LEVEL="WARNING", GRPC_INSECURE="1"
+        DJANGO_SETTINGS_MODULE="config.settings.base",
+        NUMBERING_ENV="dev",
+        LOG_LEVEL="WARNING",
+        GRPC_INSECURE="1",
+        # As in production: with DEBUG on, Django records every statement (CursorDebugWrapper).
+        DJANGO_DEBUG=os.environ.get("BENCH_DJANGO_DEBUG", "0"),
     )
     for var in ("GRPC_TLS_CERT_FILE", "GRPC_TLS_KEY_FILE", "GRPC_TLS_CLIENT_CA_FILE"):
         env.pop(var, None)
