@@ -85,8 +85,8 @@ def _pool_facts(
     many numbers of that kind the tenant holds. (pool, entitled, held); refusals name why."""
     sql = (
         f"SELECT t.status, {', '.join(f'tp.{f.column}' for f in _POOL_FIELDS)},"  # noqa: S608 - fixed fragments
-        f" %s IS NULL OR EXISTS (SELECT 1 FROM {_ENTITLEMENT._meta.db_table} e"
-        " WHERE e.tenantpool_id = tp.id AND e.inventorypool_id = %s)"
+        f" %s::bigint IS NULL OR EXISTS (SELECT 1 FROM {_ENTITLEMENT._meta.db_table} e"
+        " WHERE e.tenantpool_id = tp.id AND e.inventorypool_id = %s::bigint)"
         f" FROM {Tenant._meta.db_table} t JOIN {TenantPool._meta.db_table} tp ON tp.tenant_id = t.id"
         " WHERE t.id = %s" + (" FOR UPDATE OF tp" if lock else "")
     )
