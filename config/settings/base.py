@@ -131,7 +131,7 @@ _app.update(
 # DATABASE_PREPARE_THRESHOLD executions) — ADR 1100. Off by default: PgBouncer in transaction
 # mode keeps prepared statements only from 1.21 with max_prepared_statements set.
 if env_bool("DATABASE_SERVER_SIDE_BINDING", default=False):
-    _app["OPTIONS"].update(  # type: ignore[union-attr]
+    _app["OPTIONS"].update(  # type: ignore[union-attr,attr-defined]
         {"server_side_binding": True, "prepare_threshold": env_int("DATABASE_PREPARE_THRESHOLD", 5, minimum=0)}
     )
 DATABASES = {"owner": _owner, "default": _app}
