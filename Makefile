@@ -79,7 +79,7 @@ test-rules:
 	@bash deploy/prometheus/test_rules.sh
 
 # --- gRPC (issue 3) ---
-.PHONY: proto bench bench-cache
+.PHONY: proto bench bench-cache bench-write
 proto: venv
 	$(PYTHON) grpc_server/codegen.py
 # ValidateLease benchmark (not part of `make test`): BENCH_ARGS="--rates 5000,7500 --duration 20"
@@ -164,3 +164,9 @@ drills: $(CHAOS_DRILLS)
 # P50/P99 and post-outage convergence, against a private redis-server it starts itself.
 bench-cache: venv services
 	$(PYTHON) bench/cache_coherence/run.py $(BENCH_CACHE_ARGS)
+
+# Write-path cost (issue 11 item 2, ADR 1100; not part of `make test`): CPU ms and SQL
+# statements per Reserve/Assign/Release transition, in-process and through the gRPC server.
+# BENCH_WRITE_ARGS="--cycles 300 --grpc-seconds 20 --clients 8 --record LABEL"
+bench-write: venv services
+	$(PYTHON) bench/write_path/run.py $(BENCH_WRITE_ARGS)

@@ -15,7 +15,7 @@ from django.db import connection, transaction
 
 from audit.hashing import chain_hash, event_body
 from audit.models import GENESIS_HASH, AuditEvent, ChainHead
-from core import clock
+from core import clock, sqlbatch
 from core.request_context import get_request_id
 
 # What is audited, as the writing apps declare it (AppConfig.ready): audit knows no app,
@@ -58,18 +58,56 @@ def audit_append(
 ) -> AuditEvent:
     """Append one event. Must run inside the business transaction: the chain head's row
     lock serialises appends to a chain and commits or rolls back with the change."""
+    event, fragments = audit_prepare(
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        tenant_id=tenant_id,
+        before=before,
+        after=after,
+        occurred_at=occurred_at,
+    )
+    (event.id,) = sqlbatch.execute(fragments)
+    return event
+
+
+def _lock_head(chain: int) -> tuple[int, str]:
+    """Lock the chain head and return (seq, hash): one statement unless the chain is new."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT seq, hash FROM audit_chainhead WHERE chain = %s FOR UPDATE", [chain])
+        row = cursor.fetchone()
+        if row is None:  # the first event of this chain (AUDIT_CHAINS grew, or a fresh database)
+            cursor.execute(
+                "INSERT INTO audit_chainhead (chain, seq, hash, updated_at) VALUES (%s, 0, %s, now())"
+                " ON CONFLICT (chain) DO NOTHING",
+                [chain, GENESIS_HASH],
+            )
+            cursor.execute("SELECT seq, hash FROM audit_chainhead WHERE chain = %s FOR UPDATE", [chain])
+            row = cursor.fetchone()
+    return int(row[0]), str(row[1])
+
+
+def audit_prepare(
+    *,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    tenant_id: uuid.UUID | str | None = None,
+    before: Any = None,
+    after: Any = None,
+    occurred_at: datetime | None = None,
+) -> tuple[AuditEvent, list[sqlbatch.Fragment]]:
+    """Lock the chain head now (one statement) and return the event with the writes that
+    append it: the event row and the head's new (seq, hash). The caller sends them with
+    `sqlbatch.execute`, possibly together with its other final writes (ADR 1100); the head
+    stays locked until the transaction ends, so nothing can slip in between."""
     if not connection.in_atomic_block:
         raise RuntimeError("audit_append must run inside the business transaction")
     chain = chain_for(object_id)
     occurred_at = occurred_at or clock.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO audit_chainhead (chain, seq, hash, updated_at) VALUES (%s, 0, %s, now())"
-            " ON CONFLICT (chain) DO NOTHING",
-            [chain, GENESIS_HASH],
-        )
-        cursor.execute("SELECT seq, hash FROM audit_chainhead WHERE chain = %s FOR UPDATE", [chain])
-        prev_seq, prev_hash = cursor.fetchone()
+    prev_seq, prev_hash = _lock_head(chain)
     seq = prev_seq + 1
     tenant = str(tenant_id) if tenant_id else None
     body = event_body(
@@ -86,7 +124,7 @@ def audit_append(
         after=_jsonable(after),
     )
     digest = chain_hash(prev_hash, body)
-    event = AuditEvent.objects.create(
+    event = AuditEvent(
         chain=chain,
         seq=seq,
         prev_hash=prev_hash,
@@ -101,8 +139,32 @@ def audit_append(
         before=body["before"],
         after=body["after"],
     )
-    ChainHead.objects.filter(chain=chain).update(seq=seq, hash=digest, updated_at=occurred_at)
-    return event
+    insert = sqlbatch.Fragment(
+        "INSERT INTO audit_auditevent (chain, seq, prev_hash, hash, occurred_at, actor, action, object_type,"
+        " object_id, tenant_id, request_id, before, after)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb) RETURNING id",
+        [
+            chain,
+            seq,
+            prev_hash,
+            digest,
+            occurred_at,
+            actor,
+            action,
+            object_type,
+            object_id,
+            tenant,
+            body["request_id"],
+            None if body["before"] is None else json.dumps(body["before"]),
+            None if body["after"] is None else json.dumps(body["after"]),
+        ],
+        select="(SELECT id FROM {cte})",
+    )
+    head = sqlbatch.Fragment(
+        "UPDATE audit_chainhead SET seq = %s, hash = %s, updated_at = %s WHERE chain = %s",
+        [seq, digest, occurred_at, chain],
+    )
+    return event, [insert, head]
 
 
 @dataclass(frozen=True)

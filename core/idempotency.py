@@ -32,7 +32,7 @@ import redis
 from django.conf import settings
 from django.db import connection, transaction
 
-from core import clock, redis_client
+from core import clock, redis_client, sqlbatch
 from core.errors import IdempotencyKeyReused, ValidationError
 from core.models import IdempotencyRecord
 
@@ -53,15 +53,29 @@ class Outcome:
     replayed: bool
 
 
-def run(*, scope: str, key: str | None, request: dict[str, Any], produce: Callable[[], dict[str, Any]]) -> Outcome:
+def run(
+    *,
+    scope: str,
+    key: str | None,
+    request: dict[str, Any],
+    produce: Callable[[], dict[str, Any]],
+    deferred: list[sqlbatch.Fragment] | None = None,
+) -> Outcome:
     """Run `produce` once per (scope, key, request). Call it inside the mutation's
     transaction: the claim, the change and the stored response commit or roll back
     together, so a refusal (an exception from `produce`) leaves the key unused and a
     retry after an unknown outcome either replays the committed response or does the
     work once. Without a key, `produce` just runs. The same key with another request is
-    IDEMPOTENCY_KEY_REUSED."""
+    IDEMPOTENCY_KEY_REUSED.
+
+    `deferred`: writes `produce` leaves for the end (the audit event, the outbox row; it
+    fills the list while it runs). They go out in one statement with the stored response
+    (ADR 1100), so a mutation's tail is one round trip."""
+    deferred = [] if deferred is None else deferred
     if not key:
-        return Outcome(produce(), replayed=False)
+        response = produce()
+        sqlbatch.execute(deferred)
+        return Outcome(response, replayed=False)
     if not connection.in_atomic_block:
         raise RuntimeError("idempotency.run must be called inside the mutation's transaction")
     replay = _cached_replay(scope=scope, key=key, request=request)
@@ -69,7 +83,8 @@ def run(*, scope: str, key: str | None, request: dict[str, Any], produce: Callab
         replay = _claim(scope=scope, key=key, request=request)
     if replay is not None:
         return Outcome(json.loads(replay), replayed=True)
-    return Outcome(json.loads(_store(scope=scope, key=key, response=produce())), replayed=False)
+    response = produce()
+    return Outcome(json.loads(_store(scope=scope, key=key, response=response, deferred=deferred)), replayed=False)
 
 
 def check_key(key: str) -> None:
@@ -104,15 +119,14 @@ def _claim(*, scope: str, key: str, request: dict[str, Any]) -> str | None:
     digest = request_hash(request)
     now = clock.now()
     with connection.cursor() as cursor:
-        # A key is remembered for IDEMPOTENCY_TTL_SECONDS; after that it may be used afresh.
+        # A key is remembered for IDEMPOTENCY_TTL_SECONDS; after that it may be used afresh:
+        # an expired record is taken over in the same statement (one round trip).
         cursor.execute(
-            "DELETE FROM numbering_idempotencyrecord WHERE scope = %s AND key = %s AND expires_at <= %s",
-            [scope, key, now],
-        )
-        cursor.execute(
-            "INSERT INTO numbering_idempotencyrecord (scope, key, request_hash, response, created_at, expires_at)"
-            " VALUES (%s, %s, %s, '', %s, %s) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
-            [scope, key, digest, now, now + timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)],
+            "INSERT INTO numbering_idempotencyrecord AS r (scope, key, request_hash, response, created_at, expires_at)"
+            " VALUES (%s, %s, %s, '', %s, %s) ON CONFLICT (scope, key) DO UPDATE SET"
+            " request_hash = EXCLUDED.request_hash, response = '', created_at = EXCLUDED.created_at,"
+            " expires_at = EXCLUDED.expires_at WHERE r.expires_at <= %s RETURNING id",
+            [scope, key, digest, now, now + timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS), now],
         )
         if cursor.fetchone() is not None:
             return None
@@ -122,17 +136,24 @@ def _claim(*, scope: str, key: str, request: dict[str, Any]) -> str | None:
     return record.response
 
 
-def _store(*, scope: str, key: str, response: dict[str, Any]) -> str:
-    """Record the response of the claimed key; Redis gets a copy once the transaction commits."""
+def _store(*, scope: str, key: str, response: dict[str, Any], deferred: list[sqlbatch.Fragment]) -> str:
+    """Record the response of the claimed key (with the caller's deferred writes, one
+    statement); Redis gets a copy once the transaction commits."""
     text = canonical(response)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE numbering_idempotencyrecord SET response = %s WHERE scope = %s AND key = %s RETURNING request_hash",
-            [text, scope, key],
-        )
-        row = cursor.fetchone()
-    if row is not None:
-        value = f"{row[0]}|{text}"
+    values = sqlbatch.execute(
+        [
+            *deferred,
+            sqlbatch.Fragment(
+                "UPDATE numbering_idempotencyrecord SET response = %s WHERE scope = %s AND key = %s"
+                " RETURNING request_hash",
+                [text, scope, key],
+                select="(SELECT request_hash FROM {cte})",
+            ),
+        ]
+    )
+    digest = values[-1]
+    if digest is not None:
+        value = f"{digest}|{text}"
         transaction.on_commit(lambda: _remember(redis_client.idempotency_key(scope, key), value))
     return text
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
-from django.db import connections
+from django.db import connections, transaction
 
 from core.actors import Actor
 
@@ -53,3 +53,23 @@ def scope_for(actor: Actor, using: str = "default") -> AbstractContextManager[No
     if actor.is_tenant:
         return rls_scope(tenant_id=actor.tenant_id, using=using)
     return rls_scope(platform=True, using=using)
+
+
+@contextmanager
+def scoped_transaction(actor: Actor, using: str = "default") -> Iterator[None]:
+    """`transaction.atomic()` + `scope_for(actor)` in one, for a unit of work whose scope ends
+    with its transaction (every lifecycle action, ADR 1100). Opened outside any transaction,
+    the scope is one set_config statement and needs no restore: is_local settings end with
+    the transaction. Nested inside one, it is a savepoint plus the usual save-and-restore."""
+    connection = connections[using]
+    if connection.in_atomic_block:
+        with transaction.atomic(using=using), scope_for(actor, using=using):
+            yield
+        return
+    scope, tenant = (TENANT, str(uuid.UUID(str(actor.tenant_id)))) if actor.is_tenant else (PLATFORM, "")
+    with transaction.atomic(using=using):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('app.scope', %s, true), set_config('app.tenant_id', %s, true)", [scope, tenant]
+            )
+        yield

@@ -4,18 +4,26 @@ Every state change of a number is one UPDATE that succeeds only from the expecte
 (and version, when the caller sent one) with the transition's guards. PostgreSQL's row
 lock serialises concurrent writers; the loser re-evaluates the WHERE clause and gets
 zero rows, and the service then reads the row once to classify the refusal.
+
+The UPDATE returns the whole row (no re-read), and the action's side rows (its reservation
+or lease INSERT/UPDATE) ride in the same statement as data-modifying CTEs over `cas`, so
+they happen exactly when the CAS wins (ADR 1100). A new guard is one more entry in
+GUARD_SQL (a condition on `n`, the number row, with named parameters).
 """
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from django.db import connection
 
+from core.sqlbatch import Fragment
 from numbering.lifecycle import CLOSED_CONTRACT_STATUSES, Guard, Transition
+from numbering.models import Number
 
 # The status of a number's contract: its block's contract, or (a block an import created
 # without one) the import's contract. NULL when the number has no contract. The one place
@@ -27,6 +35,21 @@ _CONTRACT_STATUS = (
     " WHERE b.id = {block}"
 )
 _CLOSED = ", ".join(f"'{status}'" for status in CLOSED_CONTRACT_STATUSES)
+# The same, as a scalar subquery on a row aliased `n` (the action's load reads it with the number).
+CONTRACT_STATUS_OF_ROW = _CONTRACT_STATUS.format(block="n.block_id")
+
+
+# Every column of the number, as the UPDATE returns it (in the model's field order).
+COLUMNS = tuple(f.column for f in Number._meta.concrete_fields)
+ATTNAMES = tuple(f.attname for f in Number._meta.concrete_fields)
+_POSITIONAL = re.compile(r"%s")
+
+
+def _named(sql: str, prefix: str) -> str:
+    """A fragment's positional %s placeholders as %(<prefix>0)s, %(<prefix>1)s, …"""
+    names = iter(range(sql.count("%s")))
+    return _POSITIONAL.sub(lambda _m: f"%({prefix}{next(names)})s", sql)
+
 
 # Columns a transition may set besides state/version/state_changed_at.
 SETTABLE = frozenset(
@@ -59,8 +82,12 @@ def compare_and_set(
     now: datetime,
     tenant_id: uuid.UUID | None = None,
     expected_version: int | None = None,
-) -> int | None:
-    """Apply `transition` to the number; return its new version, or None if we lost."""
+    side_rows: Sequence[Fragment] = (),
+) -> dict[str, Any] | None:
+    """Apply `transition` to the number; return the row as it now is ({attname: value}), or
+    None if we lost. `side_rows` are writes that must happen only if we won: each may read
+    the CTE `cas` (the updated row), e.g. `INSERT … SELECT … FROM cas` or
+    `UPDATE … WHERE … AND EXISTS (SELECT 1 FROM cas)`."""
     unknown = set(changes) - SETTABLE
     if unknown:
         raise ValueError(f"compare_and_set cannot set {sorted(unknown)}")
@@ -85,14 +112,23 @@ def compare_and_set(
         if guard is Guard.HOLDER and tenant_id is None:
             continue  # ops and system act on any holder's number
         where.append(GUARD_SQL[guard])
-    sql = (
+    returning = ", ".join(f"n.{c}" for c in COLUMNS)
+    update = (
         f"UPDATE numbering_number AS n SET {', '.join(assignments)}"  # noqa: S608 - fixed fragments only
-        f" WHERE {' AND '.join(where)} RETURNING n.version"
+        f" WHERE {' AND '.join(where)} RETURNING {returning}"
     )
+    if side_rows:
+        ctes = [f"cas AS ({update})"]
+        for i, fragment in enumerate(side_rows):
+            ctes.append(f"side{i} AS ({_named(fragment.sql, f'side{i}_')})")
+            params.update({f"side{i}_{j}": value for j, value in enumerate(fragment.params)})
+        sql = f"WITH {', '.join(ctes)} SELECT * FROM cas"  # noqa: S608 - fixed fragments only
+    else:
+        sql = update
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    return None if row is None else int(row[0])
+    return None if row is None else dict(zip(ATTNAMES, row, strict=True))
 
 
 def contract_status(number_id: int) -> str | None:

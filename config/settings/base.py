@@ -127,6 +127,13 @@ _app.update(
         "OPTIONS": {**_app.get("OPTIONS", {}), "options": f"-c statement_timeout={_statement_timeout_ms}"},  # type: ignore[dict-item]
     }
 )
+# Server-side parameter binding, so that psycopg prepares the hot statements (after
+# DATABASE_PREPARE_THRESHOLD executions) — ADR 1100. Off by default: PgBouncer in transaction
+# mode keeps prepared statements only from 1.21 with max_prepared_statements set.
+if env_bool("DATABASE_SERVER_SIDE_BINDING", default=False):
+    _app["OPTIONS"].update(  # type: ignore[union-attr,attr-defined]
+        {"server_side_binding": True, "prepare_threshold": env_int("DATABASE_PREPARE_THRESHOLD", 5, minimum=0)}
+    )
 DATABASES = {"owner": _owner, "default": _app}
 # Optional read replica (same app role, no RLS bypass) for the ValidateLease fallback read
 # (DESIGN §3.1). Its answers lag the primary by the replication delay; the cache's version

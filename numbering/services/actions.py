@@ -11,6 +11,7 @@ from typing import Any
 
 from core import errors
 from core.actors import Actor, ActorKind
+from core.sqlbatch import Fragment
 from numbering import lifecycle, reservation_ttl, snapshots
 from numbering.lifecycle import Action, State
 from numbering.models import Lease, Reservation
@@ -22,15 +23,16 @@ from numbering.services.rules import (
     check_reason,
     end_lease,
     end_reservation,
+    insert_row,
     leave_holder,
     ops_only,
     quarantine_days,
     require_tenant,
+    tenant_pool,
     ttl,
 )
 from numbering.services.skeleton import Context, MutationResult, run
 from numbering.services.tiers import price_for_number
-from pools.models import TenantPool
 
 
 def number_reserve(
@@ -53,13 +55,14 @@ def number_reserve(
         ctx.event_data["reserved_until"] = until.isoformat()
         return {"tenant_id": ctx.tenant_id, "reserved_until": until}
 
-    def effects(ctx: Context) -> None:
+    def effects(ctx: Context) -> list[Fragment]:
         # A vanity code's reservation holds the tier price in force now (ADR 1650): one
         # indexed read, only for vanity numbers.
         price = price_for_number(ctx.number, ctx.now)
-        reservation = Reservation.objects.create(
-            number=ctx.number,
+        reservation = ctx.reservation = Reservation(
+            number_id=ctx.number.id,
             tenant_id=require_tenant(ctx),
+            status=Reservation.Status.ACTIVE,
             created_at=ctx.now,
             expires_at=ctx.now + timedelta(seconds=ttl(ttl_seconds, ctx.pool)),
             created_by=ctx.actor.identity,
@@ -68,7 +71,10 @@ def number_reserve(
         ctx.event_data["reservation_id"] = str(reservation.id)
         if price is not None:
             ctx.event_data["price"] = snapshots.price_snapshot(price)
-        reservation_ttl.schedule_ttl_after_commit(ctx.number.number, reservation.id, reservation.expires_at)
+        ctx.on_success.append(
+            lambda: reservation_ttl.schedule_ttl_after_commit(ctx.number.number, reservation.id, reservation.expires_at)
+        )
+        return [insert_row(reservation)]
 
     return run(
         action=Action.RESERVE,
@@ -128,7 +134,7 @@ def number_extend_reservation(
         assert ctx.reservation is not None
         cap = ctx.reservation.created_at + timedelta(seconds=lifecycle.MAX_RESERVATION_SECONDS)
         if not explicit:
-            pool = TenantPool.objects.filter(tenant_id=ctx.reservation.tenant_id).first()
+            pool = tenant_pool(ctx.reservation.tenant_id)
             value = min(ctx.now + timedelta(seconds=ttl(None, pool)), cap)
             ctx.event_data.update({"reserved_until": value.isoformat(), "clamped": value == cap, "extended": True})
             return value
@@ -153,12 +159,20 @@ def number_extend_reservation(
         decided["reserved_until"] = new_until(ctx)
         return {"reserved_until": decided["reserved_until"]}
 
-    def effects(ctx: Context) -> None:
-        assert ctx.reservation is not None
-        ctx.reservation.expires_at = decided["reserved_until"]
-        ctx.reservation.save(update_fields=["expires_at"])
-        ctx.event_data["reservation_id"] = str(ctx.reservation.id)
-        reservation_ttl.schedule_ttl_after_commit(ctx.number.number, ctx.reservation.id, ctx.reservation.expires_at)
+    def effects(ctx: Context) -> list[Fragment]:
+        reservation = ctx.reservation
+        assert reservation is not None
+        reservation.expires_at = decided["reserved_until"]
+        ctx.event_data["reservation_id"] = str(reservation.id)
+        ctx.on_success.append(
+            lambda: reservation_ttl.schedule_ttl_after_commit(ctx.number.number, reservation.id, reservation.expires_at)
+        )
+        return [
+            Fragment(
+                "UPDATE numbering_reservation SET expires_at = %s WHERE id = %s AND EXISTS (SELECT 1 FROM cas)",
+                [reservation.expires_at, reservation.id],
+            )
+        ]
 
     return run(
         action=Action.EXTEND_RESERVATION,
@@ -202,27 +216,31 @@ def number_assign(
                 f"reservation_id: {reservation_id} is not the number's active reservation", field="reservation_id"
             )
 
-    def effects(ctx: Context) -> None:
+    def effects(ctx: Context) -> list[Fragment]:
         assert ctx.pool is not None
         days = lease_days or ctx.pool.default_lease_days
         renew = ctx.pool.auto_renew_default if auto_renew is None else auto_renew
-        end_reservation(ctx, Reservation.Status.CONVERTED)
         # The lease keeps the price the tenant was quoted: its reservation's, else (a direct
         # assign, or a reservation of the release before prices) the tier price in force now.
         price = _reservation_price_columns(ctx.reservation)
         if not price:
             price = snapshots.price_columns(price_for_number(ctx.number, ctx.now))
-        lease = Lease.objects.create(
-            number=ctx.number,
+        writes = end_reservation(ctx, Reservation.Status.CONVERTED)
+        lease = ctx.lease = Lease(
+            number_id=ctx.number.id,
             tenant_id=require_tenant(ctx),
-            reservation=ctx.reservation,
+            reservation_id=ctx.reservation.id if ctx.reservation else None,
+            status=Lease.Status.ACTIVE,
             starts_at=ctx.now,
             expires_at=ctx.now + timedelta(days=days),
             term_days=days,
             auto_renew=renew,
+            renewals=0,
+            end_reason="",
             created_by=ctx.actor.identity,
             **price,
         )
+        writes.append(insert_row(lease))
         ctx.reservation = None
         ctx.event_data.update(
             {
@@ -233,6 +251,7 @@ def number_assign(
                 **({"price": snapshots.recorded_price(lease)} if price else {}),
             }
         )
+        return writes
 
     return run(
         action=Action.ASSIGN,
@@ -269,9 +288,8 @@ def number_release(
             return leave_holder(ctx)
         return leave_holder(ctx, quarantine_days(ctx.number, reason=reason, by_ops=ctx.actor.kind is ActorKind.USER))
 
-    def effects(ctx: Context) -> None:
-        end_reservation(ctx, Reservation.Status.CANCELLED)
-        end_lease(ctx, Lease.Status.RELEASED, reason)
+    def effects(ctx: Context) -> list[Fragment]:
+        return [*end_reservation(ctx, Reservation.Status.CANCELLED), *end_lease(ctx, Lease.Status.RELEASED, reason)]
 
     return run(
         action=Action.RELEASE,
@@ -305,9 +323,8 @@ def number_recall(
             return {**leave_holder(ctx), **extra}
         return {**leave_holder(ctx, quarantine_days(ctx.number, reason=reason, compliance=compliance)), **extra}
 
-    def effects(ctx: Context) -> None:
-        end_reservation(ctx, Reservation.Status.RECALLED)
-        end_lease(ctx, Lease.Status.RECALLED, reason)
+    def effects(ctx: Context) -> list[Fragment]:
+        return [*end_reservation(ctx, Reservation.Status.RECALLED), *end_lease(ctx, Lease.Status.RECALLED, reason)]
 
     return run(
         action=Action.RECALL,
@@ -363,11 +380,10 @@ def number_renew(
         if ctx.number.tenant_id is not None:
             active_pool(ctx.number.tenant_id, lock=False)  # suspended tenants are not renewed
 
-    def effects(ctx: Context) -> None:
+    def effects(ctx: Context) -> list[Fragment]:
         assert ctx.lease is not None
         ctx.lease.expires_at += timedelta(days=ctx.lease.term_days)
         ctx.lease.renewals += 1
-        ctx.lease.save(update_fields=["expires_at", "renewals"])
         ctx.event_data.update(
             {
                 "lease_id": str(ctx.lease.id),
@@ -377,6 +393,13 @@ def number_renew(
                 **({"price": price} if (price := snapshots.recorded_price(ctx.lease)) else {}),
             }
         )
+        return [
+            Fragment(
+                "UPDATE numbering_lease SET expires_at = %s, renewals = %s"
+                " WHERE id = %s AND EXISTS (SELECT 1 FROM cas)",
+                [ctx.lease.expires_at, ctx.lease.renewals, ctx.lease.id],
+            )
+        ]
 
     return run(
         action=Action.RENEW,

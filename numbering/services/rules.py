@@ -9,8 +9,11 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from django.db import connection
+
 from core import authz, errors
 from core.actors import Actor
+from core.sqlbatch import Fragment
 from numbering import lifecycle
 from numbering.lifecycle import Action, State
 from numbering.models import Number, QuarantinePolicy
@@ -66,31 +69,84 @@ def require_tenant(ctx: Context) -> uuid.UUID:
 
 
 def active_pool(tenant_id: uuid.UUID, *, lock: bool) -> TenantPool:
-    tenant = tenant_of(tenant_id)
-    if tenant.status != Tenant.Status.ACTIVE:
-        raise errors.TenantNotActive(f"tenant {tenant_id} is {tenant.status}")
-    qs = TenantPool.objects.select_for_update() if lock else TenantPool.objects
-    pool = qs.filter(tenant_id=tenant_id).first()
-    if pool is None:
-        raise errors.NotAvailable(f"tenant {tenant_id} has no tenant pool; nothing can be reserved or assigned")
+    pool, _, _ = _pool_facts(tenant_id, lock=lock)
     return pool
 
 
+_POOL_FIELDS = tuple(TenantPool._meta.concrete_fields)
+_ENTITLEMENT = TenantPool.inventory_pools.through
+
+
+def _pool_facts(
+    tenant_id: uuid.UUID, *, lock: bool, inventory_pool_id: int | None = None, count_kind: str | None = None
+) -> tuple[TenantPool, bool, int | None]:
+    """One statement: the tenant's status, its tenant pool (row-locked with `lock`), whether
+    the pool is entitled to `inventory_pool_id`, and — only when `count_kind` is given — how
+    many numbers of that kind the tenant holds. (pool, entitled, held); refusals name why."""
+    sql = (
+        f"SELECT t.status, {', '.join(f'tp.{f.column}' for f in _POOL_FIELDS)},"  # noqa: S608 - fixed fragments
+        f" %s::bigint IS NULL OR EXISTS (SELECT 1 FROM {_ENTITLEMENT._meta.db_table} e"
+        " WHERE e.tenantpool_id = tp.id AND e.inventorypool_id = %s::bigint)"
+        f" FROM {Tenant._meta.db_table} t JOIN {TenantPool._meta.db_table} tp ON tp.tenant_id = t.id"
+        " WHERE t.id = %s" + (" FOR UPDATE OF tp" if lock else "")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [inventory_pool_id, inventory_pool_id, tenant_id])
+        row = cursor.fetchone()
+    if row is None:  # no such tenant, or no tenant pool: say which
+        tenant = tenant_of(tenant_id)
+        if tenant.status != Tenant.Status.ACTIVE:
+            raise errors.TenantNotActive(f"tenant {tenant_id} is {tenant.status}")
+        raise errors.NotAvailable(f"tenant {tenant_id} has no tenant pool; nothing can be reserved or assigned")
+    status, *pool_values = row[: 1 + len(_POOL_FIELDS)]
+    if status != Tenant.Status.ACTIVE:
+        raise errors.TenantNotActive(f"tenant {tenant_id} is {status}")
+    pool = TenantPool.from_db("default", [f.attname for f in _POOL_FIELDS], pool_values)
+    entitled = bool(row[1 + len(_POOL_FIELDS)])
+    held = None
+    if count_kind is not None and entitled:
+        # A statement of its own, after the lock: its snapshot must include what the previous
+        # holder of the pool lock committed (the same statement's snapshot predates the wait,
+        # and concurrent reserves would all squeeze under the quota).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM numbering_number WHERE tenant_id = %s AND kind = %s AND state = ANY(%s)",
+                [tenant_id, count_kind, [s.value for s in lifecycle.HELD_STATES]],
+            )
+            held = int(cursor.fetchone()[0])
+    return pool, entitled, held
+
+
+def tenant_pool(tenant_id: uuid.UUID) -> TenantPool | None:
+    """The tenant's pool (or None), whatever the tenant's status, in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(f.column for f in _POOL_FIELDS)} FROM {TenantPool._meta.db_table}"  # noqa: S608
+            " WHERE tenant_id = %s",
+            [tenant_id],
+        )
+        row = cursor.fetchone()
+    return None if row is None else TenantPool.from_db("default", [f.attname for f in _POOL_FIELDS], list(row))
+
+
 def check_entitlement_and_quota(ctx: Context) -> TenantPool:
-    """Entitlement (pool membership) and quota per kind. The tenant pool row lock
-    serialises concurrent takes by one tenant, so two requests cannot both squeeze
+    """Entitlement (pool membership) and quota per kind, in one statement. The tenant pool
+    row lock serialises concurrent takes by one tenant, so two requests cannot both squeeze
     under the quota."""
     tenant_id = require_tenant(ctx)
-    pool = active_pool(tenant_id, lock=True)
     number = ctx.number
-    if number.pool_id is not None and not pool.inventory_pools.filter(id=number.pool_id).exists():
-        raise errors.NotAvailable(f"number {number.number} is in a pool this tenant is not entitled to")
     already_held = number.tenant_id == tenant_id and number.state in lifecycle.HELD_STATES
+    pool, entitled, held = _pool_facts(
+        tenant_id,
+        lock=True,
+        inventory_pool_id=number.pool_id,
+        count_kind=None if already_held else number.kind,
+    )
+    if not entitled:
+        raise errors.NotAvailable(f"number {number.number} is in a pool this tenant is not entitled to")
     if not already_held:
         quota = pool.quota_for(number.kind)
-        held = Number.objects.filter(
-            tenant_id=tenant_id, kind=number.kind, state__in=list(lifecycle.HELD_STATES)
-        ).count()
+        assert held is not None
         if held >= quota:
             raise errors.QuotaExceeded(f"quota for {number.kind} is {quota} and the tenant already holds {held}")
     return pool
@@ -109,22 +165,55 @@ def quarantine_days(number: Number, *, reason: str = "", compliance: bool = Fals
         case = QuarantinePolicy.Case.SHORT_CODE
     else:
         case = QuarantinePolicy.Case.MSISDN
-    policy = QuarantinePolicy.objects.filter(case=case).first()
-    if policy is None:  # a missing policy must never shorten a cool-off
-        return max(QuarantinePolicy.objects.values_list("days", flat=True), default=365)
-    return policy.days
+    with connection.cursor() as cursor:
+        # A missing policy must never shorten a cool-off: then the longest there is, or 365.
+        cursor.execute(
+            f'SELECT COALESCE((SELECT days FROM {QuarantinePolicy._meta.db_table} WHERE "case" = %s),'  # noqa: S608
+            f" (SELECT max(days) FROM {QuarantinePolicy._meta.db_table}), 365)",
+            [case],
+        )
+        return int(cursor.fetchone()[0])
 
 
-def end_lease(ctx: Context, status: str, reason: str) -> None:
-    if ctx.lease is not None:
-        ctx.lease.status, ctx.lease.ended_at, ctx.lease.end_reason = status, ctx.now, reason or status
-        ctx.lease.save(update_fields=["status", "ended_at", "end_reason"])
+def end_lease(ctx: Context, status: str, reason: str) -> list[Fragment]:
+    """End the active lease when the CAS wins (a side row of the CAS statement)."""
+    lease = ctx.lease
+    if lease is None:
+        return []
+    lease.status, lease.ended_at, lease.end_reason = status, ctx.now, reason or status
+    return [
+        Fragment(
+            "UPDATE numbering_lease SET status = %s, ended_at = %s, end_reason = %s"
+            " WHERE id = %s AND EXISTS (SELECT 1 FROM cas)",
+            [lease.status, lease.ended_at, lease.end_reason, lease.id],
+        )
+    ]
 
 
-def end_reservation(ctx: Context, status: str) -> None:
-    if ctx.reservation is not None:
-        ctx.reservation.status, ctx.reservation.ended_at = status, ctx.now
-        ctx.reservation.save(update_fields=["status", "ended_at"])
+def end_reservation(ctx: Context, status: str) -> list[Fragment]:
+    """End the active reservation when the CAS wins (a side row of the CAS statement)."""
+    reservation = ctx.reservation
+    if reservation is None:
+        return []
+    reservation.status, reservation.ended_at = status, ctx.now
+    return [
+        Fragment(
+            "UPDATE numbering_reservation SET status = %s, ended_at = %s WHERE id = %s AND EXISTS (SELECT 1 FROM cas)",
+            [reservation.status, reservation.ended_at, reservation.id],
+        )
+    ]
+
+
+def insert_row(instance: Any) -> Fragment:
+    """INSERT `instance` (a Reservation or Lease built in Python, id included) when the CAS wins."""
+    fields = [f for f in type(instance)._meta.concrete_fields]
+    columns = ", ".join(f.column for f in fields)
+    values = [f.get_db_prep_save(getattr(instance, f.attname), connection) for f in fields]
+    return Fragment(
+        f"INSERT INTO {type(instance)._meta.db_table} ({columns})"  # noqa: S608 - model metadata only
+        f" SELECT {', '.join(['%s'] * len(fields))} FROM cas",
+        values,
+    )
 
 
 def leave_holder(ctx: Context, days: int | None = None) -> dict[str, Any]:

@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection
 from prometheus_client import Counter
 
-from audit.services import audit_append
+from audit.services import audit_prepare
 from core import clock, errors, idempotency, rls
 from core.actors import Actor
 from core.formats import normalize_number, parse_uuid
-from core.outbox import outbox_enqueue
+from core.outbox import outbox_prepare
+from core.sqlbatch import Fragment
 from numbering import anomaly, cas, lease_cache, lifecycle, snapshots
 from numbering.lifecycle import Action, NumberFacts, State, Transition
 from numbering.models import Lease, Number, Reservation
@@ -64,6 +65,8 @@ class Context:
     transition: Transition
     pool: TenantPool | None = None
     event_data: dict[str, Any] = field(default_factory=dict)
+    # Run once the CAS has won (e.g. schedule an after-commit Redis write).
+    on_success: list[Callable[[], None]] = field(default_factory=list)
 
 
 def facts(number: Number, lease: Lease | None, action: Action | None = None) -> NumberFacts:
@@ -75,8 +78,15 @@ def facts(number: Number, lease: Lease | None, action: Action | None = None) -> 
         quarantine_until=number.quarantine_until,
         lease_expires_at=lease.expires_at if lease else None,
         # Read only for the transitions it guards (reserve, assign), never for the others.
-        contract_status=cas.contract_status(number.id) if _guards_contract(number, action) else None,
+        contract_status=_contract_status(number) if _guards_contract(number, action) else None,
     )
+
+
+def _contract_status(number: Number) -> str | None:
+    """Loaded with the number by load() (no extra statement); read when the row came another way."""
+    if hasattr(number, "contract_status"):
+        return number.contract_status  # type: ignore[no-any-return]
+    return cas.contract_status(number.id)
 
 
 def _guards_contract(number: Number, action: Action | None) -> bool:
@@ -86,15 +96,50 @@ def _guards_contract(number: Number, action: Action | None) -> bool:
     return transition is not None and lifecycle.Guard.CONTRACT_OPEN in transition.guards
 
 
+# The issuer model through the relation: numbering does not import the contracts app.
+Issuer: Any = Number._meta.get_field("issuer").related_model
+_NUMBER_COLS = ", ".join(f"n.{c}" for c in cas.COLUMNS)
+_LEASE_FIELDS = tuple(f for f in Lease._meta.concrete_fields)
+_RESERVATION_FIELDS = tuple(f for f in Reservation._meta.concrete_fields)
+# One statement: the number, its operator code, its contract's status (ADR 1610) and its
+# ACTIVE lease or reservation (the partial unique indexes one_active_lease/reservation_per_number
+# make these at most one row).
+_LOAD_SQL = (
+    f"SELECT {_NUMBER_COLS}, i.code, ({cas.CONTRACT_STATUS_OF_ROW}),"  # noqa: S608 - fixed fragments only
+    f" {', '.join(f'l.{f.column}' for f in _LEASE_FIELDS)},"
+    f" {', '.join(f'r.{f.column}' for f in _RESERVATION_FIELDS)}"
+    f" FROM numbering_number n JOIN {Issuer._meta.db_table} i ON i.id = n.issuer_id"
+    " LEFT JOIN numbering_lease l ON l.number_id = n.id AND l.status = 'ACTIVE' AND n.state = 'ASSIGNED'"
+    " LEFT JOIN numbering_reservation r ON r.number_id = n.id AND r.status = 'ACTIVE' AND n.state = 'RESERVED'"
+    " WHERE n.number = %s"
+)
+
+
+def number_from_row(values: dict[str, Any], operator_code: str) -> Number:
+    """A Number built from raw column values (no query), with its issuer's code attached."""
+    number = Number.from_db("default", list(cas.ATTNAMES), [values[a] for a in cas.ATTNAMES])
+    Number.issuer.field.set_cached_value(
+        number, Issuer.from_db("default", ["id", "code"], [number.issuer_id, operator_code])
+    )
+    return number
+
+
 def load(number: str) -> tuple[Number, Lease | None, Reservation | None]:
-    row = Number.objects.select_related("issuer").filter(number=number).first()
-    if row is None:
+    with connection.cursor() as cursor:
+        cursor.execute(_LOAD_SQL, [number])
+        values = cursor.fetchone()
+    if values is None:
         raise errors.NumberNotFound(f"number {number} not found", field="number")
+    n_cols, l_cols = len(cas.ATTNAMES), len(_LEASE_FIELDS)
+    row = number_from_row(dict(zip(cas.ATTNAMES, values[:n_cols], strict=True)), values[n_cols])
+    row.contract_status = values[n_cols + 1]  # type: ignore[attr-defined]  # read by facts()
+    lease_values = values[n_cols + 2 : n_cols + 2 + l_cols]
+    reservation_values = values[n_cols + 2 + l_cols :]
     lease = reservation = None
-    if row.state == State.ASSIGNED:
-        lease = Lease.objects.filter(number=row, status=Lease.Status.ACTIVE).first()
-    elif row.state == State.RESERVED:
-        reservation = Reservation.objects.filter(number=row, status=Reservation.Status.ACTIVE).first()
+    if lease_values[0] is not None:
+        lease = Lease.from_db("default", [f.attname for f in _LEASE_FIELDS], list(lease_values))
+    if reservation_values[0] is not None:
+        reservation = Reservation.from_db("default", [f.attname for f in _RESERVATION_FIELDS], list(reservation_values))
     return row, lease, reservation
 
 
@@ -121,7 +166,7 @@ def _run_action(
     idempotency_key: str | None,
     request: dict[str, Any],
     changes: Callable[[Context], dict[str, Any]],
-    effects: Step | None = None,
+    effects: Callable[[Context], list[Fragment]] | None = None,
     prepare: Step | None = None,
 ) -> MutationResult:
     """read → check (lifecycle table) → prepare (quota, entitlement; no writes) → changes
@@ -139,11 +184,13 @@ def _run_action(
     expected_version = expected_version or None
     acting = acting_tenant(actor, tenant_id)
     fingerprint = {"action": action.value, "number": canonical_number, "tenant_id": str(acting), **request}
-    with transaction.atomic(), rls.scope_for(actor):
+    deferred: list[Fragment] = []
+    with rls.scoped_transaction(actor):
         outcome = idempotency.run(
             scope=actor.identity,
             key=idempotency_key,
             request=fingerprint,
+            deferred=deferred,
             produce=lambda: _mutate(
                 action=action,
                 canonical_number=canonical_number,
@@ -153,6 +200,7 @@ def _run_action(
                 changes=changes,
                 effects=effects,
                 prepare=prepare,
+                deferred=deferred,
             ).to_dict(),
         )
     return MutationResult(**outcome.response, replayed=outcome.replayed)
@@ -166,10 +214,14 @@ def _mutate(
     acting: uuid.UUID | None,
     expected_version: int | None,
     changes: Callable[[Context], dict[str, Any]],
-    effects: Step | None,
+    effects: Callable[[Context], list[Fragment]] | None,
     prepare: Step | None,
+    deferred: list[Fragment],
 ) -> MutationResult:
-    """The change itself, inside the caller's transaction and RLS scope."""
+    """The change itself, inside the caller's transaction and RLS scope. The statements
+    (ADR 1100): load (1), the prepare step's reads, the CAS with the side rows (1), the
+    audit chain head lock (1); the audit event, head update and outbox row + NOTIFY are
+    appended to `deferred`, which idempotency.run sends with the stored response (1)."""
     now = clock.now()
     for _attempt in range(MAX_CAS_ATTEMPTS):
         row, lease, reservation = load(canonical_number)
@@ -188,23 +240,25 @@ def _mutate(
         ctx = Context(action, actor, now, row, lease, reservation, acting, transition)
         if prepare:
             prepare(ctx)
-        new_version = cas.compare_and_set(
+        column_changes = changes(ctx)
+        updated = cas.compare_and_set(
             number_id=row.id,
             transition=transition,
-            changes=changes(ctx),
+            changes=column_changes,
             now=now,
             tenant_id=acting,
             expected_version=expected_version,
+            side_rows=effects(ctx) if effects else (),
         )
-        if new_version is not None:
+        if updated is not None:
             break
     else:
         raise errors.NotAvailable(f"number {canonical_number} kept changing while we tried; try again")
-    if effects:
-        effects(ctx)
-    result = result_of(ctx)
+    for callback in ctx.on_success:
+        callback()
+    result = result_of(ctx, number_from_row(updated, row.issuer.code))
     holder = result.number["tenant_id"] or (str(row.tenant_id) if row.tenant_id else None)
-    audit_append(
+    _event, audit_writes = audit_prepare(
         actor=actor.identity,
         action=action.value,
         object_type="number",
@@ -214,7 +268,7 @@ def _mutate(
         after=result.to_dict(),
         occurred_at=now,
     )
-    outbox_enqueue(
+    _outbox_event, outbox_write = outbox_prepare(
         event_type=transition.event,
         aggregate_id=canonical_number,
         tenant_id=holder,
@@ -231,6 +285,7 @@ def _mutate(
             **ctx.event_data,
         },
     )
+    deferred.extend([*audit_writes, outbox_write])
     lease_cache.refresh_after_commit(result.number)
     return result
 
@@ -248,14 +303,11 @@ def run(*, action: Action, **kwargs: Any) -> MutationResult:
     return result
 
 
-def result_of(ctx: Context) -> MutationResult:
-    number = Number.objects.select_related("issuer").get(id=ctx.number.id)
-    lease = Lease.objects.filter(number=number, status=Lease.Status.ACTIVE).first() or ctx.lease
-    reservation = ctx.reservation
-    if ctx.action in {Action.RESERVE, Action.EXTEND_RESERVATION}:
-        reservation = Reservation.objects.filter(number=number, status=Reservation.Status.ACTIVE).first()
+def result_of(ctx: Context, number: Number) -> MutationResult:
+    """The result from what the action already holds: the row the CAS returned and the
+    lease/reservation as its side rows left them (no re-read)."""
     return MutationResult(
-        number=snapshots.number_snapshot(number, lease),
-        reservation=snapshots.reservation_snapshot(reservation),
-        lease=snapshots.lease_snapshot(lease),
+        number=snapshots.number_snapshot(number, ctx.lease),
+        reservation=snapshots.reservation_snapshot(ctx.reservation),
+        lease=snapshots.lease_snapshot(ctx.lease),
     )
