@@ -98,7 +98,7 @@ def test_extend_renew_and_recall_take_their_budget(alice: Any) -> None:
 
     extend = statements(
         lambda: services.number_extend_reservation(
-            number=number, tenant_id=alice.id, actor=actor, ttl_seconds=600, idempotency_key=key()
+            number=number, tenant_id=alice.id, actor=actor, ttl_seconds=3600, idempotency_key=key()
         )
     )
     services.number_assign(number=number, tenant_id=alice.id, actor=actor)
