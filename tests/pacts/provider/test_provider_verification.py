@@ -163,7 +163,7 @@ def test_renaming_a_field_the_billing_pact_uses_fails_naming_consumer_and_intera
 ) -> None:
     """The break demo: a provider change that renames data.lease_id in the events billing
     reads must fail verification, and the output must say whose pact and which interaction."""
-    real = numbering.services.skeleton.outbox_enqueue  # the very function the services call
+    real = numbering.services.skeleton.outbox_prepare  # the very function the services call
 
     def renamed(**kwargs: Any) -> Any:
         data = dict(kwargs["data"])
@@ -171,7 +171,7 @@ def test_renaming_a_field_the_billing_pact_uses_fails_naming_consumer_and_intera
             data["lease_ref"] = data.pop("lease_id")
         return real(**{**kwargs, "data": data})
 
-    monkeypatch.setattr("numbering.services.skeleton.outbox_enqueue", renamed)
+    monkeypatch.setattr("numbering.services.skeleton.outbox_prepare", renamed)
     ok, output, _ = run_verification("billing-service", live_provider)
     assert not ok
     assert f"Verifying a pact between billing-service and {PROVIDER}" in output
