@@ -16,3 +16,11 @@ def run_import_task(import_id: int, mode: str | None = None, dry_run: bool = Fal
     outcome = run_import(import_id, mode=mode, dry_run=dry_run).as_dict()
     outcome.pop("report", None)
     return outcome
+
+
+@shared_task(name="contracts.tasks.purge_import_uploads")
+def purge_import_uploads_task() -> dict[str, Any]:
+    from contracts.imports.retention import purge_import_uploads
+
+    result = purge_import_uploads()
+    return {"purged": result.purged, "skipped": result.skipped}

@@ -290,6 +290,12 @@ INVENTORY_IMPORT_REPORT_LIMIT = env_int("INVENTORY_IMPORT_REPORT_LIMIT", 1000, m
 # contracts.run_import) by contracts.services.import_dispatch, which runs them in the
 # request when the broker refuses; false: they run in the request (development without a worker).
 INVENTORY_IMPORT_ASYNC = env_bool("INVENTORY_IMPORT_ASYNC", default=False)
+# How long stored uploads (CSV + signature) are kept (issue 13 item 10, ADR 1354): committed
+# ones for INVENTORY_IMPORT_RETENTION_DAYS after completion (disputes with the issuer), every
+# other one — refused, failed, dry-run only, abandoned, duplicate — for
+# INVENTORY_IMPORT_UNCOMMITTED_RETENTION_DAYS. The record, SHA-256 and report stay forever.
+INVENTORY_IMPORT_RETENTION_DAYS = env_int("INVENTORY_IMPORT_RETENTION_DAYS", 90, minimum=1)
+INVENTORY_IMPORT_UNCOMMITTED_RETENTION_DAYS = env_int("INVENTORY_IMPORT_UNCOMMITTED_RETENTION_DAYS", 7, minimum=1)
 
 # Issuer signing keys (issue 13 item 2, ADR 1350): how far in the past a new key's valid_from
 # may lie (clock skew), and the longest lifetime a key may have (valid_to - valid_from).

@@ -130,6 +130,7 @@ def test_beat_schedule_covers_every_job_of_design_section_5_in_kabul_time() -> N
         "regulator-export",
         "idempotency-purge",
         "lease-cache-reconcile",  # ADR 1200
+        "import-upload-purge",  # ADR 1354
     }
     assert schedule["reservation-safety-net"]["schedule"] == 30.0
     export = schedule["regulator-export"]["schedule"]
