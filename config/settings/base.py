@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import secrets
 from pathlib import Path
+from urllib.parse import quote
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -148,13 +149,45 @@ MIGRATION_DATABASE_ALIAS = "owner"
 
 # --- Redis, NATS -----------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
-NATS_URL = env_str("NATS_URL", "nats://127.0.0.1:4222")
+# The project's NATS runs with users and per-subject permissions (deploy/nats/nats-server.conf,
+# issue 13 item 5, ADRs 1353 and 1355); locally on its own port 4223, started by
+# deploy/local/ensure_services.sh. Each process connects as its own user:
+#   NATS_RELAY_URL     the outbox relay (publishes numbering.>)
+#   NATS_CONSUMER_URL  the event consumers (pull + ack only)
+#   NATS_OPS_URL       provision_streams (the JetStream API)
+# each defaulting to NATS_URL. Outside production a URL without credentials gets that user's
+# password from NATS_DEV_CREDENTIALS, the file ensure_services.sh generates (never committed).
+NATS_URL = env_str("NATS_URL", "nats://127.0.0.1:4223")
+NATS_DEV_CREDENTIALS = Path(env_str("NATS_DEV_CREDENTIALS", "/var/lib/numbering-nats/credentials.env"))
+
+
+def _nats_url_for(user: str) -> str:
+    url = env_str(f"NATS_{user.upper()}_URL", NATS_URL)
+    scheme, _, rest = url.partition("://")
+    if PRODUCTION or "@" in rest.split("/", 1)[0]:
+        return url
+    try:
+        lines = NATS_DEV_CREDENTIALS.read_text().splitlines()
+    except OSError:
+        return url
+    creds = dict(line.split("=", 1) for line in lines if "=" in line)
+    password = creds.get(f"NATS_{user.upper()}_PASSWORD", "").strip()
+    return f"{scheme}://{user}:{quote(password, safe='')}@{rest}" if password else url
+
+
+NATS_RELAY_URL = _nats_url_for("relay")
+NATS_CONSUMER_URL = _nats_url_for("consumer")
+NATS_OPS_URL = _nats_url_for("ops")
 for _name, _value, _schemes in (
     ("REDIS_URL", REDIS_URL, ("redis://", "rediss://", "unix://")),
     ("NATS_URL", NATS_URL, ("nats://", "tls://")),
+    ("NATS_RELAY_URL", NATS_RELAY_URL, ("nats://", "tls://")),
+    ("NATS_CONSUMER_URL", NATS_CONSUMER_URL, ("nats://", "tls://")),
+    ("NATS_OPS_URL", NATS_OPS_URL, ("nats://", "tls://")),
 ):
     if not _value.startswith(_schemes):
-        raise ImproperlyConfigured(f"{_name}={_value!r} must start with one of {', '.join(_schemes)}")
+        # Never echo a URL that may hold a password.
+        raise ImproperlyConfigured(f"{_name} must start with one of {', '.join(_schemes)}")
 
 CACHES = {
     "default": {
