@@ -78,6 +78,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "core.request_context.RequestIdMiddleware",
     "core.upload_limit.UploadSizeLimitMiddleware",  # before anything reads a multipart body
+    "core.tenant_db.TenantRoleMiddleware",  # /api/tenant/ runs as the tenant DB role (ADR 1352)
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -129,6 +130,34 @@ _app.update(
     }
 )
 DATABASES = {"owner": _owner, "default": _app}
+# The restricted tenant role (issue 13 item 6, ADR 1352): tenant-scoped requests (the tenant
+# portal /api/tenant/v1/, gRPC mutations of tenant-acting CNs) run on this connection, as a
+# login role that is NOT a member of numbering_platform, so an injected
+# set_config('app.scope', 'platform') reveals nothing. Outside production it defaults to
+# DATABASE_URL's database as numbering_tenant (deploy/local/bootstrap_db.py creates it);
+# in production it is switched on by setting DATABASE_TENANT_URL.
+DATABASE_TENANT_URL = env_str("DATABASE_TENANT_URL", "")
+if DATABASE_TENANT_URL or not PRODUCTION:
+    if DATABASE_TENANT_URL:
+        _tenant = parse_database_url("DATABASE_TENANT_URL", DATABASE_TENANT_URL)
+    else:
+        _tenant = {k: v for k, v in _app.items() if k not in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "OPTIONS")}
+        _tenant.update({"USER": "numbering_tenant", "PASSWORD": ""})
+    if (_tenant["NAME"], _tenant["HOST"], _tenant["PORT"]) != (_app["NAME"], _app["HOST"], _app["PORT"]):
+        raise ImproperlyConfigured("DATABASE_TENANT_URL must point at the same database as DATABASE_URL")
+    if _tenant["USER"] in (_app["USER"], _owner["USER"]):
+        raise ImproperlyConfigured("DATABASE_TENANT_URL must use its own role (not the app or owner role)")
+    _tenant.update({k: _app[k] for k in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS")})
+    _tenant["OPTIONS"] = {**_tenant.get("OPTIONS", {}), "options": _app["OPTIONS"]["options"]}  # type: ignore[dict-item,index]
+    DATABASES["tenant"] = _tenant
+# On by default wherever the tenant alias exists, except under tests: a test's data lives in
+# its own transaction on "default", invisible to another connection, so the tests that prove
+# the switch turn it on with committed data (tests/core/test_tenant_role_requests.py).
+TENANT_REQUESTS_ON_TENANT_ROLE = env_bool(
+    "TENANT_REQUESTS_ON_TENANT_ROLE", default="tenant" in DATABASES and NUMBERING_ENV != "test"
+)
+if TENANT_REQUESTS_ON_TENANT_ROLE and "tenant" not in DATABASES:
+    raise ImproperlyConfigured("TENANT_REQUESTS_ON_TENANT_ROLE needs DATABASE_TENANT_URL")
 # Optional read replica (same app role, no RLS bypass) for the ValidateLease fallback read
 # (DESIGN §3.1). Its answers lag the primary by the replication delay; the cache's version
 # guard keeps a lagging fill from overwriting a newer entry.
