@@ -140,15 +140,14 @@ DATABASE_TENANT_URL = env_str("DATABASE_TENANT_URL", "")
 if DATABASE_TENANT_URL or not PRODUCTION:
     if DATABASE_TENANT_URL:
         _tenant = parse_database_url("DATABASE_TENANT_URL", DATABASE_TENANT_URL)
-    else:
-        _tenant = {k: v for k, v in _app.items() if k not in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "OPTIONS")}
-        _tenant.update({"USER": "numbering_tenant", "PASSWORD": ""})
+        _tenant.update({k: _app[k] for k in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS")})
+        _tenant["OPTIONS"] = {**_tenant.get("OPTIONS", {}), "options": _app["OPTIONS"]["options"]}  # type: ignore[dict-item,index]
+    else:  # the app's connection (hosts, libpq options, timeouts) as the tenant role
+        _tenant = {**_app, "USER": "numbering_tenant", "PASSWORD": "", "OPTIONS": dict(_app["OPTIONS"])}  # type: ignore[call-overload]
     if (_tenant["NAME"], _tenant["HOST"], _tenant["PORT"]) != (_app["NAME"], _app["HOST"], _app["PORT"]):
         raise ImproperlyConfigured("DATABASE_TENANT_URL must point at the same database as DATABASE_URL")
     if _tenant["USER"] in (_app["USER"], _owner["USER"]):
         raise ImproperlyConfigured("DATABASE_TENANT_URL must use its own role (not the app or owner role)")
-    _tenant.update({k: _app[k] for k in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS")})
-    _tenant["OPTIONS"] = {**_tenant.get("OPTIONS", {}), "options": _app["OPTIONS"]["options"]}  # type: ignore[dict-item,index]
     DATABASES["tenant"] = _tenant
 # On by default wherever the tenant alias exists, except under tests: a test's data lives in
 # its own transaction on "default", invisible to another connection, so the tests that prove

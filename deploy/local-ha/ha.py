@@ -505,6 +505,9 @@ def bootstrap_database(port: int) -> None:
     if not psql(port, "SELECT 1 FROM pg_roles WHERE rolname = 'numbering_platform'"):
         psql(port, "CREATE ROLE numbering_platform NOLOGIN")
     psql(port, f"GRANT numbering_platform TO {OWNER}, {APP}")
+    # The restricted login role tenant requests run as (never in the platform group).
+    if not psql(port, "SELECT 1 FROM pg_roles WHERE rolname = 'numbering_tenant'"):
+        psql(port, "CREATE ROLE numbering_tenant WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS")
     if not psql(port, f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"):
         psql(port, f"CREATE DATABASE {DB_NAME} OWNER {OWNER}")
 

@@ -127,6 +127,23 @@ def test_tenant_mutations_work_on_the_tenant_role_audit_outbox_and_idempotent_re
     assert released.status == 200, released.json
     assert released.json["number"]["state"] == "QUARANTINED"
 
+    # Every other tenant endpoint family answers on the tenant role too.
+    leases = api.get(f"{T}/leases/", tok)
+    assert leases.status == 200 and leases.json["results"], leases.json
+    lease_id = next(lease["id"] for lease in leases.json["results"] if lease["status"] == "ACTIVE")
+    assert api.get(f"{T}/leases/{lease_id}/", tok).status == 200
+    renew = api.post(f"{T}/leases/{lease_id}/auto-renew/", tok, {"auto_renew": False})
+    assert renew.status == 200, renew.json
+    pool = api.get(f"{T}/pool/", tok)
+    assert pool.status == 200 and pool.json["tenant_id"] == str(alice.id), pool.json
+    second = api.post(f"{T}/reservations/", tok, {"count": 1})
+    assert second.status == 201, second.json
+    listed = api.get(f"{T}/reservations/", tok)
+    assert listed.status == 200 and listed.json["results"], listed.json
+    cancelled = api.post(f"{T}/reservations/{listed.json['results'][0]['id']}/cancel/", tok)
+    assert cancelled.status == 200, cancelled.json
+    assert api.get(f"{T}/numbers/{holdings['bob'][0].number}/", tok).status == 404  # BOLA still 404
+
     with transaction.atomic(), rls_scope(platform=True):
         assert IdempotencyRecord.objects.filter(scope__startswith=f"tenant:{alice.id}:").count() == 1
         events = OutboxEvent.objects.filter(aggregate_id=number).count()
