@@ -9,12 +9,18 @@ tenant session's `app.tenant_id`) now also sees:
   `<kind>:<name>:tenant:<tenant_id>` (a service acting for it) — core.actors.Actor.identity;
 - outbox events whose envelope names it as the tenant.
 Nothing else changes for the app role (a platform-group member sees everything, as before).
-Policies only: forward-compatible with the previous release.
+Grants and policies only: forward-compatible with the previous release.
 """
 
 from __future__ import annotations
 
+import importlib
+
 from django.db import migrations
+
+# The same grants as 0008, again: a database migrated past 0008 before bootstrap_db created
+# the tenant role has none, and tenant requests now connect as that role. Idempotent.
+GRANTS = importlib.import_module("numbering.migrations.0008_platform_role_rls").GRANTS
 
 OWN_SCOPE = (
     "app_platform_member() OR scope LIKE 'tenant:' || app_tenant_id()::text || ':%'"
@@ -38,6 +44,7 @@ class Migration(migrations.Migration):
     forward_compatible = True
     dependencies = [("numbering", "0008_platform_role_rls")]
     operations = [
+        migrations.RunSQL(GRANTS, migrations.RunSQL.noop),
         migrations.RunSQL(
             policies("numbering_idempotencyrecord", OWN_SCOPE) + policies("numbering_outboxevent", OWN_EVENT),
             policies("numbering_idempotencyrecord", PLATFORM_ONLY) + policies("numbering_outboxevent", PLATFORM_ONLY),
