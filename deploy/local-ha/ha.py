@@ -141,6 +141,7 @@ def service_env() -> dict[str, str]:
     return {
         "DATABASE_URL": database_url(APP),
         "DATABASE_OWNER_URL": database_url(OWNER),
+        "DATABASE_TENANT_URL": database_url("numbering_tenant"),
         "NATS_URL": f"nats://127.0.0.1:{REGIONS[0].nats_port}",
         "NATS_SERVERS": nats_url(),
         "NATS_STREAM_REPLICAS": "3",
