@@ -106,6 +106,15 @@ if [ ! -s "$creds" ]; then
   mv "$creds.tmp" "$creds"
 fi
 chmod 600 "$creds"
+# The server this script started follows deploy/nats/nats-server.conf: when the config changed,
+# restart it (streams persist in the store). Not a SIGHUP reload: a reload applies the file
+# alone and would switch off JetStream, which is enabled on the command line.
+if [ -s /run/numbering-nats.pid ] && [ -e "$NATS_AUTH_DIR/nats-server.conf" ] \
+   && ! cmp -s "$NATS_CONF_SRC" "$NATS_AUTH_DIR/nats-server.conf"; then
+  log "restarting NATS on $NATS_AUTH_PORT: deploy/nats/nats-server.conf changed"
+  start-stop-daemon --stop --oknodo --pidfile /run/numbering-nats.pid --retry TERM/10/KILL/5 >/dev/null
+  for _ in $(seq 1 40); do port_open 127.0.0.1 "$NATS_AUTH_PORT" || break; sleep 0.25; done
+fi
 if ! port_open 127.0.0.1 "$NATS_AUTH_PORT"; then
   [ -x /usr/sbin/nats-server ] || command -v nats-server >/dev/null || { log "installing NATS"; apt_install nats-server; }
   bin=$(command -v nats-server || echo /usr/sbin/nats-server)
