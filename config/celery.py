@@ -67,6 +67,11 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute=25),
         "options": {"expires": 3000},
     },
+    "import-upload-purge": {
+        "task": "contracts.tasks.purge_import_uploads",
+        "schedule": crontab(minute=40, hour=3),
+        "options": {"expires": 6 * 3600},
+    },
     "audit-verify": {
         "task": "audit.tasks.audit_verify",
         "schedule": crontab(minute=30, hour=3),

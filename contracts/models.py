@@ -111,6 +111,9 @@ class InventoryImport(models.Model):
     created_by = models.CharField(max_length=150)
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # When the stored CSV and signature were deleted after their retention (issue 13 item 10,
+    # ADR 1354); the record, its SHA-256, outcome and report are kept.
+    purged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -24,3 +24,11 @@ def run_import_task(import_id: int, mode: str | None = None, dry_run: bool = Fal
 def contracts_enforce_task() -> dict[str, Any]:
     result = contracts_enforce()
     return {"skipped": result.skipped, **result.counts, **result.extra}
+
+
+@shared_task(name="contracts.tasks.purge_import_uploads")
+def purge_import_uploads_task() -> dict[str, Any]:
+    from contracts.imports.retention import purge_import_uploads
+
+    result = purge_import_uploads()
+    return {"purged": result.purged, "skipped": result.skipped}

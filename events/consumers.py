@@ -27,6 +27,7 @@ from prometheus_client import Counter
 from core import errors
 from core.actors import Actor
 from events.models import ProcessedMessage
+from events.natsurl import redacted
 from events.publishers import publisher_problem
 from numbering import jobs
 from pools.models import Tenant
@@ -140,7 +141,7 @@ class EventConsumers:
     def __init__(
         self, nats_url: str | None = None, *, fetch_timeout: float = 1.0, max_deliveries: int | None = None
     ) -> None:
-        self.nats_url = nats_url or settings.NATS_URL
+        self.nats_url = nats_url or settings.NATS_CONSUMER_URL
         self.fetch_timeout = fetch_timeout
         self.max_deliveries = max_deliveries or settings.EVENT_CONSUMER_MAX_DELIVERIES
         self.handled: list[tuple[str, str]] = []  # (message id or "?", outcome), for logs and tests
@@ -212,7 +213,7 @@ class EventConsumers:
                     error_cb=on_error,
                 )
             except Exception as exc:  # noqa: BLE001 - retry until NATS is there
-                log.warning("event consumers: NATS at %s unreachable (%r); retrying", self.nats_url, exc)
+                log.warning("event consumers: NATS at %s unreachable (%r); retrying", redacted(self.nats_url), exc)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), 2)
         if nc is None:

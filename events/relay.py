@@ -38,6 +38,7 @@ from prometheus_client import Counter, Gauge
 
 from core import locks
 from core.outbox import NOTIFY_CHANNEL
+from events.natsurl import redacted
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class RelayConfig:
     @classmethod
     def from_settings(cls, **overrides: Any) -> RelayConfig:
         values: dict[str, Any] = {
-            "nats_url": settings.NATS_URL,
+            "nats_url": settings.NATS_RELAY_URL,
             "dsn": database_dsn(),
             "partitions": settings.OUTBOX_PARTITIONS,
             "batch": settings.OUTBOX_RELAY_BATCH,
@@ -170,7 +171,7 @@ class OutboxRelay:
                 self._wake.set()
                 return
             except Exception as exc:  # noqa: BLE001 - NATS unreachable: retry, the outbox keeps the events
-                log.warning("outbox relay: NATS at %s unreachable (%r); retrying", self.config.nats_url, exc)
+                log.warning("outbox relay: NATS at %s unreachable (%r); retrying", redacted(self.config.nats_url), exc)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
                 delay = min(delay * 2, 5.0)

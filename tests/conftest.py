@@ -67,6 +67,9 @@ def django_db_setup(django_test_environment: Any, django_db_blocker: Any) -> Ite
         config = setup_databases(verbosity=0, interactive=False, aliases=["owner"], serialized_aliases=[])
         connections["default"].creation.set_as_test_mirror(connections["owner"].settings_dict)
         settings.DATABASES["default"]["NAME"] = connections["owner"].settings_dict["NAME"]
+        if "tenant" in connections:  # the restricted tenant role (ADR 1352), same test database
+            connections["tenant"].creation.set_as_test_mirror(connections["owner"].settings_dict)
+            settings.DATABASES["tenant"]["NAME"] = connections["owner"].settings_dict["NAME"]
     yield
     with django_db_blocker.unblock():
         for conn in connections.all():

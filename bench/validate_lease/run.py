@@ -63,6 +63,7 @@ def bench_env() -> dict[str, str]:
     name = app.path.lstrip("/") + "_bench"
     env["DATABASE_URL"] = urlunparse(app._replace(path="/" + name))
     env["DATABASE_OWNER_URL"] = urlunparse(owner._replace(path="/" + name))
+    env["DATABASE_TENANT_URL"] = ""  # derived from DATABASE_URL (the bench database)
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings.base", NUMBERING_ENV="dev", LOG_LEVEL="WARNING", GRPC_INSECURE="1"
     )

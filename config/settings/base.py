@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import secrets
 from pathlib import Path
+from urllib.parse import quote
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -77,6 +78,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "core.request_context.RequestIdMiddleware",
     "core.upload_limit.UploadSizeLimitMiddleware",  # before anything reads a multipart body
+    "core.tenant_db.TenantRoleMiddleware",  # /api/tenant/ runs as the tenant DB role (ADR 1352)
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -135,6 +137,33 @@ if env_bool("DATABASE_SERVER_SIDE_BINDING", default=False):
         {"server_side_binding": True, "prepare_threshold": env_int("DATABASE_PREPARE_THRESHOLD", 5, minimum=0)}
     )
 DATABASES = {"owner": _owner, "default": _app}
+# The restricted tenant role (issue 13 item 6, ADR 1352): tenant-scoped requests (the tenant
+# portal /api/tenant/v1/, gRPC mutations of tenant-acting CNs) run on this connection, as a
+# login role that is NOT a member of numbering_platform, so an injected
+# set_config('app.scope', 'platform') reveals nothing. Outside production it defaults to
+# DATABASE_URL's database as numbering_tenant (deploy/local/bootstrap_db.py creates it);
+# in production it is switched on by setting DATABASE_TENANT_URL.
+DATABASE_TENANT_URL = env_str("DATABASE_TENANT_URL", "")
+if DATABASE_TENANT_URL or not PRODUCTION:
+    if DATABASE_TENANT_URL:
+        _tenant = parse_database_url("DATABASE_TENANT_URL", DATABASE_TENANT_URL)
+        _tenant.update({k: _app[k] for k in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS")})
+        _tenant["OPTIONS"] = {**_tenant.get("OPTIONS", {}), "options": _app["OPTIONS"]["options"]}  # type: ignore[dict-item,index]
+    else:  # the app's connection (hosts, libpq options, timeouts) as the tenant role
+        _tenant = {**_app, "USER": "numbering_tenant", "PASSWORD": "", "OPTIONS": dict(_app["OPTIONS"])}  # type: ignore[call-overload]
+    if (_tenant["NAME"], _tenant["HOST"], _tenant["PORT"]) != (_app["NAME"], _app["HOST"], _app["PORT"]):
+        raise ImproperlyConfigured("DATABASE_TENANT_URL must point at the same database as DATABASE_URL")
+    if _tenant["USER"] in (_app["USER"], _owner["USER"]):
+        raise ImproperlyConfigured("DATABASE_TENANT_URL must use its own role (not the app or owner role)")
+    DATABASES["tenant"] = _tenant
+# On by default wherever the tenant alias exists, except under tests: a test's data lives in
+# its own transaction on "default", invisible to another connection, so the tests that prove
+# the switch turn it on with committed data (tests/core/test_tenant_role_requests.py).
+TENANT_REQUESTS_ON_TENANT_ROLE = env_bool(
+    "TENANT_REQUESTS_ON_TENANT_ROLE", default="tenant" in DATABASES and NUMBERING_ENV != "test"
+)
+if TENANT_REQUESTS_ON_TENANT_ROLE and "tenant" not in DATABASES:
+    raise ImproperlyConfigured("TENANT_REQUESTS_ON_TENANT_ROLE needs DATABASE_TENANT_URL")
 # Optional read replica (same app role, no RLS bypass) for the ValidateLease fallback read
 # (DESIGN §3.1). Its answers lag the primary by the replication delay; the cache's version
 # guard keeps a lagging fill from overwriting a newer entry.
@@ -155,13 +184,45 @@ MIGRATION_DATABASE_ALIAS = "owner"
 
 # --- Redis, NATS -----------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
-NATS_URL = env_str("NATS_URL", "nats://127.0.0.1:4222")
+# The project's NATS runs with users and per-subject permissions (deploy/nats/nats-server.conf,
+# issue 13 item 5, ADRs 1353 and 1355); locally on its own port 4223, started by
+# deploy/local/ensure_services.sh. Each process connects as its own user:
+#   NATS_RELAY_URL     the outbox relay (publishes numbering.>)
+#   NATS_CONSUMER_URL  the event consumers (pull + ack only)
+#   NATS_OPS_URL       provision_streams (the JetStream API)
+# each defaulting to NATS_URL. Outside production a URL without credentials gets that user's
+# password from NATS_DEV_CREDENTIALS, the file ensure_services.sh generates (never committed).
+NATS_URL = env_str("NATS_URL", "nats://127.0.0.1:4223")
+NATS_DEV_CREDENTIALS = Path(env_str("NATS_DEV_CREDENTIALS", "/var/lib/numbering-nats/credentials.env"))
+
+
+def _nats_url_for(user: str) -> str:
+    url = env_str(f"NATS_{user.upper()}_URL", NATS_URL)
+    scheme, _, rest = url.partition("://")
+    if PRODUCTION or "@" in rest.split("/", 1)[0]:
+        return url
+    try:
+        lines = NATS_DEV_CREDENTIALS.read_text().splitlines()
+    except OSError:
+        return url
+    creds = dict(line.split("=", 1) for line in lines if "=" in line)
+    password = creds.get(f"NATS_{user.upper()}_PASSWORD", "").strip()
+    return f"{scheme}://{user}:{quote(password, safe='')}@{rest}" if password else url
+
+
+NATS_RELAY_URL = _nats_url_for("relay")
+NATS_CONSUMER_URL = _nats_url_for("consumer")
+NATS_OPS_URL = _nats_url_for("ops")
 for _name, _value, _schemes in (
     ("REDIS_URL", REDIS_URL, ("redis://", "rediss://", "unix://")),
     ("NATS_URL", NATS_URL, ("nats://", "tls://")),
+    ("NATS_RELAY_URL", NATS_RELAY_URL, ("nats://", "tls://")),
+    ("NATS_CONSUMER_URL", NATS_CONSUMER_URL, ("nats://", "tls://")),
+    ("NATS_OPS_URL", NATS_OPS_URL, ("nats://", "tls://")),
 ):
     if not _value.startswith(_schemes):
-        raise ImproperlyConfigured(f"{_name}={_value!r} must start with one of {', '.join(_schemes)}")
+        # Never echo a URL that may hold a password.
+        raise ImproperlyConfigured(f"{_name} must start with one of {', '.join(_schemes)}")
 
 CACHES = {
     "default": {
@@ -297,6 +358,12 @@ INVENTORY_IMPORT_REPORT_LIMIT = env_int("INVENTORY_IMPORT_REPORT_LIMIT", 1000, m
 # contracts.run_import) by contracts.services.import_dispatch, which runs them in the
 # request when the broker refuses; false: they run in the request (development without a worker).
 INVENTORY_IMPORT_ASYNC = env_bool("INVENTORY_IMPORT_ASYNC", default=False)
+# How long stored uploads (CSV + signature) are kept (issue 13 item 10, ADR 1354): committed
+# ones for INVENTORY_IMPORT_RETENTION_DAYS after completion (disputes with the issuer), every
+# other one — refused, failed, dry-run only, abandoned, duplicate — for
+# INVENTORY_IMPORT_UNCOMMITTED_RETENTION_DAYS. The record, SHA-256 and report stay forever.
+INVENTORY_IMPORT_RETENTION_DAYS = env_int("INVENTORY_IMPORT_RETENTION_DAYS", 90, minimum=1)
+INVENTORY_IMPORT_UNCOMMITTED_RETENTION_DAYS = env_int("INVENTORY_IMPORT_UNCOMMITTED_RETENTION_DAYS", 7, minimum=1)
 
 # Issuer signing keys (issue 13 item 2, ADR 1350): how far in the past a new key's valid_from
 # may lie (clock skew), and the longest lifetime a key may have (valid_to - valid_from).

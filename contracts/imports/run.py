@@ -19,7 +19,7 @@ from contracts.imports.rows import DUP_FILE, DUP_INVENTORY, INVALID, VALID
 from contracts.imports.signature import verify_signature
 from contracts.imports.storage import import_create, import_set_mode
 from contracts.models import InventoryImport, NumberBlock
-from core import clock, locks
+from core import clock, errors, locks
 from core.actors import Actor
 from core.outbox import outbox_enqueue
 from core.rls import rls_scope
@@ -63,6 +63,13 @@ def run_import(import_id: int, *, mode: str | None = None, dry_run: bool = False
     imp = InventoryImport.objects.select_related("issuer", "contract").get(pk=import_id)
     if imp.status == S.COMMITTED:
         return outcome_of(imp, f"import {imp.pk} was already committed; nothing to do", noop=True)
+    if imp.purged_at is not None:
+        # Its files are gone (retention, ADR 1354): a run would fail on a missing file.
+        raise errors.ImportRefused(
+            f"import: the upload of import {imp.pk} was purged on {imp.purged_at:%Y-%m-%d} after its retention;"
+            " upload the file again",
+            field="import",
+        )
     if mode is not None:
         imp = import_set_mode(import_id=import_id, mode=mode)
     InventoryImport.objects.filter(pk=imp.pk).update(status=S.RUNNING, processed_rows=0, error="")

@@ -31,7 +31,7 @@ ENV=(-e NUMBERING_ENV=production -e DJANGO_SECRET_KEY="smoke-$(head -c 24 /dev/u
      -e DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost
      -e DATABASE_URL="${DATABASE_URL:-postgres://numbering_app@127.0.0.1:5432/numbering}"
      -e DATABASE_OWNER_URL="${DATABASE_OWNER_URL:-postgres://numbering_owner@127.0.0.1:5432/numbering}"
-     -e REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}" -e NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
+     -e REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}" -e NATS_URL="${NATS_URL:-nats://127.0.0.1:4223}"
      -e CELERY_BROKER_URL="${CELERY_BROKER_URL:-redis://127.0.0.1:${REDIS_BROKER_PORT:-6380}/${REDIS_URL##*/}}"
      -e JWT_JWKS_FILE=/smoke/jwt/jwks.json -e JWT_ISSUER=numbering-smoke
      -e SIGNING_PROVIDER=vault -e VAULT_ADDR=http://127.0.0.1:1

@@ -141,6 +141,7 @@ def service_env() -> dict[str, str]:
     return {
         "DATABASE_URL": database_url(APP),
         "DATABASE_OWNER_URL": database_url(OWNER),
+        "DATABASE_TENANT_URL": database_url("numbering_tenant"),
         "NATS_URL": f"nats://127.0.0.1:{REGIONS[0].nats_port}",
         "NATS_SERVERS": nats_url(),
         "NATS_STREAM_REPLICAS": "3",
@@ -505,6 +506,9 @@ def bootstrap_database(port: int) -> None:
     if not psql(port, "SELECT 1 FROM pg_roles WHERE rolname = 'numbering_platform'"):
         psql(port, "CREATE ROLE numbering_platform NOLOGIN")
     psql(port, f"GRANT numbering_platform TO {OWNER}, {APP}")
+    # The restricted login role tenant requests run as (never in the platform group).
+    if not psql(port, "SELECT 1 FROM pg_roles WHERE rolname = 'numbering_tenant'"):
+        psql(port, "CREATE ROLE numbering_tenant WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS")
     if not psql(port, f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"):
         psql(port, f"CREATE DATABASE {DB_NAME} OWNER {OWNER}")
 

@@ -88,20 +88,54 @@ policy=$(redis_policy "$BROKER_PORT")
 [ "$policy" = noeviction ] || unhealthy "the Celery broker Redis on $BROKER_PORT runs maxmemory-policy '$policy'; it must be noeviction (ADR 1801)"
 log "Redis (Celery broker) healthy on 127.0.0.1:$BROKER_PORT (maxmemory-policy noeviction)"
 
-if ! port_open 127.0.0.1 4222; then
+# NATS (issue 13 item 5, ADRs 1353/1355): the project runs its OWN nats-server with users and
+# per-subject permissions (deploy/nats/nats-server.conf) on NATS_AUTH_PORT (4223) — not the
+# machine's NATS on 4222, which may run without authentication. The dev passwords are generated
+# here once, at random, into $NATS_AUTH_DIR/credentials.env (mode 600, never in the repo); the
+# settings read it to give each process its own user (NATS_RELAY_URL, NATS_CONSUMER_URL, ...).
+NATS_AUTH_PORT=${NATS_AUTH_PORT:-4223}
+NATS_AUTH_DIR=${NATS_AUTH_DIR:-/var/lib/numbering-nats}
+NATS_CONF_SRC=$(cd "$(dirname "$0")/../nats" && pwd)/nats-server.conf
+NATS_USERS="RELAY CONSUMER COMPLIANCE TENANT OPS"
+mkdir -p "$NATS_AUTH_DIR/store"
+creds="$NATS_AUTH_DIR/credentials.env"
+if [ ! -s "$creds" ]; then
+  log "generating local NATS passwords in $creds"
+  ( umask 077; for u in $NATS_USERS; do
+      echo "NATS_${u}_PASSWORD=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"; done > "$creds.tmp" )
+  mv "$creds.tmp" "$creds"
+fi
+chmod 600 "$creds"
+# The server this script started follows deploy/nats/nats-server.conf: when the config changed,
+# restart it (streams persist in the store). Not a SIGHUP reload: a reload applies the file
+# alone and would switch off JetStream, which is enabled on the command line.
+if [ -s /run/numbering-nats.pid ] && [ -e "$NATS_AUTH_DIR/nats-server.conf" ] \
+   && ! cmp -s "$NATS_CONF_SRC" "$NATS_AUTH_DIR/nats-server.conf"; then
+  log "restarting NATS on $NATS_AUTH_PORT: deploy/nats/nats-server.conf changed"
+  start-stop-daemon --stop --oknodo --pidfile /run/numbering-nats.pid --retry TERM/10/KILL/5 >/dev/null
+  for _ in $(seq 1 40); do port_open 127.0.0.1 "$NATS_AUTH_PORT" || break; sleep 0.25; done
+fi
+if ! port_open 127.0.0.1 "$NATS_AUTH_PORT"; then
   [ -x /usr/sbin/nats-server ] || command -v nats-server >/dev/null || { log "installing NATS"; apt_install nats-server; }
   bin=$(command -v nats-server || echo /usr/sbin/nats-server)
-  log "starting NATS with JetStream"
-  mkdir -p /var/lib/nats-server
-  start-stop-daemon --start --oknodo --background --exec "$bin" -- \
-    -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
-  wait_port 127.0.0.1 4222 NATS
+  # A copy of the config, so the server does not depend on this checkout staying in place.
+  cp "$NATS_CONF_SRC" "$NATS_AUTH_DIR/nats-server.conf"
+  log "starting NATS with JetStream and authentication on $NATS_AUTH_PORT ($NATS_AUTH_DIR/nats-server.conf)"
+  ( set -a; . "$creds"; set +a
+    start-stop-daemon --start --oknodo --background --pidfile /run/numbering-nats.pid --make-pidfile \
+      --exec "$(readlink -f "$bin")" -- -c "$NATS_AUTH_DIR/nats-server.conf" \
+      -a 127.0.0.1 -p "$NATS_AUTH_PORT" -js -sd "$NATS_AUTH_DIR/store" -l /var/log/numbering-nats.log )
+  wait_port 127.0.0.1 "$NATS_AUTH_PORT" NATS
 fi
-# A NATS server greets every connection with INFO {...}; JetStream must be enabled in it.
-nats_info=$(timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/4222; IFS= read -r line <&3; printf "%s" "$line"' 2>/dev/null || true)
+# A NATS server greets every connection with INFO {...}: JetStream on, authentication required.
+nats_info=$(timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$NATS_AUTH_PORT; IFS= read -r line <&3; printf '%s' \"\$line\"" 2>/dev/null || true)
 case "$nats_info" in
   INFO*'"jetstream":true'*) ;;
-  INFO*) unhealthy "NATS on 127.0.0.1:4222 runs without JetStream (start it with -js)" ;;
-  *) unhealthy "something listens on 127.0.0.1:4222 but does not greet like a NATS server (no INFO line)" ;;
+  INFO*) unhealthy "NATS on 127.0.0.1:$NATS_AUTH_PORT runs without JetStream (start it with -js)" ;;
+  *) unhealthy "something listens on 127.0.0.1:$NATS_AUTH_PORT but does not greet like a NATS server (no INFO line)" ;;
 esac
-log "NATS healthy on 127.0.0.1:4222 (JetStream enabled)"
+case "$nats_info" in
+  *'"auth_required":true'*) ;;
+  *) unhealthy "NATS on 127.0.0.1:$NATS_AUTH_PORT does not require authentication (it must run with deploy/nats/nats-server.conf)" ;;
+esac
+log "NATS healthy on 127.0.0.1:$NATS_AUTH_PORT (JetStream enabled, authentication and subject permissions)"

@@ -23,7 +23,7 @@ cleanup() {
   elif [ -z "$started_s3" ]; then
     echo "[run] left running: the local S3 server on :${S3_DEV_PORT:-4569} (it was already running before this run)"
   fi
-  echo "[run] left running: PostgreSQL :5432, Redis cache :6379, Redis broker :${REDIS_BROKER_PORT:-6380}, NATS :4222 —"
+  echo "[run] left running: PostgreSQL :5432, Redis cache :6379, Redis broker :${REDIS_BROKER_PORT:-6380}, NATS :${NATS_AUTH_PORT:-4223} (with auth) —"
   echo "      system services shared by every checkout and by make test (deploy/local/ensure_services.sh)"
   exit "$status"
 }

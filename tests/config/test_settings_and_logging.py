@@ -62,6 +62,11 @@ def test_a_database_url_becomes_a_django_entry() -> None:
         ({"DATABASE_URL": "<owner url>"}, "different roles"),
         ({"DATABASE_REPLICA_URL": "<owner url>"}, "must use the app role"),
         ({"DATABASE_URL": "postgres://numbering_app@127.0.0.1:5432/elsewhere"}, "same database"),
+        # issue 13 items 5 and 6 (ADRs 1352, 1355)
+        ({"DATABASE_TENANT_URL": "<owner url>"}, "must use its own role"),
+        ({"DATABASE_TENANT_URL": "postgres://numbering_tenant@127.0.0.1:5432/elsewhere"}, "same database as"),
+        ({"NUMBERING_ENV": "test", "TENANT_REQUESTS_ON_TENANT_ROLE": "perhaps"}, "TENANT_REQUESTS_ON_TENANT_ROLE"),
+        ({"NATS_RELAY_URL": "http://relay:pw@127.0.0.1:4223"}, "NATS_RELAY_URL must start with"),
     ],
 )
 def test_bad_configuration_stops_the_process_at_start(env: dict[str, str], message: str) -> None:

@@ -50,6 +50,7 @@ def _import(tmp_path: Path, rows: int, start: int) -> tuple[int, str]:
         "DATABASE_OWNER_URL": _test_db_url(
             os.environ.get("DATABASE_OWNER_URL", "postgres://numbering_owner@127.0.0.1:5432/numbering")
         ),
+        "DATABASE_TENANT_URL": "",  # derived from DATABASE_URL (the test database)
         "REDIS_URL": settings.REDIS_URL,
         "INVENTORY_IMPORT_DIR": str(tmp_path / "imports"),
         "COVERAGE_PROCESS_START": "",

@@ -47,7 +47,10 @@ def two_tenants(committed: None) -> Iterator[dict[str, Any]]:
             audit_append(actor="test", action="t", object_type="t", object_id=str(tenant.id), tenant_id=tenant.id)
             outbox_enqueue(event_type="numbering.test.v1", aggregate_id=str(tenant.id), data={}, tenant_id=tenant.id)
             IdempotencyRecord.objects.create(
-                scope=f"tenant:{tenant.id}", key="k", request_hash="h", expires_at=clock.now() + timedelta(days=1)
+                scope=f"tenant:{tenant.id}:portal-user",
+                key="k",
+                request_hash="h",
+                expires_at=clock.now() + timedelta(days=1),
             )
     yield {"alice": alice.id, "bob": bob.id}
 
@@ -72,17 +75,24 @@ def test_the_attack_tenant_role_setting_platform_scope_sees_no_other_tenant(two_
     # The injection: the tenant connection claims platform scope (keeping or dropping its tenant).
     forged = _counts(TENANT_ROLE, scope="platform", tenant_id=two_tenants["alice"])
     forged_bare = _counts(TENANT_ROLE, scope="platform", tenant_id=None)
-    # Own number + the AVAILABLE one; own audit event; no idempotency records, no outbox.
+    # Own number + the AVAILABLE one; its own audit event, idempotency record and outbox event
+    # (numbering 0009: tenant requests run as this role and replay/append their own), none of bob's.
     expected = {
         "numbering_number": 2,
         "audit_auditevent": 1,
-        "numbering_idempotencyrecord": 0,
-        "numbering_outboxevent": 0,
+        "numbering_idempotencyrecord": 1,
+        "numbering_outboxevent": 1,
         "is_platform_member": 0,
     }
     assert as_tenant == expected
     assert forged == expected
-    assert forged_bare == {**expected, "numbering_number": 1, "audit_auditevent": 0}
+    assert forged_bare == {
+        **expected,
+        "numbering_number": 1,
+        "audit_auditevent": 0,
+        "numbering_idempotencyrecord": 0,
+        "numbering_outboxevent": 0,
+    }
 
 
 def test_the_platform_role_still_sees_everything_in_platform_scope(two_tenants: dict[str, Any]) -> None:

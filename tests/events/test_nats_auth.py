@@ -107,3 +107,117 @@ def test_no_anonymous_or_wrong_password_connections(auth_nats: AuthNatsServer) -
     for url in (auth_nats.url, f"nats://relay:wrong@127.0.0.1:{auth_nats.port}"):
         with pytest.raises(Exception):  # noqa: B017, PT011 - nats-py raises several auth/connection types
             asyncio.run(connect(url))
+
+
+# --- the project's own NATS (deploy/local/ensure_services.sh, ADR 1355) --------------------
+
+
+def _project(url: str, fn: Any) -> tuple[Any, list[Exception]]:
+    async def main() -> Any:
+        errors: list[Exception] = []
+
+        async def on_error(exc: Exception) -> None:
+            errors.append(exc)
+
+        nc = await nats.connect(url, connect_timeout=3, allow_reconnect=False, error_cb=on_error)
+        try:
+            result = await fn(nc)
+            await nc.flush(timeout=2)
+            await asyncio.sleep(0.2)  # let an async -ERR arrive
+            return result, errors
+        finally:
+            await nc.close()
+
+    return asyncio.run(main())
+
+
+def test_the_projects_nats_gives_each_process_its_own_user() -> None:
+    from django.conf import settings
+
+    from events.natsurl import redacted
+
+    users = {name: redacted(getattr(settings, f"NATS_{name.upper()}_URL")) for name in ("relay", "consumer", "ops")}
+    assert all(url.startswith(f"nats://{name}:***@") for name, url in users.items()), users
+    assert redacted("nats://relay:s3cret@a:1,nats://relay:s3cret@b:2") == "nats://relay:***@a:1,nats://relay:***@b:2"
+
+
+def test_the_attack_on_the_projects_nats_an_unauthorised_publish_is_refused_and_reaches_no_stream() -> None:
+    """The NATS that `make run` and `make test` use (127.0.0.1:4223, started by
+    ensure_services.sh with deploy/nats/nats-server.conf) refuses anonymous clients, and the
+    relay's and consumers' identities cannot publish compliance.> (permissions violation)."""
+    from django.conf import settings
+
+    _project(settings.NATS_OPS_URL, lambda nc: provision(nc.jetstream(), include_dev=True, replicas=1))
+
+    async def anonymous() -> None:
+        nc = await nats.connect(settings.NATS_URL, connect_timeout=2, allow_reconnect=False, max_reconnect_attempts=0)
+        await nc.close()
+
+    with pytest.raises(Exception):  # noqa: B017, PT011 - nats-py raises several auth/connection types
+        asyncio.run(anonymous())
+
+    async def count(nc: Any) -> int:
+        return (await nc.jetstream().stream_info("COMPLIANCE")).state.messages
+
+    before = _project(settings.NATS_OPS_URL, count)[0]
+
+    async def publish(nc: Any) -> None:
+        await nc.publish(SUSPENDED, b'{"id": "forged", "tenant_id": "6f1c2d9e-1111-4222-8333-444455556666"}')
+
+    for url in (settings.NATS_RELAY_URL, settings.NATS_CONSUMER_URL):
+        _, errors = _project(url, publish)
+        assert any("permissions violation" in str(e).lower() for e in errors), errors
+    assert _project(settings.NATS_OPS_URL, count)[0] == before
+
+
+@pytest.mark.usefixtures("committed")
+def test_relay_and_consumers_run_as_their_own_users_and_only_the_signed_compliance_event_recalls(
+    auth_nats: AuthNatsServer, relays: Any, alice: Any, bob: Any
+) -> None:
+    """End to end under authentication: the relay (user relay) publishes our events; the
+    consumers (user consumer) pull and ack; a compliance-user publish signed as another
+    identity recalls nothing, the one signed as the compliance service recalls bob."""
+    import json
+
+    from django.conf import settings
+    from django.db import transaction
+
+    from core.models import OutboxEvent
+    from core.outbox import outbox_enqueue
+    from core.rls import rls_scope
+    from events.consumers import EventConsumers
+    from events.publishers import signed_headers
+    from numbering.lifecycle import State
+    from numbering.models import Number
+    from tests.events.conftest import AsyncRunner
+    from tests.events.test_consumers import envelope
+    from tests.numbering.helpers import number_in
+
+    _as(auth_nats, "ops", lambda nc: provision(nc.jetstream(), include_dev=True, replicas=1))
+    with transaction.atomic():
+        outbox_enqueue(event_type="numbering.test.step.v1", aggregate_id="auth-1", data={"step": 1}, sequence=1)
+    relays(auth_nats.url_for("relay"))
+    wait_for(lambda: not OutboxEvent.objects.filter(published_at__isnull=True).exists(), what="outbox drained")
+
+    with transaction.atomic(), rls_scope(platform=True):
+        alice_numbers = [number_in(State.ASSIGNED, alice) for _ in range(2)]
+        bob_numbers = [number_in(State.ASSIGNED, bob)]
+
+    def send(tenant: Any, identity: str) -> Any:
+        data = json.dumps(envelope(SUSPENDED, tenant.id)).encode()
+        headers = {"Nats-Msg-Id": f"{tenant.id}-{identity}"}
+        headers |= signed_headers(identity, settings.EVENT_PUBLISHER_KEYS[identity], SUSPENDED, data)
+        return lambda nc: nc.jetstream().publish(SUSPENDED, data, headers=headers)
+
+    _, errs = _as(auth_nats, "compliance", send(alice, "tenant-service"))
+    assert errs == []
+    _as(auth_nats, "compliance", send(bob, "compliance-service"))
+    runner = AsyncRunner(EventConsumers(auth_nats.url_for("consumer"), fetch_timeout=0.4)).start()
+    try:
+        wait_for(lambda: len(runner.runnable.handled) == 2, what="two messages handled")
+    finally:
+        runner.stop()
+    assert sorted(o for _, o in runner.runnable.handled) == ["applied", "invalid"]
+    with transaction.atomic(), rls_scope(platform=True):
+        assert Number.objects.filter(id__in=[n.id for n in alice_numbers], state=State.ASSIGNED).count() == 2
+        assert not Number.objects.filter(id__in=[n.id for n in bob_numbers], state=State.ASSIGNED).exists()

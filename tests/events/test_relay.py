@@ -111,6 +111,7 @@ def _relay_subprocess(nats_url: str, batch: int) -> subprocess.Popen[bytes]:
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": url,
         "DATABASE_OWNER_URL": f"postgres://{owner['USER']}@{owner['HOST']}:{owner['PORT']}/{cfg['NAME']}",
+        "DATABASE_TENANT_URL": "",  # derived from DATABASE_URL (the test database)
         "REDIS_URL": settings.REDIS_URL,
         "NATS_URL": nats_url,
         "OUTBOX_RELAY_BATCH": str(batch),

@@ -227,6 +227,7 @@ def subprocess_db_env() -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": f"postgres://{app['USER']}@{app['HOST']}:{app['PORT']}/{owner['NAME']}",
         "DATABASE_OWNER_URL": f"postgres://{owner['USER']}@{owner['HOST']}:{owner['PORT']}/{owner['NAME']}",
+        "DATABASE_TENANT_URL": "",  # derived from DATABASE_URL: the tenant role on the test database
         "REDIS_URL": settings.REDIS_URL,
     }
 

@@ -131,6 +131,7 @@ def test_beat_schedule_covers_every_job_of_design_section_5_in_kabul_time() -> N
         "idempotency-purge",
         "lease-cache-reconcile",  # ADR 1200
         "contracts-enforce",  # issue 16, ADR 1611
+        "import-upload-purge",  # ADR 1354
     }
     assert schedule["reservation-safety-net"]["schedule"] == 30.0
     export = schedule["regulator-export"]["schedule"]

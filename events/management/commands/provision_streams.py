@@ -7,6 +7,7 @@ import nats
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from events.natsurl import redacted
 from events.streams import provision
 
 
@@ -14,13 +15,13 @@ class Command(BaseCommand):
     help = "Create or update the JetStream streams and durable consumers of deploy/nats/streams.json (idempotent)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--nats-url", default=None, help="default: NATS_URL")
+        parser.add_argument("--nats-url", default=None, help="default: NATS_OPS_URL")
         dev = parser.add_mutually_exclusive_group()
         dev.add_argument("--dev", dest="dev", action="store_true", default=None, help="also COMPLIANCE/TENANT")
         dev.add_argument("--no-dev", dest="dev", action="store_false", help="only the streams we own")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        url = options["nats_url"] or settings.NATS_URL
+        url = options["nats_url"] or settings.NATS_OPS_URL
 
         async def run() -> list[str]:
             async def quiet(exc: Exception) -> None:
@@ -39,6 +40,6 @@ class Command(BaseCommand):
         try:
             lines = asyncio.run(run())
         except Exception as exc:  # noqa: BLE001 - any failure is reported with the URL
-            raise CommandError(f"provision_streams: NATS at {url} failed: {exc!r}") from exc
+            raise CommandError(f"provision_streams: NATS at {redacted(url)} failed: {exc!r}") from exc
         for line in lines:
             self.stdout.write(line)

@@ -11,13 +11,14 @@ from prometheus_client import start_http_server
 
 from core.tracing import setup_tracing
 from events.consumers import ROUTES, EventConsumers
+from events.natsurl import redacted
 
 
 class Command(BaseCommand):
     help = "Consume compliance.tenant.suspended.v1 and tenant.deleted.v1: mark the tenant, recall its numbers."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--nats-url", default=None, help="default: NATS_URL")
+        parser.add_argument("--nats-url", default=None, help="default: NATS_CONSUMER_URL")
         parser.add_argument(
             "--metrics-port", type=int, default=None, help="default: EVENT_CONSUMERS_METRICS_PORT (0 = off)"
         )
@@ -36,5 +37,5 @@ class Command(BaseCommand):
                 loop.add_signal_handler(sig, stop.set)
             await consumers.run(stop)
 
-        logging.getLogger(__name__).info(f"event consumers on {', '.join(ROUTES)} at {consumers.nats_url}")
+        logging.getLogger(__name__).info(f"event consumers on {', '.join(ROUTES)} at {redacted(consumers.nats_url)}")
         asyncio.run(main())

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from prometheus_client import start_http_server
 
 from core.tracing import setup_tracing
+from events.natsurl import redacted
 from events.relay import OutboxRelay, RelayConfig
 
 
@@ -17,7 +18,7 @@ class Command(BaseCommand):
     help = "Publish outbox rows to JetStream in per-partition order (run one or more; they share partitions)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--nats-url", default=None, help="default: NATS_URL")
+        parser.add_argument("--nats-url", default=None, help="default: NATS_RELAY_URL")
         parser.add_argument("--batch", type=int, default=None, help="default: OUTBOX_RELAY_BATCH")
         parser.add_argument(
             "--metrics-port", type=int, default=None, help="default: OUTBOX_RELAY_METRICS_PORT (0 = off)"
@@ -38,6 +39,7 @@ class Command(BaseCommand):
             await relay.run(stop)
 
         logging.getLogger(__name__).info(
-            f"outbox relay {relay.config.name}: {relay.config.partitions} partitions, NATS {relay.config.nats_url}"
+            f"outbox relay {relay.config.name}: {relay.config.partitions} partitions,"
+            f" NATS {redacted(relay.config.nats_url)}"
         )
         asyncio.run(main())
