@@ -390,7 +390,8 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         ha.up(fresh=True, synchronous=True)
         env.update(ha.service_env(), DATABASE_CONN_MAX_AGE="0", GRPC_DB_THREADS="32")
         env.pop("NATS_PROVISION_DEV_STREAMS")
-    stack = Stack(db_suffix=f"chaos_{name.replace('-', '_')}", split=True, extra_env=env)
+    # Two mutation-pool replicas, as production runs (HPA min 2): grpc-worker-kill kills one.
+    stack = Stack(db_suffix=f"chaos_{name.replace('-', '_')}", split=True, write_replicas=2, extra_env=env)
     prom = probe = None
     try:
         stack.prepare(database=ha is None)

@@ -69,7 +69,7 @@ def percentile(values: list[float], p: float) -> float:
 @dataclass
 class Target:
     grpc_hot: str  # host:port that serves ValidateLease
-    grpc_write: str  # host:port that serves the mutations (the same address when not split)
+    grpc_write: str  # host:port[,host:port...] of the mutation pool's replicas (grpc_hot when not split)
     web: str = ""  # http://host:port of gunicorn ("" = no REST share)
     certs: Path | None = None  # the dev PKI directory (None = plaintext)
 
@@ -246,7 +246,13 @@ class Mix:
         self.hot = [
             pb_grpc.NumberingServiceStub(_channel(t.grpc_hot, t.certs, VALIDATE_CN)) for _ in range(self.channels)
         ]
-        self.write = [pb_grpc.NumberingServiceStub(_channel(t.grpc_write, t.certs, PORTAL_CN)) for _ in range(2)]
+        # One or more mutation-pool replicas ("a,b"): each attempt picks one, as a client
+        # balancing over a headless Service's pods does.
+        self.write = [
+            pb_grpc.NumberingServiceStub(_channel(address, t.certs, PORTAL_CN))
+            for address in t.grpc_write.split(",")
+            for _ in range(2)
+        ]
         self.has_extend = hasattr(self.write[0], "ExtendReservation")
 
     # --- one operation each ---------------------------------------------------------------

@@ -50,6 +50,7 @@ class Stack:
         db_suffix: str = "mix",
         grpc_workers: int = 1,
         write_workers: int = 1,
+        write_replicas: int = 1,
         web_workers: int = 1,
         web_threads: int = 8,
         split: bool = False,
@@ -58,6 +59,7 @@ class Stack:
     ) -> None:
         self.split, self.relay = split, relay
         self.grpc_workers, self.write_workers = grpc_workers, write_workers
+        self.write_replicas = write_replicas
         self.web_workers, self.web_threads = web_workers, web_threads
         self.certs = ROOT / ".dev" / "grpc"
         self.env = self._env(db_suffix, extra_env or {})
@@ -157,23 +159,25 @@ class Stack:
                 ],
                 hot_env,
             )
-            self.ports["grpc_write"] = free_port()
-            self.metrics_ports["grpc_write"] = free_port()
-            self._start(
-                "grpc_write",
-                [
-                    PY,
-                    "manage.py",
-                    "grpcserver",
-                    "--workers",
-                    str(self.write_workers),
-                    "--port",
-                    str(self.ports["grpc_write"]),
-                    "--metrics-port",
-                    str(self.metrics_ports["grpc_write"]),
-                ],
-                dict(grpc_env, GRPC_POOL="mutations"),
-            )
+            for replica in range(self.write_replicas):
+                name = "grpc_write" if replica == 0 else f"grpc_write{replica + 1}"
+                self.ports[name] = free_port()
+                self.metrics_ports[name] = free_port()
+                self._start(
+                    name,
+                    [
+                        PY,
+                        "manage.py",
+                        "grpcserver",
+                        "--workers",
+                        str(self.write_workers),
+                        "--port",
+                        str(self.ports[name]),
+                        "--metrics-port",
+                        str(self.metrics_ports[name]),
+                    ],
+                    dict(grpc_env, GRPC_POOL="mutations"),
+                )
         else:
             self.ports["grpc_write"] = hot_port
             self.metrics_ports["grpc_hot"] = free_port()
@@ -242,7 +246,9 @@ class Stack:
     def target(self) -> Target:
         return Target(
             grpc_hot=f"127.0.0.1:{self.ports['grpc_hot']}",
-            grpc_write=f"127.0.0.1:{self.ports['grpc_write']}",
+            grpc_write=",".join(
+                f"127.0.0.1:{port}" for name, port in sorted(self.ports.items()) if name.startswith("grpc_write")
+            ),
             web=f"http://127.0.0.1:{self.ports['web']}",
             certs=self.certs,
         )
