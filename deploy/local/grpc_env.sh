@@ -10,5 +10,5 @@ export GRPC_TLS_KEY_FILE=${GRPC_TLS_KEY_FILE:-$GRPC_DEV_DIR/server.key}
 export GRPC_TLS_CLIENT_CA_FILE=${GRPC_TLS_CLIENT_CA_FILE:-$GRPC_DEV_DIR/ca.pem}
 export GRPC_PORT=${GRPC_PORT:-50051}
 echo "numbering-service gRPC:  localhost:${GRPC_PORT} hot path: ValidateLease, Lookup (mTLS; client certs per CN in ${GRPC_DEV_DIR}, CA ${GRPC_DEV_DIR}/ca.pem)"
-echo "                         localhost:${GRPC_WRITE_PORT:-50052} mutations: Reserve, Assign, Release, Recall, Lookup (ADR 1101)"
+echo "                         localhost:${GRPC_WRITE_PORT:-50052} mutations: Reserve, ExtendReservation, Assign, Release, Recall, Lookup (ADR 1101)"
 echo "                 metrics: http://127.0.0.1:${GRPC_METRICS_PORT:-9464}/metrics, mutation pool :${GRPC_WRITE_METRICS_PORT:-9465}"
