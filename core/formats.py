@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
+from phonenumbers import NumberParseException, PhoneNumberType
 
 from core.errors import ValidationError
 
@@ -44,6 +44,7 @@ _IMPORT_CELL = re.compile(r"^(?:\+93|93|0)[0-9]{9}$|^[1-9][0-9]{2,4}$")
 # into a copy-paste: LRM, RLM, ALM, the embeddings/overrides and the isolates.
 _SEPARATORS = re.compile(r"[\s\-‐-―−./()]")
 _BIDI_MARKS = re.compile(r"[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
+_NATIONAL_DIGITS = 9  # every Afghan number, mobile or fixed, has 9 digits after +93 (or 0)
 _MOBILE_TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
 MSISDN_RULE = f"a valid Afghan mobile number (libphonenumber, region {REGION})"
@@ -126,11 +127,9 @@ def parse_number(value: object, *, field: str = "number") -> ParsedNumber:
         raise refuse(f"+{parsed.country_code} is a foreign country code ({where}), not Afghanistan's +93")
     if not phonenumbers.is_valid_number(parsed):
         digits = len(str(parsed.national_number))
-        length = phonenumbers.is_possible_number_with_reason(parsed)
-        if length in (ValidationResult.TOO_SHORT, ValidationResult.INVALID_LENGTH) and digits < 9:
-            reason = f"too short: {digits} digits where an Afghan mobile number has 9 after +93 (or 0)"
-        elif length in (ValidationResult.TOO_LONG, ValidationResult.INVALID_LENGTH):
-            reason = f"too long: {digits} digits where an Afghan mobile number has 9 after +93 (or 0)"
+        if digits != _NATIONAL_DIGITS:
+            short_or_long = "too short" if digits < _NATIONAL_DIGITS else "too long"
+            reason = f"{short_or_long}: {digits} digits where an Afghan mobile number has 9 after +93 (or 0)"
         else:
             reason = "no Afghan range of libphonenumber holds it"
         raise refuse(reason)

@@ -36,6 +36,11 @@ pytestmark = pytest.mark.django_db
         ("0093791", {"+93791234567", "+93791299999"}),
         ("937912", {"+93791234567", "+93791299999"}),
         ("40", {"4040"}),
+        ("۰۷۹ ۱۲۳ ۴۵۶۷", {"+93791234567"}),  # Persian digits (issue 16)
+        ("٠٠٩٣٧٩١٢٣٤٥٦٧", {"+93791234567"}),  # Arabic-Indic, 00-prefixed
+        ("+937۹1234567", {"+93791234567"}),  # mixed: the same number, never a second one
+        ("۰۷۹۱", {"+93791234567", "+93791299999"}),
+        ("۴۰", {"4040"}),
         ("abc", set()),
         ("", {"+93791234567", "+93791299999", "+93721234567", "4040"}),
     ],
@@ -56,6 +61,8 @@ def test_changelist_finds_a_number_by_national_format(ops_client, roshan):
     page = ops_client.get(url, {"q": "079555000"}).content.decode()
     assert "+93795550001" in page and "+93795550002" in page
     assert "+93795550001" not in ops_client.get(url, {"q": "zzz"}).content.decode()
+    page = ops_client.get(url, {"q": "۰۷۹۵۵۵۰۰۰۱"}).content.decode()  # Persian digits (issue 16)
+    assert "+93795550001" in page and "+93795550002" not in page
     assert "+93795550002" in ops_client.get(url).content.decode()
 
 
