@@ -11,7 +11,6 @@ raw SQL that bypasses the parser.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import phonenumbers
 import pytest
