@@ -120,9 +120,9 @@ def parse_number(value: object, *, field: str = "number") -> ParsedNumber:
     try:
         parsed = phonenumbers.parse(compact, REGION)
     except NumberParseException as exc:
-        raise refuse(f"libphonenumber cannot read it ({exc.args[0] if exc.args else exc})") from None
+        raise refuse(f"libphonenumber cannot read it ({getattr(exc, '_msg', exc)})") from None
     if parsed.country_code != COUNTRY_CODE:
-        region = phonenumbers.region_code_for_country_code(parsed.country_code)
+        region = phonenumbers.region_code_for_country_code(parsed.country_code or 0)
         where = region if region and region not in ("ZZ", "001") else "non-geographic"
         raise refuse(f"+{parsed.country_code} is a foreign country code ({where}), not Afghanistan's +93")
     if not phonenumbers.is_valid_number(parsed):

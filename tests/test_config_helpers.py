@@ -113,6 +113,11 @@ def test_a_broken_format_string_does_not_break_logging() -> None:
         ("national 0791234567", "national 0791****67"),
         ("intl 93791234567.", "intl 93791****67."),
         ("id 12793123456789 stays", "id 12793123456789 stays"),  # inside a longer digit run: not a number
+        ("dialled 0093791234567", "dialled 0093791****67"),
+        ("Persian ۰۷۹۱۲۳۴۵۶۷ typed", "Persian ۰۷۹۱****۶۷ typed"),
+        ("Arabic-Indic +٩٣٧٩١٢٣٤٥٦٧", "Arabic-Indic +٩٣٧٩١****٦٧"),
+        ("mixed +937۹1234567", "mixed +937۹1****67"),
+        ("order 123456789012 stays", "order 123456789012 stays"),  # not an Afghan mobile number
     ],
 )
 def test_log_filter_masks_afghan_msisdns_in_every_accepted_form(text: str, masked: str) -> None:

@@ -7,7 +7,7 @@ let a Persian digit through (`+937۹1234567`), so a production table may hold su
 1. ADD CONSTRAINT … NOT VALID — a short ACCESS EXCLUSIVE lock, no scan; from then on every
    INSERT and UPDATE is checked.
 2. A count of the rows that break it: if there are any, the migration stops with the count
-   and the runbook (docs/ops/runbooks/non-ascii-numbers.md) — an operator decides what such
+   and the runbook (docs/runbooks/non-ascii-numbers.md) — an operator decides what such
    a row is (a twin of an ASCII number, or a number to rewrite), not a migration.
 3. VALIDATE CONSTRAINT — a scan under SHARE UPDATE EXCLUSIVE, which blocks no reads or writes.
 
@@ -49,7 +49,7 @@ DECLARE
 BEGIN
   SELECT count(*) INTO bad FROM numbering_number WHERE NOT ({CONDITION});
   IF bad > 0 THEN
-    RAISE EXCEPTION 'numbering 0009: % number row(s) are not ASCII E.164 (+93 and 9 digits) or a 3-5 digit short code; see docs/ops/runbooks/non-ascii-numbers.md', bad;
+    RAISE EXCEPTION 'numbering 0009: % number row(s) are not ASCII E.164 (+93 and 9 digits) or a 3-5 digit short code; see docs/runbooks/non-ascii-numbers.md', bad;
   END IF;
 END $$;
 ALTER TABLE numbering_number VALIDATE CONSTRAINT {NAME};

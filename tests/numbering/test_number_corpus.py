@@ -135,6 +135,8 @@ REFUSED = [
     ("formula", "=1+1", "'='"),
     ("two plus signs", "++93791234567", "'+'"),
     ("short code starting with 0", "0404", "too short"),
+    ("plus then 0", "+0791234567", "libphonenumber cannot read it"),
+    ("far too long", "0" * 30, "libphonenumber cannot read it"),
 ]
 
 
@@ -214,3 +216,41 @@ def test_staff_search_and_filters_read_persian_and_arabic_indic_digits() -> None
     assert found("+937۹1234567") == {"+93791234567"}
     assert found("۰۷۹۱۲") == {"+93791234567", "+93791299999"}  # a prefix
     assert set(qs.filter(selectors.pattern_q("*۹۹۹۹۹")).values_list("number", flat=True)) == {"+93791299999"}
+
+
+def test_the_migration_stops_on_a_stored_non_ascii_row_and_validates_once_it_is_fixed(committed: None) -> None:
+    """A production table may hold the issue's row (the old parser let it in). Run as the
+    table's owner, as migrations are, in one transaction rolled back at the end (DDL is
+    transactional in PostgreSQL), so the test database keeps its validated constraint."""
+    from importlib import import_module
+
+    import psycopg
+
+    from tests.conftest import owner_dsn
+    from tests.grpc_server.conftest import as_platform
+
+    migration = import_module("numbering.migrations.0009_i16phone_ascii_check")
+    row = as_platform(lambda: NumberFactory())
+    conn = psycopg.connect(owner_dsn(), autocommit=False)
+    try:
+        cur = conn.cursor()
+        # The migration runs each step in its own transaction; in this one transaction the
+        # deferred cache-sync triggers must fire per statement for ALTER TABLE to run after UPDATE.
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cur.execute(migration.DROP)  # the table as the previous release left it
+        cur.execute("UPDATE numbering_number SET number = '+937۹1234567' WHERE id = %s", [row.pk])
+        cur.execute(migration.ADD_NOT_VALID)
+        cur.execute(migration.ADD_NOT_VALID)  # idempotent: a rerun after the runbook
+        with pytest.raises(psycopg.errors.CheckViolation, match="number_ascii_msisdn_or_short_code"):
+            with conn.transaction():  # the NOT VALID constraint already guards every write
+                cur.execute("UPDATE numbering_number SET number = '+937۸1234567' WHERE id = %s", [row.pk])
+        with pytest.raises(psycopg.errors.RaiseException, match=r"1 number row\(s\) are not ASCII.*non-ascii-numbers"):
+            with conn.transaction():
+                cur.execute(migration.COUNT_THEN_VALIDATE)
+        cur.execute("UPDATE numbering_number SET number = '+93791234567' WHERE id = %s", [row.pk])  # the runbook
+        cur.execute(migration.COUNT_THEN_VALIDATE)
+        cur.execute("SELECT convalidated FROM pg_constraint WHERE conname = %s", [migration.NAME])
+        assert cur.fetchone() == (True,)
+    finally:
+        conn.rollback()
+        conn.close()
