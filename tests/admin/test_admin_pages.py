@@ -320,3 +320,18 @@ def test_audit_verify_button_reports_chain_ok(ops_client, alice):
     number_in(State.ASSIGNED, alice)
     page = ops_client.post(reverse("admin:audit_auditevent_verify"), follow=True).content.decode()
     assert "Audit chain OK" in page
+
+
+def test_leases_reservations_and_audit_are_found_by_a_number_typed_in_persian_digits(ops_client, alice):
+    # Issue 16: every admin search reads numbers through core.formats, and says so.
+    number = number_in(State.ASSIGNED, alice)
+    typed = ("0" + number.number[3:]).translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
+    other = number_in(State.ASSIGNED, alice)
+    for changelist in ("admin:numbering_lease_changelist", "admin:numbering_reservation_changelist"):
+        page = ops_client.get(reverse(changelist), {"q": typed}).content.decode()
+        assert number.number in page and other.number not in page, changelist
+        assert "Persian" in page  # the search help names the forms
+    page = ops_client.get(reverse("admin:audit_auditevent_changelist"), {"q": typed}).content.decode()
+    assert number.number in page and other.number not in page
+    page = ops_client.get(reverse("admin:numbering_number_changelist")).content.decode()
+    assert "libphonenumber" in page and "Arabic-Indic" in page
