@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import re
+import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,13 +40,34 @@ def _mask_if_number(match: re.Match[str]) -> str:
     return mask_number(run) if _AF_MOBILE_RE.fullmatch(ascii_digits(run)) else run
 
 
+# A URL in an access log carries what the caller typed percent-encoded: `%2B93…`, or, typed in
+# Persian or Arabic-Indic digits, `%DB%B0%DB%B7…` — no digit for the pattern above to see.
+_ENCODED_RUN_RE = re.compile(r"[0-9]*%[0-9A-Fa-f]{2}(?:%[0-9A-Fa-f]{2}|[0-9])*")
+
+
+def _mask_if_encoded_number(match: re.Match[str]) -> str:
+    run = match.group(0)
+    decoded = urllib.parse.unquote(run)
+    masked = _DIGIT_RUN_RE.sub(_mask_if_number, decoded)
+    return masked if masked != decoded else run
+
+
+_PASSES = ((_DIGIT_RUN_RE, _mask_if_number), (_ENCODED_RUN_RE, _mask_if_encoded_number))
+
+
 def mask_numbers_in(text: str) -> str:
-    return _DIGIT_RUN_RE.sub(_mask_if_number, text)
+    for pattern, mask in _PASSES:
+        text = pattern.sub(mask, text)
+    return text
 
 
 def find_unmasked_number(text: str) -> str | None:
     """The first Afghan mobile number in `text` that is not masked (tests of every log and span)."""
-    return next((m.group(0) for m in _DIGIT_RUN_RE.finditer(text) if _mask_if_number(m) != m.group(0)), None)
+    for pattern, mask in _PASSES:
+        for match in pattern.finditer(text):
+            if mask(match) != match.group(0):
+                return match.group(0)
+    return None
 
 
 class MaskNumbersFilter(logging.Filter):

@@ -22,7 +22,14 @@ from tests.deploy.conftest import KNOWN, NOT_JSON_ALLOWED, PROCESSES, UNKNOWN
 def raw_forms(number: str) -> set[str]:
     digits = number.removeprefix("+")
     national = "0" + digits[2:]
-    return {number, digits, national, digits[2:], urllib.parse.quote(number, safe="")}
+    persian = national.translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
+    arabic_indic = ("00" + digits).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    typed = {persian, arabic_indic}  # issue 16: as people in Afghanistan type them
+    return (
+        {number, digits, national, digits[2:], urllib.parse.quote(number, safe="")}
+        | typed
+        | {urllib.parse.quote(t, safe="") for t in typed}
+    )
 
 
 def test_every_process_logged_something_including_the_access_log(process_logs: dict[str, list[str]]) -> None:
