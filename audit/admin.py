@@ -6,12 +6,15 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 
 from audit.models import AuditEvent, ChainHead
 from audit.services import audit_verify_chains, audited_actions, audited_object_types
 from core.admin import ReadOnlyAdmin, fixed_values_filter
+from core.errors import ValidationError
+from core.formats import normalize_number
 
 
 @admin.register(AuditEvent)
@@ -23,7 +26,19 @@ class AuditEventAdmin(ReadOnlyAdmin):
         fixed_values_filter("action", audited_actions),
     )
     search_fields = ("=object_id", "=actor")
-    search_help_text = "Exact object id (a number in E.164, import:<id>, key:<fingerprint>) or actor (user:<name>)."
+    search_help_text = (
+        "Exact object id (a number in any format people type — 079 123 4567, ۰۷۹۱۲۳۴۵۶۷ — import:<id>, "
+        "key:<fingerprint>) or actor (user:<name>)."
+    )
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[AuditEvent], search_term: str) -> Any:
+        # A number is recorded under its stored (ASCII E.164) form: read what staff typed first.
+        try:
+            search_term = normalize_number(search_term)
+        except ValidationError:
+            pass
+        return super().get_search_results(request, queryset, search_term)
+
     change_list_template = "admin/audit/auditevent/change_list.html"
 
     def get_urls(self) -> list[Any]:

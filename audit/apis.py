@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from audit.models import AuditEvent
 from audit.services import audit_verify_chains
 from core.api.views import ScopedAPIView, ScopedReadOnlyViewSet
-from core.formats import normalize_number
+from core.formats import INPUT_HELP, normalize_number
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
@@ -42,7 +42,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
 class AuditEventFilter(df.FilterSet):
     object_type = df.CharFilter()
     object_id = df.CharFilter()
-    number = df.CharFilter(method="filter_number", help_text="events of one number, in any format")
+    number = df.CharFilter(method="filter_number", help_text=f"events of one number: {INPUT_HELP}")
     action = df.CharFilter()
     actor = df.CharFilter()
     tenant = df.UUIDFilter(field_name="tenant_id")

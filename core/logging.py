@@ -6,19 +6,24 @@ import json
 import logging
 import os
 import re
+import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
 
 from opentelemetry import trace
 
+from core.formats import ascii_digits
 from core.request_context import get_request_id, get_tenant
 
 # Python warnings (a library's DeprecationWarning, Celery's SecurityWarning) are log records
 # too: through the handlers below they come out as JSON and masked, not as raw stderr text.
 logging.captureWarnings(True)
 
-# E.164 / national / 93-prefixed Afghan mobile numbers, anywhere in a message.
-_NUMBER_RE = re.compile(r"(?<![\d+])(?:\+93|93|0)?7\d{8}(?!\d)")
+# E.164 / 0093 / national / 93-prefixed Afghan mobile numbers, anywhere in a message, in
+# any script's digits (issue 16: a Persian-digit number a caller typed is as personal as an
+# ASCII one). `\d` is Unicode here on purpose; a candidate run is read as ASCII to decide.
+_DIGIT_RUN_RE = re.compile(r"(?<![\d+])\+?\d{9,13}(?!\d)")
+_AF_MOBILE_RE = re.compile(r"(?:\+93|0093|93|0)?7[0-9]{8}")
 
 
 def mask_number(value: str) -> str:
@@ -30,8 +35,39 @@ def mask_number(value: str) -> str:
     return value[0] + "*" * (len(value) - 1)
 
 
+def _mask_if_number(match: re.Match[str]) -> str:
+    run = match.group(0)
+    return mask_number(run) if _AF_MOBILE_RE.fullmatch(ascii_digits(run)) else run
+
+
+# A URL in an access log carries what the caller typed percent-encoded: `%2B93…`, or, typed in
+# Persian or Arabic-Indic digits, `%DB%B0%DB%B7…` — no digit for the pattern above to see.
+_ENCODED_RUN_RE = re.compile(r"[0-9]*%[0-9A-Fa-f]{2}(?:%[0-9A-Fa-f]{2}|[0-9])*")
+
+
+def _mask_if_encoded_number(match: re.Match[str]) -> str:
+    run = match.group(0)
+    decoded = urllib.parse.unquote(run)
+    masked = _DIGIT_RUN_RE.sub(_mask_if_number, decoded)
+    return masked if masked != decoded else run
+
+
+_PASSES = ((_DIGIT_RUN_RE, _mask_if_number), (_ENCODED_RUN_RE, _mask_if_encoded_number))
+
+
 def mask_numbers_in(text: str) -> str:
-    return _NUMBER_RE.sub(lambda m: mask_number(m.group(0)), text)
+    for pattern, mask in _PASSES:
+        text = pattern.sub(mask, text)
+    return text
+
+
+def find_unmasked_number(text: str) -> str | None:
+    """The first Afghan mobile number in `text` that is not masked (tests of every log and span)."""
+    for pattern, mask in _PASSES:
+        for match in pattern.finditer(text):
+            if mask(match) != match.group(0):
+                return match.group(0)
+    return None
 
 
 class MaskNumbersFilter(logging.Filter):

@@ -33,6 +33,7 @@ from exports.serializers import (
     export_url,
 )
 from exports.verify import regulator_export_verify
+from numbering.selectors import PREFIX_RULE
 
 EXPORT_PARAM = OpenApiParameter(
     "id", str, OpenApiParameter.PATH, description="the export's numeric id or its period YYYY-MM"
@@ -166,7 +167,7 @@ def _inventory_params() -> list[OpenApiParameter]:
         "vanity_tier": "exact tier, e.g. GOLD",
         "tenant": "tenant id (UUID)",
         "pool": "inventory pool code",
-        "prefix": "digits the number starts with, optionally after +",
+        "prefix": PREFIX_RULE,
     }
     return [OpenApiParameter(name, str, OpenApiParameter.QUERY, description=rules[name]) for name in rules]
 

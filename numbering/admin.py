@@ -120,6 +120,22 @@ class StateFilter(admin.SimpleListFilter):
         return queryset.filter(state=self.value()) if self.value() else queryset
 
 
+# Staff type numbers as anyone in Afghanistan does (issue 16): core.formats reads them all.
+NUMBER_SEARCH_HELP = (
+    "Any format: +93791234567, 0093 79 123 4567, 079 123 4567, ۰۷۹۱۲۳۴۵۶۷ (Persian), ٠٧٩١٢٣٤٥٦٧ "
+    "(Arabic-Indic), a short code, or a prefix — read as libphonenumber does for region AF."
+)
+
+
+class NumberSearchMixin:
+    """Search rows that hang off a number (reservations, leases) by any number format."""
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> Any:
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(number__in=selectors.number_search(Number.objects.all(), search_term)), False
+
+
 @admin.register(Number)
 class NumberAdmin(BigTableAdmin):
     list_display = ("number", "kind", "state", "issuer", "pool", "vanity_tier", "tenant", "version", "state_changed_at")
@@ -132,7 +148,7 @@ class NumberAdmin(BigTableAdmin):
         fixed_values_filter("vanity_tier", selectors.vanity_tier_codes),
     )
     search_fields = ("number",)
-    search_help_text = "Any format: +93791234567, 93791234567, 0791234567, 079 123 4567, a short code, or a prefix."
+    search_help_text = NUMBER_SEARCH_HELP
     raw_id_fields = ("tenant", "last_tenant", "block", "pool")
     readonly_fields = (
         "number",
@@ -235,7 +251,7 @@ class NumberAdmin(BigTableAdmin):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(ReadOnlyAdmin):
+class ReservationAdmin(NumberSearchMixin, ReadOnlyAdmin):
     matrix_read = "admin.numbers.read"
     list_display = (
         "number",
@@ -253,10 +269,11 @@ class ReservationAdmin(ReadOnlyAdmin):
     list_filter = ("status",)
     raw_id_fields = ("number", "tenant")
     search_fields = ("number__number",)
+    search_help_text = NUMBER_SEARCH_HELP
 
 
 @admin.register(Lease)
-class LeaseAdmin(ReadOnlyAdmin):
+class LeaseAdmin(NumberSearchMixin, ReadOnlyAdmin):
     matrix_read = "admin.leases.read"
     list_display = (
         "number",
@@ -275,6 +292,7 @@ class LeaseAdmin(ReadOnlyAdmin):
     list_filter = ("status", "auto_renew")
     raw_id_fields = ("number", "tenant", "reservation")
     search_fields = ("number__number",)
+    search_help_text = NUMBER_SEARCH_HELP
 
 
 class QuarantinePolicyForm(forms.ModelForm):

@@ -7,7 +7,7 @@ from typing import Any
 import django_filters as df
 from django.db.models import QuerySet
 
-from core.formats import normalize_number
+from core.formats import INPUT_HELP, normalize_number
 from numbering import selectors
 from numbering.lifecycle import State
 from numbering.models import Lease, Number, Reservation
@@ -18,7 +18,7 @@ STATE_CHOICES = [(s.value, s.value) for s in State]
 class NumberSearchFilter(df.FilterSet):
     """Search by any number format, prefix, digit pattern, vanity tier, kind, issuer."""
 
-    number = df.CharFilter(method="filter_number", help_text="exact number in any format (+93…, 93…, 07…, short code)")
+    number = df.CharFilter(method="filter_number", help_text=f"exact number: {INPUT_HELP}")
     prefix = df.CharFilter(method="filter_prefix", help_text=selectors.PREFIX_RULE)
     pattern = df.CharFilter(method="filter_pattern", help_text=selectors.PATTERN_RULE)
     kind = df.ChoiceFilter(choices=Number.Kind.choices)

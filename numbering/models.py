@@ -12,6 +12,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Now
 
+from core.formats import MSISDN_STORED_SQL, SHORT_CODE_STORED_SQL
 from numbering.lifecycle import State
 
 # The vanity tiers seeded by migration 0009 (ATRA's vanity list names one per code). The
@@ -100,6 +101,14 @@ class Number(models.Model):
             models.CheckConstraint(
                 condition=~models.Q(state="QUARANTINED") | models.Q(quarantine_until__isnull=False),
                 name="number_quarantined_has_deadline",
+            ),
+            # The last line behind core.formats (issue 16, ADR 1600): ASCII only, so a Persian or
+            # Arabic-Indic digit can never make a second "number" beside the ASCII one.
+            # Added NOT VALID, then validated (numbering 0009).
+            models.CheckConstraint(
+                condition=models.Q(kind="MSISDN", number__regex=MSISDN_STORED_SQL)
+                | models.Q(kind="SHORT_CODE", number__regex=SHORT_CODE_STORED_SQL),
+                name="number_ascii_msisdn_or_short_code",
             ),
         ]
 

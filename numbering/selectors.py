@@ -24,16 +24,23 @@ from django.db.models import Count, Q, QuerySet
 
 from audit.models import AuditEvent
 from core import errors
-from core.formats import normalize_number, strip_separators
+from core.formats import ascii_digits, normalize_number, strip_separators
 from numbering.lifecycle import CLOSED_CONTRACT_STATUSES, HELD_STATES, State
 from numbering.models import Lease, Number, Reservation, TierPriceChange, VanityTier
 from pools.models import TenantPool
 
-_PREFIX = re.compile(r"^\+?\d{1,15}$")
+# Both run on ASCII: strip_separators/ascii_digits first read Persian and Arabic-Indic digits.
+_PREFIX = re.compile(r"^\+?[0-9]{1,15}$")
 _PATTERN = re.compile(r"^[0-9*?]{1,20}$")
 
-PREFIX_RULE = "digits with an optional leading + (any number format: +9379, 9379, 079, 79, 40)"
-PATTERN_RULE = "digits with * (any run of digits) and ? (one digit), e.g. *777* or 4?4?, at most 20 characters"
+PREFIX_RULE = (
+    "digits with an optional leading + (any number format: +9379, 009379, 9379, 079, 79, 40; "
+    "ASCII, Persian or Arabic-Indic digits)"
+)
+PATTERN_RULE = (
+    "digits with * (any run of digits) and ? (one digit), e.g. *777* or 4?4?, at most 20 characters "
+    "(ASCII, Persian or Arabic-Indic digits)"
+)
 
 
 def prefix_q(value: str, *, field: str = "prefix") -> Q:
@@ -60,11 +67,12 @@ def pattern_q(value: str, *, field: str = "pattern") -> Q:
     """A digit pattern matched against every digit of the stored number (E.164 digits
     include the 93 country code). Only digits, * and ? reach the regex: nothing a caller
     sends can be a regex construct."""
+    raw, value = value, ascii_digits(value or "")
     if not value or not _PATTERN.match(value):
         raise errors.ValidationError(
-            f"{field}: {value[:32]!r} is not a valid pattern; expected {PATTERN_RULE}", field=field
+            f"{field}: {raw[:32]!r} is not a valid pattern; expected {PATTERN_RULE}", field=field
         )
-    body = "".join(r"\d*" if ch == "*" else r"\d" if ch == "?" else ch for ch in value)
+    body = "".join("[0-9]*" if ch == "*" else "[0-9]" if ch == "?" else ch for ch in value)
     return Q(number__regex=r"^\+?" + body + "$")
 
 

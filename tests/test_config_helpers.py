@@ -113,6 +113,15 @@ def test_a_broken_format_string_does_not_break_logging() -> None:
         ("national 0791234567", "national 0791****67"),
         ("intl 93791234567.", "intl 93791****67."),
         ("id 12793123456789 stays", "id 12793123456789 stays"),  # inside a longer digit run: not a number
+        ("dialled 0093791234567", "dialled 0093791****67"),
+        ("Persian ۰۷۹۱۲۳۴۵۶۷ typed", "Persian ۰۷۹۱****۶۷ typed"),
+        ("Arabic-Indic +٩٣٧٩١٢٣٤٥٦٧", "Arabic-Indic +٩٣٧٩١****٦٧"),
+        ("mixed +937۹1234567", "mixed +937۹1****67"),
+        ("order 123456789012 stays", "order 123456789012 stays"),  # not an Afghan mobile number
+        ("GET /numbers/%2B93791234567/", "GET /numbers/%2B93791****67/"),
+        ("GET /n/?q=%DB%B0%DB%B7%DB%B9%DB%B1%DB%B2%DB%B3%DB%B4%DB%B5%DB%B6%DB%B7 200", "GET /n/?q=۰۷۹۱****۶۷ 200"),
+        ("GET /n/%D9%A0%D9%A7%D9%A91234567/", "GET /n/٠٧٩1****67/"),  # mixed scripts
+        ("name=%D8%A7%D9%84%D9%81 2", "name=%D8%A7%D9%84%D9%81 2"),  # encoded text, not a number
     ],
 )
 def test_log_filter_masks_afghan_msisdns_in_every_accepted_form(text: str, masked: str) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from contracts.imports.outcome import Refusal
 from contracts.models import Issuer, NumberBlock
 from core import errors
-from core.formats import MSISDN, SHORT_CODE, is_canonical_msisdn, parse_number
+from core.formats import MSISDN, SHORT_CODE, is_canonical_msisdn, parse_import_number
 from numbering.selectors import vanity_tier_codes
 from pools.models import InventoryPool
 
@@ -74,7 +74,9 @@ class RowChecker:
                     column, f"{value[:1]!r} at the start of a cell could be read as a spreadsheet formula"
                 )
         try:
-            parsed = parse_number(values["number"])
+            # Strict about the file's format (ASCII digits, no separators), then the rule every
+            # input passes (libphonenumber, region AF): nothing non-ASCII is ever stored.
+            parsed = parse_import_number(values["number"])
         except errors.ValidationError as exc:
             return row.invalid("number", exc.message.removeprefix("number: "))
         row.number, kind = parsed.number, values["kind"].strip()

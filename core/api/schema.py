@@ -10,6 +10,7 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
 from core.api.errors import PROBLEM_CONTENT_TYPE
+from core.formats import INPUT_HELP
 
 
 class FieldErrorSerializer(serializers.Serializer):
@@ -84,6 +85,6 @@ NUMBER_PARAM = OpenApiParameter(
     "number",
     str,
     OpenApiParameter.PATH,
-    description="any format: +93…, 93…, 07…, short code",
+    description=INPUT_HELP,
     pattern=r"^[^/A-Za-z]+$",
 )

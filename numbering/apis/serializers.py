@@ -7,6 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.formats import INPUT_HELP
 from numbering import lifecycle, snapshots
 from numbering.models import Lease, Number, QuarantinePolicy, Reservation, TierPriceChange, VanityTier
 from numbering.services import MAX_LEASE_DAYS, MAX_RESERVE_BATCH
@@ -360,7 +361,7 @@ class AdminReserveSerializer(_Versioned):
 class ReservationCreateSerializer(serializers.Serializer):
     """Either `number` (one specific number) or `count` (+ criteria): n numbers matching."""
 
-    number = serializers.CharField(required=False, max_length=32, help_text="any format: +93…, 93…, 07…, short code")
+    number = serializers.CharField(required=False, max_length=32, help_text=INPUT_HELP)
     expected_version = serializers.IntegerField(**_VERSION)  # type: ignore[arg-type]
     count = serializers.IntegerField(required=False, min_value=1, max_value=MAX_RESERVE_BATCH)
     kind = serializers.ChoiceField(required=False, choices=Number.Kind.choices)

@@ -37,6 +37,11 @@ pytestmark = pytest.mark.django_db
         ("0093791", {"+93791234567", "+93791299999"}),
         ("937912", {"+93791234567", "+93791299999"}),
         ("40", {"4040"}),
+        ("۰۷۹ ۱۲۳ ۴۵۶۷", {"+93791234567"}),  # Persian digits (issue 16)
+        ("٠٠٩٣٧٩١٢٣٤٥٦٧", {"+93791234567"}),  # Arabic-Indic, 00-prefixed
+        ("+937۹1234567", {"+93791234567"}),  # mixed: the same number, never a second one
+        ("۰۷۹۱", {"+93791234567", "+93791299999"}),
+        ("۴۰", {"4040"}),
         ("abc", set()),
         ("", {"+93791234567", "+93791299999", "+93721234567", "4040"}),
     ],
@@ -57,6 +62,8 @@ def test_changelist_finds_a_number_by_national_format(ops_client, roshan):
     page = ops_client.get(url, {"q": "079555000"}).content.decode()
     assert "+93795550001" in page and "+93795550002" in page
     assert "+93795550001" not in ops_client.get(url, {"q": "zzz"}).content.decode()
+    page = ops_client.get(url, {"q": "۰۷۹۵۵۵۰۰۰۱"}).content.decode()  # Persian digits (issue 16)
+    assert "+93795550001" in page and "+93795550002" not in page
     assert "+93795550002" in ops_client.get(url).content.decode()
 
 
@@ -319,3 +326,18 @@ def test_audit_verify_button_reports_chain_ok(ops_client, alice):
     number_in(State.ASSIGNED, alice)
     page = ops_client.post(reverse("admin:audit_auditevent_verify"), follow=True).content.decode()
     assert "Audit chain OK" in page
+
+
+def test_leases_reservations_and_audit_are_found_by_a_number_typed_in_persian_digits(ops_client, alice):
+    # Issue 16: every admin search reads numbers through core.formats, and says so.
+    number = number_in(State.ASSIGNED, alice)
+    typed = ("0" + number.number[3:]).translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
+    other = number_in(State.ASSIGNED, alice)
+    for changelist in ("admin:numbering_lease_changelist", "admin:numbering_reservation_changelist"):
+        page = ops_client.get(reverse(changelist), {"q": typed}).content.decode()
+        assert number.number in page and other.number not in page, changelist
+        assert "Persian" in page  # the search help names the forms
+    page = ops_client.get(reverse("admin:audit_auditevent_changelist"), {"q": typed}).content.decode()
+    assert number.number in page and other.number not in page
+    page = ops_client.get(reverse("admin:numbering_number_changelist")).content.decode()
+    assert "libphonenumber" in page and "Arabic-Indic" in page

@@ -157,6 +157,15 @@ ROW_CASES = [
     ("formula tab", "\t0791234567,MSISDN,,B1\n", "column number: '\\t' at the start"),
     ("formula CR", '"\r0791234567",MSISDN,,B1\n', "column number: '\\r' at the start"),
     ("formula in kind", "+93791234567,=MSISDN,,B1\n", "column kind: '=' at the start"),
+    # Issue 16: the file format stays strict — ASCII digits, no separators — so nothing
+    # non-ASCII is ever stored from a file, and libphonenumber's rule still applies.
+    ("Persian digits", "۰۷۹۱۲۳۴۵۶۷,MSISDN,,B1\n", "column number: '۰۷۹۱۲۳۴۵۶۷' is not a valid number; an MNO/ATRA"),
+    ("Arabic-Indic digits", "٩٣٧٩١٢٣٤٥٦٧,MSISDN,,B1\n", "holds ASCII digits only"),
+    ("a Persian digit inside", "+937۹1234567,MSISDN,,B1\n", "column number: '+' at the start"),
+    ("separators", "079 123 4567,MSISDN,,B1\n", "holds ASCII digits only, no separators"),
+    ("00 prefix", "0093791234567,MSISDN,,B1\n", "holds ASCII digits only"),
+    ("fixed line", "93202234567,MSISDN,,B1\n", "a fixed-line number"),
+    ("no AF range", "0691234567,MSISDN,,B1\n", "no Afghan range"),
 ]
 
 
@@ -336,3 +345,11 @@ def test_progress_counts_every_row(roshan, system, settings):
     outcome = _run("ROSHAN", sign_csv(HEADER + msisdn_rows(250)), system)
     imp = InventoryImport.objects.get(pk=outcome.import_id)
     assert (imp.processed_rows, imp.total_rows, imp.accepted_count) == (250, 250, 250)
+
+
+def test_valid_rows_mode_skips_non_ascii_rows_and_stores_only_ascii(roshan, system):
+    body = HEADER + msisdn_rows(2) + "۰۷۹۱۲۳۴۵۶۷,MSISDN,,R-2026-01\n" + "٠٧٩١٢٣٤٥٦٨,MSISDN,,R-2026-01\n"
+    outcome = _run("ROSHAN", sign_csv(body), system, mode="valid-rows")
+    assert outcome.committed and (outcome.accepted, outcome.rejected) == (2, 2), outcome.message
+    stored = list(Number.objects.values_list("number", flat=True))
+    assert len(stored) == 2 and all(n.isascii() for n in stored)

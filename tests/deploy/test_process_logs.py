@@ -15,14 +15,21 @@ import urllib.parse
 
 import pytest
 
-from core.logging import _NUMBER_RE, LOG_FIELDS
+from core.logging import LOG_FIELDS, find_unmasked_number
 from tests.deploy.conftest import KNOWN, NOT_JSON_ALLOWED, PROCESSES, UNKNOWN
 
 
 def raw_forms(number: str) -> set[str]:
     digits = number.removeprefix("+")
     national = "0" + digits[2:]
-    return {number, digits, national, digits[2:], urllib.parse.quote(number, safe="")}
+    persian = national.translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
+    arabic_indic = ("00" + digits).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    typed = {persian, arabic_indic}  # issue 16: as people in Afghanistan type them
+    return (
+        {number, digits, national, digits[2:], urllib.parse.quote(number, safe="")}
+        | typed
+        | {urllib.parse.quote(t, safe="") for t in typed}
+    )
 
 
 def test_every_process_logged_something_including_the_access_log(process_logs: dict[str, list[str]]) -> None:
@@ -53,7 +60,7 @@ def test_no_line_of_any_process_contains_a_number_in_full(process_logs: dict[str
         for line in lines:
             leaked = {form for form in forms if form in line}
             assert not leaked, f"{name} logged {leaked}: {line[:300]}"
-            assert not _NUMBER_RE.search(line), f"{name} logged an unmasked number: {line[:300]}"
+            assert not find_unmasked_number(line), f"{name} logged an unmasked number: {line[:300]}"
     web = "\n".join(process_logs["web"])
     assert "+93791****67" in web, "the scan must see the masked form of the numbers it sent"
 
