@@ -19,7 +19,7 @@ from django.utils.html import format_html, format_html_join
 
 from contracts import services, signing
 from contracts.imports import import_create
-from contracts.models import Contract, InventoryImport, Issuer, NumberBlock, SigningKey
+from contracts.models import Contract, ContractEndingNotice, InventoryImport, Issuer, NumberBlock, SigningKey
 from contracts.selectors import contract_termination_preview, signing_key_problem
 from contracts.services import (
     check_key_window,
@@ -31,7 +31,7 @@ from contracts.services import (
     signing_key_revoke,
 )
 from core import authz
-from core.admin import BigTableAdmin, MatrixAdmin, MatrixPermissions
+from core.admin import BigTableAdmin, MatrixAdmin, MatrixPermissions, ReadOnlyAdmin
 from core.authz import roles_of, staff_actor
 from core.errors import DomainError
 
@@ -492,3 +492,14 @@ class InventoryImportAdmin(BigTableAdmin):
                 "error": imp.error,
             }
         )
+
+
+@admin.register(ContractEndingNotice)
+class ContractEndingNoticeAdmin(ReadOnlyAdmin):
+    """The end-date warnings sent to tenants (ADR 1611): what was sent, never edited."""
+
+    matrix_read = "admin.contracts.read"
+    list_display = ("contract", "tenant", "days_before", "ends_on", "numbers", "sent_at")
+    list_filter = ("days_before",)
+    search_fields = ("contract__reference",)
+    list_select_related = ("contract", "tenant")
