@@ -153,7 +153,7 @@ bench-mix: venv services
 CHAOS_DRILLS := drill-redis-outage drill-nats-outage drill-relay-kill drill-grpc-worker-kill drill-redis-memory-pressure
 # Not in `drills` (it brings up the three-region stack, ~3 min): make drill-postgres-failover
 .PHONY: $(CHAOS_DRILLS) drills
-$(CHAOS_DRILLS): venv services
+drill-redis-outage drill-nats-outage drill-relay-kill drill-grpc-worker-kill drill-redis-memory-pressure: venv services
 	$(PYTHON) bench/chaos/run.py $(@:drill-%=%) $(DRILL_ARGS)
 .PHONY: drill-postgres-failover
 drill-postgres-failover: venv ha-install
