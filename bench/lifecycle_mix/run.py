@@ -98,9 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--web-threads", type=int, default=8)
     parser.add_argument("--split", action="store_true", help="hot-path and mutation gRPC pools (ADR 1101)")
     parser.add_argument("--compare", action="store_true", help="one pool, then split, same dataset and rate")
+    parser.add_argument(
+        "--pin", action="store_true", help="the ValidateLease pool and the generator on CPU 0; the rest on CPU 1"
+    )
     parser.add_argument("--record", action="store_true", help="append the result to bench/RESULTS.md")
     args = parser.parse_args(argv)
 
+    if args.pin:
+        os.sched_setaffinity(0, {0})  # the generator beside the ValidateLease pool in both shapes (same share)
     writes = args.rate * args.duration * (args.write_share + args.rest_share)
     free = args.free or int(writes / args.tenants) + 50
     criteria = int(args.rate * args.duration * args.rest_share * 0.5) + 200
@@ -116,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             web_workers=args.web_workers,
             web_threads=args.web_threads,
             split=split,
+            pin=args.pin,
         )
         try:
             stack.prepare()

@@ -55,9 +55,13 @@ class Stack:
         web_threads: int = 8,
         split: bool = False,
         relay: bool = True,
+        pin: bool = False,
         extra_env: dict[str, str] | None = None,
     ) -> None:
         self.split, self.relay = split, relay
+        # pin: the pool serving ValidateLease gets CPU 0 to itself (as a pod gets its cores); every
+        # other service process runs on CPU 1, so the comparison gives ValidateLease the same CPU.
+        self.pin = pin
         self.grpc_workers, self.write_workers = grpc_workers, write_workers
         self.write_replicas = write_replicas
         self.web_workers, self.web_threads = web_workers, web_threads
@@ -120,6 +124,8 @@ class Stack:
     # --- processes ---------------------------------------------------------------------
 
     def _start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        if self.pin and os.cpu_count() and (os.cpu_count() or 1) > 1 and argv[0] != "taskset":
+            argv = ["taskset", "-c", "0" if name == "grpc_hot" else "1", *argv]
         self.specs[name] = (argv, env)
         log = open(OUT / f"{self.db_name}-{name}.log", "ab")  # noqa: SIM115 - closed with the process
         self.procs[name] = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
