@@ -73,6 +73,10 @@ def active_pool(tenant_id: uuid.UUID, *, lock: bool) -> TenantPool:
     pool = qs.filter(tenant_id=tenant_id).first()
     if pool is None:
         raise errors.NotAvailable(f"tenant {tenant_id} has no tenant pool; nothing can be reserved or assigned")
+    if pool.deactivated_at is not None:  # deactivated, never deleted (ADR 1620)
+        raise errors.NotAvailable(
+            f"tenant {tenant_id}'s tenant pool is deactivated; nothing can be reserved or assigned"
+        )
     return pool
 
 
@@ -83,7 +87,8 @@ def check_entitlement_and_quota(ctx: Context) -> TenantPool:
     tenant_id = require_tenant(ctx)
     pool = active_pool(tenant_id, lock=True)
     number = ctx.number
-    if number.pool_id is not None and not pool.inventory_pools.filter(id=number.pool_id).exists():
+    entitled = pool.inventory_pools.filter(id=number.pool_id, deactivated_at__isnull=True)
+    if number.pool_id is not None and not entitled.exists():
         raise errors.NotAvailable(f"number {number.number} is in a pool this tenant is not entitled to")
     already_held = number.tenant_id == tenant_id and number.state in lifecycle.HELD_STATES
     if not already_held:
