@@ -273,3 +273,21 @@ def tenant_pool_write(*, data: dict[str, Any], actor: Actor, tenant_pool: Tenant
 def tenant_pool_deactivate(*, tenant_pool: TenantPool, actor: Actor) -> TenantPool:
     """A deactivated tenant pool cannot be reserved or assigned from (numbering rules)."""
     return refdata.deactivate(tenant_pool, actor=actor, save_service=tenant_pool_save)
+
+
+def tenant_registry_upsert(*, tenant_id: uuid.UUID, data: dict[str, Any], actor: Actor) -> str:
+    """The tenant registry's tenant.created / tenant.updated (issue 16, ADR 1621): create the
+    tenant under the registry's id, or change it, through tenant_write (audited, published,
+    the same status rules). An update of a tenant we do not know creates it when it carries
+    every field a new tenant needs. Returns created / updated / unchanged / unknown_tenant."""
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update().filter(id=tenant_id).first()
+        if tenant is None:
+            if not {"name", "registration_no", "segment"} <= set(data):
+                return "unknown_tenant"
+            tenant_write(data={"id": tenant_id, **data}, actor=actor)
+            return "created"
+        before = (tenant.name, tenant.registration_no, tenant.segment, tenant.status)
+        tenant = tenant_write(data=data, actor=actor, tenant=tenant)
+        after = (tenant.name, tenant.registration_no, tenant.segment, tenant.status)
+        return "unchanged" if before == after else "updated"

@@ -87,8 +87,10 @@ def check_entitlement_and_quota(ctx: Context) -> TenantPool:
     tenant_id = require_tenant(ctx)
     pool = active_pool(tenant_id, lock=True)
     number = ctx.number
-    entitled = pool.inventory_pools.filter(id=number.pool_id, deactivated_at__isnull=True)
-    if number.pool_id is not None and not entitled.exists():
+    if (
+        number.pool_id is not None
+        and not pool.inventory_pools.filter(id=number.pool_id, deactivated_at__isnull=True).exists()
+    ):
         raise errors.NotAvailable(f"number {number.number} is in a pool this tenant is not entitled to")
     already_held = number.tenant_id == tenant_id and number.state in lifecycle.HELD_STATES
     if not already_held:
