@@ -59,7 +59,13 @@ class SigningKeyInline(admin.TabularInline):
 class IssuerAdmin(MatrixAdmin):
     matrix_read, matrix_write = "admin.issuers.read", "admin.issuers.write"
     save_service = services.issuer_save
-    list_display = ("code", "name", "kind", "prefixes")
+    matrix_deactivate = "admin.issuers.deactivate"
+
+    @staticmethod
+    def deactivate_service(row: Issuer, *, actor: Any) -> Any:
+        return services.issuer_deactivate(issuer=row, actor=actor)
+
+    list_display = ("code", "name", "kind", "prefixes", "deactivated_at")
     search_fields = ("code", "name")
     inlines = [SigningKeyInline]
 
@@ -245,7 +251,22 @@ class ContractAdmin(MatrixAdmin):
 class NumberBlockAdmin(MatrixPermissions, BigTableAdmin):
     matrix_read, matrix_write = "admin.blocks.read", "admin.blocks.write"
     save_service = services.block_save
-    list_display = ("name", "issuer", "kind", "range_start", "range_end", "contract", "inventory_import")
+    matrix_deactivate = "admin.blocks.deactivate"
+
+    @staticmethod
+    def deactivate_service(row: NumberBlock, *, actor: Any) -> Any:
+        return services.block_deactivate(block=row, actor=actor)
+
+    list_display = (
+        "name",
+        "issuer",
+        "kind",
+        "range_start",
+        "range_end",
+        "contract",
+        "inventory_import",
+        "deactivated_at",
+    )
     list_select_related = ("issuer", "contract", "inventory_import")
     list_filter = ("issuer", "kind")
     search_fields = ("name",)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 
 from core.admin import BigTableAdmin, MatrixAdmin, MatrixPermissions, ReadOnlyAdmin
@@ -13,6 +15,12 @@ from pools.models import InventoryPool, PoolWatermarkState, Tenant, TenantPool
 class TenantAdmin(MatrixPermissions, BigTableAdmin):
     matrix_read, matrix_write = "admin.tenants.read", "admin.tenants.write"
     save_service = services.tenant_save
+    matrix_deactivate = "admin.tenants.deactivate"
+
+    @staticmethod
+    def deactivate_service(row: Tenant, *, actor: Any) -> Any:
+        return services.tenant_deactivate(tenant=row, actor=actor)
+
     list_display = ("name", "registration_no", "segment", "status", "created_at")
     list_filter = ("segment", "status")
     search_fields = ("name", "registration_no")
@@ -22,7 +30,22 @@ class TenantAdmin(MatrixPermissions, BigTableAdmin):
 class InventoryPoolAdmin(MatrixAdmin):
     matrix_read, matrix_write = "admin.inventory_pools.read", "admin.inventory_pools.write"
     save_service = services.inventory_pool_save
-    list_display = ("code", "name", "kind", "vanity", "government_reserved", "low_watermark", "critical_watermark")
+    matrix_deactivate = "admin.inventory_pools.deactivate"
+
+    @staticmethod
+    def deactivate_service(row: InventoryPool, *, actor: Any) -> Any:
+        return services.inventory_pool_deactivate(pool=row, actor=actor)
+
+    list_display = (
+        "code",
+        "name",
+        "kind",
+        "vanity",
+        "government_reserved",
+        "low_watermark",
+        "critical_watermark",
+        "deactivated_at",
+    )
     list_filter = ("kind", "vanity", "government_reserved")
     search_fields = ("code", "name")
 
@@ -31,6 +54,12 @@ class InventoryPoolAdmin(MatrixAdmin):
 class TenantPoolAdmin(MatrixPermissions, BigTableAdmin):
     matrix_read, matrix_write = "admin.tenant_pools.read", "admin.tenant_pools.write"
     save_service = services.tenant_pool_save
+    matrix_deactivate = "admin.tenant_pools.deactivate"
+
+    @staticmethod
+    def deactivate_service(row: TenantPool, *, actor: Any) -> Any:
+        return services.tenant_pool_deactivate(tenant_pool=row, actor=actor)
+
     list_display = (
         "tenant",
         "quota_msisdn",
@@ -38,6 +67,7 @@ class TenantPoolAdmin(MatrixPermissions, BigTableAdmin):
         "default_lease_days",
         "auto_renew_default",
         "reservation_ttl_seconds",
+        "deactivated_at",
     )
     list_select_related = ("tenant",)
     autocomplete_fields = ("tenant",)
