@@ -30,7 +30,7 @@ from contracts.services import (
     signing_key_approve,
     signing_key_revoke,
 )
-from core import authz
+from core import authz, formats
 from core.admin import BigTableAdmin, MatrixAdmin, MatrixPermissions
 from core.authz import roles_of, staff_actor
 from core.errors import DomainError
@@ -55,8 +55,26 @@ class SigningKeyInline(admin.TabularInline):
         return False
 
 
+def _prefixes(values: list[str], field: str) -> list[str]:
+    """The service's prefix rule (core.formats), as a form error rather than a 500."""
+    try:
+        return formats.check_mobile_prefixes(values, field=field)
+    except DomainError as exc:
+        raise forms.ValidationError(exc.message) from None
+
+
+class IssuerForm(forms.ModelForm):
+    class Meta:
+        model = Issuer
+        fields = ("code", "name", "kind", "msisdn_prefixes")
+
+    def clean_msisdn_prefixes(self) -> list[str]:
+        return _prefixes(self.cleaned_data["msisdn_prefixes"], "msisdn_prefixes")
+
+
 @admin.register(Issuer)
 class IssuerAdmin(MatrixAdmin):
+    form = IssuerForm
     matrix_read, matrix_write = "admin.issuers.read", "admin.issuers.write"
     save_service = services.issuer_save
     matrix_deactivate = "admin.issuers.deactivate"
@@ -201,6 +219,9 @@ class ContractForm(forms.ModelForm):
         if problem:
             raise forms.ValidationError(problem)
         return new
+
+    def clean_agreed_prefixes(self) -> list[str]:
+        return _prefixes(self.cleaned_data["agreed_prefixes"], "agreed_prefixes")
 
 
 @admin.register(Contract)

@@ -361,6 +361,7 @@ def contract_save(contract: Contract, *, actor: Actor, save: Any) -> None:
         )
         if problem:
             raise errors.InvalidTransition(problem, field="status")
+        formats.check_mobile_prefixes(row.agreed_prefixes, field="agreed_prefixes")
 
     audited_save(
         contract, actor=actor.identity, object_type="contract", object_id=lambda c: c.reference, save=save, check=check
@@ -369,7 +370,11 @@ def contract_save(contract: Contract, *, actor: Actor, save: Any) -> None:
 
 def issuer_save(issuer: Issuer, *, actor: Actor, save: Any) -> None:
     authz.require_platform(actor, "issuer_save")
-    audited_save(issuer, actor=actor.identity, object_type="issuer", object_id=lambda i: i.code, save=save)
+
+    def check(_before: dict[str, Any] | None, row: Issuer) -> None:
+        formats.check_mobile_prefixes(row.msisdn_prefixes, field="msisdn_prefixes")
+
+    audited_save(issuer, actor=actor.identity, object_type="issuer", object_id=lambda i: i.code, save=save, check=check)
 
 
 def block_save(block: NumberBlock, *, actor: Actor, save: Any) -> None:

@@ -33,9 +33,7 @@ def test_an_admin_add_writes_the_same_audit_and_outbox_rows_as_rest(ops_client: 
     assert event.envelope["data"]["after"]["code"] == "SILVER"
 
 
-def test_deactivate_action_goes_through_the_service_and_the_row_becomes_read_only(
-    ops_client: Any, alice: Any
-) -> None:
+def test_deactivate_action_goes_through_the_service_and_the_row_becomes_read_only(ops_client: Any, alice: Any) -> None:
     tp = TenantPool.objects.get(tenant=alice)
     changelist = reverse("admin:pools_tenantpool_changelist")
     reply = ops_client.post(changelist, {"action": "deactivate_selected", "_selected_action": [tp.pk]})
@@ -72,3 +70,24 @@ def test_deactivating_a_tenant_in_the_admin_suspends_it(ops_client: Any, alice: 
     assert Tenant.objects.get(pk=alice.pk).status == "SUSPENDED"
     assert OutboxEvent.objects.filter(event_type="numbering.tenant.deactivated.v1").count() == 1
     assert InventoryPool.objects.exists()
+
+
+def test_the_admin_refuses_a_bad_issuer_prefix_like_rest_does_as_a_form_error(ops_client: Any) -> None:
+    roshan = IssuerFactory(code="ROSHAN")
+    reply = ops_client.post(
+        reverse("admin:contracts_issuer_change", args=[roshan.pk]),
+        {
+            "code": "ROSHAN",
+            "name": roshan.name,
+            "kind": roshan.kind,
+            "msisdn_prefixes": "79,99",
+            "signing_keys-TOTAL_FORMS": "0",
+            "signing_keys-INITIAL_FORMS": "0",
+            "signing_keys-MIN_NUM_FORMS": "0",
+            "signing_keys-MAX_NUM_FORMS": "1000",
+        },
+    )
+    assert reply.status_code == 200 and "is not a mobile prefix" in reply.content.decode()
+    roshan.refresh_from_db()
+    assert "99" not in roshan.msisdn_prefixes
+    assert not AuditEvent.objects.filter(object_type="issuer").exists()
