@@ -201,3 +201,14 @@ def test_issuer_block_contract_writes_and_idempotent_replay(api: Api, ops: str, 
 def test_every_published_refdata_type_is_in_the_registry() -> None:
     assert "numbering.tenant_pool.updated.v1" in REFDATA_EVENT_TYPES
     assert all(t.startswith("numbering.") and t.endswith(".v1") for t in REFDATA_EVENT_TYPES)
+
+
+def test_a_compliance_officer_records_an_approved_cool_off_change_published_as_an_event(api: Api) -> None:
+    officer = make_token("compliance.officer", sub="comp.cora")
+    body = {"days": 120, "approved_by": "legal.lina", "approved_at": "2026-01-01T00:00:00Z"}
+    reply = api.call("PATCH", f"{A}/quarantine-policies/MSISDN/", officer, body)
+    assert reply.status == 200, reply.json
+    event = OutboxEvent.objects.get(event_type="numbering.quarantine_policy.updated.v1")
+    assert event.envelope["data"]["after"]["days"] == 120 and "days" in event.envelope["data"]["changed"]
+    assert AuditEvent.objects.filter(action="quarantine_policy.update").count() == 1
+    assert api.call("PATCH", f"{A}/quarantine-policies/MSISDN/", make_token("commerce.ops"), body).status == 403
