@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 
 from core import clock, errors
 
@@ -113,13 +114,16 @@ def write(
 
 
 def deactivate(instance: Any, *, actor: Any, save_service: Callable[..., Any]) -> Any:
-    """Set `deactivated_at` (audited, published). A row already deactivated stays as it is."""
-    if instance.deactivated_at is not None:
-        return instance
-    instance.deactivated_at = clock.now()
-    save_service(instance, actor=actor, save=lambda: instance.save(update_fields=["deactivated_at"]))
-    instance.refresh_from_db()
-    return instance
+    """Set `deactivated_at` (audited, published). A row already deactivated stays as it is:
+    the row is locked before deciding, so two concurrent deactivations make one event and
+    both answer the deactivated row."""
+    with transaction.atomic():
+        row = type(instance)._default_manager.select_for_update().get(pk=instance.pk)
+        if row.deactivated_at is None:
+            row.deactivated_at = clock.now()
+            save_service(row, actor=actor, save=lambda: row.save(update_fields=["deactivated_at"]))
+            row.refresh_from_db()
+    return row
 
 
 def refuse_change_of_deactivated(before: Mapping[str, Any] | None, what: str) -> None:
