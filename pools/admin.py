@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 
 from core.admin import BigTableAdmin, MatrixAdmin, MatrixPermissions, ReadOnlyAdmin
@@ -11,8 +12,27 @@ from pools import services
 from pools.models import InventoryPool, PoolWatermarkState, Tenant, TenantPool
 
 
+class TenantForm(forms.ModelForm):
+    """The service's status rule as a form error: staff move ACTIVE↔SUSPENDED only."""
+
+    class Meta:
+        model = Tenant
+        fields = ("name", "registration_no", "segment", "status")
+
+    def clean_status(self) -> str:
+        new = self.cleaned_data["status"]
+        before = None
+        if not self.instance._state.adding:
+            before = Tenant.objects.filter(pk=self.instance.pk).values_list("status", flat=True).first()
+        problem = services.tenant_status_problem(before, new)
+        if problem:
+            raise forms.ValidationError(problem)
+        return str(new)
+
+
 @admin.register(Tenant)
 class TenantAdmin(MatrixPermissions, BigTableAdmin):
+    form = TenantForm
     matrix_read, matrix_write = "admin.tenants.read", "admin.tenants.write"
     save_service = services.tenant_save
     matrix_deactivate = "admin.tenants.deactivate"
@@ -72,6 +92,12 @@ class TenantPoolAdmin(MatrixPermissions, BigTableAdmin):
     list_select_related = ("tenant",)
     autocomplete_fields = ("tenant",)
     filter_horizontal = ("inventory_pools",)
+
+    def formfield_for_manytomany(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
+        if db_field.name == "inventory_pools":  # a deactivated pool entitles no one (ADR 1620)
+            kwargs["queryset"] = InventoryPool.objects.filter(deactivated_at__isnull=True)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     search_fields = ("tenant__name", "tenant__registration_no")
 
 

@@ -91,3 +91,14 @@ def test_the_admin_refuses_a_bad_issuer_prefix_like_rest_does_as_a_form_error(op
     roshan.refresh_from_db()
     assert "99" not in roshan.msisdn_prefixes
     assert not AuditEvent.objects.filter(object_type="issuer").exists()
+
+
+def test_the_admin_refuses_deleting_a_tenant_by_status_as_a_form_error(ops_client: Any, alice: Any) -> None:
+    url = reverse("admin:pools_tenant_change", args=[alice.pk])
+    form = {"name": alice.name, "registration_no": alice.registration_no, "segment": alice.segment}
+    reply = ops_client.post(url, {**form, "status": "DELETED"})
+    assert reply.status_code == 200 and "DELETED comes from the tenant registry" in reply.content.decode()
+    assert Tenant.objects.get(pk=alice.pk).status == "ACTIVE"
+    ok = ops_client.post(url, {**form, "status": "SUSPENDED"})
+    assert ok.status_code == 302
+    assert OutboxEvent.objects.filter(event_type="numbering.tenant.deactivated.v1").count() == 1
