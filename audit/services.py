@@ -15,7 +15,8 @@ from django.db import connection, transaction
 
 from audit.hashing import chain_hash, event_body
 from audit.models import GENESIS_HASH, AuditEvent, ChainHead
-from core import clock, sqlbatch
+from core import clock, refdata, sqlbatch
+from core.outbox import outbox_enqueue
 from core.request_context import get_request_id
 
 # What is audited, as the writing apps declare it (AppConfig.ready): audit knows no app,
@@ -253,29 +254,56 @@ def audited_save(
     object_id: Callable[[Any], str],
     save: Callable[[], None],
     check: Callable[[dict[str, Any] | None, Any], None] | None = None,
+    tenant_id: Callable[[Any], Any] | None = None,
 ) -> AuditEvent | None:
-    """Create or change one reference-data row and audit it, in one transaction.
+    """Create, change or deactivate one reference-data row, audited and published, in one
+    transaction (ADR 1351, ADR 1620).
 
     `save` writes the row (and its relations); `check(before, instance)` may refuse the
-    change first (the row is locked while it decides). The event is `<object_type>.create`
-    or `<object_type>.update` with the before/after snapshots; a save that changed nothing
-    leaves no event."""
+    change first (the row is locked while it decides). The audit event is
+    `<object_type>.create|update|deactivate` with the before/after snapshots; the outbox
+    event `numbering.<object_type>.created|updated|deactivated.v1` (core.refdata) carries the
+    same snapshots. A save that changed nothing leaves neither."""
     with transaction.atomic():
         before = None
         if instance.pk is not None:
             current = type(instance)._default_manager.select_for_update().filter(pk=instance.pk).first()
             before = model_snapshot(current) if current is not None else None
+        refdata.refuse_change_of_deactivated(before, f"{object_type} {object_id(instance)}")
         if check is not None:
             check(before, instance)
         save()
         after = model_snapshot(type(instance)._default_manager.get(pk=instance.pk))
         if before == after:
             return None
-        return audit_append(
+        verb = refdata.verb_of(before, after)
+        oid = object_id(instance)
+        tenant = tenant_id(instance) if tenant_id else None
+        event = audit_append(
             actor=actor,
-            action=f"{object_type}.{'create' if before is None else 'update'}",
+            action=f"{object_type}.{_AUDIT_ACTION[verb]}",
             object_type=object_type,
-            object_id=object_id(instance),
+            object_id=oid,
+            tenant_id=tenant,
             before=before,
             after=after,
         )
+        changed = sorted(k for k in after if before is None or before.get(k) != after.get(k))
+        outbox_enqueue(
+            event_type=refdata.event_type(object_type, verb),
+            aggregate_id=f"{object_type}:{oid}",
+            tenant_id=tenant,
+            data={
+                "object_type": object_type,
+                "object_id": oid,
+                "actor": actor,
+                "changed": changed,
+                "before": before,
+                "after": after,
+                "audit_event_id": event.id,
+            },
+        )
+        return event
+
+
+_AUDIT_ACTION = {refdata.CREATED: "create", refdata.UPDATED: "update", refdata.DEACTIVATED: "deactivate"}

@@ -30,7 +30,7 @@ from contracts.services import (
     signing_key_approve,
     signing_key_revoke,
 )
-from core import authz
+from core import authz, formats
 from core.admin import BigTableAdmin, MatrixAdmin, MatrixPermissions, ReadOnlyAdmin
 from core.authz import roles_of, staff_actor
 from core.errors import DomainError
@@ -55,11 +55,35 @@ class SigningKeyInline(admin.TabularInline):
         return False
 
 
+def _prefixes(values: list[str], field: str) -> list[str]:
+    """The service's prefix rule (core.formats), as a form error rather than a 500."""
+    try:
+        return formats.check_mobile_prefixes(values, field=field)
+    except DomainError as exc:
+        raise forms.ValidationError(exc.message) from None
+
+
+class IssuerForm(forms.ModelForm):
+    class Meta:
+        model = Issuer
+        fields = ("code", "name", "kind", "msisdn_prefixes")
+
+    def clean_msisdn_prefixes(self) -> list[str]:
+        return _prefixes(self.cleaned_data["msisdn_prefixes"], "msisdn_prefixes")
+
+
 @admin.register(Issuer)
 class IssuerAdmin(MatrixAdmin):
+    form = IssuerForm
     matrix_read, matrix_write = "admin.issuers.read", "admin.issuers.write"
     save_service = services.issuer_save
-    list_display = ("code", "name", "kind", "prefixes")
+    matrix_deactivate = "admin.issuers.deactivate"
+
+    @staticmethod
+    def deactivate_service(row: Issuer, *, actor: Any) -> Any:
+        return services.issuer_deactivate(issuer=row, actor=actor)
+
+    list_display = ("code", "name", "kind", "prefixes", "deactivated_at")
     search_fields = ("code", "name")
     inlines = [SigningKeyInline]
 
@@ -196,6 +220,9 @@ class ContractForm(forms.ModelForm):
             raise forms.ValidationError(problem)
         return new
 
+    def clean_agreed_prefixes(self) -> list[str]:
+        return _prefixes(self.cleaned_data["agreed_prefixes"], "agreed_prefixes")
+
 
 class TerminateForm(forms.Form):
     ends_on = forms.DateField(
@@ -301,7 +328,22 @@ class ContractAdmin(MatrixAdmin):
 class NumberBlockAdmin(MatrixPermissions, BigTableAdmin):
     matrix_read, matrix_write = "admin.blocks.read", "admin.blocks.write"
     save_service = services.block_save
-    list_display = ("name", "issuer", "kind", "range_start", "range_end", "contract", "inventory_import")
+    matrix_deactivate = "admin.blocks.deactivate"
+
+    @staticmethod
+    def deactivate_service(row: NumberBlock, *, actor: Any) -> Any:
+        return services.block_deactivate(block=row, actor=actor)
+
+    list_display = (
+        "name",
+        "issuer",
+        "kind",
+        "range_start",
+        "range_end",
+        "contract",
+        "inventory_import",
+        "deactivated_at",
+    )
     list_select_related = ("issuer", "contract", "inventory_import")
     list_filter = ("issuer", "kind")
     search_fields = ("name",)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.parsers import MultiPartParser
@@ -20,15 +20,18 @@ from contracts.imports import import_create
 from contracts.models import Contract, InventoryImport, Issuer, NumberBlock
 from contracts.serializers import (
     BlockSerializer,
+    BlockWriteSerializer,
     ContractActionResultSerializer,
     ContractActionSerializer,
     ContractSerializer,
     ContractTerminateSerializer,
+    ContractWriteSerializer,
     ImportAcceptedSerializer,
     ImportCreateSerializer,
     ImportDetailSerializer,
     ImportSerializer,
     IssuerSerializer,
+    IssuerWriteSerializer,
     SigningKeyAddSerializer,
     SigningKeyRevokeSerializer,
     SigningKeySerializer,
@@ -37,25 +40,49 @@ from contracts.serializers import (
     key_body,
 )
 from core import errors
+from core.actors import Actor
 from core.api.schema import IDEMPOTENCY_PARAM
 from core.api.views import (
+    RefDataWriteMixin,
     ScopedAPIView,
     ScopedReadOnlyViewSet,
     ScopedViewSet,
     idempotent_mutation,
     int_pk,
     mutation_response,
+    refdata_schema,
     valid,
 )
 
 
 @extend_schema(tags=["admin: issuers and contracts"])
-class IssuerViewSet(ScopedReadOnlyViewSet):
+@refdata_schema("an issuer", IssuerWriteSerializer, IssuerSerializer)
+class IssuerViewSet(RefDataWriteMixin, ScopedReadOnlyViewSet):
     serializer_class = IssuerSerializer
+    write_serializer_class = IssuerWriteSerializer
+    refdata_name = "issuer"
     filterset_fields = ["kind"]
     ordering = ("code",)
     lookup_value_regex = r"[^/]+"
-    permission_keys = {"list": "admin.issuers.read", "retrieve": "admin.issuers.read"}
+    permission_keys = {
+        "list": "admin.issuers.read",
+        "retrieve": "admin.issuers.read",
+        "create": "admin.issuers.write",
+        "partial_update": "admin.issuers.write",
+        "deactivate": "admin.issuers.deactivate",
+    }
+
+    def write(self, *, data: dict[str, Any], actor: Actor, instance: Any) -> Issuer:
+        return services.issuer_write(data=data, actor=actor, issuer=instance)
+
+    def deactivate_row(self, *, instance: Any, actor: Actor) -> Issuer:
+        return services.issuer_deactivate(issuer=instance, actor=actor)
+
+    def write_object(self, pk: str) -> Issuer:
+        return issuer_by_id_or_code(pk)
+
+    def render(self, row: Any) -> dict[str, Any]:
+        return dict(IssuerSerializer(row).data)
 
     def get_queryset(self) -> QuerySet[Any]:
         return Issuer.objects.all()
@@ -69,17 +96,49 @@ PK = OpenApiParameter("id", int, OpenApiParameter.PATH)
 
 
 @extend_schema(tags=["admin: issuers and contracts"])
-class ContractViewSet(ScopedReadOnlyViewSet):
+@extend_schema_view(
+    create=extend_schema(
+        summary="Create a contract (audited, published as an event)",
+        parameters=[IDEMPOTENCY_PARAM],
+        request=ContractWriteSerializer,
+        responses={201: ContractSerializer},
+    ),
+    partial_update=extend_schema(
+        summary="Change a contract (audited, published; status rules as in the admin form)",
+        parameters=[IDEMPOTENCY_PARAM],
+        request=ContractWriteSerializer,
+        responses=ContractSerializer,
+    ),
+)
+class ContractViewSet(RefDataWriteMixin, ScopedReadOnlyViewSet):
     serializer_class = ContractSerializer
+    write_serializer_class = ContractWriteSerializer
+    refdata_name = "contract"
     filterset_class = ContractFilter
     ordering = ("reference",)
     lookup_value_regex = r"[^/]+"
+    # A contract is deactivated by the terminate action (TERMINATED is final): no deactivate.
+    deactivate = None  # type: ignore[assignment]
     permission_keys = {
         "list": "admin.contracts.read",
         "retrieve": "admin.contracts.read",
+        "create": "admin.contracts.write",
+        "partial_update": "admin.contracts.write",
         "suspend": "admin.contracts.suspend",
         "terminate": "admin.contracts.terminate",
     }
+
+    def write(self, *, data: dict[str, Any], actor: Actor, instance: Any) -> Contract:
+        return services.contract_write(data=data, actor=actor, contract=instance)
+
+    def write_object(self, pk: str) -> Contract:
+        row = Contract.objects.select_related("issuer").filter(id=int_pk(pk, "contract")).first()
+        if row is None:
+            raise NotFound(f"contract {pk[:40]!r} not found")
+        return row
+
+    def render(self, row: Any) -> dict[str, Any]:
+        return dict(ContractSerializer(row).data)
 
     def get_queryset(self) -> QuerySet[Any]:
         return Contract.objects.select_related("issuer")
@@ -123,12 +182,36 @@ class ContractViewSet(ScopedReadOnlyViewSet):
 
 
 @extend_schema(tags=["admin: issuers and contracts"])
-class BlockViewSet(ScopedReadOnlyViewSet):
+@refdata_schema("a number block", BlockWriteSerializer, BlockSerializer)
+class BlockViewSet(RefDataWriteMixin, ScopedReadOnlyViewSet):
     serializer_class = BlockSerializer
+    write_serializer_class = BlockWriteSerializer
+    refdata_name = "number_block"
     filterset_class = BlockFilter
     ordering = ("id",)
     lookup_value_regex = r"[^/]+"
-    permission_keys = {"list": "admin.blocks.read", "retrieve": "admin.blocks.read"}
+    permission_keys = {
+        "list": "admin.blocks.read",
+        "retrieve": "admin.blocks.read",
+        "create": "admin.blocks.write",
+        "partial_update": "admin.blocks.write",
+        "deactivate": "admin.blocks.deactivate",
+    }
+
+    def write(self, *, data: dict[str, Any], actor: Actor, instance: Any) -> NumberBlock:
+        return services.block_write(data=data, actor=actor, block=instance)
+
+    def deactivate_row(self, *, instance: Any, actor: Actor) -> NumberBlock:
+        return services.block_deactivate(block=instance, actor=actor)
+
+    def write_object(self, pk: str) -> NumberBlock:
+        row = NumberBlock.objects.select_related("issuer", "contract").filter(id=int_pk(pk, "block")).first()
+        if row is None:
+            raise NotFound(f"block {pk[:40]!r} not found")
+        return row
+
+    def render(self, row: Any) -> dict[str, Any]:
+        return dict(BlockSerializer(row).data)
 
     def get_queryset(self) -> QuerySet[Any]:
         return NumberBlock.objects.select_related("issuer", "contract")

@@ -17,6 +17,8 @@ class Issuer(models.Model):
     # Two-digit national prefixes after +93, e.g. ["79", "72"] for Roshan. Empty for ATRA.
     msisdn_prefixes = ArrayField(models.CharField(max_length=4), default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Never deleted (issue 16, ADR 1620): deactivated, audited, and refused where it is used.
+    deactivated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["code"]
@@ -147,6 +149,8 @@ class NumberBlock(models.Model):
         InventoryImport, on_delete=models.PROTECT, null=True, blank=True, related_name="blocks"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Never deleted (issue 16, ADR 1620): deactivated, audited, and refused where it is used.
+    deactivated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["issuer_id", "name"]

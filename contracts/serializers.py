@@ -18,7 +18,7 @@ def import_url(pk: int) -> str:
 class IssuerSerializer(serializers.ModelSerializer):
     class Meta:
         model = Issuer
-        fields = ["id", "code", "name", "kind", "msisdn_prefixes", "created_at"]
+        fields = ["id", "code", "name", "kind", "msisdn_prefixes", "created_at", "deactivated_at"]
         read_only_fields = fields
 
 
@@ -58,6 +58,7 @@ class BlockSerializer(serializers.ModelSerializer):
             "range_end",
             "inventory_import",
             "created_at",
+            "deactivated_at",
         ]
         read_only_fields = fields
 
@@ -246,3 +247,36 @@ def import_body(imp: InventoryImport, outcome: Any = None) -> dict[str, Any]:
             "ok": outcome.ok,
         }
     return body
+
+
+# --- writes (issue 16, ADR 1620): the settable fields; the services decide the rest ----------
+
+
+class IssuerWriteSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Issuer
+        fields = ["code", "name", "kind", "msisdn_prefixes"]
+
+
+class ContractWriteSerializer(serializers.ModelSerializer):
+    issuer = serializers.SlugRelatedField(slug_field="code", queryset=Issuer.objects.all(), help_text="issuer code")
+
+    class Meta:
+        model = Contract
+        fields = ["reference", "issuer", "kind", "status", "starts_on", "ends_on", "agreed_prefixes"]
+
+
+class BlockWriteSerializer(serializers.ModelSerializer):
+    issuer = serializers.SlugRelatedField(slug_field="code", queryset=Issuer.objects.all(), help_text="issuer code")
+    contract = serializers.SlugRelatedField(
+        slug_field="reference",
+        queryset=Contract.objects.all(),
+        allow_null=True,
+        required=False,
+        help_text="contract reference",
+    )
+
+    class Meta:
+        model = NumberBlock
+        fields = ["name", "issuer", "contract", "kind", "range_start", "range_end"]
+        validators: list[Any] = []  # (issuer, name) uniqueness: the service's full_clean names the field

@@ -22,7 +22,7 @@ from contracts import signing
 from contracts.imports import ImportOutcome, import_set_mode, run_import
 from contracts.models import Contract, InventoryImport, Issuer, NumberBlock, SigningKey
 from contracts.selectors import issuer_by_code
-from core import authz, clock, errors, idempotency
+from core import authz, clock, errors, formats, idempotency, refdata
 from core.actors import Actor
 from core.outbox import outbox_enqueue
 
@@ -243,10 +243,24 @@ def _change_status(
             before=before,
             after={**after, "reason": reason},
         )
+        # Suspend and terminate have events of their own (ADR 1611); any other status change
+        # is the reference-data update (ADR 1620). One payload shape for all of them.
+        verb = refdata.DEACTIVATED if target == Contract.Status.TERMINATED else refdata.UPDATED
         outbox_enqueue(
-            event_type=CONTRACT_EVENTS[action],
+            event_type=CONTRACT_EVENTS.get(action) or refdata.event_type("contract", verb),
             aggregate_id=f"contract:{contract.reference}",
-            data={**after, "reason": reason},
+            data=json.loads(
+                idempotency.canonical(
+                    {
+                        "object_type": "contract",
+                        "object_id": contract.reference,
+                        "actor": actor.identity,
+                        "changed": sorted(k for k in after if before.get(k) != after[k]),
+                        "before": before,
+                        "after": {**after, "reason": reason},
+                    }
+                )
+            ),
         )
         return json.loads(idempotency.canonical({"contract": after, "reason": reason}))
 
@@ -401,6 +415,7 @@ def contract_save(contract: Contract, *, actor: Actor, save: Any) -> None:
         )
         if problem:
             raise errors.InvalidTransition(problem, field="status")
+        formats.check_mobile_prefixes(row.agreed_prefixes, field="agreed_prefixes")
 
     audited_save(
         contract, actor=actor.identity, object_type="contract", object_id=lambda c: c.reference, save=save, check=check
@@ -409,7 +424,11 @@ def contract_save(contract: Contract, *, actor: Actor, save: Any) -> None:
 
 def issuer_save(issuer: Issuer, *, actor: Actor, save: Any) -> None:
     authz.require_platform(actor, "issuer_save")
-    audited_save(issuer, actor=actor.identity, object_type="issuer", object_id=lambda i: i.code, save=save)
+
+    def check(_before: dict[str, Any] | None, row: Issuer) -> None:
+        formats.check_mobile_prefixes(row.msisdn_prefixes, field="msisdn_prefixes")
+
+    audited_save(issuer, actor=actor.identity, object_type="issuer", object_id=lambda i: i.code, save=save, check=check)
 
 
 def block_save(block: NumberBlock, *, actor: Actor, save: Any) -> None:
@@ -417,3 +436,54 @@ def block_save(block: NumberBlock, *, actor: Actor, save: Any) -> None:
     audited_save(
         block, actor=actor.identity, object_type="number_block", object_id=lambda b: f"block:{b.pk}", save=save
     )
+
+
+# --- reference data over REST (issue 16, ADR 1620): the same audited saves ---------------------
+# The fields a request may set; the rest (ids, timestamps, deactivated_at) are the service's.
+ISSUER_FIELDS = ("code", "name", "kind", "msisdn_prefixes")
+CONTRACT_FIELDS = ("reference", "issuer", "kind", "status", "starts_on", "ends_on", "agreed_prefixes")
+BLOCK_FIELDS = ("name", "issuer", "contract", "kind", "range_start", "range_end")
+
+
+def issuer_write(*, data: dict[str, Any], actor: Actor, issuer: Issuer | None = None) -> Issuer:
+    if "msisdn_prefixes" in data:
+        data = {
+            **data,
+            "msisdn_prefixes": formats.check_mobile_prefixes(data["msisdn_prefixes"], field="msisdn_prefixes"),
+        }
+    return refdata.write(issuer or Issuer(), data, allowed=ISSUER_FIELDS, actor=actor, save_service=issuer_save)
+
+
+def issuer_deactivate(*, issuer: Issuer, actor: Actor) -> Issuer:
+    """A deactivated issuer's imports are refused; its numbers stay as they are."""
+    return refdata.deactivate(issuer, actor=actor, save_service=issuer_save)
+
+
+def contract_write(*, data: dict[str, Any], actor: Actor, contract: Contract | None = None) -> Contract:
+    """Create or change a contract; its status follows contract_save's rules (deactivating a
+    contract is the terminate action)."""
+    if "agreed_prefixes" in data:
+        data = {
+            **data,
+            "agreed_prefixes": formats.check_mobile_prefixes(data["agreed_prefixes"], field="agreed_prefixes"),
+        }
+    issuer = data.get("issuer")
+    if isinstance(issuer, Issuer) and issuer.deactivated_at is not None and contract is None:
+        raise errors.ValidationError(f"issuer: {issuer.code} is deactivated; no new contracts", field="issuer")
+    return refdata.write(contract or Contract(), data, allowed=CONTRACT_FIELDS, actor=actor, save_service=contract_save)
+
+
+def block_write(*, data: dict[str, Any], actor: Actor, block: NumberBlock | None = None) -> NumberBlock:
+    issuer, contract = data.get("issuer"), data.get("contract")
+    if block is None and isinstance(issuer, Issuer) and issuer.deactivated_at is not None:
+        raise errors.ValidationError(f"issuer: {issuer.code} is deactivated; no new blocks", field="issuer")
+    target_issuer = issuer or (block.issuer if block else None)
+    if isinstance(contract, Contract) and target_issuer is not None and contract.issuer_id != target_issuer.pk:
+        raise errors.ValidationError(
+            f"contract: {contract.reference} belongs to another issuer than the block", field="contract"
+        )
+    return refdata.write(block or NumberBlock(), data, allowed=BLOCK_FIELDS, actor=actor, save_service=block_save)
+
+
+def block_deactivate(*, block: NumberBlock, actor: Actor) -> NumberBlock:
+    return refdata.deactivate(block, actor=actor, save_service=block_save)

@@ -40,6 +40,10 @@ class MatrixPermissions:
     matrix_read: str | None = None
     matrix_write: str | None = None
     save_service: Callable[..., Any] | None = None
+    # "Deactivate selected" (issue 16, ADR 1620): `deactivate_service(row, actor=)` through the
+    # same audited service as POST …/deactivate/, offered to the roles of `matrix_deactivate`.
+    matrix_deactivate: str | None = None
+    deactivate_service: Callable[..., Any] | None = None
 
     def _roles(self, request: Any) -> frozenset[str]:
         user = request.user
@@ -52,10 +56,23 @@ class MatrixPermissions:
         return any(key and authz.allowed(key, roles) for key in (self.matrix_read, self.matrix_write))
 
     def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        if obj is not None and is_deactivated(obj):
+            return False  # kept as it was: the change form shows it read-only
         return bool(self.matrix_write) and authz.allowed(self.matrix_write or "", self._roles(request))
 
     def has_add_permission(self, request: Any, *args: Any) -> bool:
         return self.has_change_permission(request)
+
+    def get_actions(self, request: Any) -> Any:
+        actions = super().get_actions(request)  # type: ignore[misc]
+        key = self.matrix_deactivate
+        if self.deactivate_service is not None and key and authz.allowed(key, self._roles(request)):
+            actions["deactivate_selected"] = (
+                _deactivate_selected,
+                "deactivate_selected",
+                "Deactivate selected (audited; nothing is deleted)",
+            )
+        return actions
 
     def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
         return False
@@ -79,6 +96,27 @@ class MatrixPermissions:
             parent.save_related(request, form, formsets, change)  # type: ignore[misc,attr-defined]
 
         type(self).save_service(form.instance, actor=authz.staff_actor(request.user), save=save)  # type: ignore[misc,attr-defined]
+
+
+def is_deactivated(obj: Any) -> bool:
+    return getattr(obj, "deactivated_at", None) is not None or getattr(obj, "status", None) == "DELETED"
+
+
+def _deactivate_selected(modeladmin: Any, request: Any, queryset: Any) -> None:
+    from django.contrib import messages
+
+    from core.errors import DomainError
+
+    actor, done = authz.staff_actor(request.user), 0
+    for row in queryset:
+        try:
+            type(modeladmin).deactivate_service(row, actor=actor)
+        except DomainError as exc:
+            messages.error(request, f"{row}: {exc.message}")
+        else:
+            done += 1
+    if done:
+        messages.success(request, f"{done} deactivated (audited; kept, not deleted).")
 
 
 class MatrixAdmin(MatrixPermissions, admin.ModelAdmin):

@@ -94,8 +94,23 @@ MATRIX: dict[str, frozenset[str]] = {
     "admin.vanity_tiers.read": _r(_A, _O, _C, _AU),
     "admin.vanity_tiers.propose": _r(_A, _O),
     "admin.vanity_tiers.approve": _r(_A, _O),
-    # Legal approves cool-offs; only the numbering admin records an approved change.
-    "admin.quarantine_policies.write": _r(_A),
+    # Legal approves cool-offs; the numbering admin or a compliance officer records an
+    # approved change (the approver is required; ADR 1620).
+    "admin.quarantine_policies.write": _r(_A, _C),
+    # Reference data written over REST and in the admin (issue 16, ADR 1620). Commerce ops
+    # run the catalogue day to day; deactivating an issuer (it stops taking imports) is
+    # the numbering admin's alone. Nothing is deleted: DELETE is 405 everywhere.
+    "admin.issuers.write": _r(_A, _O),
+    "admin.issuers.deactivate": _r(_A),
+    "admin.contracts.write": _r(_A, _O),
+    "admin.blocks.write": _r(_A, _O),
+    "admin.blocks.deactivate": _r(_A, _O),
+    "admin.tenants.write": _r(_A, _O),
+    "admin.tenants.deactivate": _r(_A, _O, _C),
+    "admin.inventory_pools.write": _r(_A, _O),
+    "admin.inventory_pools.deactivate": _r(_A, _O),
+    "admin.tenant_pools.write": _r(_A, _O),
+    "admin.tenant_pools.deactivate": _r(_A, _O, _C),
     # Regulator exports (ADR 0900): the export roles of DESIGN §7 plus the auditor (read-only).
     # regulator-portal-service (issue 17, ADR 1701) reads and verifies exports, nothing else.
     "admin.exports.read": _r(_A, _C, _AU, _R, _RP),
@@ -123,12 +138,6 @@ MATRIX: dict[str, frozenset[str]] = {
 # Admin-only keys (issue 13 item 3, ADR 1351): reference data REST only reads, and tables
 # REST does not serve. Same shape as MATRIX; core.admin.MatrixAdmin reads both.
 ADMIN_MATRIX: dict[str, frozenset[str]] = {
-    "admin.issuers.write": _r(_A, _O),
-    "admin.contracts.write": _r(_A, _O),
-    "admin.blocks.write": _r(_A, _O),
-    "admin.tenants.write": _r(_A, _O),
-    "admin.inventory_pools.write": _r(_A, _O),
-    "admin.tenant_pools.write": _r(_A, _O),
     # A tier's name and whether it is sold; its price changes only through four eyes.
     "admin.vanity_tiers.write": _r(_A, _O),
     "admin.outbox.read": _r(_A, _O, _C, _AU),

@@ -181,3 +181,24 @@ def is_canonical_msisdn(value: str) -> bool:
 def is_e164(value: str) -> bool:
     """Any E.164 number, whole, in ASCII (a CSV cell that starts with + but is a number, not a formula)."""
     return bool(_E164_ANY.fullmatch(value))
+
+
+_MOBILE_PREFIX = re.compile(r"^7\d$")
+
+
+def check_mobile_prefixes(values: object, *, field: str) -> list[str]:
+    """Two-digit national mobile prefixes after +93 (an issuer's or a contract's), e.g. "79":
+    ASCII digits, 7 then one digit, no repeats (DESIGN §2: AF mobile = +93 7X…)."""
+    if not isinstance(values, list | tuple):
+        raise ValidationError(f'{field}: must be a list of two-digit prefixes such as "79"', field=field)
+    seen: list[str] = []
+    for value in values:
+        if not isinstance(value, str) or not value.isascii() or not _MOBILE_PREFIX.match(value):
+            raise ValidationError(
+                f'{field}: {str(value)[:8]!r} is not a mobile prefix (two ASCII digits starting with 7, e.g. "79")',
+                field=field,
+            )
+        if value in seen:
+            raise ValidationError(f"{field}: {value!r} is listed twice", field=field)
+        seen.append(value)
+    return seen

@@ -1,4 +1,6 @@
-"""Consumers of other teams' events (DESIGN §4): tenant suspended / deleted → bulk recall.
+"""Consumers of other teams' events (DESIGN §4): tenant suspended / deleted → bulk recall;
+tenant created / updated → the tenant mirror is provisioned from the tenant registry
+(issue 16, ADR 1621), through the same audited tenant service as REST and the admin.
 
 Durable pull consumers (deploy/nats/streams.json), explicit ack only after the effect is
 committed. Each message is validated first: a bad one is logged, counted and terminated
@@ -31,18 +33,27 @@ from events.natsurl import redacted
 from events.publishers import publisher_problem
 from numbering import jobs
 from pools.models import Tenant
-from pools.services import tenant_set_status
+from pools.services import tenant_registry_upsert, tenant_set_status
 
 log = logging.getLogger(__name__)
 
 SUSPENDED_SUBJECT = "compliance.tenant.suspended.v1"
 DELETED_SUBJECT = "tenant.deleted.v1"
-# subject → (stream, durable, tenant status, recall reason)
+CREATED_SUBJECT = "tenant.created.v1"
+UPDATED_SUBJECT = "tenant.updated.v1"
+# subject → (stream, durable, tenant status, recall reason); the upserts have neither.
 ROUTES: dict[str, tuple[str, str, str, str]] = {
     SUSPENDED_SUBJECT: ("COMPLIANCE", "numbering-tenant-suspended", Tenant.Status.SUSPENDED, "COMPLIANCE_SUSPENSION"),
     DELETED_SUBJECT: ("TENANT", "numbering-tenant-deleted", Tenant.Status.DELETED, "COMPLIANCE_DELETION"),
+    CREATED_SUBJECT: ("TENANT", "numbering-tenant-created", "", ""),
+    UPDATED_SUBJECT: ("TENANT", "numbering-tenant-updated", "", ""),
 }
+UPSERT_SUBJECTS = frozenset({CREATED_SUBJECT, UPDATED_SUBJECT})
 ACTOR = Actor.system("compliance-consumer")
+REGISTRY_ACTOR = Actor.system("tenant-registry")
+# The tenant fields the registry sends in `data` (DELETED comes only as tenant.deleted.v1).
+UPSERT_FIELDS: dict[str, tuple[type, int]] = {"name": (str, 200), "registration_no": (str, 64)}
+UPSERT_STATUSES = (Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED)
 
 MESSAGES = Counter(
     "numbering_event_consumer_messages_total", "Consumed messages by subject and outcome", ["subject", "outcome"]
@@ -65,6 +76,7 @@ class TenantEvent:
     tenant_id: uuid.UUID
     reason: str
     stream_sequence: int | None = None
+    fields: dict[str, str] | None = None  # tenant.created / tenant.updated: the tenant's fields
 
 
 def parse_message(
@@ -96,14 +108,77 @@ def parse_message(
         tenant_id = uuid.UUID(str(raw_tenant))
     except ValueError:
         raise InvalidMessage("tenant_id", f"tenant_id: {raw_tenant!r} is not a UUID") from None
+    if subject in UPSERT_SUBJECTS:
+        fields = parse_tenant_fields(subject, data_part)
+        return TenantEvent(message_id.strip(), subject, tenant_id, "", stream_sequence, fields)
     reason = data_part.get("reason", "")
     if not isinstance(reason, str) or len(reason) > 500:
         raise InvalidMessage("reason", "data.reason: must be a string of at most 500 characters")
     return TenantEvent(message_id.strip(), subject, tenant_id, reason, stream_sequence)
 
 
+def parse_tenant_fields(subject: str, data: dict[str, Any]) -> dict[str, str]:
+    """The tenant fields of tenant.created.v1 (all of name, registration_no, segment) or
+    tenant.updated.v1 (any of them, and status ACTIVE/SUSPENDED); each rule named."""
+    fields: dict[str, str] = {}
+    for name, (_kind, max_len) in UPSERT_FIELDS.items():
+        if name in data:
+            value = data[name]
+            if not isinstance(value, str) or not value.strip() or len(value) > max_len:
+                raise InvalidMessage(name, f"data.{name}: must be a non-empty string of at most {max_len} characters")
+            fields[name] = value.strip()
+    if "segment" in data:
+        if data["segment"] not in Tenant.Segment.values:
+            raise InvalidMessage("segment", f"data.segment: must be one of {', '.join(Tenant.Segment.values)}")
+        fields["segment"] = data["segment"]
+    if "status" in data:
+        if data["status"] not in UPSERT_STATUSES:
+            raise InvalidMessage("status", "data.status: must be ACTIVE or SUSPENDED (a deletion is tenant.deleted.v1)")
+        fields["status"] = data["status"]
+    missing = [n for n in ("name", "registration_no", "segment") if n not in fields]
+    if subject == CREATED_SUBJECT and missing:
+        raise InvalidMessage(missing[0], f"data.{missing[0]}: required in {subject}")
+    if not fields:
+        raise InvalidMessage("data", f"data: {subject} carries none of name, registration_no, segment, status")
+    return fields
+
+
+def handle_tenant_upsert(event: TenantEvent) -> str:
+    """tenant.created / tenant.updated: create or change the tenant through the audited
+    tenant service, and remember the message id in the same transaction (a replay changes
+    nothing). A change our rules refuse (e.g. a DELETED tenant, a registration number that
+    is another tenant's) is remembered as refused with its reason and not retried."""
+    if ProcessedMessage.objects.filter(message_id=event.message_id).exists():
+        return "duplicate"
+    detail: dict[str, Any] = {"tenant_id": str(event.tenant_id), "fields": sorted(event.fields or {})}
+    try:
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    outcome = tenant_registry_upsert(
+                        tenant_id=event.tenant_id, data=dict(event.fields or {}), actor=REGISTRY_ACTOR
+                    )
+            except errors.DomainError as exc:
+                outcome, detail["refused"] = "refused", exc.message
+                log.warning("%s %s for tenant %s refused: %s", event.subject, event.message_id, event.tenant_id, exc)
+            ProcessedMessage.objects.create(
+                message_id=event.message_id,
+                subject=event.subject,
+                stream_sequence=event.stream_sequence,
+                outcome=outcome,
+                detail=detail,
+            )
+    except IntegrityError:
+        return "duplicate"  # another consumer finished the same message first; ours rolled back
+    log.info("%s %s for tenant %s: %s", event.subject, outcome, event.tenant_id, detail)
+    return outcome
+
+
 def handle_tenant_event(event: TenantEvent, *, heartbeat: Callable[[int], None] | None = None) -> str:
-    """Apply the event (idempotent); return the outcome: applied / duplicate / unknown_tenant."""
+    """Apply the event (idempotent); return the outcome: applied / duplicate / unknown_tenant
+    (created / updated / refused for the registry's upserts)."""
+    if event.subject in UPSERT_SUBJECTS:
+        return handle_tenant_upsert(event)
     if ProcessedMessage.objects.filter(message_id=event.message_id).exists():
         return "duplicate"
     _, _, status, recall_reason = ROUTES[event.subject]

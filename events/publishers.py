@@ -21,6 +21,8 @@ SIGNATURE_HEADER = "Numbering-Signature"
 SUBJECT_PUBLISHERS: dict[str, str] = {
     "compliance.tenant.suspended.v1": "compliance-service",
     "tenant.deleted.v1": "tenant-service",
+    "tenant.created.v1": "tenant-service",
+    "tenant.updated.v1": "tenant-service",
 }
 
 

@@ -127,8 +127,9 @@ def number_list() -> QuerySet[Number]:
 
 
 def entitled_pool_ids(tenant_id: uuid.UUID) -> list[int]:
-    pool = TenantPool.objects.filter(tenant_id=tenant_id).first()
-    return list(pool.inventory_pools.values_list("id", flat=True)) if pool else []
+    pool = TenantPool.objects.filter(tenant_id=tenant_id, deactivated_at__isnull=True).first()
+    active = pool.inventory_pools.filter(deactivated_at__isnull=True) if pool else None
+    return list(active.values_list("id", flat=True)) if active is not None else []
 
 
 def _entitled_q(tenant_id: uuid.UUID) -> Q:

@@ -49,6 +49,8 @@ class InventoryPool(models.Model):
     critical_watermark = models.PositiveIntegerField(default=10, help_text="critical below this many AVAILABLE")
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Never deleted (issue 16, ADR 1620): deactivated, audited, and refused where it is used.
+    deactivated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["code"]
@@ -69,6 +71,8 @@ class TenantPool(models.Model):
     reservation_ttl_seconds = models.PositiveIntegerField(default=900)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Never deleted (issue 16, ADR 1620): deactivated, audited, and refused where it is used.
+    deactivated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["tenant_id"]

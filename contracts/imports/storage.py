@@ -59,6 +59,8 @@ def import_create(
     if issuer is None:
         known = ", ".join(Issuer.objects.values_list("code", flat=True)) or "none installed"
         raise errors.ImportRefused(f"issuer: unknown issuer code {issuer_code!r} (known: {known})", field="issuer")
+    if issuer.deactivated_at is not None:  # deactivated, never deleted (ADR 1620)
+        raise errors.ImportRefused(f"issuer: {issuer.code} is deactivated; it takes no imports", field="issuer")
     if mode not in InventoryImport.Mode.values:
         raise errors.ImportRefused(
             f"mode: {mode!r} is not one of {', '.join(InventoryImport.Mode.values)}", field="mode"

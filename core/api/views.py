@@ -22,7 +22,9 @@ from typing import Any
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import QuerySet
 from django.http import HttpResponse
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -31,6 +33,7 @@ from core import errors, idempotency, rls
 from core.actors import Actor
 from core.api.auth import Principal
 from core.api.errors import problem_response
+from core.api.schema import IDEMPOTENCY_PARAM
 
 log = logging.getLogger(__name__)
 
@@ -189,3 +192,95 @@ def get_by_uuid(queryset: QuerySet[Any], pk: str, what: str) -> Any:
     if obj is None:
         raise errors.NotFound(f"{what} {key} not found", field="id")
     return obj
+
+
+class RefDataWriteMixin:
+    """POST (create), PATCH (change) and POST …/deactivate for a reference-data viewset
+    (issue 16, ADR 1620); there is no PUT and no DELETE (405: nothing is deleted).
+
+    The viewset names `write_serializer_class` (a ModelSerializer of the settable fields;
+    PATCH validates it partially against the row), `write(data=, actor=, instance=)` and
+    `deactivate_row(instance=, actor=)` (its app's services), `write_object(pk)` (the row
+    by URL id) and `render(row)` (the response body). Every call is idempotent under the
+    request's Idempotency-Key and runs in the request transaction."""
+
+    write_serializer_class: type[serializers.ModelSerializer]
+    refdata_name: str = "row"
+
+    def write(self, *, data: dict[str, Any], actor: Actor, instance: Any) -> Any:
+        raise NotImplementedError
+
+    def deactivate_row(self, *, instance: Any, actor: Actor) -> Any:
+        raise NotImplementedError
+
+    def write_object(self, pk: str) -> Any:
+        raise NotImplementedError
+
+    def render(self, row: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _validated(self, request: Request, instance: Any = None) -> dict[str, Any]:
+        body = request.data if isinstance(request.data, dict) else {}
+        if request.data is not None and not isinstance(request.data, dict):
+            raise ValidationError({"non_field_errors": ["the body must be a JSON object"]})
+        serializer = self.write_serializer_class(instance=instance, data=body, partial=instance is not None)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    def _fingerprint(self, op: str, request: Request, pk: str | None = None) -> dict[str, Any]:
+        body = request.data if isinstance(request.data, dict) else {}
+        return {"op": f"{self.refdata_name}.{op}", "id": pk, "body": body}
+
+    def create(self, request: Request) -> HttpResponse:
+        view: Any = self
+        # Validated inside the idempotent run: a replay answers the first response even
+        # though the row it created now makes the same body a duplicate.
+        return idempotent_mutation(
+            view,
+            self._fingerprint("create", request),
+            lambda: self.render(self.write(data=self._validated(request), actor=view.actor, instance=None)),
+            status=201,
+        )
+
+    def partial_update(self, request: Request, pk: str) -> HttpResponse:
+        view: Any = self
+        row = self.write_object(pk)
+        return idempotent_mutation(
+            view,
+            self._fingerprint("update", request, pk),
+            lambda: self.render(self.write(data=self._validated(request, row), actor=view.actor, instance=row)),
+        )
+
+    @action(detail=True, methods=["post"])
+    def deactivate(self, request: Request, pk: str) -> HttpResponse:
+        view: Any = self
+        row = self.write_object(pk)
+        return idempotent_mutation(
+            view,
+            self._fingerprint("deactivate", request, pk),
+            lambda: self.render(self.deactivate_row(instance=row, actor=view.actor)),
+        )
+
+
+def refdata_schema(what: str, write: type[serializers.Serializer], read: type[serializers.Serializer]) -> Any:
+    """The OpenAPI shapes of a RefDataWriteMixin viewset's three writes."""
+    return extend_schema_view(
+        create=extend_schema(
+            summary=f"Create {what} (audited, published as an event)",
+            parameters=[IDEMPOTENCY_PARAM],
+            request=write,
+            responses={201: read},
+        ),
+        partial_update=extend_schema(
+            summary=f"Change {what} (audited, published as an event)",
+            parameters=[IDEMPOTENCY_PARAM],
+            request=write,
+            responses=read,
+        ),
+        deactivate=extend_schema(
+            summary=f"Deactivate {what} (never deleted; audited, published as an event)",
+            parameters=[IDEMPOTENCY_PARAM],
+            request=None,
+            responses=read,
+        ),
+    )

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 from django.db import transaction
 
 from audit.services import audit_append
-from core import authz, clock, errors
+from core import authz, clock, errors, refdata
 from core.actors import Actor
+from core.outbox import outbox_enqueue
 from numbering.models import QuarantinePolicy
 from numbering.snapshots import iso
 
@@ -54,12 +55,25 @@ def quarantine_policy_update(
             "approved_by": policy.approved_by,
             "approved_at": iso(policy.approved_at),
         }
-        audit_append(
+        event = audit_append(
             actor=actor.identity,
             action="quarantine_policy.update",
             object_type="quarantine_policy",
             object_id=f"quarantine_policy:{case}",
             before=before,
             after=after,
+        )
+        outbox_enqueue(
+            event_type=refdata.event_type("quarantine_policy", refdata.UPDATED),
+            aggregate_id=f"quarantine_policy:{case}",
+            data={
+                "object_type": "quarantine_policy",
+                "object_id": case,
+                "actor": actor.identity,
+                "changed": sorted(k for k in after if before[k] != after[k]),
+                "before": before,
+                "after": after,
+                "audit_event_id": event.id,
+            },
         )
         return policy

@@ -18,7 +18,7 @@ from numbering import lifecycle
 from numbering.lifecycle import Action, State
 from numbering.models import Number, QuarantinePolicy
 from numbering.services.skeleton import Context
-from pools.models import Tenant, TenantPool
+from pools.models import InventoryPool, Tenant, TenantPool
 
 MAX_LEASE_DAYS = 3650
 
@@ -86,7 +86,9 @@ def _pool_facts(
     sql = (
         f"SELECT t.status, {', '.join(f'tp.{f.column}' for f in _POOL_FIELDS)},"  # noqa: S608 - fixed fragments
         f" %s::bigint IS NULL OR EXISTS (SELECT 1 FROM {_ENTITLEMENT._meta.db_table} e"
-        " WHERE e.tenantpool_id = tp.id AND e.inventorypool_id = %s::bigint)"
+        f" JOIN {InventoryPool._meta.db_table} ip ON ip.id = e.inventorypool_id"
+        " WHERE e.tenantpool_id = tp.id AND e.inventorypool_id = %s::bigint"
+        " AND ip.deactivated_at IS NULL)"  # a deactivated inventory pool entitles no one (ADR 1620)
         f" FROM {Tenant._meta.db_table} t JOIN {TenantPool._meta.db_table} tp ON tp.tenant_id = t.id"
         " WHERE t.id = %s" + (" FOR UPDATE OF tp" if lock else "")
     )
@@ -102,6 +104,10 @@ def _pool_facts(
     if status != Tenant.Status.ACTIVE:
         raise errors.TenantNotActive(f"tenant {tenant_id} is {status}")
     pool = TenantPool.from_db("default", [f.attname for f in _POOL_FIELDS], pool_values)
+    if pool.deactivated_at is not None:  # deactivated, never deleted (ADR 1620)
+        raise errors.NotAvailable(
+            f"tenant {tenant_id}'s tenant pool is deactivated; nothing can be reserved or assigned"
+        )
     entitled = bool(row[1 + len(_POOL_FIELDS)])
     held = None
     if count_kind is not None and entitled:

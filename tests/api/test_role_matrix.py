@@ -16,7 +16,7 @@ from numbering.lifecycle import State
 from numbering.models import Lease, Reservation
 from pools.models import InventoryPool, TenantPool
 from tests.api.conftest import Api, bad_tokens, make_token
-from tests.factories import BlockFactory, ContractFactory, IssuerFactory
+from tests.factories import BlockFactory, ContractFactory, InventoryPoolFactory, IssuerFactory
 from tests.numbering.helpers import number_in
 
 pytestmark = pytest.mark.django_db
@@ -27,17 +27,25 @@ T = "/api/tenant/v1"
 # (method, path as in the OpenAPI schema, matrix key, body)
 ENDPOINTS: list[tuple[str, str, str, Any]] = [
     ("GET", f"{A}/issuers/", "admin.issuers.read", None),
+    ("POST", f"{A}/issuers/", "admin.issuers.write", {}),
     ("GET", f"{A}/issuers/{{id}}/", "admin.issuers.read", None),
+    ("PATCH", f"{A}/issuers/{{id}}/", "admin.issuers.write", {}),
+    ("POST", f"{A}/issuers/{{id}}/deactivate/", "admin.issuers.deactivate", None),
     ("GET", f"{A}/issuers/{{id}}/signing-keys/", "admin.signing_keys.read", None),
     ("POST", f"{A}/issuers/{{id}}/signing-keys/", "admin.signing_keys.write", {}),
     ("POST", f"{A}/issuers/{{id}}/signing-keys/{{fingerprint}}/approve/", "admin.signing_keys.approve", None),
     ("POST", f"{A}/issuers/{{id}}/signing-keys/{{fingerprint}}/revoke/", "admin.signing_keys.write", {}),
     ("GET", f"{A}/contracts/", "admin.contracts.read", None),
+    ("POST", f"{A}/contracts/", "admin.contracts.write", {}),
     ("GET", f"{A}/contracts/{{id}}/", "admin.contracts.read", None),
+    ("PATCH", f"{A}/contracts/{{id}}/", "admin.contracts.write", {}),
     ("POST", f"{A}/contracts/{{id}}/suspend/", "admin.contracts.suspend", {"reason": "matrix"}),
     ("POST", f"{A}/contracts/{{id}}/terminate/", "admin.contracts.terminate", {"reason": "matrix"}),
     ("GET", f"{A}/blocks/", "admin.blocks.read", None),
+    ("POST", f"{A}/blocks/", "admin.blocks.write", {}),
     ("GET", f"{A}/blocks/{{id}}/", "admin.blocks.read", None),
+    ("PATCH", f"{A}/blocks/{{id}}/", "admin.blocks.write", {}),
+    ("POST", f"{A}/blocks/{{id}}/deactivate/", "admin.blocks.deactivate", None),
     ("GET", f"{A}/imports/", "admin.imports.read", None),
     ("POST", f"{A}/imports/", "admin.imports.write", {}),
     ("GET", f"{A}/imports/{{id}}/", "admin.imports.read", None),
@@ -50,11 +58,20 @@ ENDPOINTS: list[tuple[str, str, str, Any]] = [
     ("POST", f"{A}/numbers/{{number}}/retire/", "admin.numbers.retire", {}),
     ("POST", f"{A}/numbers/{{number}}/reinstate/", "admin.numbers.reinstate", {}),
     ("GET", f"{A}/inventory-pools/", "admin.inventory_pools.read", None),
+    ("POST", f"{A}/inventory-pools/", "admin.inventory_pools.write", {}),
     ("GET", f"{A}/inventory-pools/{{id}}/", "admin.inventory_pools.read", None),
+    ("PATCH", f"{A}/inventory-pools/{{id}}/", "admin.inventory_pools.write", {}),
+    ("POST", f"{A}/inventory-pools/{{id}}/deactivate/", "admin.inventory_pools.deactivate", None),
     ("GET", f"{A}/tenant-pools/", "admin.tenant_pools.read", None),
+    ("POST", f"{A}/tenant-pools/", "admin.tenant_pools.write", {}),
     ("GET", f"{A}/tenant-pools/{{id}}/", "admin.tenant_pools.read", None),
+    ("PATCH", f"{A}/tenant-pools/{{id}}/", "admin.tenant_pools.write", {}),
+    ("POST", f"{A}/tenant-pools/{{id}}/deactivate/", "admin.tenant_pools.deactivate", None),
     ("GET", f"{A}/tenants/", "admin.tenants.read", None),
+    ("POST", f"{A}/tenants/", "admin.tenants.write", {}),
     ("GET", f"{A}/tenants/{{id}}/", "admin.tenants.read", None),
+    ("PATCH", f"{A}/tenants/{{id}}/", "admin.tenants.write", {}),
+    ("POST", f"{A}/tenants/{{id}}/deactivate/", "admin.tenants.deactivate", None),
     ("GET", f"{A}/leases/", "admin.leases.read", None),
     ("GET", f"{A}/leases/{{id}}/", "admin.leases.read", None),
     ("POST", f"{A}/leases/{{id}}/renew/", "admin.leases.renew", None),
@@ -101,7 +118,7 @@ ENDPOINTS: list[tuple[str, str, str, Any]] = [
 
 
 @pytest.fixture
-def world(alice: Any, general_pool: Any) -> dict[str, Any]:
+def world(alice: Any, dora: Any, general_pool: Any) -> dict[str, Any]:
     issuer = IssuerFactory()
     contract = ContractFactory(issuer=issuer)
     block = BlockFactory(issuer=issuer, contract=contract)
@@ -119,11 +136,29 @@ def world(alice: Any, general_pool: Any) -> dict[str, Any]:
         "inventory_pool": InventoryPool.objects.get(code="GENERAL_MSISDN").id,
         "tenant_pool": TenantPool.objects.get(tenant=alice).id,
         "audit_event": AuditEvent.objects.order_by("id").first().id,  # type: ignore[union-attr]
+        # deactivated by the matrix walk: rows nobody else in the walk uses
+        "dora": dora.id,
+        "dora_pool": TenantPool.objects.get(tenant=dora).id,
+        "spare_issuer": IssuerFactory().id,
+        "spare_block": BlockFactory(issuer=issuer, contract=contract).id,
+        "spare_inventory_pool": InventoryPoolFactory(code="SPARE").id,
     }
+
+
+@pytest.fixture
+def dora(general_pool: Any) -> Any:
+    from tests.conftest import _tenant
+
+    return _tenant("dora", general_pool)
 
 
 def _url(path: str, world: dict[str, Any]) -> str:
     ids = {
+        "/issuers/{id}/deactivate": world["spare_issuer"],
+        "/blocks/{id}/deactivate": world["spare_block"],
+        "/tenants/{id}/deactivate": world["dora"],
+        "/tenant-pools/{id}/deactivate": world["dora_pool"],
+        "/inventory-pools/{id}/deactivate": world["spare_inventory_pool"],
         "/issuers/{id}": world["issuer"],
         "/contracts/{id}": world["contract"],
         "/blocks/{id}": world["block"],

@@ -218,7 +218,8 @@ def test_provision_streams_is_idempotent_and_updates_a_changed_limit(nats_server
     from events.streams import load_definitions, provision
 
     again = nats_server.provision()
-    assert again.created == [] and again.updated == [] and len(again.unchanged) == 6
+    # 4 streams + 4 durable consumers (suspended, deleted, and the registry's created/updated)
+    assert again.created == [] and again.updated == [] and len(again.unchanged) == 8
 
     defs = load_definitions()
     defs["streams"][0]["duplicate_window_seconds"] = 600

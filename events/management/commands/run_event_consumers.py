@@ -15,7 +15,10 @@ from events.natsurl import redacted
 
 
 class Command(BaseCommand):
-    help = "Consume compliance.tenant.suspended.v1 and tenant.deleted.v1: mark the tenant, recall its numbers."
+    help = (
+        "Consume compliance.tenant.suspended.v1 and tenant.deleted.v1 (mark the tenant, recall its numbers) and"
+        " tenant.created.v1 / tenant.updated.v1 (provision the tenant mirror)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--nats-url", default=None, help="default: NATS_CONSUMER_URL")
