@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.db import connections, transaction
 from psycopg import sql
@@ -63,6 +64,8 @@ def _sha(data: bytes) -> str:
 
 def _line(row: tuple[Any, ...]) -> dict[str, Any]:
     pk, chain, seq, prev_hash, digest, at, actor, action, otype, oid, tenant, rid, before, after = row
+    # Django's psycopg setup hands raw jsonb back as text; the hash covers the decoded value.
+    before, after = (json.loads(v) if isinstance(v, str) else v for v in (before, after))
     body = event_body(
         chain=chain, seq=seq, occurred_at=at, actor=actor, action=action, object_type=otype, object_id=oid,
         tenant_id=str(tenant) if tenant else None, request_id=rid, before=before, after=after,
@@ -180,7 +183,10 @@ def _upload(partition: Partition, previous: AuditArchiveSegment | None, tails: d
 
 def _read(key: str, version_id: str) -> bytes:
     body, _ = storage.open_object(key, version_id)
-    return bytes(body.read())
+    try:
+        return bytes(body.read())
+    except (BotoCoreError, ClientError) as exc:  # e.g. the stored checksum no longer matches
+        raise storage.StorageError(f"reading s3://{key} version {version_id} failed: {exc}") from exc
 
 
 def _drop(segment: AuditArchiveSegment) -> None:
