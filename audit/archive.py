@@ -109,8 +109,10 @@ def archived_tails(segments: Iterable[AuditArchiveSegment]) -> dict[int, tuple[i
     return tails
 
 
-def _segments() -> list[AuditArchiveSegment]:
-    return list(AuditArchiveSegment.objects.using(OWNER).order_by("period_start"))
+def _segments(using: str = "default") -> list[AuditArchiveSegment]:
+    # The archive job reads and writes the ledger as the owner; readers use the app role,
+    # which may only SELECT it.
+    return list(AuditArchiveSegment.objects.using(using).order_by("period_start"))
 
 
 def _key(partition: Partition) -> str:
@@ -215,7 +217,7 @@ def archive_audit_partitions(*, now: datetime | None = None) -> ArchiveResult:
             result.skipped_locked = True
             return result
         attached = {p.name for p in list_partitions()}
-        for segment in _segments():
+        for segment in _segments(OWNER):
             if segment.dropped_at is None and segment.partition in attached:
                 verify_segment(segment)  # recorded by a run that stopped before the drop
                 _drop(segment)
@@ -223,12 +225,12 @@ def archive_audit_partitions(*, now: datetime | None = None) -> ArchiveResult:
         for partition in list_partitions():
             if partition.end > cutoff:
                 break
-            segments = _segments()
+            segments = _segments(OWNER)
             _upload(partition, segments[-1] if segments else None, archived_tails(segments))
             recorded = AuditArchiveSegment.objects.using(OWNER).get(partition=partition.name)
             _drop(recorded)
             result.archived.append(partition.name)
-        segments = _segments()
+        segments = _segments(OWNER)
     if segments:
         AUDIT_ARCHIVED_THROUGH.set(segments[-1].period_end.timestamp())
     AUDIT_ARCHIVE_LAST_SUCCESS.set(clock.now().timestamp())
@@ -327,7 +329,7 @@ def verify_archive(wanted: set[tuple[int, int]] | None = None) -> ArchiveVerifyO
 
 def archived_through() -> datetime | None:
     """End of the newest archived month (None: nothing archived)."""
-    last = AuditArchiveSegment.objects.using(OWNER).order_by("-period_end").first()
+    last = AuditArchiveSegment.objects.order_by("-period_end").first()
     return last.period_end if last else None
 
 

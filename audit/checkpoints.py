@@ -211,9 +211,9 @@ def audit_verify_with_checkpoints(*, write: bool = True, full: bool = False) -> 
             archive.breaks.append(ArchiveBreak("(archive)", f"archive unreadable: {type(exc).__name__}: {exc}"))
         tails = archive.tails
         if archive.breaks:  # walk the hot chains from the recorded tails: report one break, not two
-            tails = archived_tails(AuditArchiveSegment.objects.using("owner").order_by("period_start"))
+            tails = archived_tails(AuditArchiveSegment.objects.order_by("period_start"))
     else:
-        tails = archived_tails(AuditArchiveSegment.objects.using("owner").order_by("period_start"))
+        tails = archived_tails(AuditArchiveSegment.objects.order_by("period_start"))
     latest = checkpoints[-1] if checkpoints and not full else None
     # One snapshot for the chains, the heads we checkpoint and the checkpoint comparison, so
     # appends racing the verify can neither fake a break nor slip unverified into a checkpoint.

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import migrations, models
 from psycopg import sql
 
@@ -150,6 +151,25 @@ def forward(apps, schema_editor):  # type: ignore[no-untyped-def]
                 cur.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(name), sql.Identifier(grantee)))
 
 
+def restrict_ledger(apps, schema_editor):  # type: ignore[no-untyped-def]
+    """Only the archive job (owner role) writes the segment ledger; the app role reads it
+    (the number page, the verifier); the tenant role has no business with it."""
+    with schema_editor.connection.connection.cursor() as cur:
+        cur.execute(
+            "SELECT DISTINCT grantee FROM information_schema.role_table_grants"
+            " WHERE table_name = 'audit_auditarchivesegment' AND grantee <> current_user"
+        )
+        for (grantee,) in cur.fetchall():
+            cur.execute(sql.SQL("REVOKE ALL ON audit_auditarchivesegment FROM {}").format(sql.Identifier(grantee)))
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [settings.DATABASES["default"]["USER"]])
+        if cur.fetchone():
+            cur.execute(
+                sql.SQL("GRANT SELECT ON audit_auditarchivesegment TO {}").format(
+                    sql.Identifier(settings.DATABASES["default"]["USER"])
+                )
+            )
+
+
 class Migration(migrations.Migration):
     # Declared forward-compatible (ADR 1803, ADR 1630): the previous release sees the same
     # table name, columns, id default, triggers, RLS and grants; only the keys widened.
@@ -194,4 +214,5 @@ class Migration(migrations.Migration):
             ],
             options={"ordering": ["period_start"]},
         ),
+        migrations.RunPython(restrict_ledger, migrations.RunPython.noop, elidable=False),
     ]

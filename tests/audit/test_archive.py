@@ -283,3 +283,27 @@ def test_incremental_verify_reads_only_events_after_the_last_checkpoint(
     reads = [q["sql"] for q in large.captured_queries if 'FROM "audit_auditevent"' in q["sql"]]
     # Point lookups of the checkpoint's heads, and one walk per chain from them: no scan of history.
     assert reads and all('"seq" = ' in sql or '"seq" > ' in sql for sql in reads)
+
+
+def test_the_number_page_says_history_is_archived_and_fetches_it_for_the_auditor_only(
+    committed: None, worm_bucket: str, fake_clock: FakeClock, client: Any
+) -> None:
+    from django.urls import reverse
+
+    from core import authz as roles
+    from tests.admin.conftest import staff_user
+    from tests.factories import NumberFactory
+
+    _aged_history(fake_clock)
+    archive_audit_partitions()
+    number = NumberFactory(number=NUMBER)
+    client.force_login(staff_user("aud", roles.AUDITOR))
+    page = client.get(reverse("admin:numbering_number_change", args=[number.pk])).content.decode()
+    assert "Older history archived up to 2030-01" in page
+    url = reverse("admin:numbering_number_archived_audit", args=[number.pk])
+    assert url in page
+    archived = client.get(url).content.decode()
+    assert archived.count('class="archived-row"') == 3  # the January 2030 events; February is hot
+
+    client.force_login(staff_user("rita", roles.REGULATOR_EXPORTER))
+    assert client.get(url).status_code == 403
