@@ -16,7 +16,8 @@ from django.conf import settings
 from django.db import connections, transaction
 from psycopg import sql
 
-from audit.metrics import AUDIT_PARTITION_MONTHS_AHEAD
+from audit.metrics import AUDIT_ARCHIVED_THROUGH, AUDIT_PARTITION_MONTHS_AHEAD
+from audit.models import AuditArchiveSegment
 from core import clock, locks
 
 PARENT = "audit_auditevent"
@@ -54,9 +55,9 @@ def _bound(text: str) -> datetime | None:
     return datetime.fromisoformat(value).astimezone(UTC)
 
 
-def list_partitions() -> list[Partition]:
-    """Attached partitions, oldest first."""
-    with connections[OWNER].cursor() as cursor:
+def list_partitions(using: str = OWNER) -> list[Partition]:
+    """Attached partitions, oldest first (the catalog is readable by the app role too)."""
+    with connections[using].cursor() as cursor:
         cursor.execute(
             "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i"
             " JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass",
@@ -130,3 +131,13 @@ def ensure_audit_partitions(*, now: datetime | None = None, ahead: int | None = 
                 created.append(name)
     AUDIT_PARTITION_MONTHS_AHEAD.set(months_ahead(existing, now))
     return created
+
+
+def report_partitions(*, now: datetime | None = None) -> int:
+    """Set the months-ahead and archived-through gauges from the catalog (app role)."""
+    ahead = months_ahead(list_partitions("default"), now or clock.now())
+    AUDIT_PARTITION_MONTHS_AHEAD.set(ahead)
+    last = AuditArchiveSegment.objects.order_by("-period_end").values_list("period_end", flat=True).first()
+    if last is not None:
+        AUDIT_ARCHIVED_THROUGH.set(last.timestamp())
+    return ahead

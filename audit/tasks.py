@@ -8,9 +8,8 @@ from typing import Any
 from celery import shared_task
 from prometheus_client import Gauge
 
-from audit.archive import archive_audit_partitions
 from audit.checkpoints import audit_verify_with_checkpoints
-from audit.partitions import ensure_audit_partitions
+from audit.partitions import report_partitions
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +21,9 @@ VERIFIED = Gauge("numbering_audit_events_verified", "Audit events verified by th
 def audit_verify() -> dict[str, Any]:
     # The daily verify (DESIGN §6): chains, then every signed checkpoint, then a new one.
     outcome = audit_verify_with_checkpoints()
+    # The partition jobs run as short-lived CronJobs; this long-running worker exports how
+    # many months ahead exist (NumberingAuditPartitionMissing) and how far the archive got.
+    report_partitions()
     result = outcome.result
     breaks = len(result.breaks) + len(outcome.checkpoint_breaks)
     CHAIN_BREAKS.set(breaks)
@@ -33,16 +35,3 @@ def audit_verify() -> dict[str, Any]:
     for warning in outcome.warnings:
         log.warning("audit verify: %s", warning)
     return {"ok": outcome.ok, "verified": result.verified, "breaks": breaks, "checkpoint": outcome.new_checkpoint}
-
-
-@shared_task(name="audit.tasks.ensure_partitions")
-def ensure_partitions() -> list[str]:
-    # Daily, so a missed run still leaves AUDIT_PARTITIONS_AHEAD - 1 months of slack.
-    return ensure_audit_partitions()
-
-
-@shared_task(name="audit.tasks.archive_partitions")
-def archive_partitions() -> dict[str, Any]:
-    # Monthly (ADR 1630): months older than AUDIT_HOT_MONTHS go to WORM storage and are dropped.
-    result = archive_audit_partitions()
-    return {"archived": result.archived, "recovered": result.recovered, "locked": result.skipped_locked}

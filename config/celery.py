@@ -65,17 +65,9 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute=30, hour=3),
         "options": {"expires": 6 * 3600},
     },
-    # Audit partitions (ADR 1630): created ahead daily, archived monthly after the verify.
-    "audit-ensure-partitions": {
-        "task": "audit.tasks.ensure_partitions",
-        "schedule": crontab(minute=10, hour=3),
-        "options": {"expires": 12 * 3600},
-    },
-    "audit-archive-partitions": {
-        "task": "audit.tasks.archive_partitions",
-        "schedule": crontab(minute=0, hour=5, day_of_month=2),
-        "options": {"expires": 12 * 3600},
-    },
+    # Audit partitions (ADR 1630) are created and archived by Kubernetes CronJobs
+    # (deploy/k8s/audit-partitions-cronjob.yaml): that DDL needs the table owner, whose
+    # password no long-running process holds. The daily verify reports how far ahead they are.
     # Regulator export (DESIGN §7) of the previous month; idempotent, retries a FAILED month.
     "regulator-export": {
         "task": "exports.tasks.export_previous_month",

@@ -113,9 +113,16 @@ def test_a_partition_is_reachable_only_through_the_parent_and_stays_append_only(
 
 
 def test_the_next_months_partition_missing_is_visible_in_the_gauge(committed: None, fake_clock: FakeClock) -> None:
+    from audit.tasks import audit_verify
+
     fake_clock.set(datetime(2040, 1, 5, tzinfo=UTC))
     ensure_audit_partitions(ahead=0)
     assert REGISTRY.get_sample_value("numbering_audit_partition_months_ahead") == 0
+    ensure_audit_partitions(ahead=2)
+    fake_clock.set(datetime(2040, 2, 5, tzinfo=UTC))
+    # The daily verify (app role, in the long-running worker) reports it from the catalog.
+    assert audit_verify()["ok"]
+    assert REGISTRY.get_sample_value("numbering_audit_partition_months_ahead") == 1
 
 
 def _aged_history(fake_clock: FakeClock) -> None:
