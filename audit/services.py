@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from audit.hashing import chain_hash, event_body
-from audit.models import GENESIS_HASH, AuditEvent, ChainHead
+from audit.models import GENESIS_HASH, AuditArchiveSegment, AuditEvent, ChainHead
 from core import clock
 from core.request_context import get_request_id
 
@@ -167,8 +167,13 @@ def verify_chain(
 
 def audit_verify_chains(starts: dict[int, tuple[int, str]] | None = None) -> VerifyResult:
     """Verify every chain, each from its start (seq, hash) in `starts` (the last signed
-    checkpoint or the archive's tail), else from genesis."""
-    starts = starts or {}
+    checkpoint or the archive's tail); by default from the archive's recorded tail of each
+    chain (ADR 1630), else from genesis."""
+    if starts is None:
+        starts = {}
+        for segment in AuditArchiveSegment.objects.order_by("period_start"):
+            for chain, entry in segment.chains.items():
+                starts[int(chain)] = (int(entry["last_seq"]), entry["last_hash"])
     heads = {h.chain: h for h in ChainHead.objects.all()}
     # Every configured chain, not only those with a head row: a chain whose head was deleted
     # must still be walked (without scanning history for distinct chains).
