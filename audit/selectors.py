@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from audit.archive import archived_through, read_archived_events
+from audit.archive import ArchiveError, archived_through, read_archived_events
 from audit.partitions import month_add
+from core.worm import StorageError
+
+# What a caller of archived_events_for catches: a segment that does not verify, or storage down.
+ARCHIVE_UNREADABLE = (ArchiveError, StorageError)
 
 
 def archived_until_month() -> datetime | None:

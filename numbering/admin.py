@@ -19,12 +19,10 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from audit.archive import ArchiveError
-from audit.selectors import archived_events_for, archived_until_month
+from audit.selectors import ARCHIVE_UNREADABLE, archived_events_for, archived_until_month
 from core import authz, clock
 from core.admin import BigTableAdmin, ReadOnlyAdmin, fixed_values_filter
 from core.errors import DomainError
-from core.worm import StorageError
 from numbering import models, selectors, services
 from numbering.admin_overview import overview
 from numbering.models import VANITY_TIERS, Lease, Number, QuarantinePolicy, Reservation
@@ -202,7 +200,7 @@ class NumberAdmin(BigTableAdmin):
         error = ""
         try:
             events = archived_events_for(number.number, period=period)
-        except (ArchiveError, StorageError) as exc:
+        except ARCHIVE_UNREADABLE as exc:
             error = str(exc)
         context = {
             **self.admin_site.each_context(request),

@@ -104,9 +104,11 @@ def test_partitions_are_created_ahead_idempotently_and_inserts_land_in_their_mon
 def test_a_partition_is_reachable_only_through_the_parent_and_stays_append_only(committed: None) -> None:
     from django.db import connection as app
 
-    name = sorted(_names())[-1]
-    with pytest.raises(Exception, match="permission denied"), transaction.atomic(), app.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM {name}")  # noqa: S608 (a partition name we listed)
+    names = _names()
+    assert "audit_auditevent_p_legacy" in names and len(names) > 1
+    for name in names:  # the migration's legacy partition and the monthly ones alike
+        with pytest.raises(Exception, match="permission denied"), transaction.atomic(), app.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {name}")  # noqa: S608 (a partition name we listed)
     _append(1)
     with psycopg.connect(owner_dsn()) as conn, pytest.raises(psycopg.Error, match="append-only"):
         conn.execute("DELETE FROM audit_auditevent")
@@ -319,3 +321,24 @@ def test_the_number_page_says_history_is_archived_and_fetches_it_for_the_auditor
 
     client.force_login(staff_user("rita", roles.REGULATOR_EXPORTER))
     assert client.get(url).status_code == 403
+
+
+def test_a_month_whose_chain_does_not_verify_is_never_archived(
+    committed: None, worm_bucket: str, fake_clock: FakeClock
+) -> None:
+    from tests.conftest import superuser_dsn
+
+    _aged_history(fake_clock)
+    with psycopg.connect(superuser_dsn()) as conn:
+        conn.execute("SET session_replication_role = replica")  # past the append-only trigger
+        conn.execute(
+            "UPDATE audit_auditevent SET actor = 'user:mallory'"
+            " WHERE id = (SELECT min(id) FROM audit_auditevent WHERE object_id = %s)",
+            [NUMBER],
+        )
+    with pytest.raises(
+        CommandError, match="audit_auditevent_p203001: refusing to archive a chain that does not verify"
+    ):
+        call_command("archive_audit_partitions")
+    assert "audit_auditevent_p203001" in _names()
+    assert not AuditArchiveSegment.objects.filter(partition="audit_auditevent_p203001").exists()
