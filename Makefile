@@ -33,6 +33,7 @@ db: venv services
 
 migrate: db
 	@$(PYTHON) manage.py migrate --database owner --no-input -v 0
+	@$(PYTHON) manage.py ensure_audit_partitions
 	@echo "[setup] database migrated"
 
 setup: migrate

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 
-from audit.models import AuditEvent, ChainHead
+from audit.models import AuditArchiveSegment, AuditEvent, ChainHead
 from audit.services import audit_verify_chains, audited_actions, audited_object_types
 from core.admin import ReadOnlyAdmin, fixed_values_filter
 from core.errors import ValidationError
@@ -62,3 +62,12 @@ class AuditEventAdmin(ReadOnlyAdmin):
 class ChainHeadAdmin(ReadOnlyAdmin):
     matrix_read = "admin.audit.read"
     list_display = ("chain", "seq", "hash", "updated_at")
+
+
+@admin.register(AuditArchiveSegment)
+class AuditArchiveSegmentAdmin(ReadOnlyAdmin):
+    """The archived months (ADR 1630): where each segment is and how it links; read-only."""
+
+    matrix_read = "admin.audit.read"
+    list_display = ("partition", "period_start", "period_end", "events", "archived_at", "dropped_at", "retain_until")
+    readonly_fields = ("chains", "signature", "sha256", "manifest_sha256", "prev_manifest_sha256")

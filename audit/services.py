@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from audit.hashing import chain_hash, event_body
-from audit.models import GENESIS_HASH, AuditEvent, ChainHead
+from audit.models import GENESIS_HASH, AuditArchiveSegment, AuditEvent, ChainHead
 from core import clock, refdata, sqlbatch
 from core.outbox import outbox_enqueue
 from core.request_context import get_request_id
@@ -186,14 +186,20 @@ class VerifyResult:
         return not self.breaks
 
 
-def _events(chain: int) -> Iterator[AuditEvent]:
-    return AuditEvent.objects.filter(chain=chain).order_by("seq").iterator(chunk_size=2000)
+def _events(chain: int, after_seq: int) -> Iterator[AuditEvent]:
+    # (chain, seq, occurred_at) is indexed in every partition: an incremental verify reads
+    # only the events after its starting point.
+    return AuditEvent.objects.filter(chain=chain, seq__gt=after_seq).order_by("seq").iterator(chunk_size=2000)
 
 
-def verify_chain(chain: int, head: ChainHead | None) -> tuple[int, ChainBreak | None]:
-    """Recompute one chain from genesis; return (events verified, first break or None)."""
-    prev_hash, expected_seq, count = GENESIS_HASH, 1, 0
-    for event in _events(chain):
+def verify_chain(
+    chain: int, head: ChainHead | None, start: tuple[int, str] | None = None
+) -> tuple[int, ChainBreak | None]:
+    """Recompute one chain from `start` (seq, hash) — genesis when None — to its head;
+    return (events verified, first break or None)."""
+    start_seq, prev_hash = start or (0, GENESIS_HASH)
+    expected_seq, count = start_seq + 1, 0
+    for event in _events(chain, start_seq):
         if event.seq != expected_seq:
             return count, ChainBreak(chain, expected_seq, f"sequence gap: found seq {event.seq}")
         if event.prev_hash != prev_hash:
@@ -222,12 +228,23 @@ def verify_chain(chain: int, head: ChainHead | None) -> tuple[int, ChainBreak | 
     return count, None
 
 
-def audit_verify_chains() -> VerifyResult:
+def audit_verify_chains(starts: dict[int, tuple[int, str]] | None = None) -> VerifyResult:
+    """Verify every chain, each from its start (seq, hash) in `starts` (the last signed
+    checkpoint or the archive's tail); by default from the archive's recorded tail of each
+    chain (ADR 1630), else from genesis."""
+    if starts is None:
+        starts = {}
+        for segment in AuditArchiveSegment.objects.order_by("period_start"):
+            for chain, entry in segment.chains.items():
+                starts[int(chain)] = (int(entry["last_seq"]), entry["last_hash"])
     heads = {h.chain: h for h in ChainHead.objects.all()}
-    chains = sorted(set(heads) | set(AuditEvent.objects.values_list("chain", flat=True).distinct()))
+    # Every configured chain, not only those with a head row: a chain whose head was deleted
+    # must still be walked (without scanning history for distinct chains).
+    chains = sorted(set(heads) | set(starts) | set(range(settings.AUDIT_CHAINS)))
+    chains = [c for c in chains if c in heads or c in starts or AuditEvent.objects.filter(chain=c).exists()]
     total, breaks = 0, []
     for chain in chains:
-        count, broken = verify_chain(chain, heads.get(chain))
+        count, broken = verify_chain(chain, heads.get(chain), starts.get(chain))
         total += count
         if broken:
             breaks.append(broken)

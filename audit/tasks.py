@@ -9,6 +9,7 @@ from celery import shared_task
 from prometheus_client import Gauge
 
 from audit.checkpoints import audit_verify_with_checkpoints
+from audit.partitions import report_partitions
 
 log = logging.getLogger(__name__)
 
@@ -17,9 +18,13 @@ VERIFIED = Gauge("numbering_audit_events_verified", "Audit events verified by th
 
 
 @shared_task(name="audit.tasks.audit_verify")
-def audit_verify() -> dict[str, Any]:
-    # The daily verify (DESIGN §6): chains, then every signed checkpoint, then a new one.
-    outcome = audit_verify_with_checkpoints()
+def audit_verify(full: bool = False) -> dict[str, Any]:
+    # The daily verify (DESIGN §6, ADR 1630): from the newest signed checkpoint, then a new
+    # one. `full` (monthly): the archived segments, every hot event, every checkpoint.
+    outcome = audit_verify_with_checkpoints(full=full)
+    # The partition jobs run as short-lived CronJobs; this long-running worker exports how
+    # many months ahead exist (NumberingAuditPartitionMissing) and how far the archive got.
+    report_partitions()
     result = outcome.result
     breaks = len(result.breaks) + len(outcome.checkpoint_breaks)
     CHAIN_BREAKS.set(breaks)

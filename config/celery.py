@@ -77,6 +77,17 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute=30, hour=3),
         "options": {"expires": 6 * 3600},
     },
+    # Monthly, after the archive CronJob (2nd, 05:00): the archived segments and every hot
+    # event against every checkpoint (ADR 1630); the daily run above is incremental.
+    "audit-verify-full": {
+        "task": "audit.tasks.audit_verify",
+        "schedule": crontab(minute=0, hour=6, day_of_month=3),
+        "kwargs": {"full": True},
+        "options": {"expires": 24 * 3600},
+    },
+    # Audit partitions (ADR 1630) are created and archived by Kubernetes CronJobs
+    # (deploy/k8s/audit-partitions-cronjob.yaml): that DDL needs the table owner, whose
+    # password no long-running process holds. The daily verify reports how far ahead they are.
     # Regulator export (DESIGN §7) of the previous month; idempotent, retries a FAILED month.
     "regulator-export": {
         "task": "exports.tasks.export_previous_month",

@@ -8,6 +8,7 @@ operator can read `pg_locks.classid` to see which kind of lock a session holds:
     IMPORTS           "numi"  inventory imports commit one at a time (transaction-scoped)
     RELAY_MEMBERS     "numr"  one per running outbox relay (the relay counts its peers)
     RELAY_PARTITIONS  "nump"  one per outbox partition a relay owns
+    AUDIT_ARCHIVE     "numa"  one audit partition job (create ahead / archive + drop) at a time
 
 Session locks (`try_lock`, `job_lock`) are held until released and need the same
 connection throughout; transaction locks (`xact_lock`) end with the transaction. The relay
@@ -30,6 +31,7 @@ EXPORTS = 0x6E756D65  # "nume"
 IMPORTS = 0x6E756D69  # "numi"
 RELAY_MEMBERS = 0x6E756D72  # "numr"
 RELAY_PARTITIONS = 0x6E756D70  # "nump"
+AUDIT_ARCHIVE = 0x6E756D61  # "numa"
 
 TRY_LOCK_SQL = "SELECT pg_try_advisory_lock(%s, %s)"
 UNLOCK_SQL = "SELECT pg_advisory_unlock(%s, %s)"

@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from audit.selectors import ARCHIVE_UNREADABLE, archived_events_for, archived_until_month
 from core import authz, clock
 from core.admin import BigTableAdmin, MatrixAdmin, ReadOnlyAdmin, fixed_values_filter
 from core.errors import DomainError
@@ -197,6 +198,7 @@ class NumberAdmin(BigTableAdmin):
         return [
             path("overview/", wrap(self.overview_view), name="numbering_number_overview"),
             path("<int:pk>/act/<str:action>/", wrap(self.act_view), name="numbering_number_act"),
+            path("<int:pk>/archived-audit/", wrap(self.archived_audit_view), name="numbering_number_archived_audit"),
             *super().get_urls(),
         ]
 
@@ -225,6 +227,30 @@ class NumberAdmin(BigTableAdmin):
             _report(request, action, done, refused)
         return HttpResponseRedirect(reverse("admin:numbering_number_change", args=[pk]))
 
+    def archived_audit_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Older audit history of one number, fetched from the WORM archive on request
+        (ADR 1630): whoever may read the audit trail, through the verified read path."""
+        if not authz.allowed("admin.audit.read", authz.roles_of(request.user)):
+            raise PermissionDenied
+        number = get_object_or_404(Number, pk=pk)
+        period = request.GET.get("period") or None
+        events: list[dict[str, Any]] = []
+        error = ""
+        try:
+            events = archived_events_for(number.number, period=period)
+        except ARCHIVE_UNREADABLE as exc:
+            error = str(exc)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Archived audit history of {number.number}",
+            "number": number,
+            "events": events,
+            "error": error,
+            "period": period or "",
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/numbering/number/archived_audit.html", context)
+
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
         number = self.get_object(request, object_id)
         extra = dict(extra_context or {})
@@ -241,6 +267,8 @@ class NumberAdmin(BigTableAdmin):
             "active_reservation": page["active_reservation"],
             "holder_history": page["holder_history"],
             "audit_trail": page["audit_events"],
+            "audit_archived_until": archived_until_month(),
+            "can_read_archive": authz.allowed("admin.audit.read", user_roles),
             "import_record": number.block.inventory_import if number.block_id and number.block else None,
             "number_actions": offered_actions(number.state, user_roles)
             if self.has_change_permission(request, number)

@@ -343,6 +343,12 @@ VAULT_TIMEOUT_SECONDS = env_int("VAULT_TIMEOUT_SECONDS", 10, minimum=1, maximum=
 # default under tests, so a suite never compares its database with a dev bucket.
 AUDIT_CHECKPOINTS = env_bool("AUDIT_CHECKPOINTS", default=NUMBERING_ENV != "test")
 AUDIT_CHECKPOINT_PREFIX = env_str("AUDIT_CHECKPOINT_PREFIX", "audit-checkpoints").strip("/")
+# Retention (DESIGN §6, ADR 1630): monthly partitions, AUDIT_HOT_MONTHS in PostgreSQL, then
+# signed hash-linked segments on the WORM bucket (COMPLIANCE, AUDIT_ARCHIVE_RETENTION_YEARS).
+AUDIT_HOT_MONTHS = env_int("AUDIT_HOT_MONTHS", 13, minimum=2, maximum=120)
+AUDIT_ARCHIVE_RETENTION_YEARS = env_int("AUDIT_ARCHIVE_RETENTION_YEARS", 7, minimum=1, maximum=100)
+AUDIT_ARCHIVE_PREFIX = env_str("AUDIT_ARCHIVE_PREFIX", "audit-archive").strip("/")
+AUDIT_PARTITIONS_AHEAD = env_int("AUDIT_PARTITIONS_AHEAD", 3, minimum=1, maximum=24)
 
 # --- inventory imports, demo data, admin (issue 5) ----------------------------------------
 # Where uploaded CSVs and detached signatures are kept between the wizard's steps and for

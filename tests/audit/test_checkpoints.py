@@ -139,7 +139,14 @@ def test_forged_checkpoint_is_a_break(committed: None, worm_bucket: str) -> None
     storage.put_locked(
         "audit-checkpoints/0000/forged.json", json.dumps(forged).encode(), content_type="application/json"
     )
+    # The daily (incremental) verify reads only the newest checkpoint; --full reads them all.
     with pytest.raises(CommandError, match="forged.json is not valid: checkpoint signature does not verify"):
+        call_command("verify_audit_chain", "--full")
+    newest = dict(checkpoint.document, created_at="2999-01-01T00:00:00+00:00")
+    storage.put_locked(
+        "audit-checkpoints/9999/forged.json", json.dumps(newest).encode(), content_type="application/json"
+    )
+    with pytest.raises(CommandError, match="9999/forged.json is not valid: checkpoint signature does not verify"):
         call_command("verify_audit_chain")
 
 

@@ -251,7 +251,9 @@ def test_every_workload_runs_non_root_read_only_with_resources() -> None:
         "numbering-reservation-expiry-listener",
         "numbering-migrate",
     }
-    for w in workloads:
+    cronjobs = [m for m in _manifests() if m["kind"] == "CronJob"]
+    assert {c["metadata"]["name"] for c in cronjobs} >= {"numbering-audit-partitions", "numbering-audit-archive"}
+    for w in workloads + [c["spec"]["jobTemplate"] for c in cronjobs]:
         pod = w["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True, w["metadata"]["name"]
         for c in pod["containers"]:
@@ -260,7 +262,7 @@ def test_every_workload_runs_non_root_read_only_with_resources() -> None:
             assert sc["capabilities"]["drop"] == ["ALL"]
             assert {"cpu", "memory"} <= set(c["resources"]["requests"]) and {"cpu", "memory"} <= set(
                 c["resources"]["limits"]
-            ), f"{w['metadata']['name']}/{c['name']} lacks requests/limits"
+            ), f"{w.get('metadata', {}).get('name')}/{c['name']} lacks requests/limits"
 
 
 def test_web_probes_and_grpc_health_probe() -> None:

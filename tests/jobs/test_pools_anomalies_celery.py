@@ -132,7 +132,9 @@ def test_beat_schedule_covers_every_job_of_design_section_5_in_kabul_time() -> N
         "lease-cache-reconcile",  # ADR 1200
         "contracts-enforce",  # issue 16, ADR 1611
         "import-upload-purge",  # ADR 1354
+        "audit-verify-full",  # ADR 1630 (partitions and archive are CronJobs: they need the owner)
     }
+    assert schedule["audit-verify-full"]["kwargs"] == {"full": True}
     assert schedule["reservation-safety-net"]["schedule"] == 30.0
     export = schedule["regulator-export"]["schedule"]
     assert export.day_of_month == {1} and export.hour == {2} and export.minute == {0}
