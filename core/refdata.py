@@ -30,6 +30,7 @@ REFDATA_OBJECT_TYPES = (
     "inventory_pool",
     "tenant_pool",
     "quarantine_policy",
+    "vanity_tier",  # a tier's name and whether it is sold; its price moves through four eyes (ADR 1650)
 )
 # A tenant SUSPENDED/DELETED and a contract TERMINATED are deactivated by their status.
 ENDING_STATUSES = frozenset({"SUSPENDED", "DELETED", "TERMINATED"})

@@ -452,6 +452,8 @@ SPECTACULAR_SETTINGS = {
         "ImportStatusEnum": "contracts.models.InventoryImport.Status",
         "ImportModeEnum": "contracts.models.InventoryImport.Mode",
         "RegulatorExportStatusEnum": "exports.models.RegulatorExport.Status",
+        "ContractStatusEnum": "contracts.models.Contract.Status",
+        "TenantStatusEnum": "pools.models.Tenant.Status",
     },
 }
 
