@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
-from collections.abc import AsyncIterator, Callable
+import types
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from concurrent.futures import Executor
 from datetime import UTC, datetime
 from typing import Any
@@ -201,7 +202,14 @@ class NumberingServicer(pb_grpc.NumberingServiceServicer):
                             )
                         )
                         continue
-                    task = asyncio.create_task(answer(request.correlation_id, request.number, request.tenant_id))
+                    # Run the item now: a local-cache hit completes without suspending, so it
+                    # costs no task. Only an item that waits (Redis, PostgreSQL) becomes a task.
+                    coro = answer(request.correlation_id, request.number, request.tenant_id)
+                    try:
+                        waiting_on = coro.send(None)
+                    except StopIteration:
+                        continue
+                    task = asyncio.ensure_future(_continued(coro, waiting_on))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
                 for _ in range(self._stream_window):  # the client half-closed: drain what is in flight
@@ -329,6 +337,29 @@ class EmptyServicer(pb_grpc.NumberingServiceServicer):
 
     async def ValidateLease(self, request: pb.ValidateLeaseRequest, context: Any) -> pb.ValidateLeaseResponse:
         return self._ANSWER
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, None], waiting_on: Any) -> Generator[Any, Any, None]:
+    """Carry on a coroutine that already ran to its first suspension (what Python 3.12's eager
+    tasks do): hand the loop what it waits on, and pass results and exceptions back in."""
+    while True:
+        try:
+            sent = yield waiting_on
+        except BaseException as exc:  # noqa: BLE001 - cancellation included, delivered to the coroutine
+            try:
+                waiting_on = coro.throw(exc)
+            except StopIteration:
+                return
+            continue
+        try:
+            waiting_on = coro.send(sent)
+        except StopIteration:
+            return
+
+
+async def _continued(coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+    await _resume(coro, waiting_on)
 
 
 def _unit_of_work(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
