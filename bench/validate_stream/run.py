@@ -93,9 +93,7 @@ async def unary(stub: Any, rows: list[dict[str, str]], rate: int, duration: floa
     await asyncio.gather(*pending)
 
 
-async def batch(
-    stub: Any, rows: list[dict[str, str]], rate: int, duration: float, tally: Tally, size: int
-) -> None:
+async def batch(stub: Any, rows: list[dict[str, str]], rate: int, duration: float, tally: Tally, size: int) -> None:
     source = itertools.cycle(rows)
     pending: set[asyncio.Task[None]] = set()
     owed = 0.0
