@@ -63,6 +63,7 @@ class Tally:
         self.done = 0
         self.wrong = 0
         self.errors = 0
+        self.codes: dict[str, int] = {}
         self.latencies: list[float] = []
 
     def answer(self, response: pb.ValidateLeaseResponse, expect: str, latency: float) -> None:
@@ -84,8 +85,9 @@ async def unary(stub: Any, rows: list[dict[str, str]], rate: int, duration: floa
         started = time.perf_counter()
         try:
             answer = await stub.ValidateLease(pb.ValidateLeaseRequest(number=row["number"], tenant_id=row["tenant_id"]))
-        except grpc.RpcError:
+        except grpc.RpcError as exc:
             tally.errors += 1
+            tally.codes[exc.code().name] = tally.codes.get(exc.code().name, 0) + 1
             return
         tally.answer(answer, row["expect"], time.perf_counter() - started)
 
@@ -200,7 +202,8 @@ async def measure(port: int, pids: list[int], rows: list[dict[str, str]], args: 
         out.append((name, tally, cpu, wall))
         print(
             f"[bench-stream] {name:11} validations {tally.done:7}  wrong {tally.wrong}  errors {tally.errors}  "
-            f"server cpu {cpu:6.2f} s over {wall:5.1f} s  p50 {tally.p(0.5):7.2f} ms  p99 {tally.p(0.99):7.2f} ms",
+            f"{tally.codes or ''} server cpu {cpu:6.2f} s over {wall:5.1f} s"
+            f"  p50 {tally.p(0.5):7.2f} ms  p99 {tally.p(0.99):7.2f} ms",
             flush=True,
         )
     await channel.close()
