@@ -80,12 +80,15 @@ test-rules:
 	@bash deploy/prometheus/test_rules.sh
 
 # --- gRPC (issue 3) ---
-.PHONY: proto bench bench-cache bench-write
+.PHONY: proto bench bench-cache bench-write bench-stream
 proto: venv
 	$(PYTHON) grpc_server/codegen.py
 # ValidateLease benchmark (not part of `make test`): BENCH_ARGS="--rates 5000,7500 --duration 20"
 bench: venv services
 	$(PYTHON) bench/validate_lease/run.py $(BENCH_ARGS)
+# Unary vs ValidateLeases vs ValidateLeaseStream, server CPU per validation (ADR 1110)
+bench-stream: venv services
+	$(PYTHON) bench/validate_stream/run.py $(BENCH_STREAM_ARGS)
 
 # --- container image (issue 18, ADR 1800): podman, base made locally with debootstrap ---
 .PHONY: image image-smoke

@@ -279,7 +279,19 @@ def staff_actor(user: Any) -> Actor:
 # JSON, per CN, either the object form {"methods": [...], "acts_as": "tenant"|"platform"}
 # or the original list form [...] (then a CN of the default table keeps its default mode and
 # any other CN acts for a tenant: fail closed). Issue 13 item 1, ADR 1300.
-GRPC_METHODS = frozenset({"ValidateLease", "Lookup", "Reserve", "ExtendReservation", "Assign", "Release", "Recall"})
+GRPC_METHODS = frozenset(
+    {
+        "ValidateLease",
+        "ValidateLeases",
+        "ValidateLeaseStream",
+        "Lookup",
+        "Reserve",
+        "ExtendReservation",
+        "Assign",
+        "Release",
+        "Recall",
+    }
+)
 GRPC_MUTATIONS = frozenset({"Reserve", "ExtendReservation", "Assign", "Release", "Recall"})
 GRPC_PLATFORM_ONLY_METHODS = frozenset({"Recall"})  # no tenant in the request: the platform's act
 # The gRPC pools (issue 11, ADR 1101): the hot path runs in processes of its own, so no write
@@ -287,7 +299,9 @@ GRPC_PLATFORM_ONLY_METHODS = frozenset({"Recall"})  # no tenant in the request: 
 # same callers use); `mutations` serves everything else (and Lookup, for the portal and
 # compliance); `all` is one process serving both (tests, small installs). A pool's allowlist is
 # the configured table narrowed to the methods it serves: a CN with nothing left is refused.
-GRPC_VALIDATE_METHODS = frozenset({"ValidateLease"})
+# The batch and the stream (issue 11 item 4, ADR 1110) are ValidateLease in bulk: same pool,
+# same callers.
+GRPC_VALIDATE_METHODS = frozenset({"ValidateLease", "ValidateLeases", "ValidateLeaseStream"})
 GRPC_POOLS: dict[str, frozenset[str]] = {
     "all": GRPC_METHODS,
     "hot": GRPC_VALIDATE_METHODS | {"Lookup"},
@@ -323,8 +337,8 @@ def _grant(methods: list[str], acts_for_tenant: bool) -> GrpcGrant:
 
 
 GRPC_DEFAULT_PERMISSIONS: dict[str, GrpcGrant] = {
-    "sms-orchestrator": GrpcGrant({"ValidateLease", "Lookup"}),
-    "routing-engine": GrpcGrant({"ValidateLease", "Lookup"}),
+    "sms-orchestrator": GrpcGrant({"ValidateLease", "ValidateLeases", "ValidateLeaseStream", "Lookup"}),
+    "routing-engine": GrpcGrant({"ValidateLease", "ValidateLeases", "ValidateLeaseStream", "Lookup"}),
     "sender-id-registry": GrpcGrant({"Lookup"}),
     "billing-service": GrpcGrant({"Lookup"}),
     "customer-portal-bff": GrpcGrant(

@@ -15,9 +15,10 @@ on the ValidateLease hot path.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 import grpc
@@ -85,6 +86,15 @@ class CallGuard:
         handlers = {}
         for method in service.methods:
             behaviour = getattr(servicer, method.name)
+            if method.client_streaming or method.server_streaming:
+                # ValidateLeaseStream (ADR 1110): the same identity and permission checks, once
+                # per stream; per-item errors are the servicer's (item_error below).
+                handlers[method.name] = grpc.stream_stream_rpc_method_handler(
+                    self._guard_stream(method.name, behaviour),
+                    request_deserializer=_lenient(_message_class(method.input_type).FromString),
+                    response_serializer=_message_class(method.output_type).SerializeToString,
+                )
+                continue
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(
                 self._guard(method.name, behaviour),
                 request_deserializer=_lenient(_message_class(method.input_type).FromString),
@@ -164,6 +174,75 @@ class CallGuard:
             # with tracing off ValidateLease runs exactly as before.
             return tracing.grpc_server_span(SERVICE, name, guarded)
         return guarded
+
+    def _guard_stream(self, name: str, behaviour: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
+        """The stream's guard: identity and permission before the first read, then the
+        servicer's responses. A failure of the stream as a whole maps as in `_guard`."""
+        permissions, tls = self._permissions, self._tls
+        latency = {code: RPC_LATENCY.labels(name, code.name) for code in grpc.StatusCode}
+
+        async def guarded(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                if tls:
+                    cn = _caller_cn(context)
+                    allowed = permissions.get(cn) if cn else None
+                    if cn is None or allowed is None:
+                        code = grpc.StatusCode.UNAUTHENTICATED
+                        AUTH_REJECTIONS.labels(code.name).inc()
+                        log.warning("gRPC %s refused: client certificate CN %r is not on the allowlist", name, cn)
+                        await _abort(context, status_for("UNAUTHENTICATED", "client certificate CN not allowed", code))
+                    if name not in allowed:
+                        code = grpc.StatusCode.PERMISSION_DENIED
+                        AUTH_REJECTIONS.labels(code.name).inc()
+                        log.warning("gRPC %s refused: CN %r may call only %s", name, cn, sorted(allowed))
+                        await _abort(context, status_for("PERMISSION_DENIED", f"{cn} may not call {name}", code))
+                else:
+                    cn = INSECURE_CALLER
+                caller_token = current_caller.set(cn)
+                try:
+                    async for response in behaviour(requests, context):
+                        yield response
+                finally:
+                    current_caller.reset(caller_token)
+            except grpc.aio.AbortError:
+                raise
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED  # the client went away or the deadline passed
+                raise
+            except errors.DomainError as exc:
+                status = status_for_error(exc)
+                code = status.code
+                await _abort(context, status)
+            except Exception:
+                code = grpc.StatusCode.INTERNAL
+                log.exception("gRPC %s failed", name)
+                await _abort(context, status_for("INTERNAL", "internal error", code))
+            finally:
+                latency[code].observe(time.perf_counter() - started)
+
+        return guarded
+
+
+def item_error(exc: Exception, method: str) -> pb.ValidateLeaseItemError:
+    """One item of a batch or stream that failed: the status ValidateLease would have ended
+    with for the same request (the guard's mapping), as a field of that item's answer."""
+    if isinstance(exc, errors.DomainError):
+        return pb.ValidateLeaseItemError(
+            code=errors.ERROR_STATUS[exc.code][1], reason=exc.code, message=exc.message, field=exc.field or ""
+        )
+    if isinstance(exc, DataError):
+        return pb.ValidateLeaseItemError(
+            code="INVALID_ARGUMENT", reason="VALIDATION_ERROR", message="a request value does not fit its field"
+        )
+    if isinstance(exc, DatabaseError):
+        log.warning("gRPC %s item: database unavailable: %s", method, exc)
+        return pb.ValidateLeaseItemError(
+            code="UNAVAILABLE", reason="DATABASE_UNAVAILABLE", message="the database did not respond; retry"
+        )
+    log.error("gRPC %s item failed", method, exc_info=exc)
+    return pb.ValidateLeaseItemError(code="INTERNAL", reason="INTERNAL", message="internal error")
 
 
 MALFORMED = object()  # what _lenient hands the guard for bytes that are not the message

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
-from collections.abc import Callable
+import types
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from concurrent.futures import Executor
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,7 @@ from core.formats import parse_uuid
 from grpc_server.context import current_caller, current_caller_acts_for_tenant
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
 from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc
+from grpc_server.interceptors import MALFORMED, item_error
 from numbering import lease_lookup, services
 from numbering.lease_lookup import LeaseAnswer, LeaseLookup
 
@@ -34,6 +36,8 @@ _REASONS = {
     name: pb.ValidateLeaseResponse.Reason.Value(name)
     for name in ("OK", "UNKNOWN_NUMBER", "NOT_ASSIGNED", "WRONG_TENANT", "LEASE_EXPIRED")
 }
+BATCH_LIMIT = 100  # ValidateLeases items per call (issue 11 item 4)
+STREAM_WINDOW = 128  # ValidateLeaseStream requests in flight per stream before the server stops reading
 _KINDS = {"MSISDN": pb.MSISDN, "SHORT_CODE": pb.SHORT_CODE}
 
 VALIDATE_LATENCY = Histogram(
@@ -115,9 +119,10 @@ def idempotency_key(field_value: str, context: grpc.aio.ServicerContext) -> str 
 
 
 class NumberingServicer(pb_grpc.NumberingServiceServicer):
-    def __init__(self, *, lookup: LeaseLookup, executor: Executor) -> None:
+    def __init__(self, *, lookup: LeaseLookup, executor: Executor, stream_window: int = STREAM_WINDOW) -> None:
         self._lookup = lookup
         self._executor = executor
+        self._stream_window = stream_window
         # Answers repeat (same lease, same reason): build each response message once.
         self._responses: dict[LeaseAnswer, pb.ValidateLeaseResponse] = {}
 
@@ -147,8 +152,93 @@ class NumberingServicer(pb_grpc.NumberingServiceServicer):
         return Actor.service(current_caller.get())
 
     async def ValidateLease(self, request: pb.ValidateLeaseRequest, context: Any) -> pb.ValidateLeaseResponse:
+        return await self._validate(request.number, request.tenant_id)
+
+    async def ValidateLeases(self, request: pb.ValidateLeasesRequest, context: Any) -> pb.ValidateLeasesResponse:
+        """Up to BATCH_LIMIT validations in one call, answered in request order (ADR 1110)."""
+        items = request.items
+        if len(items) > BATCH_LIMIT:
+            raise errors.ValidationError(
+                f"items: at most {BATCH_LIMIT} per ValidateLeases call, got {len(items)}", field="items"
+            )
+        results = await asyncio.gather(*(self._item(item.number, item.tenant_id, "ValidateLeases") for item in items))
+        return pb.ValidateLeasesResponse(
+            results=[pb.ValidateLeaseResult(response=response, error=error) for response, error in results]
+        )
+
+    async def ValidateLeaseStream(self, requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+        """Validations as they come, answered as they complete (ADR 1110).
+
+        At most `stream_window` requests are in flight: the reader stops reading when the
+        window is full, so HTTP/2 flow control pushes back on the client. A bad item is
+        answered with `error`; the call deadline (or the client's cancel) ends the stream,
+        cancelling the reader and whatever is in flight."""
+        window = asyncio.Semaphore(self._stream_window)
+        answers: asyncio.Queue[pb.ValidateLeaseStreamResponse | None] = asyncio.Queue()
+        in_flight: set[asyncio.Task[None]] = set()
+
+        async def answer(correlation_id: str, number: str, tenant_id: str) -> None:
+            try:
+                response, error = await self._item(number, tenant_id, "ValidateLeaseStream")
+                answers.put_nowait(
+                    pb.ValidateLeaseStreamResponse(correlation_id=correlation_id, response=response, error=error)
+                )
+            finally:
+                window.release()
+
+        async def read() -> None:
+            try:
+                async for request in requests:
+                    await window.acquire()
+                    if request is MALFORMED:
+                        window.release()
+                        answers.put_nowait(
+                            pb.ValidateLeaseStreamResponse(
+                                error=pb.ValidateLeaseItemError(
+                                    code="INVALID_ARGUMENT",
+                                    reason="VALIDATION_ERROR",
+                                    message="the request is not a valid message",
+                                )
+                            )
+                        )
+                        continue
+                    # Run the item now: a local-cache hit completes without suspending, so it
+                    # costs no task. Only an item that waits (Redis, PostgreSQL) becomes a task.
+                    coro = answer(request.correlation_id, request.number, request.tenant_id)
+                    try:
+                        waiting_on = coro.send(None)
+                    except StopIteration:
+                        continue
+                    task = asyncio.ensure_future(_continued(coro, waiting_on))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                for _ in range(self._stream_window):  # the client half-closed: drain what is in flight
+                    await window.acquire()
+            finally:
+                answers.put_nowait(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            while (response := await answers.get()) is not None:
+                yield response
+            await reader  # surfaces a failure of the request stream itself
+        finally:
+            reader.cancel()
+            for task in list(in_flight):
+                task.cancel()
+
+    async def _item(
+        self, number: str, tenant_id: str, method: str
+    ) -> tuple[pb.ValidateLeaseResponse | None, pb.ValidateLeaseItemError | None]:
+        try:
+            return await self._validate(number, tenant_id), None
+        except Exception as exc:  # noqa: BLE001 - answered as that item's error, as the unary guard would
+            return None, item_error(exc, method)
+
+    async def _validate(self, number: str, tenant_id: str) -> pb.ValidateLeaseResponse:
+        """The one validation of all three RPCs: LeaseLookup.validate, metrics, the response."""
         started = time.perf_counter()
-        answer = await self._lookup.validate(request.number, request.tenant_id)
+        answer = await self._lookup.validate(number, tenant_id)
         key = (answer.reason, answer.source)
         histogram = _validate_latency.get(key)
         if histogram is None:
@@ -247,6 +337,29 @@ class EmptyServicer(pb_grpc.NumberingServiceServicer):
 
     async def ValidateLease(self, request: pb.ValidateLeaseRequest, context: Any) -> pb.ValidateLeaseResponse:
         return self._ANSWER
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, None], waiting_on: Any) -> Generator[Any, Any, None]:
+    """Carry on a coroutine that already ran to its first suspension (what Python 3.12's eager
+    tasks do): hand the loop what it waits on, and pass results and exceptions back in."""
+    while True:
+        try:
+            sent = yield waiting_on
+        except BaseException as exc:  # noqa: BLE001 - cancellation included, delivered to the coroutine
+            try:
+                waiting_on = coro.throw(exc)
+            except StopIteration:
+                return
+            continue
+        try:
+            waiting_on = coro.send(sent)
+        except StopIteration:
+            return
+
+
+async def _continued(coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+    await _resume(coro, waiting_on)
 
 
 def _unit_of_work(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:

@@ -33,6 +33,8 @@ def test_generated_module_imports_without_clashing_with_the_numbering_app() -> N
         "Release",
         "Recall",
         "ExtendReservation",
+        "ValidateLeases",
+        "ValidateLeaseStream",
     ]
 
 

@@ -30,7 +30,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_default_matrix_is_the_design_one_and_an_override_replaces_it() -> None:
     assert parse_grpc_permissions("") == GRPC_DEFAULT_PERMISSIONS
-    assert GRPC_DEFAULT_PERMISSIONS["sms-orchestrator"] == {"ValidateLease", "Lookup"}
+    assert GRPC_DEFAULT_PERMISSIONS["sms-orchestrator"] == {
+        "ValidateLease",
+        "ValidateLeases",
+        "ValidateLeaseStream",
+        "Lookup",
+    }
     assert GRPC_DEFAULT_PERMISSIONS["compliance-service"] == {"Lookup", "Recall"}
     assert parse_grpc_permissions('{"fraud-intel": ["Lookup"]}') == {"fraud-intel": frozenset({"Lookup"})}
     with override_settings(GRPC_CLIENT_PERMISSIONS_JSON='{"billing-service": ["Lookup", "ValidateLease"]}'):

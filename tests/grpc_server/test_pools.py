@@ -14,6 +14,7 @@ from core.authz import (
     GRPC_DEFAULT_PERMISSIONS,
     GRPC_METHODS,
     GRPC_POOLS,
+    GRPC_VALIDATE_METHODS,
     configured_grpc_permissions,
     grpc_pool_permissions,
 )
@@ -34,11 +35,11 @@ def test_the_pools_cover_every_method_and_only_lookup_is_in_both() -> None:
 def test_a_pool_narrows_each_grant_and_keeps_how_the_cn_acts() -> None:
     hot = grpc_pool_permissions(GRPC_DEFAULT_PERMISSIONS, "hot")
     mutations = grpc_pool_permissions(GRPC_DEFAULT_PERMISSIONS, "mutations")
-    assert hot["sms-orchestrator"] == {"ValidateLease", "Lookup"}
+    assert hot["sms-orchestrator"] == {"ValidateLease", "ValidateLeases", "ValidateLeaseStream", "Lookup"}
     assert "sms-orchestrator" in mutations and mutations["sms-orchestrator"] == {"Lookup"}
     assert hot[BFF] == {"Lookup"} and hot[BFF].acts_for_tenant
     assert {"Reserve", "Assign", "Release"} <= mutations[BFF] and mutations[BFF].acts_for_tenant
-    assert "ValidateLease" not in set().union(*mutations.values())
+    assert not GRPC_VALIDATE_METHODS & set().union(*mutations.values())
 
 
 def test_the_setting_picks_the_pool_and_refuses_an_unknown_one() -> None:

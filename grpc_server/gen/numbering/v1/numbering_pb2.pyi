@@ -1,10 +1,11 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -236,3 +237,55 @@ class ExtendReservationResponse(_message.Message):
     reservation_id: str
     expires_at: _timestamp_pb2.Timestamp
     def __init__(self, number: _Optional[_Union[Number, _Mapping]] = ..., reservation_id: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ValidateLeaseItemError(_message.Message):
+    __slots__ = ("code", "reason", "message", "field")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    reason: str
+    message: str
+    field: str
+    def __init__(self, code: _Optional[str] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., field: _Optional[str] = ...) -> None: ...
+
+class ValidateLeasesRequest(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[ValidateLeaseRequest]
+    def __init__(self, items: _Optional[_Iterable[_Union[ValidateLeaseRequest, _Mapping]]] = ...) -> None: ...
+
+class ValidateLeaseResult(_message.Message):
+    __slots__ = ("response", "error")
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    response: ValidateLeaseResponse
+    error: ValidateLeaseItemError
+    def __init__(self, response: _Optional[_Union[ValidateLeaseResponse, _Mapping]] = ..., error: _Optional[_Union[ValidateLeaseItemError, _Mapping]] = ...) -> None: ...
+
+class ValidateLeasesResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ValidateLeaseResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[ValidateLeaseResult, _Mapping]]] = ...) -> None: ...
+
+class ValidateLeaseStreamRequest(_message.Message):
+    __slots__ = ("correlation_id", "number", "tenant_id")
+    CORRELATION_ID_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    correlation_id: str
+    number: str
+    tenant_id: str
+    def __init__(self, correlation_id: _Optional[str] = ..., number: _Optional[str] = ..., tenant_id: _Optional[str] = ...) -> None: ...
+
+class ValidateLeaseStreamResponse(_message.Message):
+    __slots__ = ("correlation_id", "response", "error")
+    CORRELATION_ID_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    correlation_id: str
+    response: ValidateLeaseResponse
+    error: ValidateLeaseItemError
+    def __init__(self, correlation_id: _Optional[str] = ..., response: _Optional[_Union[ValidateLeaseResponse, _Mapping]] = ..., error: _Optional[_Union[ValidateLeaseItemError, _Mapping]] = ...) -> None: ...

@@ -69,6 +69,16 @@ class NumberingServiceStub:
                 request_serializer=numbering_dot_v1_dot_numbering__pb2.ExtendReservationRequest.SerializeToString,
                 response_deserializer=numbering_dot_v1_dot_numbering__pb2.ExtendReservationResponse.FromString,
                 _registered_method=True)
+        self.ValidateLeases = channel.unary_unary(
+                '/numbering.v1.NumberingService/ValidateLeases',
+                request_serializer=numbering_dot_v1_dot_numbering__pb2.ValidateLeasesRequest.SerializeToString,
+                response_deserializer=numbering_dot_v1_dot_numbering__pb2.ValidateLeasesResponse.FromString,
+                _registered_method=True)
+        self.ValidateLeaseStream = channel.stream_stream(
+                '/numbering.v1.NumberingService/ValidateLeaseStream',
+                request_serializer=numbering_dot_v1_dot_numbering__pb2.ValidateLeaseStreamRequest.SerializeToString,
+                response_deserializer=numbering_dot_v1_dot_numbering__pb2.ValidateLeaseStreamResponse.FromString,
+                _registered_method=True)
 
 
 class NumberingServiceServicer:
@@ -118,6 +128,25 @@ class NumberingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ValidateLeases(self, request, context):
+        """Added after v1 shipped (issue 11 item 4, ADR 1110): many validations per call. Same
+        answers, cache and permissions as ValidateLease. A bad item is answered with `error`
+        and does not fail the call or end the stream.
+        Up to 100 items; results in request order. Over 100: INVALID_ARGUMENT (field items).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ValidateLeaseStream(self, request_iterator, context):
+        """One long-lived stream per client connection; each response carries its request's
+        correlation_id and may come out of order. The server reads at most a bounded number of
+        requests ahead of its answers (backpressure); the call deadline ends the stream.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NumberingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -155,6 +184,16 @@ def add_NumberingServiceServicer_to_server(servicer, server):
                     servicer.ExtendReservation,
                     request_deserializer=numbering_dot_v1_dot_numbering__pb2.ExtendReservationRequest.FromString,
                     response_serializer=numbering_dot_v1_dot_numbering__pb2.ExtendReservationResponse.SerializeToString,
+            ),
+            'ValidateLeases': grpc.unary_unary_rpc_method_handler(
+                    servicer.ValidateLeases,
+                    request_deserializer=numbering_dot_v1_dot_numbering__pb2.ValidateLeasesRequest.FromString,
+                    response_serializer=numbering_dot_v1_dot_numbering__pb2.ValidateLeasesResponse.SerializeToString,
+            ),
+            'ValidateLeaseStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.ValidateLeaseStream,
+                    request_deserializer=numbering_dot_v1_dot_numbering__pb2.ValidateLeaseStreamRequest.FromString,
+                    response_serializer=numbering_dot_v1_dot_numbering__pb2.ValidateLeaseStreamResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -346,6 +385,60 @@ class NumberingService:
             '/numbering.v1.NumberingService/ExtendReservation',
             numbering_dot_v1_dot_numbering__pb2.ExtendReservationRequest.SerializeToString,
             numbering_dot_v1_dot_numbering__pb2.ExtendReservationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ValidateLeases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/numbering.v1.NumberingService/ValidateLeases',
+            numbering_dot_v1_dot_numbering__pb2.ValidateLeasesRequest.SerializeToString,
+            numbering_dot_v1_dot_numbering__pb2.ValidateLeasesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ValidateLeaseStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/numbering.v1.NumberingService/ValidateLeaseStream',
+            numbering_dot_v1_dot_numbering__pb2.ValidateLeaseStreamRequest.SerializeToString,
+            numbering_dot_v1_dot_numbering__pb2.ValidateLeaseStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,

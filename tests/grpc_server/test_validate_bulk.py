@@ -1,0 +1,189 @@
+"""ValidateLeases (batch) and ValidateLeaseStream against the live server (issue 11 item 4,
+ADR 1110): the same answers as ValidateLease, the same permissions, backpressure, deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from typing import Any
+
+import grpc
+import pytest
+import redis
+from django.conf import settings
+
+from core import clock, redis_client
+from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
+from grpc_server.servicer import BATCH_LIMIT, NumberingServicer
+from numbering.lease_lookup import LeaseAnswer
+from numbering.lifecycle import State
+from numbering.models import Lease
+from tests.grpc_server.conftest import as_platform
+from tests.grpc_server.test_rpcs import error_of
+from tests.numbering.helpers import number_in
+
+Reason = pb.ValidateLeaseResponse.Reason
+
+
+def _unary(stub: Any, number: str, tenant_id: str) -> tuple[Any, ...]:
+    request = pb.ValidateLeaseRequest(number=number, tenant_id=tenant_id)
+    try:
+        return ("ok", stub.ValidateLease(request, timeout=10).SerializeToString(deterministic=True))
+    except grpc.RpcError:
+        code, reason, metadata = error_of(stub.ValidateLease, request, timeout=10)
+        return ("error", code.name, reason, metadata.get("field", ""))
+
+
+def _item(response: pb.ValidateLeaseResponse, error: pb.ValidateLeaseItemError, has_response: bool) -> tuple[Any, ...]:
+    if has_response:
+        return ("ok", response.SerializeToString(deterministic=True))
+    return ("error", error.code, error.reason, error.field)
+
+
+@pytest.fixture
+def dataset(alice: Any, bob: Any) -> list[tuple[str, str]]:
+    leased = as_platform(lambda: number_in(State.ASSIGNED, alice))
+    expired = as_platform(lambda: number_in(State.ASSIGNED, alice))
+    available = as_platform(lambda: number_in(State.AVAILABLE, alice))
+    past = clock.now() - timedelta(minutes=5)
+    as_platform(lambda: Lease.objects.filter(number=expired, status="ACTIVE").update(expires_at=past))
+    redis.Redis.from_url(settings.REDIS_URL).delete(redis_client.lease_key(expired.number))
+    a, b = str(alice.id), str(bob.id)
+    return [
+        (leased.number, a),  # valid
+        (leased.number, b),  # wrong tenant
+        (expired.number, a),  # lease expired
+        (available.number, a),  # not assigned
+        ("+93791234000", a),  # unknown
+        ("x", a),  # malformed number
+        (leased.number, ""),  # missing tenant
+        (leased.number, "not-a-uuid"),  # malformed tenant
+    ]
+
+
+def _stream(stub: Any, items: list[tuple[str, str]], timeout: float = 10) -> dict[str, Any]:
+    requests = (
+        pb.ValidateLeaseStreamRequest(correlation_id=f"c{i}", number=n, tenant_id=t) for i, (n, t) in enumerate(items)
+    )
+    return {r.correlation_id: r for r in stub.ValidateLeaseStream(requests, timeout=timeout)}
+
+
+def test_batch_and_stream_answer_exactly_as_the_unary_call(grpc_server: Any, connect: Any, dataset: Any) -> None:
+    stub = connect(grpc_server, "sms-orchestrator")
+    # Until the cache-sync has seen the expired lease, an older cached entry may still answer.
+    expired = pb.ValidateLeaseRequest(number=dataset[2][0], tenant_id=dataset[2][1])
+    deadline = time.monotonic() + 5
+    while stub.ValidateLease(expired, timeout=10).reason != Reason.Value("LEASE_EXPIRED"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    unary = [_unary(stub, n, t) for n, t in dataset]
+    kinds = [u[0] if u[0] == "error" else Reason.Name(pb.ValidateLeaseResponse.FromString(u[1]).reason) for u in unary]
+    assert kinds == ["OK", "WRONG_TENANT", "LEASE_EXPIRED", "NOT_ASSIGNED", "UNKNOWN_NUMBER", "error", "error", "error"]
+    assert [u[3] for u in unary[5:]] == ["number", "tenant_id", "tenant_id"]
+
+    batch = stub.ValidateLeases(
+        pb.ValidateLeasesRequest(items=[pb.ValidateLeaseRequest(number=n, tenant_id=t) for n, t in dataset]),
+        timeout=10,
+    )
+    assert [_item(r.response, r.error, r.HasField("response")) for r in batch.results] == unary
+
+    # Twice, so the second pass answers from the warm caches, still identically.
+    for _ in range(2):
+        streamed = _stream(stub, dataset)
+        assert sorted(streamed) == sorted(f"c{i}" for i in range(len(dataset)))
+        got = [streamed[f"c{i}"] for i in range(len(dataset))]
+        assert [_item(r.response, r.error, r.HasField("response")) for r in got] == unary
+
+
+def test_batch_over_the_limit_is_refused_naming_the_field_and_the_limit(
+    grpc_server: Any, connect: Any, alice: Any
+) -> None:
+    stub = connect(grpc_server, "routing-engine")
+    items = [pb.ValidateLeaseRequest(number="+93791234000", tenant_id=str(alice.id))] * (BATCH_LIMIT + 1)
+    code, reason, metadata = error_of(stub.ValidateLeases, pb.ValidateLeasesRequest(items=items), timeout=10)
+    assert (code, reason, metadata) == (grpc.StatusCode.INVALID_ARGUMENT, "VALIDATION_ERROR", {"field": "items"})
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.ValidateLeases(pb.ValidateLeasesRequest(items=items), timeout=10)
+    assert "at most 100" in raised.value.details()
+    assert len(stub.ValidateLeases(pb.ValidateLeasesRequest(items=items[:BATCH_LIMIT]), timeout=10).results) == 100
+
+
+@pytest.mark.parametrize(
+    ("cn", "code"),
+    [("billing-service", grpc.StatusCode.PERMISSION_DENIED), ("intruder", grpc.StatusCode.UNAUTHENTICATED)],
+)
+def test_callers_without_validate_lease_are_refused_batch_and_stream(
+    grpc_server: Any, connect: Any, alice: Any, cn: str, code: grpc.StatusCode
+) -> None:
+    stub = connect(grpc_server, cn)
+    item = pb.ValidateLeaseRequest(number="+93791234000", tenant_id=str(alice.id))
+    assert error_of(stub.ValidateLeases, pb.ValidateLeasesRequest(items=[item]), timeout=10)[0] == code
+    with pytest.raises(grpc.RpcError) as raised:
+        _stream(stub, [("+93791234000", str(alice.id))])
+    assert raised.value.code() == code
+
+
+def test_a_long_stream_answers_every_correlation_id_once(grpc_server: Any, connect: Any, alice: Any) -> None:
+    stub = connect(grpc_server, "routing-engine")
+    n = as_platform(lambda: number_in(State.ASSIGNED, alice))
+    items = [(n.number, str(alice.id)), ("+93791234000", str(alice.id)), ("bad", str(alice.id))] * 700
+    streamed = _stream(stub, items)
+    assert len(streamed) == len(items)
+    assert {Reason.Name(streamed[f"c{i}"].response.reason) for i in range(0, len(items), 3)} == {"OK"}
+    assert {streamed[f"c{i}"].error.field for i in range(2, len(items), 3)} == {"number"}
+
+
+def test_the_deadline_ends_the_stream(grpc_server: Any, connect: Any, alice: Any) -> None:
+    stub = connect(grpc_server, "sms-orchestrator")
+
+    def slow() -> Iterator[pb.ValidateLeaseStreamRequest]:
+        for i in itertools.count():
+            yield pb.ValidateLeaseStreamRequest(correlation_id=str(i), number="+93791234000", tenant_id=str(alice.id))
+            time.sleep(0.05)
+
+    answered = 0
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as raised:
+        for _ in stub.ValidateLeaseStream(slow(), timeout=0.6):
+            answered += 1
+    assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert answered > 0 and time.monotonic() - started < 3
+
+
+class _HeldLookup:
+    """A lookup whose answers wait for the test: shows how far the stream reads ahead."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.started = 0
+
+    async def validate(self, number: str, tenant_id: str) -> LeaseAnswer:
+        self.started += 1
+        await self.release.wait()
+        return LeaseAnswer(False, "UNKNOWN_NUMBER", "local")
+
+
+def test_the_stream_stops_reading_when_its_window_is_full() -> None:
+    async def scenario() -> None:
+        lookup = _HeldLookup()
+        servicer = NumberingServicer(lookup=lookup, executor=None, stream_window=8)  # type: ignore[arg-type]
+        consumed = 0
+
+        async def requests() -> AsyncIterator[pb.ValidateLeaseStreamRequest]:
+            nonlocal consumed
+            for i in range(100):
+                consumed += 1
+                yield pb.ValidateLeaseStreamRequest(correlation_id=str(i), number="+93791234000", tenant_id="t")
+
+        responses = servicer.ValidateLeaseStream(requests(), None)
+        first = asyncio.ensure_future(responses.__anext__())
+        await asyncio.sleep(0.2)
+        assert lookup.started == 8 and consumed <= 9  # the window, plus the one read that waits for a slot
+        lookup.release.set()
+        ids = {(await first).correlation_id} | {r.correlation_id async for r in responses}
+        assert ids == {str(i) for i in range(100)}
+
+    asyncio.run(scenario())
