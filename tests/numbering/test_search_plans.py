@@ -33,7 +33,7 @@ PAGE = 51  # the cursor paginator fetches page_size + 1
 
 @pytest.fixture
 def inventory(alice: Any, general_pool: Any) -> Any:
-    issuer = IssuerFactory(code="ROSHAN")
+    issuer: Any = IssuerFactory(code="ROSHAN")
     with transaction.atomic(), rls_scope(platform=True), connection.cursor() as cur:
         # 70 % AVAILABLE, the rest retired; every 50th a GOLD vanity number; a few short codes.
         cur.execute(
@@ -158,7 +158,7 @@ def test_a_pattern_starting_with_a_wildcard_walks_available_rows_in_order(invent
         {"kind": "MSISDN", "prefix": "0790002", "vanity_tier": "GOLD"},
     ],
 )
-def test_reserve_by_criteria_locks_candidates_through_an_index(inventory: Any, criteria: dict[str, str]) -> None:
+def test_reserve_by_criteria_locks_candidates_through_an_index(inventory: Any, criteria: dict[str, Any]) -> None:
     def build() -> QuerySet[Number]:
         q = selectors.number_criteria_q(**criteria)
         return selectors.available_candidates_queryset(tenant_id=inventory.id, criteria=q)[:10]
