@@ -149,7 +149,12 @@ def entitled_pool_ids(tenant_id: uuid.UUID) -> list[int]:
 
 def _entitled_q(tenant_id: uuid.UUID) -> Q:
     # Numbers outside any pool are reservable by any tenant (services/_check_entitlement).
-    return Q(pool_id__in=entitled_pool_ids(tenant_id)) | Q(pool__isnull=True)
+    # The entitled pools are a subquery of the search itself, not two statements before it
+    # (ADR 1120: a search page is one statement).
+    entitled = TenantPool.inventory_pools.through.objects.filter(tenantpool__tenant_id=tenant_id).values(
+        "inventorypool_id"
+    )
+    return Q(pool_id__in=entitled) | Q(pool__isnull=True)
 
 
 def closed_contract_q() -> Q:
