@@ -142,11 +142,6 @@ def number_list() -> QuerySet[Number]:
     return Number.objects.select_related("issuer", "pool")
 
 
-def entitled_pool_ids(tenant_id: uuid.UUID) -> list[int]:
-    pool = TenantPool.objects.filter(tenant_id=tenant_id).first()
-    return list(pool.inventory_pools.values_list("id", flat=True)) if pool else []
-
-
 def _entitled_q(tenant_id: uuid.UUID) -> Q:
     # Numbers outside any pool are reservable by any tenant (services/_check_entitlement).
     # The entitled pools are a subquery of the search itself, not two statements before it
