@@ -33,6 +33,8 @@ from pools.models import TenantPool
 _PREFIX = re.compile(r"^\+?[0-9]{1,15}$")
 _PATTERN = re.compile(r"^[0-9*?]{1,20}$")
 
+SHORT_CODE_MAX_DIGITS = 5  # core.formats._SHORT: ^[1-9][0-9]{2,4}$
+
 PREFIX_RULE = (
     "digits with an optional leading + (any number format: +9379, 009379, 9379, 079, 79, 40; "
     "ASCII, Persian or Arabic-Indic digits)"
@@ -66,7 +68,11 @@ def prefix_q(value: str, *, field: str = "prefix") -> Q:
         return starts_with_q("+" + compact[2:])
     if compact.startswith("0"):
         return starts_with_q("+93" + compact[1:])
-    q = starts_with_q(compact) | starts_with_q("+93" + compact)
+    q = starts_with_q("+93" + compact)
+    # A short code has at most 5 digits (core/formats.py, CHECK number_ascii_msisdn_or_short_code):
+    # a longer prefix cannot start one, and one range less keeps the search an index range.
+    if len(compact) <= SHORT_CODE_MAX_DIGITS:
+        q |= starts_with_q(compact)
     if compact.startswith("93"):
         q |= starts_with_q("+" + compact)
     return q

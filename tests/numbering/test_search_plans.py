@@ -174,3 +174,17 @@ def test_prefix_search_finds_exactly_the_prefix(inventory: Any) -> None:
             Number.objects.filter(number__startswith="+937900012", state="AVAILABLE").values_list("number", flat=True)
         )
     assert found == like and len(like) == 70
+
+
+@pytest.mark.parametrize("prefix", ["+937900012", "0790001", "00937900", "790001"])
+def test_every_prefix_form_is_an_index_condition(inventory: Any, prefix: str) -> None:
+    plan = explain(lambda: search(inventory, prefix=prefix), inventory.id)
+    assert_indexed(plan)
+    conds = " ".join(n.get("Index Cond", "") for n in nodes(plan))
+    assert ">=" in conds and "<" in conds, (prefix, conds)
+
+
+def test_a_vanity_tier_is_an_index_condition(inventory: Any) -> None:
+    plan = explain(lambda: search(inventory, vanity_tier="GOLD"), inventory.id)
+    assert_indexed(plan)
+    assert any("vanity_tier" in n.get("Index Cond", "") for n in nodes(plan)), plan
