@@ -169,6 +169,13 @@ drills: $(CHAOS_DRILLS)
 bench-cache: venv services
 	$(PYTHON) bench/cache_coherence/run.py $(BENCH_CACHE_ARGS)
 
+# Search and reserve-by-criteria on 1,000,000 numbers (issue 11 item 5, ADR 1120; not part of
+# `make test`, which pins the plans in tests/numbering/test_search_plans.py): its own database,
+# seeded once (~25 s; --reuse keeps it), gunicorn only. SEARCH_ARGS="--rate 300 --duration 60 --reuse"
+.PHONY: bench-search
+bench-search: venv services
+	$(PYTHON) bench/search_1m/run.py $(SEARCH_ARGS)
+
 # Write-path cost (issue 11 item 2, ADR 1100; not part of `make test`): CPU ms and SQL
 # statements per Reserve/Assign/Release transition, in-process and through the gRPC server.
 # BENCH_WRITE_ARGS="--cycles 300 --grpc-seconds 20 --clients 8 --record LABEL"

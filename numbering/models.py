@@ -27,7 +27,11 @@ class Number(models.Model):
         MSISDN = "MSISDN"
         SHORT_CODE = "SHORT_CODE"
 
-    number = models.CharField(max_length=16, unique=True, help_text="E.164 for MSISDNs, digits for short codes")
+    # COLLATE "C" (ADR 1120): byte order, so a prefix is one index range whatever the
+    # database's collation, and the range's comparisons are leakproof (usable under RLS).
+    number = models.CharField(
+        max_length=16, unique=True, db_collation="C", help_text="E.164 for MSISDNs, digits for short codes"
+    )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     issuer = models.ForeignKey("contracts.Issuer", on_delete=models.PROTECT, related_name="numbers")
     block = models.ForeignKey(
@@ -70,6 +74,17 @@ class Number(models.Model):
             # Inventory search and reserve-by-criteria: state + kind + issuer.
             models.Index(fields=["state", "kind", "issuer"], name="number_state_kind_issuer"),
             models.Index(fields=["pool", "state"], name="number_pool_state"),
+            # Tenant search and reserve-by-criteria at scale (ADR 1120): AVAILABLE rows in
+            # number order, alone or after kind / vanity tier, so a page is an index range.
+            models.Index(fields=["number"], name="number_available", condition=models.Q(state="AVAILABLE")),
+            models.Index(
+                fields=["kind", "number"], name="number_available_kind", condition=models.Q(state="AVAILABLE")
+            ),
+            models.Index(
+                fields=["vanity_tier", "number"],
+                name="number_available_tier",
+                condition=models.Q(state="AVAILABLE"),
+            ),
             models.Index(fields=["tenant", "state"], name="number_tenant_state"),
             # Reservation safety net: RESERVED rows by deadline.
             models.Index(

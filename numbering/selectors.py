@@ -33,6 +33,8 @@ from pools.models import TenantPool
 _PREFIX = re.compile(r"^\+?[0-9]{1,15}$")
 _PATTERN = re.compile(r"^[0-9*?]{1,20}$")
 
+SHORT_CODE_MAX_DIGITS = 5  # core.formats._SHORT: ^[1-9][0-9]{2,4}$
+
 PREFIX_RULE = (
     "digits with an optional leading + (any number format: +9379, 009379, 9379, 079, 79, 40; "
     "ASCII, Persian or Arabic-Indic digits)"
@@ -43,23 +45,36 @@ PATTERN_RULE = (
 )
 
 
+def starts_with_q(prefix: str) -> Q:
+    """`number` starts with `prefix` ([+0-9] only), as a range of the COLLATE "C" column:
+    `number >= prefix AND number < prefix-with-its-last-byte-plus-one`. Unlike LIKE, these
+    comparisons are leakproof, so the planner may use them as index conditions under RLS
+    (ADR 1120)."""
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return Q(number__gte=prefix, number__lt=upper)
+
+
 def prefix_q(value: str, *, field: str = "prefix") -> Q:
     """A prefix in any number format: +9379…, 9379…, 079… (national) or bare digits (an
     operator prefix after +93, or the start of a short code)."""
     compact = strip_separators(value or "")
-    if not _PREFIX.match(compact):
+    if not _PREFIX.match(compact) or compact == "+":
         raise errors.ValidationError(
             f"{field}: {value[:32]!r} is not a valid prefix; expected {PREFIX_RULE}", field=field
         )
     if compact.startswith("+"):
-        return Q(number__startswith=compact)
+        return starts_with_q(compact)
     if compact.startswith("00"):  # the international prefix as dialled in Afghanistan
-        return Q(number__startswith="+" + compact[2:])
+        return starts_with_q("+" + compact[2:])
     if compact.startswith("0"):
-        return Q(number__startswith="+93" + compact[1:])
-    q = Q(number__startswith=compact) | Q(number__startswith="+93" + compact)
+        return starts_with_q("+93" + compact[1:])
+    q = starts_with_q("+93" + compact)
+    # A short code has at most 5 digits (core/formats.py, CHECK number_ascii_msisdn_or_short_code):
+    # a longer prefix cannot start one, and one range less keeps the search an index range.
+    if len(compact) <= SHORT_CODE_MAX_DIGITS:
+        q |= starts_with_q(compact)
     if compact.startswith("93"):
-        q |= Q(number__startswith="+" + compact)
+        q |= starts_with_q("+" + compact)
     return q
 
 
@@ -73,7 +88,14 @@ def pattern_q(value: str, *, field: str = "pattern") -> Q:
             f"{field}: {raw[:32]!r} is not a valid pattern; expected {PATTERN_RULE}", field=field
         )
     body = "".join("[0-9]*" if ch == "*" else "[0-9]" if ch == "?" else ch for ch in value)
-    return Q(number__regex=r"^\+?" + body + "$")
+    q = Q(number__regex=r"^\+?" + body + "$")
+    # A regex is not leakproof: under RLS it is only a filter. Its leading digits bound it to
+    # one index range per form (with and without +); a pattern that starts with a wildcard
+    # walks AVAILABLE rows in number order until the page is full (ADR 1120).
+    lead = re.match(r"[0-9]*", value).group(0)  # type: ignore[union-attr]
+    if lead:
+        q &= starts_with_q(lead) | starts_with_q("+" + lead)
+    return q
 
 
 def number_criteria_q(
@@ -126,15 +148,17 @@ def number_list() -> QuerySet[Number]:
     return Number.objects.select_related("issuer", "pool")
 
 
-def entitled_pool_ids(tenant_id: uuid.UUID) -> list[int]:
-    pool = TenantPool.objects.filter(tenant_id=tenant_id, deactivated_at__isnull=True).first()
-    active = pool.inventory_pools.filter(deactivated_at__isnull=True) if pool else None
-    return list(active.values_list("id", flat=True)) if active is not None else []
-
-
 def _entitled_q(tenant_id: uuid.UUID) -> Q:
     # Numbers outside any pool are reservable by any tenant (services/_check_entitlement).
-    return Q(pool_id__in=entitled_pool_ids(tenant_id)) | Q(pool__isnull=True)
+    # The entitled pools are a subquery of the search itself, not two statements before it
+    # (ADR 1120: a search page is one statement).
+    # A deactivated tenant pool or inventory pool entitles no one (ADR 1620).
+    entitled = TenantPool.inventory_pools.through.objects.filter(
+        tenantpool__tenant_id=tenant_id,
+        tenantpool__deactivated_at__isnull=True,
+        inventorypool__deactivated_at__isnull=True,
+    ).values("inventorypool_id")
+    return Q(pool_id__in=entitled) | Q(pool__isnull=True)
 
 
 def closed_contract_q() -> Q:
@@ -214,14 +238,12 @@ def number_history(*, number: Number, limit: int = 100, audit_limit: int | None 
     }
 
 
-def available_candidates_for_update(
-    *, tenant_id: uuid.UUID, criteria: Q, limit: int, exclude_ids: Iterable[int] = ()
-) -> list[Number]:
-    """Up to `limit` AVAILABLE numbers matching `criteria` in the tenant's entitled pools,
-    row-locked with FOR UPDATE SKIP LOCKED: rows another transaction is working on are
-    skipped, not waited for, so a busy pool never looks empty and two reservers never
-    pick the same row. Must run inside the caller's transaction."""
-    qs = (
+def available_candidates_queryset(
+    *, tenant_id: uuid.UUID, criteria: Q, exclude_ids: Iterable[int] = ()
+) -> QuerySet[Number]:
+    """The locking query of available_candidates_for_update (its plan is pinned by
+    tests/numbering/test_search_plans.py)."""
+    return (
         Number.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("issuer")
         .filter(_entitled_q(tenant_id), criteria, state=State.AVAILABLE)
@@ -229,6 +251,16 @@ def available_candidates_for_update(
         .exclude(id__in=list(exclude_ids))
         .order_by("number")
     )
+
+
+def available_candidates_for_update(
+    *, tenant_id: uuid.UUID, criteria: Q, limit: int, exclude_ids: Iterable[int] = ()
+) -> list[Number]:
+    """Up to `limit` AVAILABLE numbers matching `criteria` in the tenant's entitled pools,
+    row-locked with FOR UPDATE SKIP LOCKED: rows another transaction is working on are
+    skipped, not waited for, so a busy pool never looks empty and two reservers never
+    pick the same row. Must run inside the caller's transaction."""
+    qs = available_candidates_queryset(tenant_id=tenant_id, criteria=criteria, exclude_ids=exclude_ids)
     return list(qs[:limit])
 
 
