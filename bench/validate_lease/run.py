@@ -63,7 +63,9 @@ def bench_env() -> dict[str, str]:
     name = app.path.lstrip("/") + "_bench"
     env["DATABASE_URL"] = urlunparse(app._replace(path="/" + name))
     env["DATABASE_OWNER_URL"] = urlunparse(owner._replace(path="/" + name))
-    env["DATABASE_TENANT_URL"] = ""  # derived from DATABASE_URL (the bench database)
+    # The tenant role on the bench database too (bootstrap_db creates the role from this URL).
+    tenant = urlparse(env.get("DATABASE_TENANT_URL") or "postgres://numbering_tenant@127.0.0.1:5432/numbering")
+    env["DATABASE_TENANT_URL"] = urlunparse(tenant._replace(path="/" + name))
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings.base", NUMBERING_ENV="dev", LOG_LEVEL="WARNING", GRPC_INSECURE="1"
     )
