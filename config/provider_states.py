@@ -33,7 +33,7 @@ from core import errors, redis_client
 from core.actors import Actor
 from core.formats import normalize_number
 from core.rls import rls_scope
-from numbering import services
+from numbering import lease_cache, services
 from numbering.lifecycle import State
 from numbering.models import Lease, Number, VanityTier
 from numbering.selectors import tier_price_in_force
@@ -211,10 +211,11 @@ def ensure_lease_past_its_end(params: dict[str, Any]) -> dict[str, Any]:
     _platform(
         lambda: Lease.objects.filter(id=values["lease_id"]).update(expires_at=timezone.now() - timedelta(minutes=1))
     )
-    # The cache still holds the old end: drop it and tell every gRPC worker, as a commit would.
-    cache = redis_client.client()
-    cache.delete(redis_client.lease_key(values["number"]))
-    cache.publish(redis_client.LEASE_INVALIDATION_CHANNEL, values["number"])
+    # The cache still holds the old end: drop it and tell every gRPC worker, as a commit would
+    # (the sequenced delete on this Redis database's invalidation channel, ADR 1200; a bare
+    # publish on the old channel name reached no worker, and a worker's local entry could
+    # answer the old end — the verification then failed now and then).
+    lease_cache.delete_entry(values["number"], client=redis_client.client())
     return values
 
 
