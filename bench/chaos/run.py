@@ -124,6 +124,7 @@ class Daemon:
     def __init__(self, name: str, argv: list[str], port: int) -> None:
         self.name, self.argv, self.port = name, argv, port
         self.proc: subprocess.Popen[bytes] | None = None
+        OUT.mkdir(parents=True, exist_ok=True)  # git-ignored: absent in a fresh clone
         self.log = open(OUT / f"chaos-{name}-{port}.log", "ab")  # noqa: SIM115 - closed in stop()
 
     def start(self) -> None:
