@@ -120,16 +120,11 @@ class CallGuard:
                 if tls:
                     cn = _caller_cn(context)
                     allowed = permissions.get(cn) if cn else None
-                    if cn is None or allowed is None:
-                        code = grpc.StatusCode.UNAUTHENTICATED
-                        AUTH_REJECTIONS.labels(code.name).inc()
-                        log.warning("gRPC %s refused: client certificate CN %r is not on the allowlist", name, cn)
-                        await _abort(context, status_for("UNAUTHENTICATED", "client certificate CN not allowed", code))
-                    if name not in allowed:
-                        code = grpc.StatusCode.PERMISSION_DENIED
-                        AUTH_REJECTIONS.labels(code.name).inc()
-                        log.warning("gRPC %s refused: CN %r may call only %s", name, cn, sorted(allowed))
-                        await _abort(context, status_for("PERMISSION_DENIED", f"{cn} may not call {name}", code))
+                    refusal = _refusal(name, cn, allowed)
+                    if refusal is not None:
+                        code, status = refusal
+                        await _abort(context, status)
+                    assert allowed is not None and cn is not None
                     bound_token = current_caller_acts_for_tenant.set(allowed.acts_for_tenant)
                 else:
                     cn = INSECURE_CALLER
@@ -188,16 +183,11 @@ class CallGuard:
                 if tls:
                     cn = _caller_cn(context)
                     allowed = permissions.get(cn) if cn else None
-                    if cn is None or allowed is None:
-                        code = grpc.StatusCode.UNAUTHENTICATED
-                        AUTH_REJECTIONS.labels(code.name).inc()
-                        log.warning("gRPC %s refused: client certificate CN %r is not on the allowlist", name, cn)
-                        await _abort(context, status_for("UNAUTHENTICATED", "client certificate CN not allowed", code))
-                    if name not in allowed:
-                        code = grpc.StatusCode.PERMISSION_DENIED
-                        AUTH_REJECTIONS.labels(code.name).inc()
-                        log.warning("gRPC %s refused: CN %r may call only %s", name, cn, sorted(allowed))
-                        await _abort(context, status_for("PERMISSION_DENIED", f"{cn} may not call {name}", code))
+                    refusal = _refusal(name, cn, allowed)
+                    if refusal is not None:
+                        code, status = refusal
+                        await _abort(context, status)
+                    assert allowed is not None and cn is not None
                 else:
                     cn = INSECURE_CALLER
                 caller_token = current_caller.set(cn)
@@ -264,6 +254,22 @@ def _lenient(parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
 
 def _message_class(descriptor: Any) -> Any:
     return getattr(pb, descriptor.name)
+
+
+def _refusal(name: str, cn: str | None, allowed: Any) -> tuple[grpc.StatusCode, grpc.Status] | None:
+    """The one allowlist check of every guarded RPC, unary or streaming: the CN must be on the
+    allowlist and be granted `name`. Counts and logs a refusal; None when the call may go on."""
+    if cn is None or allowed is None:
+        code = grpc.StatusCode.UNAUTHENTICATED
+        AUTH_REJECTIONS.labels(code.name).inc()
+        log.warning("gRPC %s refused: client certificate CN %r is not on the allowlist", name, cn)
+        return code, status_for("UNAUTHENTICATED", "client certificate CN not allowed", code)
+    if name not in allowed:
+        code = grpc.StatusCode.PERMISSION_DENIED
+        AUTH_REJECTIONS.labels(code.name).inc()
+        log.warning("gRPC %s refused: CN %r may call only %s", name, cn, sorted(allowed))
+        return code, status_for("PERMISSION_DENIED", f"{cn} may not call {name}", code)
+    return None
 
 
 async def _abort(context: grpc.aio.ServicerContext, status: grpc.Status) -> NoReturn:

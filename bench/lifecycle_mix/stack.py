@@ -143,65 +143,22 @@ class Stack:
         argv, env = self.specs[name]
         self._start(name, argv, env)
 
+    def _start_grpc(self, name: str, workers: int, pool: str) -> None:
+        self.ports[name] = free_port()
+        self.metrics_ports[name] = free_port()
+        argv = [PY, "manage.py", "grpcserver", "--workers", str(workers), "--port", str(self.ports[name])]
+        self._start(name, [*argv, "--metrics-port", str(self.metrics_ports[name])], dict(self.env, GRPC_POOL=pool))
+
     def start(self) -> None:
-        grpc_env = dict(self.env)
-        hot_port = free_port()
-        self.ports["grpc_hot"] = hot_port
         if self.split:
-            hot_env = dict(grpc_env, GRPC_POOL="hot")
-            self.metrics_ports["grpc_hot"] = free_port()
-            self._start(
-                "grpc_hot",
-                [
-                    PY,
-                    "manage.py",
-                    "grpcserver",
-                    "--workers",
-                    str(self.grpc_workers),
-                    "--port",
-                    str(hot_port),
-                    "--metrics-port",
-                    str(self.metrics_ports["grpc_hot"]),
-                ],
-                hot_env,
-            )
+            self._start_grpc("grpc_hot", self.grpc_workers, "hot")
             for replica in range(self.write_replicas):
-                name = "grpc_write" if replica == 0 else f"grpc_write{replica + 1}"
-                self.ports[name] = free_port()
-                self.metrics_ports[name] = free_port()
-                self._start(
-                    name,
-                    [
-                        PY,
-                        "manage.py",
-                        "grpcserver",
-                        "--workers",
-                        str(self.write_workers),
-                        "--port",
-                        str(self.ports[name]),
-                        "--metrics-port",
-                        str(self.metrics_ports[name]),
-                    ],
-                    dict(grpc_env, GRPC_POOL="mutations"),
+                self._start_grpc(
+                    "grpc_write" if replica == 0 else f"grpc_write{replica + 1}", self.write_workers, "mutations"
                 )
         else:
-            self.ports["grpc_write"] = hot_port
-            self.metrics_ports["grpc_hot"] = free_port()
-            self._start(
-                "grpc_hot",
-                [
-                    PY,
-                    "manage.py",
-                    "grpcserver",
-                    "--workers",
-                    str(self.grpc_workers),
-                    "--port",
-                    str(hot_port),
-                    "--metrics-port",
-                    str(self.metrics_ports["grpc_hot"]),
-                ],
-                grpc_env,
-            )
+            self._start_grpc("grpc_hot", self.grpc_workers, "all")
+            self.ports["grpc_write"] = self.ports["grpc_hot"]
         self.ports["web"] = free_port()
         self.metrics_ports["web"] = free_port()
         web_env = dict(
