@@ -99,10 +99,18 @@ NATS_CONF_SRC=$(cd "$(dirname "$0")/../nats" && pwd)/nats-server.conf
 NATS_USERS="RELAY CONSUMER COMPLIANCE TENANT OPS"
 mkdir -p "$NATS_AUTH_DIR/store"
 creds="$NATS_AUTH_DIR/credentials.env"
+# nats-server parses a $VARIABLE's value as a config value: a password that starts with a digit
+# ("5e3f...") reads as a number and the server refuses its config. So every password starts
+# with letters; a file an older version wrote (bare hex) is replaced, and its server restarted.
+if [ -s "$creds" ] && grep -qvE '^NATS_[A-Z]+_PASSWORD=pw[0-9a-f]{48}$' "$creds"; then
+  log "replacing $creds: a password there does not start with a letter (nats-server would refuse it)"
+  rm -f "$creds"
+  start-stop-daemon --stop --oknodo --pidfile /run/numbering-nats.pid --retry TERM/10/KILL/5 >/dev/null 2>&1 || true
+fi
 if [ ! -s "$creds" ]; then
   log "generating local NATS passwords in $creds"
   ( umask 077; for u in $NATS_USERS; do
-      echo "NATS_${u}_PASSWORD=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"; done > "$creds.tmp" )
+      echo "NATS_${u}_PASSWORD=pw$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"; done > "$creds.tmp" )
   mv "$creds.tmp" "$creds"
 fi
 chmod 600 "$creds"

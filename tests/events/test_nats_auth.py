@@ -221,3 +221,32 @@ def test_relay_and_consumers_run_as_their_own_users_and_only_the_signed_complian
     with transaction.atomic(), rls_scope(platform=True):
         assert Number.objects.filter(id__in=[n.id for n in alice_numbers], state=State.ASSIGNED).count() == 2
         assert not Number.objects.filter(id__in=[n.id for n in bob_numbers], state=State.ASSIGNED).exists()
+
+
+def _config_is_valid(passwords: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **{f"NATS_{u.upper()}_PASSWORD": pw for u, pw in passwords.items()}}
+    return subprocess.run(  # noqa: S603 - fixed binary, our arguments
+        [NATS_BIN, "-t", "-c", str(CONFIG)], env=env, capture_output=True, text=True, timeout=10
+    )
+
+
+def test_generated_dev_passwords_always_parse_in_the_server_config(tmp_path: Path) -> None:
+    """nats-server reads a $VARIABLE's value as a config value: a random hex password that
+    happens to start with a digit ("5e3f...") is a number to it, and the server refuses to
+    start (a fresh machine failed `make services` that way). The generator leads with letters."""
+    digit_led = {user: "5e3f0a" for user in USERS}
+    refused = _config_is_valid(digit_led)
+    assert refused.returncode != 0, "the hazard is gone: nats-server now takes a digit-led password"
+    script = Path(__file__).resolve().parents[2] / "deploy" / "local" / "nats_credentials.sh"
+    for _ in range(20):
+        out = subprocess.run(  # noqa: S603 - our script
+            ["bash", str(script)], env={**os.environ, "NATS_AUTH_DIR": str(tmp_path)}, capture_output=True, text=True
+        ).stdout
+        passwords = {}
+        for line in out.splitlines():
+            name, value = line.split("=", 1)
+            assert value.startswith("pw") and len(value) == 50, line
+            passwords[name.removeprefix("NATS_").removesuffix("_PASSWORD").lower()] = value
+        assert set(passwords) == set(USERS)
+        checked = _config_is_valid(passwords)
+        assert checked.returncode == 0, checked.stderr
