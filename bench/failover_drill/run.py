@@ -185,6 +185,9 @@ class Failover:
     first_ok_write: float | None = None
     audit_chain_ok: bool | None = None
     audit_chain_output: str = ""
+    # The old primary could not rejoin by itself and was rebuilt from the leader (reinit).
+    # Not a safety failure (the checker judges that), but an operator would be paged: counted.
+    rejoin_needed_reinit: bool = False
 
 
 class Client(threading.Thread):
@@ -376,7 +379,7 @@ def nemesis(kind: str, *, synchronous: bool) -> Failover:
     else:
         raise ValueError(kind)
     log(f"  new leader {fo.new_leader}; waiting for 3 healthy members")
-    ha.wait_for("cluster healthy again", lambda: ha.healthy(synchronous=synchronous), timeout=180, interval=1)
+    fo.rejoin_needed_reinit = ha.wait_healthy("cluster healthy again", synchronous=synchronous, timeout=180)
     return fo
 
 
@@ -715,7 +718,8 @@ def summarize(result: Result) -> None:
         f"ops={result.operations}")  # fmt: skip
     for f in result.failovers:
         log(f"  failover {f['nemesis']:8s} {f['region']} -> {f['new_leader']}: recovery {f['recovery_seconds']} s, "
-            f"audit chain {'ok' if f['audit_chain_ok'] else 'BROKEN'}")  # fmt: skip
+            f"audit chain {'ok' if f['audit_chain_ok'] else 'BROKEN'}"
+            f"{'; old primary rebuilt by reinit' if f.get('rejoin_needed_reinit') else ''}")  # fmt: skip
     log(f"linearizable: {result.linearizable}; audit problems: {len(result.audit_problems)}; "
         f"event problems: {len(result.event_problems)}; violations total: {result.total_violations}")  # fmt: skip
     for v in result.violations[:5]:

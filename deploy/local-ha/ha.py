@@ -24,6 +24,7 @@ matches on loopback, never touching any other traffic. Ports (all 127.0.0.1):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import pwd
@@ -208,6 +209,13 @@ def patroni_config(region: Region, *, synchronous: bool) -> dict[str, Any]:
                 "rewind": {"username": "rewinder"},
             },
             "parameters": {"unix_socket_directories": str(region.dir)},
+            # A killed primary comes back with WAL the new leader never saw. pg_rewind fixes
+            # that; when it cannot (the rewind fails, or the timelines diverged before the
+            # fork point), rebuild the member from the leader rather than leave it stopped.
+            # The leader holds every acknowledged commit (quorum commit), so nothing that
+            # was acknowledged is lost by wiping the old primary (ADR 1400).
+            "remove_data_directory_on_rewind_failure": True,
+            "remove_data_directory_on_diverged_timelines": True,
         },
         "tags": {"region": region.name},
     }
@@ -573,15 +581,86 @@ def down(*, clean: bool) -> None:
 
 
 def kill_node(region: Region) -> None:
-    """kill -9 the region's Patroni and its PostgreSQL postmaster."""
-    for pid in (pid_of(region, "patroni"), postmaster_pid(region)):
-        if pid:
+    """kill -9 the region's Patroni and every process of its PostgreSQL, as a crashed machine
+    would lose them. Killing only the postmaster leaves its backends attached to the shared
+    memory for a moment, and a Patroni restarted in that moment cannot start PostgreSQL."""
+    pids = node_pids(region)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        _reap()
+        time.sleep(0.1)
     _reap()
 
 
 def start_node(region: Region) -> None:
     start_patroni(region)
+
+
+def member(region: Region) -> dict[str, Any]:
+    return next((m for m in cluster().get("members", []) if m.get("name") == region.name), {})
+
+
+def reinit(region: Region) -> None:
+    """Rebuild a member from the leader (patronictl reinit): the operator's last resort for a
+    replica that cannot rejoin on its own."""
+    subprocess.run(
+        [
+            str(HA_VENV / "bin" / "patronictl"),
+            "-c",
+            str(region.dir / "patroni.yml"),
+            "reinit",
+            SCOPE,
+            region.name,
+            "--force",
+            "--wait",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"({exc})"
+
+
+def diagnose(lines: int = 25) -> str:
+    """Members and the tail of every region's Patroni log: what a stuck failover looked like."""
+    out = [f"members: {json.dumps(cluster().get('members', []))}"]
+    for region in REGIONS:
+        out.append(f"--- {region.name} patroni.log (last {lines} lines)")
+        out.append(_tail(region.dir / "log" / "patroni.log", lines))
+    return "\n".join(out)
+
+
+def wait_healthy(what: str, *, synchronous: bool, timeout: float = 180.0) -> bool:
+    """Wait for a leader and two streaming replicas. A member still not streaming after half
+    the timeout is rebuilt from the leader (reinit), logged with the diagnosis. Returns
+    whether a reinit was needed; raises with the diagnosis when even that does not help."""
+    try:
+        wait_for(what, lambda: healthy(synchronous=synchronous), timeout=timeout / 2, interval=1)
+        return False
+    except RuntimeError:
+        pass
+    log(f"{what}: not healthy after {timeout / 2:.0f}s; diagnosis:\n{diagnose()}")
+    lead = leader()
+    for region in REGIONS:
+        if region != lead and member(region).get("state") != "streaming":
+            log(f"{what}: reinit {region.name} from the leader")
+            start_node(region)
+            reinit(region)
+    try:
+        wait_for(what, lambda: healthy(synchronous=synchronous), timeout=timeout / 2, interval=1)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc}\n{diagnose()}") from None
+    return True
 
 
 def node_pids(region: Region) -> list[int]:

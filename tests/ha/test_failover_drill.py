@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -30,6 +31,15 @@ sys.modules["ha"] = ha
 _spec.loader.exec_module(ha)
 
 
+def _keep_logs() -> None:
+    """A failed drill's Patroni, etcd, NATS and exporter logs outlive the teardown."""
+    keep = REPO / "bench" / "out" / "failover_drill" / "last-failed-short-drill"
+    shutil.rmtree(keep, ignore_errors=True)
+    for region in ha.REGIONS:
+        if (region.dir / "log").is_dir():
+            shutil.copytree(region.dir / "log", keep / region.name)
+
+
 @pytest.fixture(scope="module")
 def drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     out = tmp_path_factory.mktemp("drill")
@@ -44,8 +54,10 @@ def drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     )
     try:
         results = sorted(out.glob("result-short-*.json"))
+        if proc.returncode != 0:
+            _keep_logs()
         assert results, (
-            f"the drill wrote no result (exit {proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+            f"the drill wrote no result (exit {proc.returncode}):\n{proc.stdout[-8000:]}{proc.stderr[-4000:]}"
         )
         result = json.loads(results[-1].read_text())
         result["exit_code"] = proc.returncode
