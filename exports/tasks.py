@@ -16,8 +16,10 @@ from exports.services import ExportFailed, regulator_export_catch_up
     name="exports.tasks.export_previous_month",
     autoretry_for=(ExportFailed,),
     retry_backoff=300,
-    retry_backoff_max=3600,
-    max_retries=6,
+    # Below the broker's visibility timeout (CELERY_VISIBILITY_TIMEOUT, 900 s): a countdown
+    # longer than it is redelivered while the worker still holds it (ADR 1502).
+    retry_backoff_max=600,
+    max_retries=8,
 )
 def export_previous_month() -> dict[str, str]:
     """Export last month plus every earlier period that is not UPLOADED yet. Raises

@@ -487,6 +487,18 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) and _server_of(CELERY
         "CELERY_BROKER_URL must name a different Redis server than REDIS_URL: the cache's server evicts keys"
         " and eviction policy is per server, so queued tasks would be lost to cache pressure (ADR 1801)"
     )
+# A task whose worker died before acknowledging it (acks_late: the inventory import) is
+# delivered again after this many seconds; a live worker holding a task (or an ETA/countdown)
+# longer than this gets it redelivered too, so every acks_late task is idempotent and no
+# countdown exceeds it (exports.tasks caps its backoff below it). ADR 1502.
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 900, minimum=10, maximum=24 * 3600)
+# Kombu looks for such tasks every 10 s but scans only every 10th look by default (100 s);
+# every look costs one ZRANGE on a small sorted set, so scan each time.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
+}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = "Asia/Kabul"

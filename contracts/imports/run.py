@@ -45,8 +45,13 @@ def _finish(imp: InventoryImport, status: str, *, error: str = "", **fields: Any
     imp.status, imp.error, imp.completed_at = status, error, clock.now()
     for name, value in fields.items():
         setattr(imp, name, value)
-    imp.save()
-    IMPORT_RESULTS.labels(imp.issuer.code, _RESULT_LABEL.get(status, status.lower())).inc()
+    rows = InventoryImport.objects.filter(pk=imp.pk)
+    if status != S.COMMITTED:
+        # A commit is final: a second run of the same import (a redelivered task) that fails or
+        # is refused afterwards must not overwrite it (ADR 1502).
+        rows = rows.exclude(status=S.COMMITTED)
+    if rows.update(status=status, error=error, completed_at=imp.completed_at, **fields):
+        IMPORT_RESULTS.labels(imp.issuer.code, _RESULT_LABEL.get(status, status.lower())).inc()
 
 
 def _already(imp: InventoryImport) -> InventoryImport | None:
@@ -72,7 +77,16 @@ def run_import(import_id: int, *, mode: str | None = None, dry_run: bool = False
         )
     if mode is not None:
         imp = import_set_mode(import_id=import_id, mode=mode)
-    InventoryImport.objects.filter(pk=imp.pk).update(status=S.RUNNING, processed_rows=0, error="")
+    # Claimed unless it committed meanwhile: a redelivered task (a worker died, or the broker's
+    # visibility timeout passed while one still ran) may race the run that commits (ADR 1502).
+    claimed = (
+        InventoryImport.objects.filter(pk=imp.pk)
+        .exclude(status=S.COMMITTED)
+        .update(status=S.RUNNING, processed_rows=0, error="")
+    )
+    if not claimed:
+        imp.refresh_from_db()
+        return outcome_of(imp, f"import {imp.pk} was already committed; nothing to do", noop=True)
     try:
         key = verify_signature(imp)
         imp.key_fingerprint = key.fingerprint
@@ -129,6 +143,8 @@ def _commit(imp: InventoryImport, *, dry_run: bool) -> ImportOutcome:
         imp = (
             InventoryImport.objects.select_for_update(of=("self",)).select_related("issuer", "contract").get(pk=imp.pk)
         )
+        if imp.status == S.COMMITTED:  # another run of this same import committed while we validated
+            return outcome_of(imp, f"import {imp.pk} was already committed; nothing to do", noop=True)
         previous = _already(imp)
         if previous is not None:  # another worker committed the same file while we validated
             message = f"no-op: this file was already imported as import {previous.pk}; nothing changed"

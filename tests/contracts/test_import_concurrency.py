@@ -69,3 +69,39 @@ def test_overlapping_files_at_once_never_import_a_number_twice(roshan_committed)
     loser = next(r for r in results if r.status == "REJECTED")
     assert loser.duplicates == 500 and "nothing imported" in loser.message
     assert _numbers() == 1000
+
+
+def test_the_same_import_run_twice_at_once_stays_committed(roshan_committed):
+    """A redelivered task (the worker died, or the broker's visibility timeout passed while a
+    worker still ran it; ADR 1502) runs the SAME import record again, concurrently. One run
+    commits; the other must end as a no-op and never overwrite COMMITTED with REJECTED (its
+    rows are all in the inventory by then)."""
+    from contracts.imports import import_create, run_import
+
+    signed = sign_csv(HEADER + msisdn_rows(3000))
+    imp = import_create(issuer_code="ROSHAN", csv_file=signed.csv, signature=signed.signature, actor=Actor.system("t"))
+    barrier = threading.Barrier(2)
+    results: list = [None, None]
+
+    def work(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = run_import(imp.pk)
+        except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
+            results[i] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert all(not isinstance(r, Exception) for r in results), results
+    imp.refresh_from_db()
+    assert imp.status == "COMMITTED" and imp.accepted_count == 3000, (imp.status, imp.error)
+    assert _numbers() == 3000
+    # Then a third delivery, after the fact: a no-op that leaves the record as it is.
+    again = run_import(imp.pk)
+    imp.refresh_from_db()
+    assert again.noop and imp.status == "COMMITTED"

@@ -142,6 +142,28 @@ def test_beat_schedule_covers_every_job_of_design_section_5_in_kabul_time() -> N
     assert {e["task"] for e in schedule.values()} <= set(app.tasks)
 
 
+def test_no_task_outlives_the_brokers_visibility_timeout_and_redelivered_tasks_are_idempotent() -> None:
+    """ADR 1502: a task not acknowledged within the visibility timeout is delivered again.
+    Only idempotent tasks may be acknowledged late, every retry countdown stays below the
+    timeout, and the broker looks for such tasks every 10 s."""
+    from django.conf import settings
+
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    options = app.conf.broker_transport_options
+    timeout = settings.CELERY_VISIBILITY_TIMEOUT
+    assert options["visibility_timeout"] == timeout == 900
+    assert options["unacked_restore_interval"] * options["unacked_restore_throttle"] <= 10
+    ours = {name: task for name, task in app.tasks.items() if not name.startswith("celery.")}
+    # Idempotent by construction (contracts/imports/run.py: a committed import is final).
+    assert {name for name, task in ours.items() if task.acks_late} == {"contracts.run_import"}
+    for name, task in ours.items():
+        if getattr(task, "autoretry_for", ()):
+            assert task.retry_backoff_max < timeout, name
+            assert (task.default_retry_delay or 0) < timeout, name
+
+
 def test_tasks_are_thin_adapters_returning_the_job_counts(alice: Any) -> None:
     from audit.tasks import audit_verify
     from numbering import tasks
