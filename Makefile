@@ -154,10 +154,10 @@ bench-mix: venv services
 # Chaos drills under the mix (issue 15, bench/chaos/run.py): private Redis/NATS, a real
 # Prometheus with the project's rules (`for:` ÷ 30), PASS/FAIL with numbers; DRILL_ARGS="--record"
 # appends to bench/RESULTS.md. `make test` runs 20-second versions (tests/bench).
-CHAOS_DRILLS := drill-redis-outage drill-nats-outage drill-relay-kill drill-grpc-worker-kill drill-redis-memory-pressure
+CHAOS_DRILLS := drill-redis-outage drill-nats-outage drill-relay-kill drill-grpc-worker-kill drill-celery-worker-kill drill-redis-memory-pressure
 # Not in `drills` (it brings up the three-region stack, ~3 min): make drill-postgres-failover
 .PHONY: $(CHAOS_DRILLS) drills
-drill-redis-outage drill-nats-outage drill-relay-kill drill-grpc-worker-kill drill-redis-memory-pressure: venv services
+drill-redis-outage drill-nats-outage drill-relay-kill drill-grpc-worker-kill drill-celery-worker-kill drill-redis-memory-pressure: venv services
 	$(PYTHON) bench/chaos/run.py $(@:drill-%=%) $(DRILL_ARGS)
 .PHONY: drill-postgres-failover
 drill-postgres-failover: venv ha-install

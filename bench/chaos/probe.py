@@ -5,6 +5,10 @@ the drill's database and Redis, through the project's own models and settings.
     events     -> {event_id: aggregate_id} of every outbox event
     converged  -> [ok, detail]: Redis resynced for this incarnation and no entry disagrees
                   with PostgreSQL (missing entries are fine: a miss reads PostgreSQL, ADR 1200)
+    plant N TTL -> N reservations on numbers of their own (never the mix's), expiring in TTL s
+    planted    -> the planted numbers' states and how many expiry events each has
+    import N   -> a signed N-row inventory import, queued to the Celery worker (async)
+    imported   -> that import's status, counts, and its audit and outbox events
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +29,14 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.db import close_old_connections, transaction  # noqa: E402
 
+from contracts.models import Issuer  # noqa: E402
 from core import redis_client  # noqa: E402
+from core.actors import Actor  # noqa: E402
 from core.models import OutboxEvent  # noqa: E402
 from core.rls import rls_scope  # noqa: E402
-from numbering import lease_cache  # noqa: E402
+from numbering import lease_cache, services  # noqa: E402
 from numbering.models import Number  # noqa: E402
+from pools.models import InventoryPool, Tenant  # noqa: E402
 
 
 def pending() -> int:
@@ -96,19 +104,112 @@ def sizing() -> dict[str, Any]:
     return out
 
 
+# --- celery-worker-kill (ADR 1502) -------------------------------------------------------------
+
+PLANT_PREFIX = "+93794"  # the mix owns +93796/+93797/+93798; the drill's own numbers live here
+IMPORT_PREFIX = "+93795"
+DRILL = Actor.system("chaos-drill")
+_state: dict[str, Any] = {"planted": [], "import_id": None}
+
+
+def plant(count: str = "20", ttl: str = "5") -> list[str]:
+    """Reservations that go overdue in `ttl` seconds. Made through the service (audit, outbox,
+    TTL key), on numbers created for them, for one of the mix's tenants."""
+    with transaction.atomic(), rls_scope(platform=True):
+        issuer = Issuer.objects.get(code="ROSHAN")
+        pool = InventoryPool.objects.get(code="MIX_MSISDN")
+        tenant = Tenant.objects.filter(tenant_pool__inventory_pools=pool).order_by("created_at").first()
+        assert tenant is not None, "no mix tenant"
+        start = Number.objects.filter(number__startswith=PLANT_PREFIX).count()
+        numbers = [f"{PLANT_PREFIX}{start + i:06d}" for i in range(int(count))]
+        Number.objects.bulk_create(Number(number=n, kind="MSISDN", issuer=issuer, pool=pool) for n in numbers)
+    for number in numbers:
+        services.number_reserve(number=number, tenant_id=tenant.id, actor=DRILL, ttl_seconds=int(ttl))
+    _state["planted"] += numbers
+    return numbers
+
+
+def planted() -> dict[str, Any]:
+    numbers = _state["planted"]
+    with transaction.atomic(), rls_scope(platform=True):
+        states = Counter(Number.objects.filter(number__in=numbers).values_list("state", flat=True))
+        expiries = Counter(
+            OutboxEvent.objects.filter(
+                aggregate_id__in=numbers, event_type="numbering.number.available.v1"
+            ).values_list("aggregate_id", flat=True)
+        )
+    return {"states": dict(states), "expiry_events": {n: expiries.get(n, 0) for n in numbers}}
+
+
+def queue_import(rows: str = "100000") -> int:
+    """A signed import of `rows` new numbers, dispatched as the REST upload does: queued to the
+    Celery worker (INVENTORY_IMPORT_ASYNC, set by the drill)."""
+    from contracts import signing
+    from contracts.imports import import_create
+    from contracts.models import SigningKey
+    from contracts.services import import_dispatch, signing_key_add, signing_key_approve
+
+    key = signing.generate_private_key()
+    fingerprint = signing.fingerprint(key.public_key())
+    signing_key_add(issuer_code="ROSHAN", public_key_pem=signing.public_pem(key), actor=DRILL)
+    signing_key_approve(fingerprint=fingerprint, actor=Actor.system("chaos-drill-approver"))
+    assert SigningKey.objects.filter(fingerprint=fingerprint, approved_at__isnull=False).exists()
+    with transaction.atomic(), rls_scope(platform=True):
+        InventoryPool.objects.get_or_create(code="GENERAL_MSISDN", defaults={"name": "General", "kind": "MSISDN"})
+        start = Number.objects.filter(number__startswith=IMPORT_PREFIX).count()
+    body = "number,kind,vanity_tier,block,pool\n" + "".join(
+        f"{IMPORT_PREFIX}{start + i:06d},MSISDN,,ROSHAN-CHAOS-2026-12,\n" for i in range(int(rows))
+    )
+    data = body.encode()
+    imp = import_create(
+        issuer_code="ROSHAN", csv_file=data, signature=signing.sign(key, data), actor=DRILL, filename="chaos.csv"
+    )
+    assert settings.INVENTORY_IMPORT_ASYNC, "the drill queues the import to the worker"
+    assert import_dispatch(imp.pk, actor=DRILL) is None, "the import ran here instead of in the worker"
+    _state["import_id"] = imp.pk
+    return int(imp.pk)
+
+
+def imported() -> dict[str, Any]:
+    from audit.models import AuditEvent
+    from contracts.imports import EVENT_COMPLETED
+    from contracts.models import InventoryImport
+
+    pk = _state["import_id"]
+    imp = InventoryImport.objects.get(pk=pk)
+    with transaction.atomic(), rls_scope(platform=True):
+        numbers = Number.objects.filter(number__startswith=IMPORT_PREFIX).count()
+        audits = AuditEvent.objects.filter(action="inventory.import", object_id=f"import:{pk}").count()
+        events = OutboxEvent.objects.filter(event_type=EVENT_COMPLETED, aggregate_id=f"import:{pk}").count()
+    return {
+        "status": imp.status,
+        "accepted": imp.accepted_count,
+        "total": imp.total_rows,
+        "error": imp.error[:200],
+        "numbers": numbers,
+        "audit_events": audits,
+        "outbox_events": events,
+    }
+
+
 ANSWERS: dict[str, Any] = {
     "pending": pending,
     "lag": lag,
     "events": events,
     "converged": converged,
     "sizing": sizing,
+    "plant": plant,
+    "planted": planted,
+    "import": queue_import,
+    "imported": imported,
 }
 
 if __name__ == "__main__":
     for line in sys.stdin:
         close_old_connections()
         try:
-            answer = ANSWERS[line.strip()]()
+            question, *words = line.split()
+            answer = ANSWERS[question](*words)
         except Exception as exc:  # noqa: BLE001 - the drill reads the failure as an answer
             answer = {"error": f"{type(exc).__name__}: {exc}"}
         print(json.dumps(answer), flush=True)

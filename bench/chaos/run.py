@@ -10,6 +10,12 @@ dependency mid-load, restores it, and prints PASS/FAIL with numbers:
 - nats-outage: NATS killed for --outage seconds, then started on the same JetStream store.
   Mutations keep committing, the outbox backlog grows, then drains; every outbox event is on
   the stream exactly once, in per-number order.
+- celery-worker-kill: the Celery worker SIGKILLed in the middle of a queued 100k-row signed
+  import, down for --outage seconds while reservations planted with a 5 s TTL go overdue.
+  The import is delivered again and commits exactly once; the restarted worker's safety net
+  expires every planted reservation exactly once; NumberingReservationCleanupLag fires
+  (read by the web process, not the dead worker) and clears (ADR 1502).
+- relay-kill, grpc-worker-kill: SIGKILL mid-load, restart: no duplicate, no lost event.
 
 A real Prometheus (Debian's) scrapes every process with the project's rules, with each
 `for:` divided by --compress (the thresholds stay as in production), and the drill asserts
@@ -59,6 +65,8 @@ DRILL_ALERTS = {
     "grpc-worker-kill": None,
     "redis-memory-pressure": None,  # the cache evicting is its normal work, not a page
     "postgres-failover": None,  # a failover within 30 s pages no one; CrossRegionLag is the HA drill's
+    # Worker down: the safety net stops, planted reservations go overdue (ADR 1502).
+    "celery-worker-kill": "NumberingReservationCleanupLag",
 }
 # How long each fault lasts by default: a dependency outage, or a crashed pod until restarted.
 DEFAULT_OUTAGE = {
@@ -68,7 +76,11 @@ DEFAULT_OUTAGE = {
     "grpc-worker-kill": 5.0,
     "redis-memory-pressure": 30.0,
     "postgres-failover": 0.0,  # kill -9 of the primary; the fault lasts until a new leader is up
+    # Long enough for a 5-s reservation to pass the alert's 60 s threshold plus its `for:`.
+    "celery-worker-kill": 120.0,
 }
+PLANTED = 20  # celery-worker-kill: reservations planted at the fault, 5-second TTL
+PLANTED_TTL = 5
 RECOVERY_BOUND_S = 30.0
 DRAINED_LAG_S = 2.0  # the outbox is drained when its oldest unpublished event is this young
 
@@ -335,6 +347,11 @@ class Probe:
             self.proc.wait(10)
 
 
+# Every stream the outbox relay publishes to: lifecycle events, and the anomaly detector's
+# fraud signals (a Celery job: only celery-worker-kill's stack produces them).
+RELAY_STREAMS = ("NUMBERING", "FRAUD_SIGNALS")
+
+
 def stream_events(nats_url: str) -> list[dict[str, Any]]:
     async def read() -> list[dict[str, Any]]:
         import nats
@@ -342,14 +359,15 @@ def stream_events(nats_url: str) -> list[dict[str, Any]]:
         nc = await nats.connect(nats_url, connect_timeout=3)
         try:
             js = nc.jetstream()
-            info = await js.stream_info("NUMBERING")
             out = []
-            for seq in range(info.state.first_seq, info.state.last_seq + 1):
-                try:
-                    msg = await js.get_msg("NUMBERING", seq)
-                except Exception:  # noqa: BLE001, S112 - a deleted sequence
-                    continue
-                out.append(json.loads(msg.data or b"{}"))
+            for stream in RELAY_STREAMS:
+                info = await js.stream_info(stream)
+                for seq in range(info.state.first_seq, info.state.last_seq + 1):
+                    try:
+                        msg = await js.get_msg(stream, seq)
+                    except Exception:  # noqa: BLE001, S112 - a deleted sequence
+                        continue
+                    out.append(json.loads(msg.data or b"{}"))
             return out
         finally:
             await nc.close()
@@ -391,8 +409,28 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         ha.up(fresh=True, synchronous=True)
         env.update(ha.service_env(), DATABASE_CONN_MAX_AGE="0", GRPC_DB_THREADS="32")
         env.pop("NATS_PROVISION_DEV_STREAMS")
+    broker = None
+    if name == "celery-worker-kill":
+        # A broker of its own (noeviction, as deploy/redis/broker.conf), the import queued to
+        # the worker, and a short visibility timeout so the killed worker's import comes back
+        # within the drill (production: CELERY_VISIBILITY_TIMEOUT 900 s, ADR 1502).
+        broker_port = free_port()
+        broker = private_redis(broker_port)
+        broker.start()
+        env.update(
+            CELERY_BROKER_URL=f"redis://127.0.0.1:{broker_port}/0",
+            INVENTORY_IMPORT_ASYNC="1",
+            CELERY_VISIBILITY_TIMEOUT=str(int(args.visibility)),
+        )
     # Two mutation-pool replicas, as production runs (HPA min 2): grpc-worker-kill kills one.
-    stack = Stack(db_suffix=f"chaos_{name.replace('-', '_')}", split=True, write_replicas=2, extra_env=env)
+    stack = Stack(
+        db_suffix=f"chaos_{name.replace('-', '_')}",
+        split=True,
+        write_replicas=2,
+        celery=name == "celery-worker-kill",
+        extra_env=env,
+    )
+    job: dict[str, Any] = {}
     prom = probe = None
     try:
         stack.prepare(database=ha is None)
@@ -451,6 +489,16 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             outcome.sizing = probe.ask("sizing")
             filler = Filler(redis_port)
             filler.start()
+        elif name == "celery-worker-kill":
+            job["planted"] = probe.ask(f"plant {PLANTED} {PLANTED_TTL}")
+            job["import_id"] = probe.ask(f"import {int(args.import_rows)}")
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and probe.ask("imported")["status"] != "RUNNING":
+                time.sleep(0.1)
+            time.sleep(0.5)  # into the run: past the signature check, validating rows
+            stack.kill("worker")
+            job["at_kill"] = probe.ask("imported")
+            print(f"[{name}] worker killed; import {job['import_id']} was {job['at_kill']['status']}", flush=True)
         elif name == "postgres-failover":
             primary = ha.leader()
             ha.kill_node(primary)
@@ -472,7 +520,9 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             pressure = probe.ask("sizing")
             filler.stop()
         elif name == "postgres-failover":
-            ha.wait_for("cluster healthy again", lambda: ha.healthy(synchronous=True), timeout=180, interval=1)
+            ha.wait_healthy("cluster healthy again", synchronous=True, timeout=180)
+        elif name == "celery-worker-kill":
+            stack.restart("worker")
         else:
             stack.restart("grpc_write")
         converge_s, converge_detail = None, ""
@@ -492,6 +542,16 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
                 converge_s = round(time.monotonic() - t0 - restored_at, 1)
         poll_until(args.total)
         report: Report = pending_report.get(timeout=args.total + 120)
+        if name == "celery-worker-kill":
+            # The job resumes: the import is delivered again (after the visibility timeout) and
+            # commits; the restarted worker's safety net (beat, every 30 s) expires the plants.
+            deadline = time.monotonic() + args.visibility + 120
+            while time.monotonic() < deadline:
+                job["after"], job["plants"] = probe.ask("imported"), probe.ask("planted")
+                if job["after"]["status"] == "COMMITTED" and job["plants"]["states"] == {"AVAILABLE": PLANTED}:
+                    break
+                time.sleep(1)
+            job["resumed_s"] = round(time.monotonic() - t0 - restored_at, 1)
         pool.close()
         shift = t0 - report.started  # the windows count from the load's own start (monotonic clocks agree)
         end_of_load = args.total
@@ -575,6 +635,29 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             validate_during["ok"] >= 0.99 * max(1, validate_during["n"]),
             f"{validate_during['ok']}/{validate_during['n']} ok, worst P95 {w['during']['validate']['p95_ms_max']} ms",
         )
+        if name == "celery-worker-kill":
+            at_kill, after, plants = job["at_kill"], job["after"], job["plants"]
+            outcome.check(
+                "the worker was killed in the middle of the import",
+                at_kill["status"] == "RUNNING",
+                f"import {job['import_id']} was {at_kill['status']} when the worker died",
+            )
+            rows = int(args.import_rows)
+            outcome.check(
+                "the import was delivered again and committed exactly once",
+                after["status"] == "COMMITTED"
+                and after["accepted"] == after["numbers"] == rows
+                and after["audit_events"] == after["outbox_events"] == 1,
+                f"{after['status']} {after['accepted']}/{rows} accepted, {after['numbers']} numbers, "
+                f"{after['audit_events']} audit / {after['outbox_events']} outbox events; "
+                f"{job['resumed_s']} s after the restart {after['error']}",
+            )
+            once = [n for n, c in plants["expiry_events"].items() if c != 1]
+            outcome.check(
+                "the safety net resumed: every planted reservation expired, exactly once",
+                plants["states"] == {"AVAILABLE": PLANTED} and not once,
+                f"states {plants['states']}, {len(once)} numbers without exactly one expiry event",
+            )
         if name in ("redis-outage", "redis-memory-pressure"):
             outcome.check(
                 "the lease cache converged after Redis came back",
@@ -602,6 +685,12 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
                 converge_s is not None and converge_s <= 10,
                 f"drained {converge_s} s after restart",
             )
+        # The load has stopped: whatever is still unpublished is the relay catching up (a NATS
+        # reconnect under CPU pressure), not yet a loss. Give it 30 s, then judge.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and probe.pending() != 0:
+            time.sleep(0.5)
+        unpublished = probe.pending()
         rows = probe.ask("events")
         msgs = stream_events(env["NATS_URL"])
         ids = [m.get("id") for m in msgs]
@@ -615,7 +704,12 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         outcome.check(
             "every outbox event on NATS exactly once",
             dupes == 0 and not missing,
-            f"{len(rows)} events, {len(msgs)} messages, {dupes} duplicates, {len(missing)} missing",
+            f"{len(rows)} events, {len(msgs)} messages, {dupes} duplicates, {len(missing)} missing"
+            + (
+                f" ({unpublished} still unpublished), e.g. of {sorted({rows[i] for i in missing})[:5]}"
+                if missing
+                else ""
+            ),
         )
         outcome.check("events in per-number order", not disordered, f"{len(disordered)} numbers out of order")
         if prom is not None:
@@ -638,6 +732,8 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         stack.stop()
         redis.stop()
         nats_d.stop()
+        if broker is not None:
+            broker.stop()
         shutil.rmtree(store, ignore_errors=True)
         if ha is not None and not getattr(args, "keep_up", False):
             ha.down(clean=False)
@@ -655,6 +751,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compress", type=int, default=30, help="divide every rule's `for:` by this")
     parser.add_argument("--no-alerts", action="store_true")
     parser.add_argument("--record", action="store_true")
+    parser.add_argument("--import-rows", type=int, default=100_000, help="celery-worker-kill: the import's size")
+    parser.add_argument(
+        "--visibility", type=float, default=20, help="celery-worker-kill: the broker's visibility timeout, s"
+    )
     args = parser.parse_args(argv)
     args.outage = DEFAULT_OUTAGE[args.drill] if args.outage is None else args.outage
     args.total = args.before + args.outage + args.after

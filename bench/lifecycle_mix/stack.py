@@ -55,10 +55,11 @@ class Stack:
         web_threads: int = 8,
         split: bool = False,
         relay: bool = True,
+        celery: bool = False,
         pin: bool = False,
         extra_env: dict[str, str] | None = None,
     ) -> None:
-        self.split, self.relay = split, relay
+        self.split, self.relay, self.celery = split, relay, celery
         # pin: the pool serving ValidateLease gets CPU 0 to itself (as a pod gets its cores); every
         # other service process runs on CPU 1, so the comparison gives ValidateLease the same CPU.
         self.pin = pin
@@ -126,6 +127,8 @@ class Stack:
     def _start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         if self.pin and os.cpu_count() and (os.cpu_count() or 1) > 1 and argv[0] != "taskset":
             argv = ["taskset", "-c", "0" if name == "grpc_hot" else "1", *argv]
+        # Whose is each connection in pg_stat_activity (bench/lifecycle_mix/connections.py).
+        env = dict(env, PGAPPNAME=f"bench-{name}")
         self.specs[name] = (argv, env)
         log = open(OUT / f"{self.db_name}-{name}.log", "ab")  # noqa: SIM115 - closed with the process
         self.procs[name] = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
@@ -182,6 +185,29 @@ class Stack:
                 [PY, "manage.py", "run_outbox_relay"],
                 dict(self.env, OUTBOX_RELAY_METRICS_PORT=str(self.metrics_ports["relay"])),
             )
+        if self.celery:
+            # The scheduled jobs as production runs them: beat and a worker, separate processes
+            # (deploy/entrypoint.sh's flags). No keyspace listener: the safety net is the only
+            # cleaner of expired reservations here (the celery-worker-kill drill relies on it).
+            celery = [str(Path(PY).with_name("celery")), "--app=config.celery:app", "--quiet"]
+            self.metrics_ports["worker"] = free_port()
+            self._start(
+                "worker",
+                [
+                    *celery,
+                    "worker",
+                    "--loglevel=INFO",
+                    "--pool=threads",
+                    "--concurrency=2",
+                    "--without-gossip",
+                    "--without-mingle",
+                    f"--hostname=bench-{self.db_name}@%h",
+                ],  # fmt: skip
+                dict(self.env, CELERY_WORKER_METRICS_PORT=str(self.metrics_ports["worker"])),
+            )
+            schedule = OUT / f"{self.db_name}-celerybeat-schedule"
+            schedule.unlink(missing_ok=True)
+            self._start("beat", [*celery, "beat", "--loglevel=INFO", f"--schedule={schedule}"], self.env)
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 90) -> None:

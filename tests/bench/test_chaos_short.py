@@ -1,6 +1,7 @@
 """The short chaos drills (issue 15; `make drills` runs the long ones, the outages with
 Prometheus and the alerts): about 20 s of the lifecycle mix each, Redis or NATS killed for 8 s
-or the relay or the mutation gRPC pool SIGKILLed and restarted after 4 s, every correctness check."""
+or the relay, the mutation gRPC pool or the Celery worker (mid-import) SIGKILLed and restarted
+after 4 s, every correctness check."""
 
 from __future__ import annotations
 
@@ -15,13 +16,24 @@ pytestmark = pytest.mark.committed
 
 def short(drill: str) -> argparse.Namespace:
     outage = 4.0 if drill.endswith("kill") else 8.0
-    args = argparse.Namespace(rate=80.0, before=5.0, outage=outage, after=8.0, settle=0.0, compress=30, no_alerts=True)
+    args = argparse.Namespace(
+        rate=80.0,
+        before=5.0,
+        outage=outage,
+        after=8.0,
+        settle=0.0,
+        compress=30,
+        no_alerts=True,
+        import_rows=40_000,  # celery-worker-kill: big enough that the kill lands mid-import
+        visibility=10.0,
+    )
     args.total = args.before + args.outage + args.after
     return args
 
 
 @pytest.mark.parametrize(
-    "drill", ["redis-outage", "nats-outage", "relay-kill", "grpc-worker-kill", "redis-memory-pressure"]
+    "drill",
+    ["redis-outage", "nats-outage", "relay-kill", "grpc-worker-kill", "celery-worker-kill", "redis-memory-pressure"],
 )
 def test_short_drill_passes(drill: str) -> None:
     outcome = run_drill(drill, short(drill))
