@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from bench.lifecycle_mix.connections import ConnectionSampler  # noqa: E402
 from bench.lifecycle_mix.mix import Dataset, Report, Shares, run_mix  # noqa: E402
 from bench.lifecycle_mix.stack import OUT, Stack  # noqa: E402
 
@@ -48,7 +49,10 @@ def measure(stack: Stack, data: Dataset, args: argparse.Namespace, label: str) -
     run_mix(stack.target(), data, rate=min(args.rate, 200), duration=3, shares=Shares(1.0, 0.0, 0.0), seed=7)
     names = list(stack.procs)
     before = {n: stack.cpu_seconds(n) for n in names}
+    sampler = ConnectionSampler(stack.db_name)
+    sampler.start()
     report: Report = run_mix(stack.target(), data, rate=args.rate, duration=args.duration, shares=shares, seed=11)
+    connections = sampler.stop()
     after = {n: stack.cpu_seconds(n) for n in names}
     summary = report.summary()
     done = max(1, summary["completed"])  # type: ignore[call-overload]
@@ -56,6 +60,7 @@ def measure(stack: Stack, data: Dataset, args: argparse.Namespace, label: str) -
     summary["server_cpu_s"] = cpu
     summary["server_cpu_per_request_ms"] = round(1000 * sum(cpu.values()) / done, 3)
     summary["label"] = label
+    summary["db_connections"] = connections
     return summary
 
 
@@ -80,6 +85,18 @@ def table(summary: dict[str, object]) -> list[str]:
         f"server {summary['server_cpu_s']} = {summary['server_cpu_per_request_ms']} ms/request",
         "",
     ]
+    conns = summary.get("db_connections") or {}
+    if conns:
+        lines += [
+            "PostgreSQL connections per process (pg_stat_activity every 100 ms; busy = in a statement or a"
+            " transaction):",
+            "",
+            "| process | open (max) | busy mean | busy P99 | busy max |",
+            "|---|---|---|---|---|",
+        ]
+        for name, row in conns.items():  # type: ignore[attr-defined]
+            lines.append(f"| {name} | {row['open_max']} | {row['busy_mean']} | {row['busy_p99']} | {row['busy_max']} |")
+        lines.append("")
     return lines
 
 
