@@ -31,7 +31,7 @@ from prometheus_client import Counter, Histogram
 
 from core import errors, tracing
 from core.authz import grpc_grants
-from core.request_context import request_id_scope
+from core.request_context import request_id_scope, set_deadline
 from grpc_server.context import INSECURE_CALLER, current_caller, current_caller_acts_for_tenant
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
 
@@ -115,6 +115,7 @@ class CallGuard:
                     request_id = value
             rid_scope = request_id_scope(request_id)
             rid_scope.__enter__()
+            set_deadline(context.time_remaining())
             code = grpc.StatusCode.OK
             try:
                 if tls:
@@ -141,6 +142,9 @@ class CallGuard:
                     current_caller.reset(caller_token)
                     current_caller_acts_for_tenant.reset(bound_token)
             except grpc.aio.AbortError:
+                raise
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED  # the client went away or its deadline passed
                 raise
             except errors.DomainError as exc:
                 status = status_for_error(exc)

@@ -19,12 +19,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
+from django.conf import settings
 from google.protobuf.timestamp_pb2 import Timestamp
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 
 from core import errors, idempotency
 from core.actors import Actor
 from core.formats import parse_uuid
+from core.request_context import wait_budget
 from grpc_server.context import current_caller, current_caller_acts_for_tenant
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
 from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc
@@ -47,6 +49,10 @@ VALIDATE_LATENCY = Histogram(
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1),
 )
 _validate_latency: dict[tuple[str, str], Any] = {}
+DB_WAIT_TIMEOUTS = Counter(
+    "numbering_grpc_db_wait_timeouts_total",
+    "gRPC calls answered UNAVAILABLE because PostgreSQL did not answer within the wait budget",
+)
 
 
 def timestamp(value: str | int | datetime | None) -> Timestamp | None:
@@ -127,9 +133,23 @@ class NumberingServicer(pb_grpc.NumberingServiceServicer):
         self._responses: dict[LeaseAnswer, pb.ValidateLeaseResponse] = {}
 
     async def _db(self, fn: Callable[..., Any], /, **kwargs: Any) -> Any:
+        """One unit of work on a DB thread, waited for at most GRPC_DB_WAIT_SECONDS and never
+        past the caller's deadline: a PostgreSQL that stops answering gets UNAVAILABLE (counted,
+        retried by the shipped service config, replayed by the idempotency key if the work did
+        commit after all), not a hung call the caller cancels (ADR 1504). The thread itself
+        finishes when libpq gives up (tcp_user_timeout) or the database answers."""
         ctx = contextvars.copy_context()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, ctx.run, _unit_of_work, fn, kwargs)
+        budget = wait_budget(settings.GRPC_DB_WAIT_SECONDS)
+        work = loop.run_in_executor(self._executor, ctx.run, _unit_of_work, fn, kwargs)
+        try:
+            return await asyncio.wait_for(work, timeout=budget)
+        except TimeoutError:
+            DB_WAIT_TIMEOUTS.inc()
+            raise errors.ServiceUnavailableError(
+                f"the database did not answer within {budget:.1f} s; the outcome is unknown:"
+                " retry with the same idempotency key"
+            ) from None
 
     @staticmethod
     def _actor(tenant_id: str = "") -> Actor:

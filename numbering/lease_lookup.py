@@ -46,6 +46,7 @@ from prometheus_client import Counter
 from core import clock, errors, redis_client
 from core.formats import normalize_number, parse_uuid
 from core.logging import mask_number
+from core.request_context import wait_budget
 from core.rls import rls_scope
 from numbering import cache_epoch, lease_cache
 from numbering.models import Lease, Number
@@ -391,8 +392,19 @@ class LeaseLookup:
         fill = epoch if reason == "miss" else None
         loop = asyncio.get_running_loop()
         ctx = contextvars.copy_context()
+        # The statement timeout bounds a slow query; this bounds a database that does not answer
+        # at all (a partition, a frozen server), and the caller's deadline bounds both (ADR 1504).
+        budget = wait_budget(settings.LEASE_DB_WAIT_MS / 1000)
+        work = loop.run_in_executor(self._executor, ctx.run, db_unit_of_work, read_and_fill, number, fill)
         try:
-            entry = await loop.run_in_executor(self._executor, ctx.run, db_unit_of_work, read_and_fill, number, fill)
+            entry = await asyncio.wait_for(work, timeout=budget)
+        except TimeoutError:
+            UNAVAILABLE.inc()
+            log.warning("ValidateLease for %s: no cache entry and PostgreSQL gave no answer in %.2f s",
+                        mask_number(number), budget)  # fmt: skip
+            raise errors.ServiceUnavailable(
+                "lease lookup unavailable: no cached answer and the database did not answer in time; retry"
+            ) from None
         except DatabaseError as exc:
             UNAVAILABLE.inc()
             log.warning("ValidateLease for %s: no cache entry and PostgreSQL failed: %s", mask_number(number), exc)

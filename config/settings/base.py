@@ -177,6 +177,25 @@ if DATABASE_REPLICA_URL:
     _replica["OPTIONS"] = {**_replica.get("OPTIONS", {}), "options": _app["OPTIONS"]["options"]}  # type: ignore[dict-item,index]
     _replica["TEST"] = {"MIRROR": "default"}
     DATABASES["replica"] = _replica
+# Bounds on a PostgreSQL that stops answering at the network level (a partition, a dead host,
+# a frozen server): without them libpq waits for a connection as long as the kernel retries
+# SYNs (~2 min) and for an answer as long as TCP retransmits (~15 min), and every thread that
+# touches the database hangs that long (ADR 1504; the postgres-partition drill). A URL's own
+# options win (the HA URL sets tighter ones).
+DATABASE_CONNECT_TIMEOUT_SECONDS = env_int("DATABASE_CONNECT_TIMEOUT_SECONDS", 3, minimum=1, maximum=60)
+DATABASE_TCP_USER_TIMEOUT_MS = env_int("DATABASE_TCP_USER_TIMEOUT_MS", 10000, minimum=1000, maximum=600000)
+DATABASE_NETWORK_OPTIONS = {
+    "connect_timeout": str(DATABASE_CONNECT_TIMEOUT_SECONDS),
+    # Unacknowledged data (a query sent, a keepalive probe) for this long drops the connection.
+    "tcp_user_timeout": str(DATABASE_TCP_USER_TIMEOUT_MS),
+    # Probes on an idle connection (one waiting for a slow answer included) find a dead peer.
+    "keepalives": "1",
+    "keepalives_idle": "5",
+    "keepalives_interval": "2",
+    "keepalives_count": "3",
+}
+for _database in DATABASES.values():
+    _database["OPTIONS"] = {**DATABASE_NETWORK_OPTIONS, **_database.get("OPTIONS", {})}  # type: ignore[dict-item]
 LEASE_READ_ALIAS = "replica" if DATABASE_REPLICA_URL else "default"
 DATABASE_ROUTERS: list[str] = []
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -596,6 +615,11 @@ LEASE_NEGATIVE_CACHE_SECONDS = env_int("LEASE_NEGATIVE_CACHE_SECONDS", 5, minimu
 LEASE_REDIS_TIMEOUT_MS = env_int("LEASE_REDIS_TIMEOUT_MS", 100, minimum=1, maximum=10000)
 LEASE_REDIS_BREAKER_SECONDS = env_int("LEASE_REDIS_BREAKER_SECONDS", 5, minimum=1, maximum=300)
 LEASE_DB_STATEMENT_TIMEOUT_MS = env_int("LEASE_DB_STATEMENT_TIMEOUT_MS", 250, minimum=1, maximum=60000)
+# How long a gRPC call waits for PostgreSQL before it answers UNAVAILABLE (never past the
+# caller's deadline): the hot path's fallback read, and every other call's unit of work
+# (ADR 1504). The statement timeouts bound a slow query; these bound a silent database.
+LEASE_DB_WAIT_MS = env_int("LEASE_DB_WAIT_MS", 1000, minimum=10, maximum=60000)
+GRPC_DB_WAIT_SECONDS = env_float("GRPC_DB_WAIT_SECONDS", 5.0, minimum=0.1, maximum=60.0)
 # The durable lease-cache path (ADR 1200): the cache-sync heartbeats every
 # LEASE_CACHE_HEARTBEAT_MS (200); a worker trusts its local entries and Redis for
 # LEASE_CACHE_TRUST_MS (1000) after a heartbeat of its epoch (the outage bound), re-reads
