@@ -194,8 +194,19 @@ DATABASE_NETWORK_OPTIONS = {
     "keepalives_interval": "2",
     "keepalives_count": "3",
 }
+# The server's side of the same bounds, for its socket of each session: a session whose
+# client vanished in a partition is ended (its advisory locks freed: the outbox relay's
+# partitions, the jobs' locks) within ~11 s instead of the kernel's 2 h keepalive default.
+# Found by the postgres-partition drill: the relay reconnected after the heal and could not
+# take its partitions back from its own dead session.
+DATABASE_SERVER_NETWORK_OPTIONS = (
+    f"-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3"
+    f" -c tcp_user_timeout={DATABASE_TCP_USER_TIMEOUT_MS}"
+)
 for _database in DATABASES.values():
-    _database["OPTIONS"] = {**DATABASE_NETWORK_OPTIONS, **_database.get("OPTIONS", {})}  # type: ignore[dict-item]
+    _options = {**DATABASE_NETWORK_OPTIONS, **_database.get("OPTIONS", {})}  # type: ignore[dict-item]
+    _options["options"] = f"{_options.get('options', '')} {DATABASE_SERVER_NETWORK_OPTIONS}".strip()
+    _database["OPTIONS"] = _options
 LEASE_READ_ALIAS = "replica" if DATABASE_REPLICA_URL else "default"
 DATABASE_ROUTERS: list[str] = []
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

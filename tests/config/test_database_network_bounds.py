@@ -58,3 +58,16 @@ def test_a_server_that_never_answers_fails_the_connection_within_the_connect_tim
     took = time.monotonic() - started
     # libpq waits connect_timeout per address; without it this hangs until the peer closes.
     assert settings.DATABASE_CONNECT_TIMEOUT_SECONDS - 0.5 <= took < settings.DATABASE_CONNECT_TIMEOUT_SECONDS + 3
+
+
+@pytest.mark.django_db(databases=["default", "owner"])
+def test_the_servers_side_of_every_session_drops_a_client_that_vanished() -> None:
+    """A session whose client vanished in a partition must end (and free its advisory locks:
+    the relay's partitions) in seconds, not after the kernel's 2 h keepalive."""
+    for alias in ("default", "owner"):
+        with connections[alias].cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_count'),"
+                " current_setting('tcp_user_timeout')"
+            )
+            assert cursor.fetchone() == ("5", "3", str(settings.DATABASE_TCP_USER_TIMEOUT_MS)), alias
