@@ -14,6 +14,12 @@ Loop, every LEASE_CACHE_HEARTBEAT_MS:
 Workers trust their local entries and Redis only for LEASE_CACHE_TRUST_MS after a heartbeat
 of their epoch, so no heartbeat — Redis paused, killed, the cache-sync down or behind on an
 error — means every answer comes from PostgreSQL within that bound.
+
+PostgreSQL unreachable (refused) or silent (a partition: no database round trip answered for
+three heartbeat periods) is the one case in which the loop heartbeats without draining:
+nothing can commit then, so the cache is as current as the last drain left it, and the
+workers keep answering from it (DESIGN §3.1; ADRs 1200, 1500, 1504). The passes run on a
+database thread of their own so a silent database cannot stop the heartbeat.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import psycopg
@@ -156,6 +164,10 @@ class CacheSync:
         self._last_error = ""
         self._epoch: str | None = None
         self._listener: psycopg.Connection[Any] | None = None
+        # The passes' database thread, and when a database round trip of it last answered.
+        self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache-sync-db")
+        self._answered_at = time.monotonic()
+        self.silent_after = 3 * self.interval
 
     @property
     def client(self) -> redis.Redis:
@@ -174,6 +186,7 @@ class CacheSync:
                 .order_by("id")
                 .values_list("id", "number_id")[: self.batch]
             )
+            self._answered_at = time.monotonic()
             if not rows:
                 return 0
             number_ids = sorted({number_id for _, number_id in rows})
@@ -195,6 +208,7 @@ class CacheSync:
     def tick(self) -> None:
         """One pass: epoch, drain everything queued, heartbeat (resync when refused)."""
         epoch = self._epoch = cache_epoch.read()
+        self._answered_at = time.monotonic()
         while self.drain_once(epoch) >= self.batch and not self.stop_event.is_set():
             pass
         if lease_cache.heartbeat(self.client, epoch) < 0:
@@ -213,12 +227,35 @@ class CacheSync:
         SYNC_LAST_HEARTBEAT.set(time.time())
         SYNC_BACKLOG.set(LeaseCacheChange.objects.count() if self.batch else 0)
 
+    def _pass(self) -> None:
+        """One tick, on the database thread (its Django connection lives there)."""
+        close_old_connections()
+        try:
+            self.tick()
+        except BaseException:
+            close_old_connections()
+            raise
+
+    def _watched_pass(self) -> None:
+        """Run a pass on the database thread; while it waits on a database that has not
+        answered for `silent_after`, keep heartbeating as for an unreachable one. A pass that
+        makes progress (answers keep coming) is never taken for silence. A stop waits for the
+        pass (bounded by the statement and TCP timeouts), so nothing heartbeats after it."""
+        future: Future[None] = self._db_thread.submit(self._pass)
+        while True:
+            try:
+                return future.result(timeout=self.interval)
+            except FutureTimeout:
+                if time.monotonic() - self._answered_at >= self.silent_after:
+                    if not self._last_error.startswith("database silent"):
+                        self._failed("database silent", TimeoutError("no database round trip answered"))
+                    self._heartbeat_without_database()
+
     def run(self) -> None:
         backoff = self.interval
         while not self.stop_event.is_set():
-            close_old_connections()
             try:
-                self.tick()
+                self._watched_pass()
             except (redis.RedisError, OSError) as exc:
                 self._failed("redis", exc)
                 self._client = None  # a fresh connection after Redis comes back
@@ -227,7 +264,6 @@ class CacheSync:
                 continue
             except (OperationalError, InterfaceError) as exc:
                 self._failed("database", exc)
-                close_old_connections()
                 self._heartbeat_without_database()
                 # Keep the heartbeat period while waiting for the next database attempt: a
                 # worker trusts its caches for LEASE_CACHE_TRUST_MS after a heartbeat, and a
@@ -240,7 +276,6 @@ class CacheSync:
                 continue
             except DatabaseError as exc:
                 self._failed("database", exc)
-                close_old_connections()
                 self.stop_event.wait(min(backoff, 1.0))
                 backoff = min(backoff * 2, 1.0)
                 continue
@@ -249,6 +284,8 @@ class CacheSync:
                 self._last_error = ""
             backoff = self.interval
             self._wait()
+        self._db_thread.submit(connections.close_all).result(timeout=30)  # the database thread's
+        self._db_thread.shutdown(wait=False)
         connections.close_all()
         if self._listener is not None:
             self._listener.close()  # this thread's connections (a thread's own, in tests)

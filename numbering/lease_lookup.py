@@ -303,6 +303,9 @@ class LeaseLookup:
         self._invalidated_at: dict[str, int] = {}
         self._stop = threading.Event()
         self._listener: threading.Thread | None = None
+        # The periodic epoch check reads PostgreSQL: on a thread of its own, so a database
+        # that does not answer never holds up the heartbeats (ADR 1504, postgres-partition).
+        self._epoch_thread: threading.Thread | None = None
         self.wrong_tenant = WrongTenantCounter(self._redis_url)
         self._numbers: dict[str, str] = {}
         self._tenants: dict[str, str] = {}
@@ -444,12 +447,14 @@ class LeaseLookup:
             self._reset_local()
 
     def _distrust(self, reason: str) -> None:
-        """Stop using local entries and Redis until the next heartbeat of our epoch."""
-        if self._trusted_until:
-            TRUST_LOST.labels(reason).inc()
-            log.warning("lease cache not trusted (%s): answering from PostgreSQL until the next heartbeat", reason)
+        """Stop using local entries and Redis until the next heartbeat of our epoch. The
+        distrust takes effect before it is counted: whoever sees the count sees its effect."""
+        was_trusted = bool(self._trusted_until)
         self._trusted_until = 0.0
         self._reset_local()
+        if was_trusted:
+            TRUST_LOST.labels(reason).inc()
+            log.warning("lease cache not trusted (%s): answering from PostgreSQL until the next heartbeat", reason)
 
     def _refresh_epoch(self) -> None:
         close_old_connections()
@@ -462,9 +467,17 @@ class LeaseLookup:
             connections.close_all()  # the listener thread's own: one short read every few seconds
             self._epoch_read_at = time.monotonic()
         if epoch != self._epoch:
-            if self._epoch is not None:
+            previous, self._epoch = self._epoch, epoch  # first: a heartbeat of the old epoch no longer counts
+            if previous is not None:
                 self._distrust("epoch_changed")
-            self._epoch = epoch
+
+    def _refresh_epoch_in_background(self) -> None:
+        """The periodic check, unless the last one is still waiting on the database."""
+        if self._epoch_thread is not None and self._epoch_thread.is_alive():
+            return
+        self._epoch_read_at = time.monotonic()  # the next check is due one period from now
+        self._epoch_thread = threading.Thread(target=self._refresh_epoch, name="lease-epoch-check", daemon=True)
+        self._epoch_thread.start()
 
     def on_message(self, data: bytes | str) -> None:
         """One message of the invalidation channel: "<seq>|n|<number>" or "<seq>|h|<epoch>"."""
@@ -528,7 +541,7 @@ class LeaseLookup:
                     if message and message.get("type") == "message":
                         self.on_message(message["data"])
                     if time.monotonic() - self._epoch_read_at >= self._epoch_check_seconds:
-                        self._refresh_epoch()
+                        self._refresh_epoch_in_background()
             except (redis.RedisError, OSError) as exc:
                 if self._subscribed:
                     log.warning("lease invalidation channel lost (%s); local lease cache off until resubscribed", exc)

@@ -66,3 +66,42 @@ def test_heartbeats_keep_their_period_while_postgres_refuses(cache_redis: RedisP
     gaps = [b - a for a, b in zip([outage_started, *beats], beats, strict=False)]
     assert len(beats) >= 4, beats
     assert max(gaps) < trust, f"a heartbeat gap of {max(gaps):.2f} s lets the workers' trust ({trust} s) lapse"
+
+
+def test_heartbeats_keep_their_period_while_postgres_is_silent(cache_redis: RedisProcess) -> None:
+    """A database that takes the question and never answers (a partition, a frozen server;
+    here another session holds the lock the epoch read needs): the pass waits on its own
+    thread while the loop keeps heartbeating, and it resumes draining once answers come."""
+    sync = CacheSync(interval=settings.LEASE_CACHE_HEARTBEAT_MS / 1000)
+    runner = threading.Thread(target=sync.run, daemon=True)
+    client = cache_redis.client()
+    pubsub = client.pubsub()
+    pubsub.subscribe(redis_client.lease_invalidation_channel(client))
+    beats: list[float] = []
+
+    def listen(until: float) -> None:
+        while time.monotonic() < until:
+            message = pubsub.get_message(timeout=0.05)
+            if message and message["type"] == "message" and b"|h|" in message["data"]:
+                beats.append(time.monotonic())
+
+    runner.start()
+    try:
+        listen(time.monotonic() + 1.0)
+        assert eventually(lambda: beats), "the cache-sync never heartbeated"
+        with psycopg.connect(superuser_dsn()) as locker:
+            locker.execute("LOCK TABLE numbering_leasecacheepoch IN ACCESS EXCLUSIVE MODE")
+            beats.clear()
+            silence_started = time.monotonic()
+            listen(silence_started + 4.0)
+            assert sync._last_error.startswith("database silent"), sync._last_error
+            locker.rollback()
+        assert eventually(lambda: sync._last_error == ""), "the loop did not resume after the database answered"
+    finally:
+        sync.stop()
+        runner.join(20)
+        connections.close_all()
+    trust = settings.LEASE_CACHE_TRUST_MS / 1000
+    gaps = [b - a for a, b in zip([silence_started, *beats], beats, strict=False)]
+    assert len(beats) >= 4, beats
+    assert max(gaps) < trust, f"a heartbeat gap of {max(gaps):.2f} s lets the workers' trust ({trust} s) lapse"
