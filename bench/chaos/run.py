@@ -67,6 +67,12 @@ DRILL_ALERTS = {
     "postgres-failover": None,  # a failover within 30 s pages no one; CrossRegionLag is the HA drill's
     # Worker down: the safety net stops, planted reservations go overdue (ADR 1502).
     "celery-worker-kill": "NumberingReservationCleanupLag",
+    # PostgreSQL silent (a partition): misses and mutations answer UNAVAILABLE, misses slowly.
+    "postgres-partition": (
+        "NumberingUnavailableRetries",
+        "NumberingValidateLeaseP95High",
+        "NumberingValidateLeaseP99High",
+    ),
 }
 # How long each fault lasts by default: a dependency outage, or a crashed pod until restarted.
 DEFAULT_OUTAGE = {
@@ -78,10 +84,31 @@ DEFAULT_OUTAGE = {
     "postgres-failover": 0.0,  # kill -9 of the primary; the fault lasts until a new leader is up
     # Long enough for a 5-s reservation to pass the alert's 60 s threshold plus its `for:`.
     "celery-worker-kill": 120.0,
+    # P95 needs > 5 % of the 5-minute window slow and then its `for:` (10 m ÷ 30): 90 s does it.
+    "postgres-partition": 90.0,
 }
 PLANTED = 20  # celery-worker-kill: reservations planted at the fault, 5-second TTL
 PLANTED_TTL = 5
 RECOVERY_BOUND_S = 30.0
+PARTITION_RECOVERY_BOUND_S = 15.0  # tcp_user_timeout (10 s) + a reconnect (ADR 1504)
+
+
+def alerts_of(name: str) -> tuple[str, ...]:
+    value = DRILL_ALERTS[name]
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _via(url: str, port: int) -> str:
+    """The same database URL, through 127.0.0.1:<port>."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    userinfo = parts.netloc.rpartition("@")[0]
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@127.0.0.1:{port}" if userinfo else f"127.0.0.1:{port}"))
+
+
 DRAINED_LAG_S = 2.0  # the outbox is drained when its oldest unpublished event is this young
 
 
@@ -313,11 +340,11 @@ class Probe:
     settings, in a subprocess with the stack's environment (the drill may run inside pytest,
     whose Django points at the test database)."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(  # noqa: S603
             [sys.executable, str(Path(__file__).with_name("probe.py"))],
             cwd=ROOT,
-            env=stack.env,
+            env=env or stack.env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -431,6 +458,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         extra_env=env,
     )
     job: dict[str, Any] = {}
+    forwarder = None
     prom = probe = None
     try:
         stack.prepare(database=ha is None)
@@ -448,9 +476,20 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
                 str(int(args.total) + 900),
             ]
         )
+        direct_env = dict(stack.env)
+        if name == "postgres-partition":
+            # The service reaches PostgreSQL through a port of its own, which the fault drops.
+            from urllib.parse import urlsplit
+
+            from bench.chaos import netfault
+
+            db = urlsplit(stack.env["DATABASE_URL"])
+            forwarder = netfault.Forwarder(db.hostname or "127.0.0.1", db.port or 5432).start_and_wait()
+            for var in ("DATABASE_URL", "DATABASE_OWNER_URL", "DATABASE_TENANT_URL"):
+                stack.env[var] = _via(stack.env[var], forwarder.port)
         stack.start()
-        probe = Probe(stack)
-        if not args.no_alerts and DRILL_ALERTS[name]:
+        probe = Probe(stack, env=direct_env)  # the drill's own view never crosses the partition
+        if not args.no_alerts and alerts_of(name):
             prom = Prometheus(stack.metrics_ports, args.compress)
         # The load runs in a process of its own: this one forks daemons (Redis, NATS, Patroni,
         # the service's processes) mid-load, and a fork while gRPC threads run can crash the
@@ -458,7 +497,9 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         pool = multiprocessing.get_context("spawn").Pool(1)
         warmed = pool.apply(warm, (stack.target(), data))
         print(f"[{name}] warmed: {warmed}/{len(data.leases)} leases valid and cached", flush=True)
-        shares = Shares(validate=0.9, grpc_write=0.08, rest=0.02)
+        # postgres-partition: a cold cache (after a deploy, say): one validation in ten misses.
+        unknown = 0.10 if name == "postgres-partition" else 0.05
+        shares = Shares(validate=0.9, grpc_write=0.08, rest=0.02, unknown=unknown)
         kwargs = {"rate": args.rate, "duration": args.total, "shares": shares, "timeout": 3, "retries": 10}
         pending_report = pool.apply_async(run_mix, (stack.target(), data), kwargs)
         t0 = time.monotonic()
@@ -489,6 +530,9 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             outcome.sizing = probe.ask("sizing")
             filler = Filler(redis_port)
             filler.start()
+        elif name == "postgres-partition":
+            assert forwarder is not None
+            netfault.partition(forwarder.port)
         elif name == "celery-worker-kill":
             job["planted"] = probe.ask(f"plant {PLANTED} {PLANTED_TTL}")
             job["import_id"] = probe.ask(f"import {int(args.import_rows)}")
@@ -523,6 +567,8 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             ha.wait_healthy("cluster healthy again", synchronous=True, timeout=180)
         elif name == "celery-worker-kill":
             stack.restart("worker")
+        elif name == "postgres-partition":
+            netfault.heal()
         else:
             stack.restart("grpc_write")
         converge_s, converge_detail = None, ""
@@ -561,8 +607,9 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             while time.monotonic() < settle:
                 now = prom.alerts()
                 outcome.alert_timeline.append((round(time.monotonic() - t0, 1), now))
-                if now.get(DRILL_ALERTS[name]) is None and any(
-                    s.get(DRILL_ALERTS[name]) == "firing" for _, s in outcome.alert_timeline
+                if all(
+                    now.get(alert) is None and any(s.get(alert) == "firing" for _, s in outcome.alert_timeline)
+                    for alert in alerts_of(name)
                 ):
                     break
                 time.sleep(2)
@@ -586,8 +633,10 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             str({k: v["wrong_answers"] for k, v in w.items()}),
         )
         during_writes = w["during"]["grpc_writes"]
-        if name == "postgres-failover":
-            pass  # writes fail until a new primary is up; judged by the recovery time below
+        db_fault = name in ("postgres-failover", "postgres-partition")
+        drain_bound = 20 if name == "postgres-partition" else 10
+        if db_fault:
+            pass  # writes fail until PostgreSQL answers again; judged by the recovery time below
         elif name == "grpc-worker-kill":
             # The mutation pool was down until restarted: callers retried with the same keys.
             total = sum(v["grpc_writes"]["n"] for v in w.values())
@@ -618,6 +667,31 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             )
             ok_chain, chain_out = probe_verify_audit(stack)
             outcome.check("the audit chain verifies after the failover", ok_chain, chain_out[-160:])
+        if name == "postgres-partition":
+            heal = t0 + restored_at
+            during = [x for x in report.samples if fault_at <= x.due - t0 < restored_at]
+            failed = [x for x in during if x.op.startswith(("grpc.", "validate.unknown")) and x.outcome != "OK"]
+            deadlines = [x for x in failed if x.outcome == "DEADLINE_EXCEEDED"]
+            codes: dict[str, int] = defaultdict(int)
+            for x in failed:
+                codes[x.outcome] += 1
+            outcome.check(
+                "the service answered UNAVAILABLE itself, before the callers' deadlines",
+                bool(failed) and len(deadlines) <= 0.01 * len(failed),
+                f"{len(failed)} failed calls during the partition: {dict(codes)}",
+            )
+            writes_ok = sorted(
+                x.due + x.latency for x in report.samples if x.op.startswith("grpc.") and x.outcome == "OK"
+            )
+            first_ok = next((t for t in writes_ok if t >= heal), None)
+            recovery = None if first_ok is None else round(first_ok - heal, 1)
+            outcome.check(
+                f"writes recovered within {PARTITION_RECOVERY_BOUND_S:.0f} s of the heal",
+                recovery is not None and recovery <= PARTITION_RECOVERY_BOUND_S,
+                f"first acknowledged write {recovery} s after the heal",
+            )
+            ok_chain, chain_out = probe_verify_audit(stack)
+            outcome.check("the audit chain verifies after the partition", ok_chain, chain_out[-160:])
         duplicates = [x for x in report.samples if x.outcome.startswith("RETRY:")]
         for refusal in report.retry_refusals:
             print(f"[{name}] retry refused: {refusal}", flush=True)
@@ -627,10 +701,10 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             f"{len(duplicates)} of {report.retries} retries"
             + (f", e.g. {duplicates[0].outcome}" if duplicates else ""),
         )
-        validate_during = w["during"]["validate_cached" if name == "postgres-failover" else "validate"]
+        validate_during = w["during"]["validate_cached" if db_fault else "validate"]
         outcome.check(
             "ValidateLease cache hits kept answering during the fault"
-            if name == "postgres-failover"
+            if db_fault
             else "ValidateLease kept answering during the fault",
             validate_during["ok"] >= 0.99 * max(1, validate_during["n"]),
             f"{validate_during['ok']}/{validate_during['n']} ok, worst P95 {w['during']['validate']['p95_ms_max']} ms",
@@ -681,8 +755,8 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             )
         if name not in ("redis-outage", "redis-memory-pressure"):
             outcome.check(
-                "the outbox drained (oldest event ≤ 2 s old) within 10 s after the restore",
-                converge_s is not None and converge_s <= 10,
+                f"the outbox drained (oldest event ≤ 2 s old) within {drain_bound} s after the restore",
+                converge_s is not None and converge_s <= drain_bound,
                 f"drained {converge_s} s after restart",
             )
         # The load has stopped: whatever is still unpublished is the relay catching up (a NATS
@@ -712,10 +786,10 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             ),
         )
         outcome.check("events in per-number order", not disordered, f"{len(disordered)} numbers out of order")
-        if prom is not None:
-            alert = DRILL_ALERTS[name]
+        for alert in alerts_of(name) if prom is not None else ():
             fired = [t for t, s in outcome.alert_timeline if s.get(alert) == "firing"]
-            cleared = fired and any(t > fired[-1] and alert not in s for t, s in outcome.alert_timeline)
+            inactive = [t for t, s in outcome.alert_timeline if fired and t > fired[-1] and alert not in s]
+            cleared = bool(inactive)
             outcome.check(
                 f"{alert} fired during the fault",
                 bool(fired),
@@ -723,7 +797,11 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
                 if fired
                 else "never fired",
             )
-            outcome.check(f"{alert} went back to inactive after recovery", bool(cleared))
+            outcome.check(
+                f"{alert} went back to inactive after recovery",
+                bool(cleared),
+                f"inactive again at t={inactive[0]} s" if cleared else "",
+            )
     finally:
         if prom is not None:
             prom.stop()
@@ -735,6 +813,11 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         if broker is not None:
             broker.stop()
         shutil.rmtree(store, ignore_errors=True)
+        if forwarder is not None:
+            from bench.chaos import netfault
+
+            netfault.remove()
+            forwarder.stop()
         if ha is not None and not getattr(args, "keep_up", False):
             ha.down(clean=False)
     return outcome
