@@ -159,9 +159,13 @@ CHAOS_DRILLS := drill-redis-outage drill-nats-outage drill-relay-kill drill-grpc
 .PHONY: $(CHAOS_DRILLS) drills
 drill-redis-outage drill-nats-outage drill-relay-kill drill-grpc-worker-kill drill-celery-worker-kill drill-redis-memory-pressure: venv services
 	$(PYTHON) bench/chaos/run.py $(@:drill-%=%) $(DRILL_ARGS)
-.PHONY: drill-postgres-failover drill-postgres-partition
+.PHONY: drill-postgres-failover drill-postgres-partition drill-replica-lag
 drill-postgres-failover: venv ha-install
 	$(PYTHON) bench/chaos/run.py postgres-failover $(DRILL_ARGS)
+# One standby of the three-region stack stops replaying under load: NumberingCrossRegionLag
+# fires on the real postgres_exporter metric and clears (writes go on: quorum commit).
+drill-replica-lag: venv ha-install
+	$(PYTHON) bench/chaos/run.py replica-lag --rate 100 $(DRILL_ARGS)
 # PostgreSQL silent behind iptables DROP on the service's own forwarder port (ADR 1504, ~10 min:
 # the latency alerts clear only once the fault leaves their 5-minute windows). ha-install
 # brings iptables.

@@ -50,7 +50,10 @@ class Forwarder(threading.Thread):
         except OSError:
             writer.close()
             return
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        with contextlib.suppress(asyncio.CancelledError):  # the forwarder stopping: end quietly
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        for stream in (writer, up_writer):
+            stream.close()
 
     async def _serve(self) -> None:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
@@ -62,6 +65,12 @@ class Forwarder(threading.Thread):
         asyncio.set_event_loop(self.loop)
         with contextlib.suppress(asyncio.CancelledError):
             self.loop.run_until_complete(self._serve())
+        # The piped connections: let their cancellation run, then close the loop quietly.
+        pending = asyncio.all_tasks(self.loop)
+        for task in pending:
+            task.cancel()
+        self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self.loop.close()
 
     def start_and_wait(self) -> Forwarder:
         self.start()
@@ -69,9 +78,13 @@ class Forwarder(threading.Thread):
             raise RuntimeError("the PostgreSQL forwarder did not start")
         return self
 
-    def stop(self) -> None:
+    def _shutdown(self) -> None:
         if self.server is not None:
-            self.loop.call_soon_threadsafe(self.server.close)
+            self.server.close()  # serve_forever returns; run() then cancels the piped connections
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self._shutdown)
+        self.join(10)
 
 
 def _iptables(*args: str, check: bool = True) -> bool:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -73,6 +74,8 @@ DRILL_ALERTS = {
         "NumberingValidateLeaseP95High",
         "NumberingValidateLeaseP99High",
     ),
+    # The three-region stack: one standby's replay paused while quorum commit goes on.
+    "replica-lag": "NumberingCrossRegionLag",
 }
 # How long each fault lasts by default: a dependency outage, or a crashed pod until restarted.
 DEFAULT_OUTAGE = {
@@ -86,6 +89,8 @@ DEFAULT_OUTAGE = {
     "celery-worker-kill": 120.0,
     # P95 needs > 5 % of the 5-minute window slow and then its `for:` (10 m ÷ 30): 90 s does it.
     "postgres-partition": 90.0,
+    # Past the 10 s threshold, then `for:` 2 m ÷ 30 = 4 s, with scrapes to spare.
+    "replica-lag": 30.0,  # replay waits at most max_standby_streaming_delay (30 s) anyway
 }
 PLANTED = 20  # celery-worker-kill: reservations planted at the fault, 5-second TTL
 PLANTED_TTL = 5
@@ -250,7 +255,7 @@ def compressed_rules(factor: int, target: Path) -> None:
 
 
 class Prometheus:
-    def __init__(self, targets: dict[str, int], compress: int) -> None:
+    def __init__(self, targets: dict[str, int], compress: int, jobs: dict[str, list[int]] | None = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="chaos-prom-"))
         self.port = free_port()
         compressed_rules(compress, self.dir / "rules.yml")
@@ -260,6 +265,10 @@ class Prometheus:
             "scrape_configs": [
                 {"job_name": f"numbering-{name}", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
                 for name, port in targets.items()
+            ]
+            + [
+                {"job_name": job, "static_configs": [{"targets": [f"127.0.0.1:{port}" for port in ports]}]}
+                for job, ports in (jobs or {}).items()
             ],
         }
         (self.dir / "prometheus.yml").write_text(yaml.safe_dump(config))
@@ -429,7 +438,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         "NATS_PROVISION_DEV_STREAMS": "1",
     }
     ha = None
-    if name == "postgres-failover":
+    if name in ("postgres-failover", "replica-lag"):
         # The three-region stack (Patroni quorum commit, NATS ×3); the service re-resolves the
         # primary per unit of work (libpq multi-host URL, no kept connections: ADR 1400).
         ha = load_ha()
@@ -437,7 +446,10 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         env.update(ha.service_env(), DATABASE_CONN_MAX_AGE="0", GRPC_DB_THREADS="32")
         env.pop("NATS_PROVISION_DEV_STREAMS")
     broker = None
-    if name == "celery-worker-kill":
+    # Beat and a worker (the reservation safety net) where the drill judges them: killed, or
+    # the only cleaner of reservations whose TTL keys a dead Redis took with it.
+    celery = name in ("celery-worker-kill", "redis-outage")
+    if celery:
         # A broker of its own (noeviction, as deploy/redis/broker.conf), the import queued to
         # the worker, and a short visibility timeout so the killed worker's import comes back
         # within the drill (production: CELERY_VISIBILITY_TIMEOUT 900 s, ADR 1502).
@@ -454,7 +466,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         db_suffix=f"chaos_{name.replace('-', '_')}",
         split=True,
         write_replicas=2,
-        celery=name == "celery-worker-kill",
+        celery=celery,
         extra_env=env,
     )
     job: dict[str, Any] = {}
@@ -490,7 +502,9 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         stack.start()
         probe = Probe(stack, env=direct_env)  # the drill's own view never crosses the partition
         if not args.no_alerts and alerts_of(name):
-            prom = Prometheus(stack.metrics_ports, args.compress)
+            # On the HA stack the exporters too, under the job name the replication rules read.
+            jobs = {"numbering-postgres-exporter": [r.exporter_port for r in ha.REGIONS]} if ha is not None else None
+            prom = Prometheus(stack.metrics_ports, args.compress, jobs)
         # The load runs in a process of its own: this one forks daemons (Redis, NATS, Patroni,
         # the service's processes) mid-load, and a fork while gRPC threads run can crash the
         # child (gRPC's fork handlers; seen with Patroni). No gRPC call is made from here.
@@ -521,6 +535,9 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         print(f"[{name}] t={time.monotonic() - t0:.0f}s: fault on", flush=True)
         fault_at = time.monotonic() - t0
         if name == "redis-outage":
+            # Reservations whose TTL keys die with Redis and come due during the outage: only
+            # the safety net can expire them (ADR 0603).
+            job["planted"] = probe.ask(f"plant {PLANTED} {PLANTED_TTL}")
             redis.kill()
         elif name == "nats-outage":
             nats_d.kill()
@@ -543,6 +560,24 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             stack.kill("worker")
             job["at_kill"] = probe.ask("imported")
             print(f"[{name}] worker killed; import {job['import_id']} was {job['at_kill']['status']}", flush=True)
+        elif name == "replica-lag":
+            # A long query on a standby conflicts with replay (the classic cause of replica
+            # lag): the standby holds a lock on a table the primary then truncates, so replay
+            # waits for the query up to max_standby_streaming_delay (30 s). The standby still
+            # receives and flushes WAL: quorum commit goes on. (pg_wal_replay_pause() would not
+            # do: Patroni resumes a paused replay on its next loop.)
+            import psycopg
+
+            lead = ha.leader()
+            job["lagging"] = next(r for r in ha.REGIONS if r != lead)
+            ha.psql(lead.pg_port, "CREATE TABLE IF NOT EXISTS chaos_lag (x int)")
+            ha.wait_for("the table on the standby", lambda: ha.psql(job["lagging"].pg_port,
+                        "SELECT to_regclass('chaos_lag') IS NOT NULL") == "t", 30, 0.2)  # fmt: skip
+            job["reader"] = psycopg.connect(host="127.0.0.1", port=job["lagging"].pg_port, user="postgres",
+                                            dbname="postgres")  # fmt: skip
+            job["reader"].execute("SELECT count(*) FROM chaos_lag")  # holds its lock: the transaction stays open
+            ha.psql(lead.pg_port, "TRUNCATE chaos_lag")
+            print(f"[{name}] replay blocked on {job['lagging'].name} (leader {lead.name})", flush=True)
         elif name == "postgres-failover":
             primary = ha.leader()
             ha.kill_node(primary)
@@ -565,6 +600,9 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             filler.stop()
         elif name == "postgres-failover":
             ha.wait_healthy("cluster healthy again", synchronous=True, timeout=180)
+        elif name == "replica-lag":
+            with contextlib.suppress(Exception):  # the standby may have cancelled it already
+                job["reader"].close()
         elif name == "celery-worker-kill":
             stack.restart("worker")
         elif name == "postgres-partition":
@@ -598,6 +636,14 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
                     break
                 time.sleep(1)
             job["resumed_s"] = round(time.monotonic() - t0 - restored_at, 1)
+        if name == "redis-outage":
+            deadline = time.monotonic() + 90  # beat runs the safety net every 30 s
+            while time.monotonic() < deadline:
+                job["plants"] = probe.ask("planted")
+                if job["plants"]["states"] == {"AVAILABLE": PLANTED}:
+                    break
+                time.sleep(1)
+            job["expired_s"] = round(time.monotonic() - t0 - fault_at, 1)
         pool.close()
         shift = t0 - report.started  # the windows count from the load's own start (monotonic clocks agree)
         end_of_load = args.total
@@ -634,6 +680,9 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         )
         during_writes = w["during"]["grpc_writes"]
         db_fault = name in ("postgres-failover", "postgres-partition")
+        if name == "replica-lag":
+            ok_chain, chain_out = probe_verify_audit(stack)
+            outcome.check("the audit chain verifies after the lag", ok_chain, chain_out[-160:])
         drain_bound = 20 if name == "postgres-partition" else 10
         if db_fault:
             pass  # writes fail until PostgreSQL answers again; judged by the recovery time below
@@ -732,6 +781,15 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
                 plants["states"] == {"AVAILABLE": PLANTED} and not once,
                 f"states {plants['states']}, {len(once)} numbers without exactly one expiry event",
             )
+        if name == "redis-outage":
+            plants = job["plants"]
+            once = [n for n, c in plants["expiry_events"].items() if c != 1]
+            outcome.check(
+                "the TTL safety net expired the reservations whose TTL keys Redis lost, exactly once",
+                plants["states"] == {"AVAILABLE": PLANTED} and not once,
+                f"states {plants['states']}, {len(once)} numbers without exactly one expiry event; "
+                f"all expired {job['expired_s']} s after the fault began ({PLANTED_TTL} s TTL)",
+            )
         if name in ("redis-outage", "redis-memory-pressure"):
             outcome.check(
                 "the lease cache converged after Redis came back",
@@ -790,10 +848,11 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             fired = [t for t, s in outcome.alert_timeline if s.get(alert) == "firing"]
             inactive = [t for t, s in outcome.alert_timeline if fired and t > fired[-1] and alert not in s]
             cleared = bool(inactive)
+            late = f", {fired[0] - restored_at:.0f} s after the fault ended" if fired and fired[0] > restored_at else ""
             outcome.check(
-                f"{alert} fired during the fault",
+                f"{alert} fired",
                 bool(fired),
-                f"first firing at t={fired[0]} s (fault {fault_at:.0f}–{restored_at:.0f} s)"
+                f"first firing at t={fired[0]} s (fault {fault_at:.0f}–{restored_at:.0f} s{late})"
                 if fired
                 else "never fired",
             )
