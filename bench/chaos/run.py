@@ -105,6 +105,26 @@ def alerts_of(name: str) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
+def wait_plants_expired(probe: Probe, timeout: float, also: Any = None) -> dict[str, Any]:
+    """The planted reservations' states, once all are AVAILABLE (and `also()` holds) or at
+    the timeout; beat runs the safety net every 30 s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        plants = probe.ask("planted")
+        if (plants["states"] == {"AVAILABLE": PLANTED} and (also is None or also())) or time.monotonic() > deadline:
+            return plants
+        time.sleep(1)
+
+
+def check_plants(outcome: Outcome, name: str, plants: dict[str, Any], extra: str = "") -> None:
+    once = [n for n, c in plants["expiry_events"].items() if c != 1]
+    outcome.check(
+        name,
+        plants["states"] == {"AVAILABLE": PLANTED} and not once,
+        f"states {plants['states']}, {len(once)} numbers without exactly one expiry event{extra}",
+    )
+
+
 def _via(url: str, port: int) -> str:
     """The same database URL, through 127.0.0.1:<port>."""
     from urllib.parse import urlsplit, urlunsplit
@@ -629,20 +649,15 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         if name == "celery-worker-kill":
             # The job resumes: the import is delivered again (after the visibility timeout) and
             # commits; the restarted worker's safety net (beat, every 30 s) expires the plants.
-            deadline = time.monotonic() + args.visibility + 120
-            while time.monotonic() < deadline:
-                job["after"], job["plants"] = probe.ask("imported"), probe.ask("planted")
-                if job["after"]["status"] == "COMMITTED" and job["plants"]["states"] == {"AVAILABLE": PLANTED}:
-                    break
-                time.sleep(1)
+            def committed() -> bool:
+                job["after"] = probe.ask("imported")
+                return bool(job["after"]["status"] == "COMMITTED")
+
+            job["plants"] = wait_plants_expired(probe, args.visibility + 120, also=committed)
+            committed()
             job["resumed_s"] = round(time.monotonic() - t0 - restored_at, 1)
         if name == "redis-outage":
-            deadline = time.monotonic() + 90  # beat runs the safety net every 30 s
-            while time.monotonic() < deadline:
-                job["plants"] = probe.ask("planted")
-                if job["plants"]["states"] == {"AVAILABLE": PLANTED}:
-                    break
-                time.sleep(1)
+            job["plants"] = wait_plants_expired(probe, 90)
             job["expired_s"] = round(time.monotonic() - t0 - fault_at, 1)
         pool.close()
         shift = t0 - report.started  # the windows count from the load's own start (monotonic clocks agree)
@@ -775,20 +790,13 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
                 f"{after['audit_events']} audit / {after['outbox_events']} outbox events; "
                 f"{job['resumed_s']} s after the restart {after['error']}",
             )
-            once = [n for n, c in plants["expiry_events"].items() if c != 1]
-            outcome.check(
-                "the safety net resumed: every planted reservation expired, exactly once",
-                plants["states"] == {"AVAILABLE": PLANTED} and not once,
-                f"states {plants['states']}, {len(once)} numbers without exactly one expiry event",
-            )
+            check_plants(outcome, "the safety net resumed: every planted reservation expired, exactly once", plants)
         if name == "redis-outage":
-            plants = job["plants"]
-            once = [n for n, c in plants["expiry_events"].items() if c != 1]
-            outcome.check(
+            check_plants(
+                outcome,
                 "the TTL safety net expired the reservations whose TTL keys Redis lost, exactly once",
-                plants["states"] == {"AVAILABLE": PLANTED} and not once,
-                f"states {plants['states']}, {len(once)} numbers without exactly one expiry event; "
-                f"all expired {job['expired_s']} s after the fault began ({PLANTED_TTL} s TTL)",
+                job["plants"],
+                f"; all expired {job['expired_s']} s after the fault began ({PLANTED_TTL} s TTL)",
             )
         if name in ("redis-outage", "redis-memory-pressure"):
             outcome.check(
