@@ -7,7 +7,6 @@ here and by the gRPC interceptor and job runners elsewhere.
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,25 +19,28 @@ _request_id: ContextVar[str] = ContextVar("request_id", default="")
 # authorisation never reads it.
 _tenant: ContextVar[str] = ContextVar("log_tenant", default="")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-# When the caller stops waiting (time.monotonic()), if it said: the gRPC interceptor sets it
-# from the call's deadline, so a wait on PostgreSQL can give up (UNAVAILABLE, counted and
-# retryable) before the caller's deadline does (a cancellation nobody counts; ADR 1504).
-_deadline: ContextVar[float | None] = ContextVar("call_deadline", default=None)
+# How long until the caller stops waiting, asked only when something is about to wait: the
+# gRPC interceptor binds the call's `time_remaining`, so a wait on PostgreSQL can give up
+# (UNAVAILABLE, counted and retryable) before the caller's deadline does (a cancellation
+# nobody counts; ADR 1504). Most calls never wait, so nothing is computed per call.
+_remaining: ContextVar[Callable[[], float | None] | None] = ContextVar("call_time_remaining", default=None)
 DEADLINE_MARGIN_SECONDS = 0.1  # the answer still has to travel back
 
 
-def set_deadline(remaining_seconds: float | None) -> None:
-    """The unit of work in progress must answer within `remaining_seconds` (None = no limit)."""
-    _deadline.set(None if remaining_seconds is None else time.monotonic() + remaining_seconds)
+def bind_deadline(time_remaining: Callable[[], float | None] | None) -> None:
+    """The unit of work in progress must answer within `time_remaining()` seconds (None = no
+    limit); the enclosing request scope unbinds it."""
+    _remaining.set(time_remaining)
 
 
-def wait_budget(cap_seconds: float) -> float:
-    """How long the unit of work may wait for the database: `cap_seconds`, or less when the
-    caller's deadline comes first (never below a few milliseconds)."""
-    deadline = _deadline.get()
-    if deadline is None:
-        return cap_seconds
-    return max(0.005, min(cap_seconds, deadline - time.monotonic() - DEADLINE_MARGIN_SECONDS))
+def time_left() -> float | None:
+    """Seconds until the caller stops waiting, less the time the answer needs to travel back
+    (None when the caller set no deadline)."""
+    source = _remaining.get()
+    remaining = source() if source is not None else None
+    if remaining is None:
+        return None
+    return remaining - DEADLINE_MARGIN_SECONDS
 
 
 def get_request_id() -> str:
@@ -63,11 +65,11 @@ def request_id_scope(request_id: str | None = None) -> Iterator[str]:
     value = request_id if request_id and _SAFE_ID.match(request_id) else new_request_id()
     token = _request_id.set(value)
     tenant_token = _tenant.set("")
-    deadline_token = _deadline.set(None)
+    deadline_token = _remaining.set(None)
     try:
         yield value
     finally:
-        _deadline.reset(deadline_token)
+        _remaining.reset(deadline_token)
         _tenant.reset(tenant_token)
         _request_id.reset(token)
 

@@ -31,7 +31,7 @@ from prometheus_client import Counter, Histogram
 
 from core import errors, tracing
 from core.authz import grpc_grants
-from core.request_context import request_id_scope, set_deadline
+from core.request_context import bind_deadline, request_id_scope
 from grpc_server.context import INSECURE_CALLER, current_caller, current_caller_acts_for_tenant
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
 
@@ -115,7 +115,7 @@ class CallGuard:
                     request_id = value
             rid_scope = request_id_scope(request_id)
             rid_scope.__enter__()
-            set_deadline(context.time_remaining())
+            bind_deadline(context.time_remaining)
             code = grpc.StatusCode.OK
             try:
                 if tls:

@@ -20,7 +20,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from core.authz import configured_grpc_permissions
+from core.db_wait import DatabaseThreads
 from core.tracing import setup_tracing
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
 from grpc_server.interceptors import SERVICE, CallGuard
@@ -100,7 +100,7 @@ class Worker:
         self.port = 0
         self.server: grpc.aio.Server | None = None
         self.health = health.aio.HealthServicer()
-        self.executor = ThreadPoolExecutor(options.db_threads, thread_name_prefix="grpc-db")
+        self.threads = DatabaseThreads(options.db_threads, thread_name_prefix="grpc-db")
         self.lookup: LeaseLookup | None = None
         self._stopping: asyncio.Event | None = None
 
@@ -118,9 +118,9 @@ class Worker:
         if options.empty:
             guard.register(EmptyServicer(), server)
         else:
-            self.lookup = LeaseLookup(executor=self.executor, redis_url=options.redis_url)
+            self.lookup = LeaseLookup(threads=self.threads, redis_url=options.redis_url)
             self.lookup.start()
-            guard.register(NumberingServicer(lookup=self.lookup, executor=self.executor), server)
+            guard.register(NumberingServicer(lookup=self.lookup, threads=self.threads), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             [
@@ -172,9 +172,9 @@ class Worker:
                 pass
             connections.close_all()
 
-        for future in [self.executor.submit(close) for _ in range(n)]:
+        for future in [self.threads.submit(close) for _ in range(n)]:
             future.result()
-        self.executor.shutdown(wait=True)
+        self.threads.shutdown(wait=True)
 
 
 async def run_worker(options: ServerOptions, on_ready: Callable[[Worker], None] | None = None) -> None:

@@ -10,11 +10,9 @@ synchronous: service calls run on the worker's DB thread pool, one unit of work 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import time
 import types
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator
-from concurrent.futures import Executor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,8 +23,8 @@ from prometheus_client import Counter, Histogram
 
 from core import errors, idempotency
 from core.actors import Actor
+from core.db_wait import DatabaseThreads, DatabaseWaitExpired
 from core.formats import parse_uuid
-from core.request_context import wait_budget
 from grpc_server.context import current_caller, current_caller_acts_for_tenant
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
 from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc
@@ -125,29 +123,25 @@ def idempotency_key(field_value: str, context: grpc.aio.ServicerContext) -> str 
 
 
 class NumberingServicer(pb_grpc.NumberingServiceServicer):
-    def __init__(self, *, lookup: LeaseLookup, executor: Executor, stream_window: int = STREAM_WINDOW) -> None:
+    def __init__(self, *, lookup: LeaseLookup, threads: DatabaseThreads, stream_window: int = STREAM_WINDOW) -> None:
         self._lookup = lookup
-        self._executor = executor
+        self._threads = threads
         self._stream_window = stream_window
         # Answers repeat (same lease, same reason): build each response message once.
         self._responses: dict[LeaseAnswer, pb.ValidateLeaseResponse] = {}
 
     async def _db(self, fn: Callable[..., Any], /, **kwargs: Any) -> Any:
-        """One unit of work on a DB thread, waited for at most GRPC_DB_WAIT_SECONDS and never
-        past the caller's deadline: a PostgreSQL that stops answering gets UNAVAILABLE (counted,
-        retried by the shipped service config, replayed by the idempotency key if the work did
-        commit after all), not a hung call the caller cancels (ADR 1504). The thread itself
-        finishes when libpq gives up (tcp_user_timeout) or the database answers."""
-        ctx = contextvars.copy_context()
-        loop = asyncio.get_running_loop()
-        budget = wait_budget(settings.GRPC_DB_WAIT_SECONDS)
-        work = loop.run_in_executor(self._executor, ctx.run, _unit_of_work, fn, kwargs)
+        """One unit of work on a database thread, waited for as core.db_wait says (at most
+        GRPC_DB_WAIT_SECONDS on the database, never past the caller's deadline): a PostgreSQL
+        that stops answering gets UNAVAILABLE (counted, retried by the shipped service config,
+        replayed by the idempotency key if the work did commit after all), not a hung call the
+        caller cancels (ADR 1504, ADR 1505)."""
         try:
-            return await asyncio.wait_for(work, timeout=budget)
-        except TimeoutError:
+            return await self._threads.run(settings.GRPC_DB_WAIT_SECONDS, _unit_of_work, fn, kwargs)
+        except DatabaseWaitExpired as exc:
             DB_WAIT_TIMEOUTS.inc()
             raise errors.ServiceUnavailableError(
-                f"the database did not answer within {budget:.1f} s; the outcome is unknown:"
+                f"the database did not answer in time ({exc}); the outcome is unknown:"
                 " retry with the same idempotency key"
             ) from None
 

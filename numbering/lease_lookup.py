@@ -25,14 +25,11 @@ detector, batched by a background thread so the hot path only bumps a dict.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,9 +41,9 @@ from django.db import close_old_connections, connections, transaction
 from prometheus_client import Counter
 
 from core import clock, errors, redis_client
+from core.db_wait import DatabaseThreads, DatabaseWaitExpired
 from core.formats import normalize_number, parse_uuid
 from core.logging import mask_number
-from core.request_context import wait_budget
 from core.rls import rls_scope
 from numbering import cache_epoch, lease_cache
 from numbering.models import Lease, Number
@@ -274,12 +271,12 @@ def _memo(memo: dict[str, str], raw: str, parsed: str) -> str:
 
 
 class LeaseLookup:
-    """One per worker process. `validate` runs on the event loop; PostgreSQL reads run in
-    `executor` threads (the ORM is synchronous)."""
+    """One per worker process. `validate` runs on the event loop; PostgreSQL reads run on
+    the process's database `threads` (the ORM is synchronous)."""
 
-    def __init__(self, *, executor: Executor, redis_url: str | None = None) -> None:
+    def __init__(self, *, threads: DatabaseThreads, redis_url: str | None = None) -> None:
         self._redis_url = redis_url or settings.REDIS_URL
-        self._executor = executor
+        self._threads = threads
         self._local: dict[str, Entry] = {}
         self._local_ttl = float(settings.LEASE_LOCAL_CACHE_SECONDS)
         self._negative_ttl = float(settings.LEASE_NEGATIVE_CACHE_SECONDS)
@@ -393,18 +390,18 @@ class LeaseLookup:
                 reason = "miss"
         DB_FALLBACKS.labels(reason).inc()
         fill = epoch if reason == "miss" else None
-        loop = asyncio.get_running_loop()
-        ctx = contextvars.copy_context()
-        # The statement timeout bounds a slow query; this bounds a database that does not answer
-        # at all (a partition, a frozen server), and the caller's deadline bounds both (ADR 1504).
-        budget = wait_budget(settings.LEASE_DB_WAIT_MS / 1000)
-        work = loop.run_in_executor(self._executor, ctx.run, db_unit_of_work, read_and_fill, number, fill)
+        # The statement timeout bounds a slow query; the wait bounds a database that does not
+        # answer at all (a partition, a frozen server), and the caller's deadline bounds both
+        # (core.db_wait; ADR 1504, ADR 1505).
         try:
-            entry = await asyncio.wait_for(work, timeout=budget)
-        except TimeoutError:
+            entry = await self._threads.run(
+                settings.LEASE_DB_WAIT_MS / 1000, db_unit_of_work, read_and_fill, number, fill
+            )
+        except DatabaseWaitExpired as exc:
             UNAVAILABLE.inc()
-            log.warning("ValidateLease for %s: no cache entry and PostgreSQL gave no answer in %.2f s",
-                        mask_number(number), budget)  # fmt: skip
+            log.warning(
+                "ValidateLease for %s: no cache entry and PostgreSQL gave no answer: %s", mask_number(number), exc
+            )
             raise errors.ServiceUnavailable(
                 "lease lookup unavailable: no cached answer and the database did not answer in time; retry"
             ) from None

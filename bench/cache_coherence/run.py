@@ -35,8 +35,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from core.db_wait import DatabaseThreads
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
@@ -82,7 +83,7 @@ def setup(count: int) -> tuple[Tenant, list[str]]:
 class Workers:
     def __init__(self, count: int) -> None:
         self.loop = asyncio.new_event_loop()
-        self.lookups = [LeaseLookup(executor=ThreadPoolExecutor(2)) for _ in range(count)]
+        self.lookups = [LeaseLookup(threads=DatabaseThreads(2)) for _ in range(count)]
         for lookup in self.lookups:
             lookup.start()
 

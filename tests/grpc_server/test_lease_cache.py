@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
 from django.conf import settings
 
 from core import redis_client
+from core.db_wait import DatabaseThreads
 from numbering import lease_cache
 from numbering.lease_lookup import Entry, LeaseLookup
 
@@ -54,7 +54,7 @@ def test_refill_from_postgres_is_stored_without_an_invalidation(subscriber: redi
 
 
 def test_local_cache_refuses_a_fetch_that_an_invalidation_overtook() -> None:
-    lookup = LeaseLookup(executor=ThreadPoolExecutor(1))
+    lookup = LeaseLookup(threads=DatabaseThreads(1))
     lookup._subscribed = True
     lookup._trusted_until = float("inf")
     before = lookup._generation

@@ -7,7 +7,6 @@ import runpy
 import sys
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from core import redis_client
+from core.db_wait import DatabaseThreads
 from grpc_server import codegen
 from numbering import lease_cache, lease_lookup
 from numbering.lease_lookup import Entry, LeaseLookup, WrongTenantCounter
@@ -27,7 +27,7 @@ EPOCH = "unit-epoch"
 
 
 def lookup() -> LeaseLookup:
-    instance = LeaseLookup(executor=ThreadPoolExecutor(1))
+    instance = LeaseLookup(threads=DatabaseThreads(1))
     instance._subscribed = True  # as if the invalidation listener were connected
     instance._epoch = EPOCH  # ... had read the epoch and heard a heartbeat of it (ADR 1200)
     instance._trusted_until = float("inf")

@@ -169,7 +169,7 @@ class _HeldLookup:
 def test_the_stream_stops_reading_when_its_window_is_full() -> None:
     async def scenario() -> None:
         lookup = _HeldLookup()
-        servicer = NumberingServicer(lookup=lookup, executor=None, stream_window=8)  # type: ignore[arg-type]
+        servicer = NumberingServicer(lookup=lookup, threads=None, stream_window=8)  # type: ignore[arg-type]
         consumed = 0
 
         async def requests() -> AsyncIterator[pb.ValidateLeaseStreamRequest]:
