@@ -11,6 +11,9 @@ different thing in each:
   early would turn load into retries (a retry storm that outlives its cause). When no
   thread has finished anything for `cap` seconds, every thread is stuck on a silent
   database and the queued call gives up as a running one would.
+- Time in which the pool finished nothing counts once, queued or running: a call that
+  waited 0.9 s in the queue of a stuck pool and then got a thread has 0.1 s left, not a
+  fresh `cap`.
 
 Neither wait goes past the caller's deadline (minus the time the answer needs to travel).
 When the wait ends the call raises `DatabaseWaitExpired`: the caller answers UNAVAILABLE,
@@ -81,10 +84,10 @@ class DatabaseThreads(ThreadPoolExecutor):
         future = loop.run_in_executor(self, self._work, unit, contextvars.copy_context(), fn, args)
         while True:
             now = time.monotonic()
-            if unit.started is not None:
-                left = cap - (now - unit.started)
-            else:
-                left = cap - (now - max(self.last_progress, queued_at))
+            # Time in which no thread of the pool finished anything counts, queued or not...
+            left = cap - (now - max(self.last_progress, queued_at))
+            if unit.started is not None:  # ...and so does our own unit's time on the database.
+                left = min(left, cap - (now - unit.started))
             deadline = time_left()
             if deadline is not None:
                 left = min(left, deadline)
