@@ -49,8 +49,9 @@ def rls_scope(
 
 
 def scope_for(actor: Actor, using: str = "default") -> AbstractContextManager[None]:
-    """Tenants see their own rows plus AVAILABLE inventory; everyone else sees all."""
-    if actor.is_tenant:
+    """Tenants, and services acting for one tenant, see that tenant's rows plus AVAILABLE
+    inventory; everyone else sees all."""
+    if actor.acts_for_tenant:
         return rls_scope(tenant_id=actor.tenant_id, using=using)
     return rls_scope(platform=True, using=using)
 
@@ -66,7 +67,7 @@ def scoped_transaction(actor: Actor, using: str = "default") -> Iterator[None]:
         with transaction.atomic(using=using), scope_for(actor, using=using):
             yield
         return
-    scope, tenant = (TENANT, str(uuid.UUID(str(actor.tenant_id)))) if actor.is_tenant else (PLATFORM, "")
+    scope, tenant = (TENANT, str(uuid.UUID(str(actor.tenant_id)))) if actor.acts_for_tenant else (PLATFORM, "")
     with transaction.atomic(using=using):
         with connection.cursor() as cursor:
             cursor.execute(

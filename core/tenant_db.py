@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django.conf import settings
 from django.db import connections
@@ -43,11 +44,25 @@ def tenant_role() -> Iterator[bool]:
     if previous.in_atomic_block:
         # The block's queries would otherwise be split across two connections.
         raise RuntimeError("tenant_role() must be entered outside any transaction")
+    _close_if_open(previous)  # one connection per thread (ADR 1503)
     connections["default"] = connections[ALIAS]
     try:
         yield True
     finally:
         connections["default"] = previous
+
+
+def platform_role() -> None:
+    """This thread's next unit of work runs on the app role: close its tenant-role connection
+    if one is open, so that a thread holds one connection, never one of each (ADR 1503). A
+    thread that keeps serving one kind of work keeps its connection."""
+    if ALIAS in settings.DATABASES:
+        _close_if_open(connections[ALIAS])
+
+
+def _close_if_open(connection: Any) -> None:
+    if connection.connection is not None and not connection.in_atomic_block:
+        connection.close()
 
 
 class TenantRoleMiddleware:
@@ -61,4 +76,5 @@ class TenantRoleMiddleware:
         if request.path.startswith(TENANT_API_PREFIX):
             with tenant_role():
                 return self.get_response(request)
+        platform_role()
         return self.get_response(request)

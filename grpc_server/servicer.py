@@ -25,6 +25,7 @@ from core import errors, idempotency
 from core.actors import Actor
 from core.db_wait import DatabaseThreads, DatabaseWaitExpired
 from core.formats import parse_uuid
+from core.tenant_db import platform_role, tenant_role
 from grpc_server.context import current_caller, current_caller_acts_for_tenant
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
 from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc
@@ -377,4 +378,11 @@ async def _continued(coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
 
 
 def _unit_of_work(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """A mutation for a tenant runs as the tenant role, as the tenant portal's requests do
+    (ADR 1352); Lookup and the platform's calls run as the app role."""
+    actor = kwargs.get("actor")
+    if isinstance(actor, Actor) and actor.acts_for_tenant:
+        with tenant_role():
+            return lease_lookup.db_unit_of_work(fn, **kwargs)
+    platform_role()
     return lease_lookup.db_unit_of_work(fn, **kwargs)

@@ -138,3 +138,13 @@ def contract_status(number_id: int) -> str | None:
         cursor.execute(sql, [number_id])
         row = cursor.fetchone()
     return None if row is None else str(row[0])
+
+
+def hidden_number_facts(number: str) -> tuple[str, int] | None:
+    """State and version of a number the caller's tenant scope hides (another tenant's, or
+    in no tenant's hands and not AVAILABLE): all a refusal's classification needs, through a
+    SECURITY DEFINER function that returns nothing else (numbering 0013). None: no such number."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT state, version FROM numbering_hidden_number_facts(%s)", [number])
+        row = cursor.fetchone()
+    return None if row is None else (str(row[0]), int(row[1]))

@@ -182,7 +182,9 @@ def check(
         raise errors.InvalidTransition(
             f"{action.value} is not allowed from {facts.state.value} (allowed from: {allowed})"
         )
-    for guard in transition.guards:
+    # In declaration order, the holder first: a number held by another tenant is refused as
+    # such whatever else is true of it (and the order never depends on the hash seed).
+    for guard in (g for g in Guard if g in transition.guards):
         if guard is Guard.HOLDER and tenant_id is not None and facts.holder != tenant_id:
             raise errors.WrongTenant(f"the number is held by another tenant; {action.value} refused")
         if guard is Guard.RESERVATION_LIVE and (facts.reserved_until is None or facts.reserved_until <= now):

@@ -38,6 +38,11 @@ def owner_dsn() -> str:
     return f"host={cfg['HOST']} port={cfg['PORT']} dbname={cfg['NAME']} user={cfg['USER']}"
 
 
+def tenant_dsn() -> str:
+    cfg = connections["tenant"].settings_dict
+    return f"host={cfg['HOST']} port={cfg['PORT']} dbname={cfg['NAME']} user={cfg['USER']}"
+
+
 def superuser_dsn() -> str:
     cfg = connections["owner"].settings_dict
     return f"host={cfg['HOST']} port={cfg['PORT']} dbname={cfg['NAME']} user=postgres"

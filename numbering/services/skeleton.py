@@ -143,6 +143,31 @@ def load(number: str) -> tuple[Number, Lease | None, Reservation | None]:
     return row, lease, reservation
 
 
+def _refuse_hidden(
+    action: Action, number: str, acting: uuid.UUID | None, now: datetime, expected_version: int | None
+) -> None:
+    """A tenant scope hides other tenants' numbers. For a service acting for a tenant (the
+    gRPC portal CN), refuse an action on one as the gRPC contract says (WRONG_TENANT,
+    FAILED_PRECONDITION, CONFLICT), not as NOT_FOUND, from its state and version alone (ADR
+    1352): the check refuses a holder-guarded action on a number held by someone else before
+    it looks at anything else. Returns when there is no such number (or no tenant acting)."""
+    if acting is None:
+        return
+    hidden = cas.hidden_number_facts(number)
+    if hidden is None:
+        return
+    state, version = hidden
+    hidden_facts = NumberFacts(state=State(state), version=version, holder=None)
+    try:
+        lifecycle.check(action, hidden_facts, now=now, tenant_id=str(acting), expected_version=expected_version)
+    except errors.Conflict:
+        anomaly.record_conflict(acting)
+        raise
+    # No tenant action passes the check on a number it cannot see; if one ever did, it would
+    # still be refused here, never performed on a row this scope cannot update.
+    raise errors.WrongTenant(f"the number is not available to this tenant; {action.value} refused")
+
+
 def acting_tenant(actor: Actor, tenant_id: uuid.UUID | str | None) -> uuid.UUID | None:
     """Tenants (and services bound to a tenant) always act as that tenant, whatever the
     request says."""
@@ -224,7 +249,12 @@ def _mutate(
     appended to `deferred`, which idempotency.run sends with the stored response (1)."""
     now = clock.now()
     for _attempt in range(MAX_CAS_ATTEMPTS):
-        row, lease, reservation = load(canonical_number)
+        try:
+            row, lease, reservation = load(canonical_number)
+        except errors.NumberNotFound:
+            if not actor.is_tenant:  # a tenant's own request gets NOT_FOUND (REST: BOLA 404)
+                _refuse_hidden(action, canonical_number, acting, now, expected_version)
+            raise
         try:
             transition = lifecycle.check(
                 action,

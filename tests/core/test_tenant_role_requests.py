@@ -7,13 +7,14 @@ see a test transaction's uncommitted rows."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import redis
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 
 from audit.models import AuditEvent
 from core import tenant_db
@@ -164,3 +165,40 @@ def test_other_paths_stay_on_the_app_role(on_tenant_role: None) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_user")
         assert cursor.fetchone()[0] == "numbering_app"
+
+
+def test_a_thread_holds_one_connection_whichever_role_its_units_run_on(on_tenant_role: None, committed: None) -> None:
+    """ADR 1503 budgets one connection per thread: switching roles closes the other one."""
+
+    def current_user() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_user")
+            return str(cursor.fetchone()[0])
+
+    def open_aliases() -> set[str]:
+        # During tenant_role() "default" is the tenant connection itself: name each by its own alias.
+        return {connections[a].alias for a in ("default", "tenant") if connections[a].connection is not None}
+
+    def units() -> list[tuple[str, set[str]]]:
+        seen = []
+        for _ in range(2):
+            with tenant_db.tenant_role():
+                seen.append((current_user(), open_aliases()))
+            seen.append(("(after)", open_aliases()))
+            tenant_db.platform_role()
+            seen.append((current_user(), open_aliases()))
+        connections.close_all()
+        return seen
+
+    result: list[Any] = []
+    worker = threading.Thread(target=lambda: result.extend(units()))  # a fresh thread: its own connections
+    worker.start()
+    worker.join(30)
+    assert result == [
+        ("numbering_tenant", {"tenant"}),
+        ("(after)", {"tenant"}),  # kept while the thread serves tenants
+        ("numbering_app", {"default"}),
+        ("numbering_tenant", {"tenant"}),
+        ("(after)", {"tenant"}),
+        ("numbering_app", {"default"}),
+    ]

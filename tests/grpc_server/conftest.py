@@ -125,7 +125,10 @@ def tls_options(pki: Pki, **overrides: Any) -> ServerOptions:
 
 
 @pytest.fixture
-def start_server(committed: None, pki: Pki) -> Iterator[Callable[..., ThreadServer]]:
+def start_server(committed: None, pki: Pki, settings: Any) -> Iterator[Callable[..., ThreadServer]]:
+    # As in production: a tenant-acting CN's mutations run as the tenant role (ADR 1352). The
+    # data is committed, so that role's connection sees it.
+    settings.TENANT_REQUESTS_ON_TENANT_ROLE = True
     servers: list[ThreadServer] = []
 
     def start(**overrides: Any) -> ThreadServer:
