@@ -277,7 +277,11 @@ def _mutate(
             changes=column_changes,
             now=now,
             tenant_id=acting,
-            expected_version=expected_version,
+            # The version we read, always (the caller's expected_version, when given, was
+            # checked equal to it): a row that changed since, even back to the same state
+            # (A→B→A, a renewal), loses the CAS and is read again, so the audit event's
+            # `before` is exactly the row this change replaced (issue 14's audit notes).
+            expected_version=row.version,
             side_rows=effects(ctx) if effects else (),
         )
         if updated is not None:

@@ -115,3 +115,37 @@ def test_quota_holds_under_concurrent_reserves_by_one_tenant(general_pool: Any) 
     assert sum(isinstance(r, services.MutationResult) for r in results) == 3
     assert all(isinstance(r, errors.QuotaExceeded) for r in results if not isinstance(r, services.MutationResult))
     assert platform_read(lambda: Number.objects.filter(tenant_id=tenant.id).count()) == 3
+
+
+def test_a_change_between_the_read_and_the_cas_is_read_again_and_audited_as_replaced(
+    alice: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14's audit notes: a row that changed after our read but kept its state (A→B→A,
+    a renewal) used to pass the CAS, and the audit event's `before` was the stale read. The
+    CAS now also matches the version we read: it loses, reads again, and `before` is the row
+    the change replaced."""
+    from numbering import cas
+    from numbering.lifecycle import State
+    from tests.conftest import owner_dsn
+    from tests.numbering.helpers import number_in
+
+    n = platform_read(lambda: number_in(State.ASSIGNED, alice))
+    original = cas.compare_and_set
+    raced: list[int] = []
+
+    def racing(**kwargs: Any) -> Any:
+        if not raced:  # another session commits a same-state change in between
+            import psycopg
+
+            with psycopg.connect(owner_dsn(), autocommit=True) as other:
+                other.execute("SELECT set_config('app.scope', 'platform', false)")
+                other.execute("UPDATE numbering_number SET version = version + 1 WHERE id = %s", [n.id])
+            raced.append(kwargs["expected_version"])
+        return original(**kwargs)
+
+    monkeypatch.setattr(cas, "compare_and_set", racing)
+    result = services.number_release(number=n.number, actor=as_tenant(alice))
+    assert raced == [n.version]
+    assert result.number["state"] == "QUARANTINED" and result.number["version"] == n.version + 2
+    event = platform_read(lambda: AuditEvent.objects.get(object_id=n.number, action__icontains="release"))
+    assert event.before["version"] == n.version + 1  # the replaced row, not the first read
