@@ -527,10 +527,66 @@ def manage(*args: str, extra_env: dict[str, str] | None = None) -> None:
     subprocess.run([str(python), str(REPO / "manage.py"), *args], check=True, env=env, cwd=REPO, timeout=300)
 
 
+def listeners(ports: set[int]) -> dict[int, int]:
+    """{pid: port} of every process listening on one of `ports` (from /proc, as root)."""
+    inodes: dict[str, int] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in list(f)[1:]:
+                fields = line.split()
+                port = int(fields[1].rsplit(":", 1)[1], 16)
+                if fields[3] == "0A" and port in ports:  # 0A: LISTEN
+                    inodes[fields[9]] = port
+    found: dict[int, int] = {}
+    for pid_dir in Path("/proc").iterdir():
+        if not pid_dir.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (pid_dir / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    found[int(pid_dir.name)] = inodes[target[8:-1]]
+    return found
+
+
+def evict_strays(ports: set[int] | None = None) -> None:
+    """Nothing but this stack may answer on its ports. A server left over from an earlier run
+    (its data directory gone, so `down` cannot find its pid) would otherwise take the
+    service's connections: a second read-write PostgreSQL in the multi-host URL, whose
+    writes the new cluster never sees (issue 14's unexplained "seeded number missing")."""
+    if ports is None:
+        ports = {p for r in REGIONS for p in (*r.peer_ports, r.nats_http_port, r.exporter_port)}
+    strays = listeners(ports)
+    for pid, port in sorted(strays.items()):
+        log(f"killing a stray process {pid} listening on the stack's port {port}")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while listeners(ports) and time.monotonic() < deadline:
+        _reap()
+        time.sleep(0.1)
+    left = listeners(ports)
+    if left:
+        raise RuntimeError(f"processes still listen on the stack's ports after SIGKILL: {left}")
+
+
+def one_cluster() -> bool:
+    """Every PostgreSQL on the stack's ports is a member of one cluster (one system
+    identifier) and exactly one of them accepts writes."""
+    identities, writers = set(), 0
+    for region in REGIONS:
+        row = psql(region.pg_port, "SELECT system_identifier, pg_is_in_recovery() FROM pg_control_system()")
+        identity, recovering = row.split("|")
+        identities.add(identity)
+        writers += recovering == "f"
+    return len(identities) == 1 and writers == 1
+
+
 def up(*, fresh: bool, synchronous: bool) -> None:
     ensure_installed()
     if fresh:
         down(clean=True)
+        evict_strays()
     HA_DIR.mkdir(parents=True, exist_ok=True)
     prepare_dirs(synchronous=synchronous)
     started = time.monotonic()
@@ -541,6 +597,7 @@ def up(*, fresh: bool, synchronous: bool) -> None:
     for region in REGIONS:
         start_patroni(region)
     wait_for("Patroni: a leader and two streaming replicas", lambda: healthy(synchronous=synchronous), timeout=180)
+    wait_for("one PostgreSQL cluster with one writer on the stack's ports", one_cluster, timeout=60)
     primary = leader()
     assert primary is not None
     log(f"PostgreSQL: leader {primary.name} (port {primary.pg_port}), quorum commit {'on' if synchronous else 'OFF'}")

@@ -12,8 +12,10 @@ import importlib.util
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,3 +135,33 @@ def test_quorum_commit_is_configured(drill: dict[str, Any]) -> None:
     assert config["synchronous_mode"] == "quorum"
     assert config["synchronous_mode_strict"] is True
     assert config["synchronous_node_count"] == 1
+
+
+def test_the_stack_is_one_cluster_with_one_writer(drill: dict[str, Any]) -> None:
+    """Every PostgreSQL on the stack's ports shares one system identifier, and one accepts
+    writes: no server left from an earlier run takes the service's connections (issue 14)."""
+    assert ha.one_cluster()
+
+
+def test_a_stray_server_on_the_stacks_ports_is_evicted_before_the_stack_starts() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    stray = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import socket,time; s=socket.socket(); s.bind(('127.0.0.1',{port})); s.listen(); time.sleep(60)",
+        ]
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while stray.pid not in ha.listeners({port}) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ha.listeners({port}) == {stray.pid: port}
+        ha.evict_strays({port})
+        assert stray.wait(5) == -9
+        assert ha.listeners({port}) == {}
+    finally:
+        if stray.poll() is None:
+            stray.kill()
