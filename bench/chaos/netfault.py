@@ -20,6 +20,16 @@ import threading
 CHAIN = "NUMBERING-CHAOS"
 
 
+def _probe_like_the_server(writer: asyncio.StreamWriter) -> None:
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3), ("TCP_USER_TIMEOUT", 10000)):
+        if hasattr(socket, option):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+
+
 class Forwarder(threading.Thread):
     """127.0.0.1:<port> → target, byte for byte, in an asyncio loop of its own."""
 
@@ -45,6 +55,15 @@ class Forwarder(threading.Thread):
                 writer.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # The forwarder stands in for the network, so PostgreSQL's own view of a partition
+        # must come through it: the server's keepalives (DATABASE_SERVER_NETWORK_OPTIONS) reach
+        # only our upstream socket, whose kernel always answers. So the client side carries
+        # the same probes; when the partition swallows them, we close the upstream and the
+        # server ends the session (and frees its advisory locks) as it would on a real
+        # partition. Without this a dead relay session kept its partitions' locks after the
+        # heal, whenever nothing happened to be written to it (1,366 events left unpublished
+        # in one postgres-partition run, 2026-12-02).
+        _probe_like_the_server(writer)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
