@@ -3,18 +3,23 @@ item 10): METRICS_BIND_ADDRESS:WEB_METRICS_PORT, like every background process. 
 URL /metrics is a 404 (config/urls.py no longer routes it).
 
 django-prometheus keeps counting requests in the default registry; this server exports it,
-plus the gauges read from PostgreSQL at scrape (numbering.observers, ADR 1502), which live in
-a registry of their own so that nothing else that renders the default registry queries the
-database. Started once per process from config/wsgi.py (gunicorn's one worker per pod, runserver).
+plus the gauges read from PostgreSQL (numbering.observers, ADR 1502; the regulator export's
+last success). Those live in a registry of their own, so nothing else that renders the
+default registry touches the database, and a thread of their own reads them every
+`WEB_METRICS_READ_SECONDS`: a scrape serves the last reading and never waits on PostgreSQL
+(ADR 1506). Started once per process from config/wsgi.py (gunicorn's one worker per pod,
+runserver).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 
 from django.conf import settings
+from django.db import close_old_connections, connection
 from prometheus_client import REGISTRY, CollectorRegistry, Metric
 from prometheus_client.registry import Collector
 
@@ -30,12 +35,66 @@ class _Everything(Collector):
         yield from REGISTRY.collect()
 
 
-def web_registry() -> CollectorRegistry:
-    from numbering.observers import OverdueReservationsCollector
+Read = Callable[[], Sequence[Metric]]
 
+
+class DatabaseReadings(Collector):
+    """Gauges read from PostgreSQL on a thread of their own, served from the last reading.
+
+    A reading older than three read intervals is not served: no sample is better than a stale
+    one that looks current. A database that does not answer therefore costs these gauges,
+    never the scrape: Prometheus still gets every other metric of the process, and its `up`
+    stays 1. (Before, one of them was read at scrape in every Django process. During the
+    postgres-partition drill every target was down for the whole 90 s, so the alerts that
+    page for the partition fired only after the heal.)"""
+
+    def __init__(self, reads: dict[str, Read], interval: float) -> None:
+        self._reads = reads
+        self.interval = interval
+        self._last: dict[str, tuple[float, Sequence[Metric]]] = {}
+
+    def refresh(self) -> None:
+        for name, read in self._reads.items():
+            close_old_connections()
+            try:
+                families = read()
+            except Exception as exc:  # noqa: BLE001 - a failed read is no reading, never a failed scrape
+                log.warning("metrics reading %s failed: %s", name, exc)
+                connection.close()
+                continue
+            self._last[name] = (time.monotonic(), families)
+
+    def _run(self) -> None:
+        while True:
+            started = time.monotonic()
+            self.refresh()
+            time.sleep(max(self.interval - (time.monotonic() - started), 0.0))
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="web-metrics-readings", daemon=True).start()
+
+    def collect(self) -> Iterator[Metric]:
+        now = time.monotonic()
+        for at, families in list(self._last.values()):
+            if now - at <= 3 * self.interval:
+                yield from families
+
+
+def database_readings() -> DatabaseReadings:
+    from exports.metrics import last_success_families
+    from numbering.observers import overdue_families
+
+    reads: dict[str, Read] = {
+        "reservations_overdue": overdue_families,
+        "regulator_export_last_success": last_success_families,
+    }
+    return DatabaseReadings(reads, float(settings.WEB_METRICS_READ_SECONDS))
+
+
+def web_registry(readings: DatabaseReadings) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Everything())
-    registry.register(OverdueReservationsCollector())
+    registry.register(readings)
     return registry
 
 
@@ -49,11 +108,13 @@ def start_web_metrics(port: int | None = None, addr: str | None = None) -> int |
     with _started:
         if _port is not None or not port:
             return _port
+        readings = database_readings()
         try:
-            start_http_server(port, addr=addr, registry=web_registry())
+            start_http_server(port, addr=addr, registry=web_registry(readings))
         except OSError as exc:  # a busy port must not stop the web process (or a script importing it)
             log.warning("web metrics NOT served: %s:%d: %s", addr, port, exc)
             return None
+        readings.start()
         _port = port
     log.info("web metrics on %s:%d/metrics", addr, port)
     return port

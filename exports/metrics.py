@@ -4,31 +4,27 @@ from __future__ import annotations
 
 import math
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter
+from prometheus_client.core import GaugeMetricFamily
 
 EXPORT_FAILURES = Counter(
     "numbering_regulator_export_failures", "Monthly regulator export runs that failed (alert on increase)"
 )
-EXPORT_LAST_SUCCESS = Gauge(
-    "numbering_regulator_export_last_success_timestamp_seconds",
-    "Unix time of the last regulator export confirmed in WORM storage",
-)
+LAST_SUCCESS_NAME = "numbering_regulator_export_last_success_timestamp_seconds"
 
 
-def _last_success_from_db() -> float:
-    """Read at scrape time from the database, so every process (web, worker) reports the
-    same value and a restart does not reset it to 0 (which would page as 'stale')."""
+def last_success_families() -> list[GaugeMetricFamily]:
+    """The last regulator export confirmed in WORM storage, read from PostgreSQL, so every
+    restart reports the same value and never resets it to 0 (which would page as "stale").
+    Read by the web process's metrics reader, never at scrape (config/web_metrics.py, ADR
+    1506); raises when the database does not answer."""
     from django.db.models import Max
 
     from exports.models import RegulatorExport
 
-    try:
-        latest = RegulatorExport.objects.filter(status=RegulatorExport.Status.UPLOADED).aggregate(
-            at=Max("uploaded_at")
-        )["at"]
-    except Exception:  # noqa: BLE001 - a scrape must never fail because the database is away
-        return math.nan
-    return latest.timestamp() if latest else math.nan
-
-
-EXPORT_LAST_SUCCESS.set_function(_last_success_from_db)
+    latest = RegulatorExport.objects.filter(status=RegulatorExport.Status.UPLOADED).aggregate(at=Max("uploaded_at"))[
+        "at"
+    ]
+    gauge = GaugeMetricFamily(LAST_SUCCESS_NAME, "Unix time of the last regulator export confirmed in WORM storage")
+    gauge.add_metric([], latest.timestamp() if latest else math.nan)
+    return [gauge]

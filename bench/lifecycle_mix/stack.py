@@ -170,6 +170,7 @@ class Stack:
             WEB_WORKERS=str(self.web_workers),
             WEB_THREADS=str(self.web_threads),
             WEB_METRICS_PORT=str(self.metrics_ports["web"]),
+            WEB_METRICS_READ_SECONDS="2",  # the drills' scrape interval (ADR 1506)
         )
         self._start("web", [GUNICORN, "-c", "gunicorn.conf.py", "config.wsgi:application"], web_env)
         self.metrics_ports["cachesync"] = free_port()

@@ -539,6 +539,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 METRICS_BIND_ADDRESS = env_str("METRICS_BIND_ADDRESS", "0.0.0.0" if PRODUCTION else "127.0.0.1")  # noqa: S104
 # The web process's /metrics (config/web_metrics.py); 0 = off. Never on the public web port.
 WEB_METRICS_PORT = env_int("WEB_METRICS_PORT", 9105, minimum=0, maximum=65535)
+# How often the web process reads its PostgreSQL gauges (a scrape serves the last reading: ADR 1506).
+WEB_METRICS_READ_SECONDS = env_float("WEB_METRICS_READ_SECONDS", 10.0, minimum=0.5, maximum=300.0)
 CELERY_WORKER_METRICS_PORT = env_int("CELERY_WORKER_METRICS_PORT", 9104, minimum=0, maximum=65535)
 OUTBOX_RELAY_METRICS_PORT = env_int("OUTBOX_RELAY_METRICS_PORT", 9101, minimum=0, maximum=65535)
 EVENT_CONSUMERS_METRICS_PORT = env_int("EVENT_CONSUMERS_METRICS_PORT", 9102, minimum=0, maximum=65535)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from prometheus_client import REGISTRY, generate_latest
 
-from config.web_metrics import web_registry
+from config.web_metrics import DatabaseReadings, database_readings, web_registry
 from core.rls import rls_scope
 from numbering.lifecycle import State
 from numbering.models import Number
@@ -39,14 +40,15 @@ def test_counts_only_reservations_past_their_deadline_and_the_oldest_age(alice: 
     assert 90 <= oldest < 120
 
 
-def _scrape() -> str:
-    """What Prometheus gets from the web process: rendered in a thread of its own, as the
-    metrics server does (the collector closes that thread's connection)."""
-    out: list[str] = []
-    thread = threading.Thread(target=lambda: out.append(generate_latest(web_registry()).decode()))
-    thread.start()
-    thread.join(30)
-    return out[0]
+def _scrape(refresh: bool = True) -> str:
+    """What Prometheus gets from the web process: the readings taken on a thread of their own
+    (as the reader thread does), then rendered."""
+    readings = database_readings()
+    if refresh:
+        thread = threading.Thread(target=readings.refresh)
+        thread.start()
+        thread.join(30)
+    return generate_latest(web_registry(readings)).decode()
 
 
 def _sample(text: str, name: str) -> float:
@@ -65,19 +67,59 @@ def test_the_web_metrics_serve_the_overdue_age_with_no_worker_running(committed:
     assert REGISTRY.get_sample_value("numbering_reservation_overdue_seconds") is None
 
 
-def test_a_slow_database_is_no_sample_not_a_slow_scrape(committed: None) -> None:
-    """A lock holds the table: the read gives up at its 2 s statement timeout and the scrape
-    answers without the gauge rather than hanging (Prometheus would mark the target down)."""
+def test_a_silent_database_costs_the_readings_never_the_scrape(committed: None, alice: Any) -> None:
+    """A lock holds the table: the reader thread waits (its read gives up at its 2 s statement
+    timeout), and a scrape meanwhile answers at once with every other metric (ADR 1506).
+    Before, a gauge read at scrape in every Django process timed out every scrape during the
+    postgres-partition drill."""
     import time
 
     import psycopg
 
+    n = number_in(State.RESERVED, alice)
+    _overdue_by(n, 75)
+    readings = database_readings()
+    readings.refresh()
     with psycopg.connect(owner_dsn()) as locker:
         locker.execute("LOCK TABLE numbering_number IN ACCESS EXCLUSIVE MODE")
+        reader = threading.Thread(target=readings.refresh)
+        reader.start()
         started = time.monotonic()
-        text = _scrape()
+        text = generate_latest(web_registry(readings)).decode()
         took = time.monotonic() - started
+        reader.join(30)
         locker.rollback()
-    assert "numbering_reservation_overdue_seconds" not in text
+    assert took < 0.5, took
     assert "python_info" in text
-    assert took < 10
+    assert 70 <= _sample(text, "numbering_reservation_overdue_seconds") < 120  # the last reading
+
+
+def test_a_reading_older_than_three_intervals_is_not_served() -> None:
+    readings = DatabaseReadings({"x": lambda: [_gauge("numbering_test_reading", 1.0)]}, interval=0.1)
+    readings.refresh()
+    assert "numbering_test_reading 1.0" in generate_latest(web_registry(readings)).decode()
+    time.sleep(0.35)
+    assert "numbering_test_reading" not in generate_latest(web_registry(readings)).decode()
+
+
+def test_a_failed_reading_keeps_the_last_good_one_until_it_is_stale() -> None:
+    calls: list[int] = []
+
+    def flaky() -> list[Any]:
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("database away")
+        return [_gauge("numbering_test_flaky", 2.0)]
+
+    readings = DatabaseReadings({"x": flaky}, interval=10)
+    readings.refresh()
+    readings.refresh()
+    assert "numbering_test_flaky 2.0" in generate_latest(web_registry(readings)).decode()
+
+
+def _gauge(name: str, value: float) -> Any:
+    from prometheus_client.core import GaugeMetricFamily
+
+    gauge = GaugeMetricFamily(name, "test")
+    gauge.add_metric([], value)
+    return gauge
