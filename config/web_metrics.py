@@ -13,6 +13,7 @@ runserver).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -55,12 +56,13 @@ class DatabaseReadings(Collector):
 
     def refresh(self) -> None:
         for name, read in self._reads.items():
-            close_old_connections()
             try:
+                close_old_connections()
                 families = read()
-            except Exception as exc:  # noqa: BLE001 - a failed read is no reading, never a failed scrape
+            except Exception as exc:  # noqa: BLE001 - a failed read is no reading; the thread lives on
                 log.warning("metrics reading %s failed: %s", name, exc)
-                connection.close()
+                with contextlib.suppress(Exception):
+                    connection.close()
                 continue
             self._last[name] = (time.monotonic(), families)
 

@@ -123,3 +123,13 @@ def _gauge(name: str, value: float) -> Any:
     gauge = GaugeMetricFamily(name, "test")
     gauge.add_metric([], value)
     return gauge
+
+
+def test_the_reader_survives_a_database_it_cannot_reach() -> None:
+    """No database access in this test: every read fails, from the connection check on.
+    The reader thread must log and carry on, never die (it did, found by CI)."""
+    readings = database_readings()
+    readings.refresh()
+    readings.refresh()
+    text = generate_latest(web_registry(readings)).decode()
+    assert "numbering_reservation_overdue_seconds" not in text and "python_info" in text
