@@ -55,8 +55,9 @@ def tenant_role() -> Iterator[bool]:
 def platform_role() -> None:
     """This thread's next unit of work runs on the app role: close its tenant-role connection
     if one is open, so that a thread holds one connection, never one of each (ADR 1503). A
-    thread that keeps serving one kind of work keeps its connection."""
-    if ALIAS in settings.DATABASES:
+    thread that keeps serving one kind of work keeps its connection. Inside tenant_role() it
+    does nothing (the unit of work runs as the tenant)."""
+    if ALIAS in settings.DATABASES and connections["default"] is not connections[ALIAS]:  # not inside tenant_role()
         _close_if_open(connections[ALIAS])
 
 

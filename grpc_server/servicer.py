@@ -25,7 +25,7 @@ from core import errors, idempotency
 from core.actors import Actor
 from core.db_wait import DatabaseThreads, DatabaseWaitExpired
 from core.formats import parse_uuid
-from core.tenant_db import platform_role, tenant_role
+from core.tenant_db import tenant_role
 from grpc_server.context import current_caller, current_caller_acts_for_tenant
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
 from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc
@@ -384,5 +384,4 @@ def _unit_of_work(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     if isinstance(actor, Actor) and actor.acts_for_tenant:
         with tenant_role():
             return lease_lookup.db_unit_of_work(fn, **kwargs)
-    platform_role()
     return lease_lookup.db_unit_of_work(fn, **kwargs)

@@ -45,6 +45,7 @@ from core.db_wait import DatabaseThreads, DatabaseWaitExpired
 from core.formats import normalize_number, parse_uuid
 from core.logging import mask_number
 from core.rls import rls_scope
+from core.tenant_db import platform_role
 from numbering import cache_epoch, lease_cache
 from numbering.models import Lease, Number
 from numbering.snapshots import cache_entry, number_snapshot
@@ -588,7 +589,10 @@ def read_and_fill(number: str, fill: str | None) -> Entry | None:
 
 
 def db_unit_of_work(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run `fn` as one unit of work on a pooled thread, as Django's request cycle would."""
+    """Run `fn` as one unit of work on a pooled thread, as Django's request cycle would: on
+    the app role unless the caller entered tenant_role() (one connection per thread either
+    way, ADR 1503)."""
+    platform_role()
     close_old_connections()
     try:
         return fn(*args, **kwargs)

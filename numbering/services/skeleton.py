@@ -143,29 +143,19 @@ def load(number: str) -> tuple[Number, Lease | None, Reservation | None]:
     return row, lease, reservation
 
 
-def _refuse_hidden(
-    action: Action, number: str, acting: uuid.UUID | None, now: datetime, expected_version: int | None
-) -> None:
-    """A tenant scope hides other tenants' numbers. For a service acting for a tenant (the
-    gRPC portal CN), refuse an action on one as the gRPC contract says (WRONG_TENANT,
-    FAILED_PRECONDITION, CONFLICT), not as NOT_FOUND, from its state and version alone (ADR
-    1352): the check refuses a holder-guarded action on a number held by someone else before
-    it looks at anything else. Returns when there is no such number (or no tenant acting)."""
+def _hidden_facts(number: str, acting: uuid.UUID | None) -> NumberFacts | None:
+    """What a tenant scope may know of a number it hides (another tenant's, or in no
+    tenant's hands and not AVAILABLE): its state and version, through a SECURITY DEFINER
+    function that returns nothing else (numbering 0013, ADR 1352). With no holder in the
+    facts, the check refuses a holder-guarded action as WRONG_TENANT before it looks at
+    anything else. None: no such number, or nobody acting for a tenant."""
     if acting is None:
-        return
+        return None
     hidden = cas.hidden_number_facts(number)
     if hidden is None:
-        return
+        return None
     state, version = hidden
-    hidden_facts = NumberFacts(state=State(state), version=version, holder=None)
-    try:
-        lifecycle.check(action, hidden_facts, now=now, tenant_id=str(acting), expected_version=expected_version)
-    except errors.Conflict:
-        anomaly.record_conflict(acting)
-        raise
-    # No tenant action passes the check on a number it cannot see; if one ever did, it would
-    # still be refused here, never performed on a row this scope cannot update.
-    raise errors.WrongTenant(f"the number is not available to this tenant; {action.value} refused")
+    return NumberFacts(state=State(state), version=version, holder=None)
 
 
 def acting_tenant(actor: Actor, tenant_id: uuid.UUID | str | None) -> uuid.UUID | None:
@@ -251,14 +241,18 @@ def _mutate(
     for _attempt in range(MAX_CAS_ATTEMPTS):
         try:
             row, lease, reservation = load(canonical_number)
+            number_facts = facts(row, lease, action)
         except errors.NumberNotFound:
-            if not actor.is_tenant:  # a tenant's own request gets NOT_FOUND (REST: BOLA 404)
-                _refuse_hidden(action, canonical_number, acting, now, expected_version)
-            raise
+            # A tenant's own request gets NOT_FOUND (REST: BOLA 404); a service acting for a
+            # tenant gets the refusal the check gives from what the hidden row may tell.
+            hidden = None if actor.is_tenant else _hidden_facts(canonical_number, acting)
+            if hidden is None:
+                raise
+            row, lease, reservation, number_facts = None, None, None, hidden
         try:
             transition = lifecycle.check(
                 action,
-                facts(row, lease, action),
+                number_facts,
                 now=now,
                 tenant_id=str(acting) if acting else None,
                 expected_version=expected_version,
@@ -267,6 +261,10 @@ def _mutate(
             if acting is not None:  # CONFLICT spikes per tenant feed the anomaly detector
                 anomaly.record_conflict(acting)
             raise
+        if row is None:
+            # No tenant action passes the check on a number it cannot see; if one ever did,
+            # it is refused here, never performed on a row this scope cannot update.
+            raise errors.WrongTenant(f"the number is not available to this tenant; {action.value} refused")
         ctx = Context(action, actor, now, row, lease, reservation, acting, transition)
         if prepare:
             prepare(ctx)
