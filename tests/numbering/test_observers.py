@@ -95,10 +95,11 @@ def test_a_silent_database_costs_the_readings_never_the_scrape(committed: None, 
 
 
 def test_a_reading_older_than_three_intervals_is_not_served() -> None:
-    readings = DatabaseReadings({"x": lambda: [_gauge("numbering_test_reading", 1.0)]}, interval=0.1)
+    # Served for three intervals (3 s: room for a slow render on a loaded box), then not.
+    readings = DatabaseReadings({"x": lambda: [_gauge("numbering_test_reading", 1.0)]}, interval=1.0)
     readings.refresh()
     assert "numbering_test_reading 1.0" in generate_latest(web_registry(readings)).decode()
-    time.sleep(0.35)
+    time.sleep(3.2)
     assert "numbering_test_reading" not in generate_latest(web_registry(readings)).decode()
 
 
