@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 from prometheus_client import REGISTRY, generate_latest
 
@@ -45,10 +45,19 @@ def _scrape(refresh: bool = True) -> str:
     (as the reader thread does), then rendered."""
     readings = database_readings()
     if refresh:
-        thread = threading.Thread(target=readings.refresh)
+        thread = threading.Thread(target=_refresh_and_close, args=(readings,))
         thread.start()
         thread.join(30)
     return generate_latest(web_registry(readings)).decode()
+
+
+def _refresh_and_close(readings: DatabaseReadings) -> None:
+    """One reading on a thread of its own, whose connection goes with it (as the reader
+    thread's would at exit): the test database can then be dropped."""
+    try:
+        readings.refresh()
+    finally:
+        connections.close_all()
 
 
 def _sample(text: str, name: str) -> float:
@@ -82,7 +91,7 @@ def test_a_silent_database_costs_the_readings_never_the_scrape(committed: None, 
     readings.refresh()
     with psycopg.connect(owner_dsn()) as locker:
         locker.execute("LOCK TABLE numbering_number IN ACCESS EXCLUSIVE MODE")
-        reader = threading.Thread(target=readings.refresh)
+        reader = threading.Thread(target=_refresh_and_close, args=(readings,))
         reader.start()
         started = time.monotonic()
         text = generate_latest(web_registry(readings)).decode()
