@@ -20,13 +20,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, connections
 from prometheus_client import REGISTRY, CollectorRegistry, Metric
 from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 _started = threading.Lock()
 _port: int | None = None
+_readings: DatabaseReadings | None = None  # the running reader, once started
 
 
 class _Everything(Collector):
@@ -53,6 +54,8 @@ class DatabaseReadings(Collector):
         self._reads = reads
         self.interval = interval
         self._last: dict[str, tuple[float, Sequence[Metric]]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def refresh(self) -> None:
         for name, read in self._reads.items():
@@ -67,13 +70,23 @@ class DatabaseReadings(Collector):
             self._last[name] = (time.monotonic(), families)
 
     def _run(self) -> None:
-        while True:
-            started = time.monotonic()
-            self.refresh()
-            time.sleep(max(self.interval - (time.monotonic() - started), 0.0))
+        try:
+            while not self._stop.is_set():
+                started = time.monotonic()
+                self.refresh()
+                self._stop.wait(max(self.interval - (time.monotonic() - started), 0.0))
+        finally:
+            connections.close_all()  # this thread's session goes with it
 
     def start(self) -> None:
-        threading.Thread(target=self._run, name="web-metrics-readings", daemon=True).start()
+        self._thread = threading.Thread(target=self._run, name="web-metrics-readings", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the reading thread and its database session (tests; a process just exits)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     def collect(self) -> Iterator[Metric]:
         now = time.monotonic()
@@ -104,7 +117,7 @@ def start_web_metrics(port: int | None = None, addr: str | None = None) -> int |
     """Start the metrics server (idempotent); returns the port, None when off (port 0)."""
     from prometheus_client import start_http_server
 
-    global _port
+    global _port, _readings
     port = settings.WEB_METRICS_PORT if port is None else port
     addr = settings.METRICS_BIND_ADDRESS if addr is None else addr
     with _started:
@@ -117,6 +130,6 @@ def start_web_metrics(port: int | None = None, addr: str | None = None) -> int |
             log.warning("web metrics NOT served: %s:%d: %s", addr, port, exc)
             return None
         readings.start()
-        _port = port
+        _port, _readings = port, readings
     log.info("web metrics on %s:%d/metrics", addr, port)
     return port

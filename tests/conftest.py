@@ -79,7 +79,26 @@ def django_db_setup(django_test_environment: Any, django_db_blocker: Any) -> Ite
     with django_db_blocker.unblock():
         for conn in connections.all():
             conn.close()
+        _end_stray_sessions(connections["owner"].settings_dict["NAME"])
         teardown_databases(config, verbosity=0)
+
+
+def _end_stray_sessions(database: str) -> None:
+    """A thread some test started and never stopped may still hold a session on the test
+    database, and DROP DATABASE would then fail the whole run after every test passed. Name
+    each one on stderr (that is the leak to fix) and end it, so the run reports the tests."""
+    import sys
+
+    with psycopg.connect(superuser_dsn().replace(f"dbname={database}", "dbname=postgres"), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid, usename, application_name, left(query, 120) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchall()
+        for pid, user, app, query in rows:
+            print(f"\n[conftest] stray session on {database}: pid={pid} user={user} app={app!r} last={query!r}",
+                  file=sys.stderr)  # fmt: skip
+            conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))  # waits for it to exit
 
 
 @pytest.fixture(autouse=True)

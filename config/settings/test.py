@@ -6,6 +6,10 @@ import os
 
 os.environ.setdefault("NUMBERING_ENV", "test")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+# Importing config.wsgi (some tests do, at collection) must not start a metrics server and
+# its database reading thread in the test process: that thread's session would outlive the
+# test database. A test that wants the server passes a port.
+os.environ.setdefault("WEB_METRICS_PORT", "0")
 # Test-only publisher keys for the consumers' signature check (ADR 1353); not secrets.
 os.environ.setdefault(
     "EVENT_PUBLISHER_KEYS", '{"compliance-service": "test-compliance-key", "tenant-service": "test-tenant-key"}'

@@ -138,10 +138,14 @@ def test_start_web_metrics_is_off_with_port_zero_and_idempotent() -> None:
         assert web_metrics.start_web_metrics(port=port, addr="127.0.0.1") == port
         assert web_metrics.start_web_metrics(port=port + 1, addr="127.0.0.1") == port  # once per process
         assert _listening_address(port) == "127.0.0.1"
+        readings = web_metrics._readings
         web_metrics._port = None
         assert web_metrics.start_web_metrics(port=port, addr="127.0.0.1") is None  # busy: warn, not crash
     finally:
         web_metrics._port = None
+        if web_metrics._readings is not None:
+            web_metrics._readings.stop()
+    assert readings is not None and readings._thread is not None and not readings._thread.is_alive()
 
 
 @pytest.mark.django_db
