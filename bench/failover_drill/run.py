@@ -7,7 +7,10 @@ numbers, nemeses against the three-region stack (deploy/local-ha), then a checke
 
 Clients (threads, one gRPC channel each) run Reserve / Assign / Release / Recall on a few
 numbers for several tenants; a janitor ends quarantines (test numbers cool off at once) so
-the numbers keep cycling. Every operation is written to a history file (JSON lines) with
+the numbers keep cycling. The hot set rotates: each nemesis round (its settle time, the
+fault, the recovery) gets `--numbers` fresh numbers, as Jepsen's `jepsen.independent` moves
+its clients onto new keys. Contention per number stays the same, but one number's history
+stays at a size the exhaustive search decides (ADR 1401). Every operation is written to a history file (JSON lines) with
 monotonic invoke/complete times; an UNAVAILABLE / deadline outcome is retried with the
 same idempotency key for a few seconds and otherwise recorded as `info` (unknown).
 
@@ -190,13 +193,35 @@ class Failover:
     rejoin_needed_reinit: bool = False
 
 
+class HotSet:
+    """The numbers the clients work on now: one generation per nemesis round, the last one
+    for the final settle. Advancing swaps the list in one assignment; an operation already
+    in flight on the old generation completes there."""
+
+    def __init__(self, keys: list[str], per_generation: int) -> None:
+        self.all = keys
+        self.per_generation = per_generation
+        self.generation = 0
+        self.current = keys[:per_generation]
+
+    @property
+    def generations(self) -> int:
+        return len(self.all) // self.per_generation
+
+    def advance(self) -> None:
+        if self.generation + 1 < self.generations:
+            self.generation += 1
+            start = self.generation * self.per_generation
+            self.current = self.all[start : start + self.per_generation]
+
+
 class Client(threading.Thread):
     def __init__(
         self,
         name: str,
         target: str,
         history: History,
-        keys: list[str],
+        hot: HotSet,
         tenants: list[str],
         stop: threading.Event,
         *,
@@ -211,7 +236,7 @@ class Client(threading.Thread):
 
         self.grpc, self.pb = grpc, pb
         self.stub = pb_grpc.NumberingServiceStub(grpc.insecure_channel(target))
-        self.history, self.keys, self.tenants, self.stop = history, keys, tenants, stop
+        self.history, self.hot, self.tenants, self.stop = history, hot, tenants, stop
         self.deadline, self.retry_for = deadline, retry_for
         self.rng = random.Random(name)
 
@@ -219,7 +244,7 @@ class Client(threading.Thread):
         fs, weights = list(WEIGHTS), list(WEIGHTS.values())
         while not self.stop.is_set():
             f = self.rng.choices(fs, weights)[0]
-            key = self.rng.choice(self.keys)
+            key = self.rng.choice(self.hot.current)
             tenant = None if f == "recall" else self.rng.choice(self.tenants)
             self.one(f, key, tenant)
 
@@ -280,9 +305,9 @@ class Janitor(threading.Thread):
     """Ends quarantines (0 days for test numbers) through the service layer, recorded as
     operations like any client's, so numbers keep cycling through the hot set."""
 
-    def __init__(self, history: History, keys: list[str], stop: threading.Event) -> None:
+    def __init__(self, history: History, hot: HotSet, stop: threading.Event) -> None:
         super().__init__(name="janitor", daemon=True)
-        self.history, self.keys, self.stop = history, keys, stop
+        self.history, self.hot, self.stop = history, hot, stop
         self.rng = random.Random("janitor")
 
     def run(self) -> None:
@@ -292,7 +317,7 @@ class Janitor(threading.Thread):
         from numbering import services
 
         while not self.stop.is_set():
-            key = self.rng.choice(self.keys)
+            key = self.rng.choice(self.hot.current)
             op_id = self.history.invoke("janitor", key, "end_quarantine", None)
             close_old_connections()
             try:
@@ -561,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nemeses", default="kill,pause,isolate")
     parser.add_argument("--clients", type=int, default=15)
     parser.add_argument("--tenants", type=int, default=3)
-    parser.add_argument("--numbers", type=int, default=6)
+    parser.add_argument("--numbers", type=int, default=6, help="hot numbers at a time (fresh ones every round)")
     parser.add_argument("--settle", type=float, default=4.0, help="seconds of normal traffic between nemeses")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "failover_drill")
     parser.add_argument("--keep-up", action="store_true", help="leave the stack running afterwards")
@@ -584,7 +609,8 @@ def main(argv: list[str] | None = None) -> int:
 
     django.setup()
 
-    tenants, keys = seed(args.tenants, args.numbers)
+    rounds = len(args.nemeses.split(",")) * args.rounds
+    tenants, keys = seed(args.tenants, args.numbers * (rounds + 1))
     history = History(history_path)
     for key, value in initial_states(keys).items():
         history.write({"type": "init", "key": key, "value": list(value)})
@@ -632,22 +658,25 @@ def drive(
             return True
 
         ha.wait_for("the gRPC sidecar", sidecar_up, 60)
+        hot = HotSet(keys, args.numbers)
         clients = [
-            Client(f"c{i}", f"127.0.0.1:{port}", history, keys, tenants, stop, deadline=3.0, retry_for=6.0)
+            Client(f"c{i}", f"127.0.0.1:{port}", history, hot, tenants, stop, deadline=3.0, retry_for=6.0)
             for i in range(args.clients)
         ]
         for c in clients:
             c.start()
-        janitor = Janitor(history, keys, stop)
+        janitor = Janitor(history, hot, stop)
         janitor.start()
         schedule = [n for _ in range(args.rounds) for n in args.nemeses.split(",")]
-        log(f"{len(clients)} clients on {len(keys)} numbers, {len(tenants)} tenants; nemeses: {schedule}")
+        log(f"{len(clients)} clients on {args.numbers} numbers at a time ({hot.generations} generations), "
+            f"{len(tenants)} tenants; nemeses: {schedule}")  # fmt: skip
         for kind in schedule:
             time.sleep(args.settle)
             fo = nemesis(kind, synchronous=synchronous)
             fo.audit_chain_ok, fo.audit_chain_output = verify_audit_chain()
             log(f"  verify_audit_chain: {'ok' if fo.audit_chain_ok else 'BROKEN'}")
             failovers.append(fo)
+            hot.advance()  # the next round's fault meets fresh numbers
         time.sleep(args.settle)
     finally:
         stop.set()
@@ -657,7 +686,14 @@ def drive(
     duration = time.monotonic() - started
     # Final reads, on whatever primary survived: the end state every acknowledged write must be in.
     reader = Client(
-        "final-read", f"127.0.0.1:{port}", history, keys, tenants, threading.Event(), deadline=10, retry_for=30
+        "final-read",
+        f"127.0.0.1:{port}",
+        history,
+        HotSet(keys, len(keys)),
+        tenants,
+        threading.Event(),
+        deadline=10,
+        retry_for=30,
     )
     for key in keys:
         op_id = history.invoke("final-read", key, "read", None)

@@ -85,6 +85,19 @@ def test_short_drill_one_kill_failover_is_linearizable_and_loses_nothing(drill: 
     assert drill["exit_code"] == 0, drill["output"]
 
 
+def test_the_hot_set_moves_to_fresh_numbers_after_the_failover(drill: dict[str, Any]) -> None:
+    """Two generations of `numbers` (one before and during the kill, one after): each number's
+    history stays small enough for the exhaustive search (ADR 1401)."""
+    records = [json.loads(line) for line in Path(drill["history"]).read_text().splitlines()]
+    initial = [r["key"] for r in records if r["type"] == "init"]
+    assert len(initial) == 2 * drill["numbers"]
+    first, second = set(initial[: drill["numbers"]]), set(initial[drill["numbers"] :])
+    touched = [r for r in records if r["type"] == "invoke" and r["process"].startswith("c")]
+    assert {r["key"] for r in touched} <= first | second
+    assert {r["key"] for r in touched} & first and {r["key"] for r in touched} & second
+    assert drill["undecided_keys"] == []
+
+
 def _metrics(port: int) -> dict[str, float]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
         text = resp.read().decode()
