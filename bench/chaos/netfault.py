@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import subprocess
 import threading
+
+from config import db_network
 
 CHAIN = "NUMBERING-CHAOS"
 
@@ -25,7 +28,15 @@ def _probe_like_the_server(writer: asyncio.StreamWriter) -> None:
     if sock is None:
         return
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for option, value in (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3), ("TCP_USER_TIMEOUT", 10000)):
+    for option, value in (  # the server's own probes (config/db_network.py)
+        ("TCP_KEEPIDLE", db_network.KEEPALIVE_IDLE_SECONDS),
+        ("TCP_KEEPINTVL", db_network.KEEPALIVE_INTERVAL_SECONDS),
+        ("TCP_KEEPCNT", db_network.KEEPALIVE_COUNT),
+        (
+            "TCP_USER_TIMEOUT",
+            int(os.environ.get("DATABASE_TCP_USER_TIMEOUT_MS", db_network.DEFAULT_TCP_USER_TIMEOUT_MS)),
+        ),
+    ):
         if hasattr(socket, option):
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from django.core.exceptions import ImproperlyConfigured
 
+from config import db_network
 from config.env import env_bool, env_float, env_int, env_str, parse_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -183,16 +184,18 @@ if DATABASE_REPLICA_URL:
 # touches the database hangs that long (ADR 1504; the postgres-partition drill). A URL's own
 # options win (the HA URL sets tighter ones).
 DATABASE_CONNECT_TIMEOUT_SECONDS = env_int("DATABASE_CONNECT_TIMEOUT_SECONDS", 3, minimum=1, maximum=60)
-DATABASE_TCP_USER_TIMEOUT_MS = env_int("DATABASE_TCP_USER_TIMEOUT_MS", 10000, minimum=1000, maximum=600000)
+DATABASE_TCP_USER_TIMEOUT_MS = env_int(
+    "DATABASE_TCP_USER_TIMEOUT_MS", db_network.DEFAULT_TCP_USER_TIMEOUT_MS, minimum=1000, maximum=600000
+)
 DATABASE_NETWORK_OPTIONS = {
     "connect_timeout": str(DATABASE_CONNECT_TIMEOUT_SECONDS),
     # Unacknowledged data (a query sent, a keepalive probe) for this long drops the connection.
     "tcp_user_timeout": str(DATABASE_TCP_USER_TIMEOUT_MS),
     # Probes on an idle connection (one waiting for a slow answer included) find a dead peer.
     "keepalives": "1",
-    "keepalives_idle": "5",
-    "keepalives_interval": "2",
-    "keepalives_count": "3",
+    "keepalives_idle": str(db_network.KEEPALIVE_IDLE_SECONDS),
+    "keepalives_interval": str(db_network.KEEPALIVE_INTERVAL_SECONDS),
+    "keepalives_count": str(db_network.KEEPALIVE_COUNT),
 }
 # The server's side of the same bounds, for its socket of each session: a session whose
 # client vanished in a partition is ended (its advisory locks freed: the outbox relay's
@@ -200,8 +203,9 @@ DATABASE_NETWORK_OPTIONS = {
 # Found by the postgres-partition drill: the relay reconnected after the heal and could not
 # take its partitions back from its own dead session.
 DATABASE_SERVER_NETWORK_OPTIONS = (
-    f"-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3"
-    f" -c tcp_user_timeout={DATABASE_TCP_USER_TIMEOUT_MS}"
+    f"-c tcp_keepalives_idle={db_network.KEEPALIVE_IDLE_SECONDS}"
+    f" -c tcp_keepalives_interval={db_network.KEEPALIVE_INTERVAL_SECONDS}"
+    f" -c tcp_keepalives_count={db_network.KEEPALIVE_COUNT} -c tcp_user_timeout={DATABASE_TCP_USER_TIMEOUT_MS}"
 )
 for _database in DATABASES.values():
     _options = {**DATABASE_NETWORK_OPTIONS, **_database.get("OPTIONS", {})}  # type: ignore[dict-item]

@@ -71,3 +71,28 @@ def test_the_servers_side_of_every_session_drops_a_client_that_vanished() -> Non
                 " current_setting('tcp_user_timeout')"
             )
             assert cursor.fetchone() == ("5", "3", str(settings.DATABASE_TCP_USER_TIMEOUT_MS)), alias
+
+
+def test_the_chaos_forwarder_probes_like_the_server() -> None:
+    """The postgres-partition drill's forwarder stands in for the network: its client-side
+    socket must carry the server's probes (one table, config/db_network.py)."""
+    from bench.chaos import netfault
+
+    class Writer:
+        def __init__(self, sock: socket.socket) -> None:
+            self.sock = sock
+
+        def get_extra_info(self, name: str) -> socket.socket:
+            return self.sock
+
+    with socket.socket() as sock:
+        netfault._probe_like_the_server(Writer(sock))  # type: ignore[arg-type]
+        probes = [
+            sock.getsockopt(socket.IPPROTO_TCP, getattr(socket, o))
+            for o in ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT")
+        ]
+        assert probes == [
+            int(settings.DATABASES["default"]["OPTIONS"][k])
+            for k in ("keepalives_idle", "keepalives_interval", "keepalives_count")
+        ]
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == settings.DATABASE_TCP_USER_TIMEOUT_MS
