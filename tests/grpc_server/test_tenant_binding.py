@@ -228,8 +228,9 @@ def test_the_hidden_number_function_tells_state_and_version_only_and_only_to_our
             c.name for c in conn.execute("SELECT * FROM numbering_hidden_number_facts(%s)", [n.number]).description
         ]
         acl = conn.execute(
-            "SELECT proacl::text FROM pg_proc WHERE proname = 'numbering_hidden_number_facts'"
+            "SELECT proacl::text, provolatile FROM pg_proc WHERE proname = 'numbering_hidden_number_facts'"
         ).fetchone()
+    assert acl[1] == "v"  # it sets app.scope for its own duration: VOLATILE (0014)
     assert visible == (0,)  # the tenant scope hides it...
     assert facts == [("ASSIGNED", n.version)] and columns == ["state", "version"]  # ...and this tells only that
     grantees = [item.split("=")[0] for item in acl[0].strip("{}").split(",")]
