@@ -267,8 +267,25 @@ def _spawn(region: Region, name: str, argv: list[str], env: dict[str, str] | Non
         env={**os.environ, "HOME": str(region.dir), **(env or {})},
     )
     logfile.close()
-    _pidfile(region, name).write_text(str(proc.pid))
+    # The start time makes the pid file name one process: a dead process's pid is soon
+    # reused on a busy box (pid_max 32768, a backend forked per connection), and a pid file
+    # of bare numbers then names a stranger. Once, Patroni was not restarted after a kill
+    # (its pid was alive: someone else's) and the region stayed down until a reinit.
+    _pidfile(region, name).write_text(f"{proc.pid} {_started_at(proc.pid)}")
     return proc.pid
+
+
+def _stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat from the state field on (the command name may hold spaces)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+    except OSError:
+        return None
+
+
+def _started_at(pid: int) -> str:
+    fields = _stat(pid)
+    return fields[19] if fields else ""  # field 22, starttime (clock ticks since boot)
 
 
 def _alive(pid: int | None) -> bool:
@@ -290,18 +307,37 @@ def _alive(pid: int | None) -> bool:
 
 def pid_of(region: Region, name: str) -> int | None:
     try:
-        pid = int(_pidfile(region, name).read_text().strip())
+        pid_text, _, started = _pidfile(region, name).read_text().strip().partition(" ")
+        pid = int(pid_text)
     except (OSError, ValueError):
         return None
+    if started and _started_at(pid) != started:
+        return None  # that pid is now another process
     return pid if _alive(pid) else None
 
 
 def postmaster_pid(region: Region) -> int | None:
+    """The region's running postmaster. postmaster.pid outlives a kill -9 and its pid is soon
+    someone else's: the process must work in this pgdata (the postmaster chdirs there) and
+    its parent must not (else it is one of the postmaster's own children)."""
+    pgdata = region.dir / "pgdata"
     try:
-        pid = int((region.dir / "pgdata" / "postmaster.pid").read_text().splitlines()[0])
+        pid = int((pgdata / "postmaster.pid").read_text().splitlines()[0])
     except (OSError, ValueError, IndexError):
         return None
-    return pid if _alive(pid) else None
+    here = os.path.realpath(pgdata)
+    if not _alive(pid) or _cwd(pid) != here:
+        return None
+    fields = _stat(pid)
+    parent = int(fields[1]) if fields else 0
+    return None if _cwd(parent) == here else pid
+
+
+def _cwd(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return ""
 
 
 def _stop(pid: int | None, *, timeout: float = 20.0) -> None:

@@ -8,6 +8,7 @@ must find the history linearizable and nothing lost, duplicated or forked. The f
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -178,3 +179,42 @@ def test_a_stray_server_on_the_stacks_ports_is_evicted_before_the_stack_starts()
     finally:
         if stray.poll() is None:
             stray.kill()
+
+
+def test_a_reused_pid_is_not_taken_for_one_of_the_stacks_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A killed Patroni's pid is soon another process's (pid_max 32768, a backend forked per
+    connection). Taken for Patroni, the kill nemesis did not restart the region, and taken
+    for a postmaster it would be killed or frozen in its place."""
+    monkeypatch.setattr(ha, "HA_DIR", tmp_path)
+    region = ha.REGIONS[0]
+    pgdata = region.dir / "pgdata"
+    pgdata.mkdir(parents=True)
+    stranger = subprocess.Popen(["sleep", "30"])
+    postmaster = subprocess.Popen(["sh", "-c", "sleep 30 & wait"], cwd=pgdata)
+    try:
+        pidfile = ha._pidfile(region, "patroni")
+        pidfile.write_text(f"{stranger.pid} 1")  # the pid of a process started at another time
+        assert ha.pid_of(region, "patroni") is None
+        pidfile.write_text(f"{stranger.pid} {ha._started_at(stranger.pid)}")
+        assert ha.pid_of(region, "patroni") == stranger.pid
+
+        (pgdata / "postmaster.pid").write_text(f"{stranger.pid}\n{pgdata}\n")
+        assert ha.postmaster_pid(region) is None  # not working in this pgdata
+        (pgdata / "postmaster.pid").write_text(f"{postmaster.pid}\n{pgdata}\n")
+        assert ha.postmaster_pid(region) == postmaster.pid
+        deadline = time.monotonic() + 5
+        children: list[str] = []
+        while not children and time.monotonic() < deadline:
+            children = Path(f"/proc/{postmaster.pid}/task/{postmaster.pid}/children").read_text().split()
+            time.sleep(0.02)
+        (pgdata / "postmaster.pid").write_text(f"{children[0]}\n{pgdata}\n")
+        assert ha.postmaster_pid(region) is None  # a child of the postmaster, not the postmaster
+    finally:
+        for child in children if "children" in locals() else []:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(child), 9)
+        for proc in (stranger, postmaster):
+            proc.kill()
+            proc.wait()
