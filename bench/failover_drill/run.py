@@ -44,6 +44,12 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
+# This process runs gRPC client threads and forks daemons (Patroni after a kill -9, the
+# nemeses' tools). gRPC's fork handlers then run in the child before its exec and can abort
+# it ("Mutex::Fer while waiting on Condition", grpc/grpc#32992): twice a killed region's
+# Patroni never came back, and the drill stopped. We always exec after fork, which is the
+# case gRPC documents this switch for. Set before grpc is imported.
+os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
 
 import checker  # noqa: E402
 

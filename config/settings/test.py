@@ -10,6 +10,10 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 # its database reading thread in the test process: that thread's session would outlive the
 # test database. A test that wants the server passes a port.
 os.environ.setdefault("WEB_METRICS_PORT", "0")
+# The test process runs in-process gRPC servers and clients and starts subprocesses (exec
+# right after fork): gRPC's fork handlers would run in each child and can abort it
+# (grpc/grpc#32992; seen in the failover drill). Set before grpc is first imported.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 # Test-only publisher keys for the consumers' signature check (ADR 1353); not secrets.
 os.environ.setdefault(
     "EVENT_PUBLISHER_KEYS", '{"compliance-service": "test-compliance-key", "tenant-service": "test-tenant-key"}'

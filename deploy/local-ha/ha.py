@@ -689,7 +689,16 @@ def kill_node(region: Region) -> None:
 
 
 def start_node(region: Region) -> None:
-    start_patroni(region)
+    """Start the region's Patroni again (after a kill) and see that it stays up: a start that
+    dies at once must be loud, not a region that silently never rejoins."""
+    for attempt in (1, 2):
+        start_patroni(region)
+        time.sleep(1.0)
+        if pid_of(region, "patroni"):
+            return
+        log(f"{region.name}: Patroni exited at start (attempt {attempt}):\n"
+            f"{_tail(region.dir / 'log' / 'patroni.log', 10)}")  # fmt: skip
+    raise RuntimeError(f"{region.name}: Patroni does not stay up; see {region.dir / 'log' / 'patroni.log'}")
 
 
 def member(region: Region) -> dict[str, Any]:
