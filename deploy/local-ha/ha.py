@@ -676,13 +676,13 @@ def down(*, clean: bool) -> None:
 def kill_node(region: Region) -> None:
     """kill -9 the region's Patroni and every process of its PostgreSQL, as a crashed machine
     would lose them. Killing only the postmaster leaves its backends attached to the shared
-    memory for a moment, and a Patroni restarted in that moment cannot start PostgreSQL."""
-    pids = node_pids(region)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    memory for a moment, and a Patroni restarted in that moment cannot start PostgreSQL. A
+    backend forked while we kill is caught by the next pass."""
     deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+    while (pids := [pid for pid in node_pids(region) if _alive(pid)]) and time.monotonic() < deadline:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         _reap()
         time.sleep(0.1)
     _reap()
@@ -766,18 +766,16 @@ def wait_healthy(what: str, *, synchronous: bool, timeout: float = 180.0) -> boo
 
 
 def node_pids(region: Region) -> list[int]:
-    """Patroni plus every process of the region's PostgreSQL (postmaster and its children)."""
-    pids = [p for p in (pid_of(region, "patroni"), postmaster_pid(region)) if p]
-    pm = postmaster_pid(region)
-    if pm:
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    ppid = int((entry / "stat").read_text().split(")")[-1].split()[1])
-                except (OSError, ValueError, IndexError):
-                    continue
-                if ppid == pm:
-                    pids.append(int(entry.name))
+    """Patroni plus every process of the region's PostgreSQL: every process working in its
+    pgdata (the postmaster and each backend chdir there). By working directory, not by
+    parent: a backend forked just before a kill -9 outlives its postmaster for a moment, and
+    one still attached to the shared memory stops the restarted PostgreSQL ("pre-existing
+    shared memory block is still in use"; seen in a planted-bug run)."""
+    pids = [p for p in (pid_of(region, "patroni"),) if p]
+    here = os.path.realpath(region.dir / "pgdata")
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _cwd(int(entry.name)) == here:
+            pids.append(int(entry.name))
     return pids
 
 

@@ -211,6 +211,12 @@ def test_a_reused_pid_is_not_taken_for_one_of_the_stacks_processes(
             time.sleep(0.02)
         (pgdata / "postmaster.pid").write_text(f"{children[0]}\n{pgdata}\n")
         assert ha.postmaster_pid(region) is None  # a child of the postmaster, not the postmaster
+        # Killing the node takes every process working in its pgdata, the children too.
+        assert {postmaster.pid, int(children[0])} <= set(ha.node_pids(region))
+        pidfile.unlink()
+        ha.kill_node(region)
+        assert not ha._alive(postmaster.pid) and not ha._alive(int(children[0]))  # (kill_node reaps)
+        assert stranger.poll() is None
     finally:
         for child in children if "children" in locals() else []:
             with contextlib.suppress(ProcessLookupError):
