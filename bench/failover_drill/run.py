@@ -10,9 +10,10 @@ numbers for several tenants; a janitor ends quarantines (test numbers cool off a
 the numbers keep cycling. The hot set rotates: each nemesis round (its settle time, the
 fault, the recovery) gets `--numbers` fresh numbers, as Jepsen's `jepsen.independent` moves
 its clients onto new keys. Contention per number stays the same, but one number's history
-stays at a size the exhaustive search decides (ADR 1401). Every operation is written to a history file (JSON lines) with
-monotonic invoke/complete times; an UNAVAILABLE / deadline outcome is retried with the
-same idempotency key for a few seconds and otherwise recorded as `info` (unknown).
+stays at a size the exhaustive search decides (ADR 1401). Every operation is written to a
+history file (JSON lines) with monotonic invoke/complete times; an UNAVAILABLE / deadline
+outcome is retried with the same idempotency key for a few seconds and otherwise recorded
+as `info` (unknown).
 
 Checks (checker.py + below): per-number linearizability (WGL), holder never switches
 tenant without passing through a free state (audit trail), every acknowledged change is

@@ -269,8 +269,8 @@ def _spawn(region: Region, name: str, argv: list[str], env: dict[str, str] | Non
     logfile.close()
     # The start time makes the pid file name one process: a dead process's pid is soon
     # reused on a busy box (pid_max 32768, a backend forked per connection), and a pid file
-    # of bare numbers then names a stranger. Once, Patroni was not restarted after a kill
-    # (its pid was alive: someone else's) and the region stayed down until a reinit.
+    # of bare numbers then names a stranger: start_patroni would skip the start, kill_node
+    # and pause_node would signal someone else's process.
     _pidfile(region, name).write_text(f"{proc.pid} {_started_at(proc.pid)}")
     return proc.pid
 

@@ -185,14 +185,15 @@ def test_a_reused_pid_is_not_taken_for_one_of_the_stacks_processes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A killed Patroni's pid is soon another process's (pid_max 32768, a backend forked per
-    connection). Taken for Patroni, the kill nemesis did not restart the region, and taken
-    for a postmaster it would be killed or frozen in its place."""
+    connection). Taken for Patroni, the kill nemesis would not restart the region; taken for
+    a postmaster, a stranger would be killed or frozen in its place."""
     monkeypatch.setattr(ha, "HA_DIR", tmp_path)
     region = ha.REGIONS[0]
     pgdata = region.dir / "pgdata"
     pgdata.mkdir(parents=True)
     stranger = subprocess.Popen(["sleep", "30"])
     postmaster = subprocess.Popen(["sh", "-c", "sleep 30 & wait"], cwd=pgdata)
+    children: list[str] = []
     try:
         pidfile = ha._pidfile(region, "patroni")
         pidfile.write_text(f"{stranger.pid} 1")  # the pid of a process started at another time
@@ -205,7 +206,6 @@ def test_a_reused_pid_is_not_taken_for_one_of_the_stacks_processes(
         (pgdata / "postmaster.pid").write_text(f"{postmaster.pid}\n{pgdata}\n")
         assert ha.postmaster_pid(region) == postmaster.pid
         deadline = time.monotonic() + 5
-        children: list[str] = []
         while not children and time.monotonic() < deadline:
             children = Path(f"/proc/{postmaster.pid}/task/{postmaster.pid}/children").read_text().split()
             time.sleep(0.02)
@@ -218,7 +218,7 @@ def test_a_reused_pid_is_not_taken_for_one_of_the_stacks_processes(
         assert not ha._alive(postmaster.pid) and not ha._alive(int(children[0]))  # (kill_node reaps)
         assert stranger.poll() is None
     finally:
-        for child in children if "children" in locals() else []:
+        for child in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(child), 9)
         for proc in (stranger, postmaster):
