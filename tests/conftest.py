@@ -43,9 +43,9 @@ def tenant_dsn() -> str:
     return f"host={cfg['HOST']} port={cfg['PORT']} dbname={cfg['NAME']} user={cfg['USER']}"
 
 
-def superuser_dsn() -> str:
+def superuser_dsn(dbname: str | None = None) -> str:
     cfg = connections["owner"].settings_dict
-    return f"host={cfg['HOST']} port={cfg['PORT']} dbname={cfg['NAME']} user=postgres"
+    return f"host={cfg['HOST']} port={cfg['PORT']} dbname={dbname or cfg['NAME']} user=postgres"
 
 
 def _empty_tables() -> None:
@@ -89,7 +89,7 @@ def _end_stray_sessions(database: str) -> None:
     each one on stderr (that is the leak to fix) and end it, so the run reports the tests."""
     import sys
 
-    with psycopg.connect(superuser_dsn().replace(f"dbname={database}", "dbname=postgres"), autocommit=True) as conn:
+    with psycopg.connect(superuser_dsn("postgres"), autocommit=True) as conn:
         rows = conn.execute(
             "SELECT pid, usename, application_name, left(query, 120) FROM pg_stat_activity"
             " WHERE datname = %s AND pid <> pg_backend_pid()",

@@ -209,17 +209,18 @@ class HotSet:
         self.all = keys
         self.per_generation = per_generation
         self.generation = 0
-        self.current = keys[:per_generation]
 
     @property
     def generations(self) -> int:
         return len(self.all) // self.per_generation
 
+    @property
+    def current(self) -> list[str]:
+        start = self.generation * self.per_generation
+        return self.all[start : start + self.per_generation]
+
     def advance(self) -> None:
-        if self.generation + 1 < self.generations:
-            self.generation += 1
-            start = self.generation * self.per_generation
-            self.current = self.all[start : start + self.per_generation]
+        self.generation = min(self.generation + 1, self.generations - 1)
 
 
 class Client(threading.Thread):

@@ -297,12 +297,8 @@ def _alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    # A zombie child of this process counts as dead.
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    fields = _stat(pid)  # a zombie child of this process counts as dead
+    return fields is not None and fields[0] != "Z"
 
 
 def pid_of(region: Region, name: str) -> int | None:
@@ -320,17 +316,21 @@ def postmaster_pid(region: Region) -> int | None:
     """The region's running postmaster. postmaster.pid outlives a kill -9 and its pid is soon
     someone else's: the process must work in this pgdata (the postmaster chdirs there) and
     its parent must not (else it is one of the postmaster's own children)."""
-    pgdata = region.dir / "pgdata"
     try:
-        pid = int((pgdata / "postmaster.pid").read_text().splitlines()[0])
+        pid = int((region.dir / "pgdata" / "postmaster.pid").read_text().splitlines()[0])
     except (OSError, ValueError, IndexError):
         return None
-    here = os.path.realpath(pgdata)
+    here = _pgdata(region)
     if not _alive(pid) or _cwd(pid) != here:
         return None
     fields = _stat(pid)
     parent = int(fields[1]) if fields else 0
     return None if _cwd(parent) == here else pid
+
+
+def _pgdata(region: Region) -> str:
+    """The region's data directory as /proc/<pid>/cwd shows it (symlinks resolved)."""
+    return os.path.realpath(region.dir / "pgdata")
 
 
 def _cwd(pid: int) -> str:
@@ -679,7 +679,7 @@ def kill_node(region: Region) -> None:
     memory for a moment, and a Patroni restarted in that moment cannot start PostgreSQL. A
     backend forked while we kill is caught by the next pass."""
     deadline = time.monotonic() + 10
-    while (pids := [pid for pid in node_pids(region) if _alive(pid)]) and time.monotonic() < deadline:
+    while (pids := node_pids(region)) and time.monotonic() < deadline:  # live ones only (a zombie has no cwd)
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -772,7 +772,7 @@ def node_pids(region: Region) -> list[int]:
     one still attached to the shared memory stops the restarted PostgreSQL ("pre-existing
     shared memory block is still in use"; seen in a planted-bug run)."""
     pids = [p for p in (pid_of(region, "patroni"),) if p]
-    here = os.path.realpath(region.dir / "pgdata")
+    here = _pgdata(region)
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and _cwd(int(entry.name)) == here:
             pids.append(int(entry.name))
