@@ -98,7 +98,9 @@ def test_a_silent_database_costs_the_readings_never_the_scrape(committed: None, 
         took = time.monotonic() - started
         reader.join(30)
         locker.rollback()
-    assert took < 0.5, took
+    # A scrape that waited on the locked table would take the reading's 2 s statement
+    # timeout; a loaded CI box took 0.56 s to render without waiting, so the line is 1.5 s.
+    assert took < 1.5, took
     assert "python_info" in text
     assert 70 <= _sample(text, "numbering_reservation_overdue_seconds") < 120  # the last reading
 
