@@ -15,6 +15,11 @@ keyspace in one place and two modules can never disagree on a format:
     numbering:anomaly:<kind>:<tenant>:<minute>  anomaly counters (WRONG_TENANT and friends)
     numbering:<django cache key>                Django's cache (settings.CACHES KEY_PREFIX)
 
+Every key has a TTL except the three of `permanent_keys()`, the cache's own bookkeeping: the
+cache server evicts with volatile-lru (deploy/redis/cache.conf, ADR 1507), so memory pressure
+takes cached values and never the sequence, the resync marker or the deadlines. A new key
+without a TTL belongs in that list and in the ADR, or it fills the server for good.
+
 Connections: `client()` is the process's shared synchronous client (short timeouts: a
 cache must never hold up a request); `new_client()` gives a dedicated connection for a
 long-lived reader (pub/sub, keyspace events) or a thread of its own; `async_client()`
@@ -55,6 +60,11 @@ def lease_sequence_key() -> str:
 
 def lease_synced_key() -> str:
     return settings.LEASE_CACHE_PREFIX + "_synced"
+
+
+def permanent_keys() -> tuple[str, ...]:
+    """The only keys written without a TTL, so the only ones volatile-lru never evicts."""
+    return (lease_sequence_key(), lease_synced_key(), reservation_deadlines_key())
 
 
 def lease_entry_pattern() -> str:

@@ -7,6 +7,8 @@ the drill's database and Redis, through the project's own models and settings.
                   with PostgreSQL (missing entries are fine: a miss reads PostgreSQL, ADR 1200)
     plant N TTL -> N reservations on numbers of their own (never the mix's), expiring in TTL s
     planted    -> the planted numbers' states and how many expiry events each has
+    planted_ttl_keys -> how many planted reservations still have their TTL key in Redis
+    sizing     -> bytes per cached key kind, the bookkeeping keys present, keys without a TTL
     import N   -> a signed N-row inventory import, queued to the Celery worker (async)
     imported   -> that import's status, counts, and its audit and outbox events
 """
@@ -97,6 +99,13 @@ def sizing() -> dict[str, Any]:
             if len(sizes) >= 300:
                 break
         out[kind] = {"sampled": len(sizes), "bytes_avg": round(sum(sizes) / len(sizes)) if sizes else None}
+    # The cache's bookkeeping must outlive any pressure (ADR 1507): present, and the only keys
+    # without a TTL (volatile-lru evicts every other key, never these).
+    permanent = redis_client.permanent_keys()
+    out["permanent_present"] = [key for key in permanent if client.exists(key)]
+    out["no_ttl_other"] = [
+        key.decode() for key in client.scan_iter(count=1000) if key.decode() not in permanent and client.ttl(key) == -1
+    ][:20]
     info = client.info("memory")
     out["used_memory"] = info["used_memory"]
     out["keys"] = client.dbsize()
@@ -127,6 +136,13 @@ def plant(count: str = "20", ttl: str = "5") -> list[str]:
         services.number_reserve(number=number, tenant_id=tenant.id, actor=DRILL, ttl_seconds=int(ttl))
     _state["planted"] += numbers
     return numbers
+
+
+def planted_ttl_keys() -> int:
+    """How many planted reservations still have their TTL key in Redis."""
+    client = redis_client.new_client()
+    prefix = settings.RESERVATION_TTL_PREFIX
+    return sum(1 for n in _state["planted"] for _ in client.scan_iter(match=f"{prefix}{n}|*", count=1000))
 
 
 def planted() -> dict[str, Any]:
@@ -200,6 +216,7 @@ ANSWERS: dict[str, Any] = {
     "sizing": sizing,
     "plant": plant,
     "planted": planted,
+    "planted_ttl_keys": planted_ttl_keys,
     "import": queue_import,
     "imported": imported,
 }

@@ -150,9 +150,10 @@ def load_ha() -> Any:
 
 
 class Filler(threading.Thread):
-    """Holds the cache server at its maxmemory (deploy/redis/cache.conf's allkeys-lru): caps
-    maxmemory just above what is used, then writes junk until stopped, so every new key
-    evicts an old one: lease entries, idempotency copies and reservation TTL keys included."""
+    """Holds the cache server at its maxmemory with the committed policy (deploy/redis/cache.conf,
+    volatile-lru, ADR 1507): caps maxmemory just above what is used, then writes cache-like
+    junk (with a TTL, as every cached value has) until stopped, so every new key evicts an old
+    one: lease entries, idempotency copies and reservation TTL keys included."""
 
     def __init__(self, port: int) -> None:
         super().__init__(daemon=True)
@@ -161,24 +162,30 @@ class Filler(threading.Thread):
         self.client = redis_lib.Redis(port=port)
         self.stop_event = threading.Event()
         self.written = 0
+        self.refused = 0  # OOM answers: the server had nothing left it may evict
+        self.limit = self.client.config_get("maxmemory")["maxmemory"]
 
     def run(self) -> None:
+        import redis as redis_lib
+
         used = int(self.client.info("memory")["used_memory"])
-        self.client.config_set("maxmemory-policy", "allkeys-lru")
         self.client.config_set("maxmemory", str(used + 2 * 1024 * 1024))
         blob = b"x" * 4096
         while not self.stop_event.is_set():
             pipe = self.client.pipeline(transaction=False)
             for _ in range(50):
-                pipe.set(f"chaos:filler:{self.written}", blob)
+                pipe.set(f"chaos:filler:{self.written}", blob, ex=600)
                 self.written += 1
-            pipe.execute()
+            try:
+                pipe.execute()
+            except redis_lib.ResponseError:
+                self.refused += 1
             time.sleep(0.01)
 
     def stop(self) -> None:
         self.stop_event.set()
         self.join(10)
-        self.client.config_set("maxmemory", "0")
+        self.client.config_set("maxmemory", self.limit)
 
 
 # --- private dependencies ---------------------------------------------------------------------
@@ -218,24 +225,12 @@ class Daemon:
                 self.proc.kill()
 
 
-def private_redis(port: int) -> Daemon:
-    return Daemon(
-        "redis",
-        [
-            shutil.which("redis-server") or "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--notify-keyspace-events",
-            "Ex",
-        ],
-        port,
-    )
+def private_redis(port: int, role: str = "cache") -> Daemon:
+    """A redis-server from the committed config of its role (deploy/redis/, ADR 1801, 1507)."""
+    directory = tempfile.mkdtemp(prefix=f"chaos-redis-{role}-")
+    conf = ROOT / "deploy" / "redis" / f"{role}.conf"
+    binary = shutil.which("redis-server") or "redis-server"
+    return Daemon("redis", [binary, str(conf), "--port", str(port), "--bind", "127.0.0.1", "--dir", directory], port)
 
 
 def private_nats(port: int, store: Path) -> Daemon:
@@ -431,6 +426,24 @@ def stream_events(nats_url: str) -> list[dict[str, Any]]:
     return asyncio.run(read())
 
 
+def cache_trust(stack: Stack) -> dict[str, float]:
+    """Trust the gRPC workers lost (any reason, ADR 1200) and the cache-sync's resyncs, so far."""
+    grpc = [port for name, port in stack.metrics_ports.items() if name.startswith("grpc")]
+    return {
+        "trust_lost": sum(metric_total(port, "numbering_lease_cache_trust_lost_total") for port in grpc),
+        "resyncs": metric_total(stack.metrics_ports["cachesync"], "numbering_lease_cache_resyncs_total"),
+    }
+
+
+def metric_total(port: int, name: str) -> float:
+    """The sum of every sample of `name` a process exposes on its metrics port."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:  # noqa: S310
+        text = response.read().decode()
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
+
+
 def probe_verify_audit(stack: Stack) -> tuple[bool, str]:
     proc = subprocess.run(
         [sys.executable, "manage.py", "verify_audit_chain"],
@@ -468,13 +481,15 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
     broker = None
     # Beat and a worker (the reservation safety net) where the drill judges them: killed, or
     # the only cleaner of reservations whose TTL keys a dead Redis took with it.
-    celery = name in ("celery-worker-kill", "redis-outage")
+    # redis-memory-pressure: the safety net is what expires reservations whose TTL keys the
+    # pressure evicted (ADR 1507).
+    celery = name in ("celery-worker-kill", "redis-outage", "redis-memory-pressure")
     if celery:
         # A broker of its own (noeviction, as deploy/redis/broker.conf), the import queued to
         # the worker, and a short visibility timeout so the killed worker's import comes back
         # within the drill (production: CELERY_VISIBILITY_TIMEOUT 900 s, ADR 1502).
         broker_port = free_port()
-        broker = private_redis(broker_port)
+        broker = private_redis(broker_port, "broker")
         broker.start()
         env.update(
             CELERY_BROKER_URL=f"redis://127.0.0.1:{broker_port}/0",
@@ -565,8 +580,12 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             stack.kill("relay")
         elif name == "redis-memory-pressure":
             outcome.sizing = probe.ask("sizing")
+            job["cache_trust"] = cache_trust(stack)
+            job["planted"] = probe.ask(f"plant {PLANTED} {PLANTED_TTL}")
             filler = Filler(redis_port)
             filler.start()
+            time.sleep(2)  # into the pressure, before the plants come due
+            job["ttl_keys_kept"] = probe.ask("planted_ttl_keys")
         elif name == "postgres-partition":
             assert forwarder is not None
             netfault.partition(forwarder.port)
@@ -617,6 +636,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             stack.restart("relay")
         elif name == "redis-memory-pressure":
             pressure = probe.ask("sizing")
+            job["cache_trust_after"] = cache_trust(stack)
             filler.stop()
         elif name == "postgres-failover":
             ha.wait_healthy("cluster healthy again", synchronous=True, timeout=180)
@@ -656,7 +676,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             job["plants"] = wait_plants_expired(probe, args.visibility + 120, also=committed)
             committed()
             job["resumed_s"] = round(time.monotonic() - t0 - restored_at, 1)
-        if name == "redis-outage":
+        if name in ("redis-outage", "redis-memory-pressure"):
             job["plants"] = wait_plants_expired(probe, 90)
             job["expired_s"] = round(time.monotonic() - t0 - fault_at, 1)
         pool.close()
@@ -806,7 +826,30 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             )
         if name == "redis-memory-pressure":
             evicted = int(pressure.get("evicted_keys", 0)) - int(outcome.sizing.get("evicted_keys", 0))
-            outcome.check("the cache server evicted under pressure", evicted > 0, f"{evicted} keys evicted")
+            outcome.check(
+                "the cache server evicted under pressure",
+                evicted > 0 and filler.refused == 0,
+                f"{evicted} keys evicted, {filler.refused} writes refused (OOM)",
+            )
+            before, after = job["cache_trust"], job["cache_trust_after"]
+            lost = {k: after[k] - before[k] for k in before}
+            outcome.check(
+                "the cache's bookkeeping outlived the pressure: no reader lost its trust, no resync",
+                not any(lost.values()) and len(pressure["permanent_present"]) == 3,
+                f"{lost}; bookkeeping keys present {pressure['permanent_present']} (ADR 1507)",
+            )
+            outcome.check(
+                "every other key on the cache server has a TTL (volatile-lru may evict it)",
+                not pressure["no_ttl_other"],
+                f"keys without a TTL: {pressure['no_ttl_other'] or 'none'}",
+            )
+            check_plants(
+                outcome,
+                "every planted reservation expired, exactly once, though the pressure evicted TTL keys",
+                job["plants"],
+                f"; all expired {job['expired_s']} s after the fault began ({PLANTED_TTL} s TTL); "
+                f"{PLANTED - job['ttl_keys_kept']} of {PLANTED} TTL keys evicted 2 s into the pressure",
+            )
             lease = outcome.sizing.get("lease_entry", {}).get("bytes_avg")
             outcome.check(
                 "sizing measured",

@@ -20,12 +20,15 @@ from core import redis_client
 from numbering import cache_epoch
 from tests.grpc_server.conftest import connect, free_port, pki, start_server  # noqa: F401
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 class RedisProcess:
     """redis-server on a fixed port and directory: kill it, restart it empty or from its RDB."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, config: Path | None = None) -> None:
         self.directory = directory
+        self.config = config  # a committed config (deploy/redis/cache.conf), or redis' defaults
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -37,8 +40,9 @@ class RedisProcess:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.fail("redis-server is required (deploy/local/ensure_services.sh installs it)")
+        config = [str(self.config)] if self.config is not None else []
         self.process = subprocess.Popen(  # noqa: S603
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            [binary, *config, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
             + ["--dir", str(self.directory), "--dbfilename", "dump.rdb"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -80,7 +84,16 @@ class RedisProcess:
 @pytest.fixture
 def cache_redis(tmp_path: Path) -> Iterator[RedisProcess]:
     """A private Redis that every cache writer and reader of this test uses."""
-    server = RedisProcess(tmp_path).start()
+    yield from _serving(RedisProcess(tmp_path).start())
+
+
+@pytest.fixture
+def committed_cache_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    """The same, run from the committed cache config (deploy/redis/cache.conf: its policy)."""
+    yield from _serving(RedisProcess(tmp_path, ROOT / "deploy" / "redis" / "cache.conf").start())
+
+
+def _serving(server: RedisProcess) -> Iterator[RedisProcess]:
     with override_settings(REDIS_URL=server.url):
         redis_client.reset()
         cache_epoch.forget()

@@ -1,10 +1,11 @@
-"""Redis roles (ADR 1801): cache pressure can never evict queued Celery work.
+"""Redis roles (ADR 1801, 1507): cache pressure can never cost queued Celery work.
 
 Private redis-servers started from the committed configs (deploy/redis/cache.conf,
 broker.conf) with a small maxmemory: the cache server is filled past its limit, and the
 messages queued on the broker server through Celery's real transport are all still there.
-The control case shows why a separate database index is not enough: on the cache's server,
-filling database 0 evicts a queue kept in database 1.
+The control case shows why a separate database index is not enough: the cache's server
+persists nothing, so a restart loses a queue kept in database 1 (and under allkeys-lru,
+which it ran before ADR 1507, filling database 0 evicted that queue).
 """
 
 from __future__ import annotations
@@ -32,14 +33,17 @@ QUEUED = 200
 def start_redis(tmp_path: Path) -> Iterator[Callable[..., redis.Redis]]:
     binary = shutil.which("redis-server")
     assert binary, "redis-server is required (deploy/local/ensure_services.sh installs it)"
-    processes: list[subprocess.Popen[bytes]] = []
+    processes: dict[int, tuple[list[str], subprocess.Popen[bytes]]] = {}
 
     def start(conf: str, *overrides: str, db: int = 0) -> redis.Redis:
         port = free_port()
         directory = tmp_path / f"redis-{port}"
         directory.mkdir()
         args = [binary, str(CONF / conf), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)]
-        processes.append(subprocess.Popen([*args, *overrides], stdout=subprocess.DEVNULL))  # noqa: S603
+        return run([*args, *overrides], port, db)
+
+    def run(argv: list[str], port: int, db: int = 0) -> redis.Redis:
+        processes[port] = (argv, subprocess.Popen(argv, stdout=subprocess.DEVNULL))  # noqa: S603
         client = redis.Redis(port=port, db=db)
         for _ in range(100):
             try:
@@ -47,19 +51,28 @@ def start_redis(tmp_path: Path) -> Iterator[Callable[..., redis.Redis]]:
                 return client
             except redis.ConnectionError:
                 time.sleep(0.05)
-        raise AssertionError(f"redis-server {conf} did not start")
+        raise AssertionError(f"redis-server {argv[1]} did not start")
 
+    def restart(client: redis.Redis) -> None:
+        port = client.connection_pool.connection_kwargs["port"]
+        argv, process = processes[port]
+        process.kill()
+        process.wait(10)
+        run(argv, port)
+
+    start.restart = restart  # type: ignore[attr-defined]
     yield start
-    for process in processes:
+    for _, process in processes.values():
         process.kill()
         process.wait(10)
 
 
 def fill_until_evicting(cache: redis.Redis) -> int:
-    """Write 64 KiB values until the server has evicted keys; the number it evicted."""
+    """Write 64 KiB values, with a TTL as every cached value has, until the server has evicted
+    keys; the number it evicted."""
     payload = b"x" * 65536
     for i in range(2000):
-        cache.set(f"numbering:lease:{i}", payload)
+        cache.set(f"numbering:lease:{i}", payload, ex=600)
         evicted = int(cache.info("stats")["evicted_keys"])
         if evicted > 50:
             return evicted
@@ -77,7 +90,7 @@ def queue(broker_url: str) -> Celery:
 def test_the_committed_configs_give_each_role_its_policy(start_redis: Callable[..., redis.Redis]) -> None:
     cache = start_redis("cache.conf")
     broker = start_redis("broker.conf")
-    assert cache.config_get("maxmemory-policy")["maxmemory-policy"] == "allkeys-lru"
+    assert cache.config_get("maxmemory-policy")["maxmemory-policy"] == "volatile-lru"
     assert int(cache.config_get("maxmemory")["maxmemory"]) > 0, "a cache without a limit never evicts, it grows"
     assert broker.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
     assert broker.config_get("appendonly")["appendonly"] == "yes"
@@ -101,8 +114,11 @@ def test_a_database_index_on_the_cache_server_is_not_enough(start_redis: Callabl
     same_server_db1 = redis.Redis(port=port, db=1)
     assert same_server_db1.llen("celery") == QUEUED
     fill_until_evicting(cache)
-    # allkeys-lru picks victims across every database of the server: the queue goes too.
-    assert same_server_db1.llen("celery") < QUEUED
+    # volatile-lru spares keys without a TTL, a queue's included (allkeys-lru took it)...
+    assert same_server_db1.llen("celery") == QUEUED
+    # ...but the cache server persists nothing: a restart loses every queued task.
+    start_redis.restart(cache)  # type: ignore[attr-defined]
+    assert same_server_db1.llen("celery") == 0
 
 
 def test_a_broker_on_the_cache_server_is_refused_at_start() -> None:
