@@ -816,7 +816,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
                 outcome,
                 "the TTL safety net expired the reservations whose TTL keys Redis lost, exactly once",
                 job["plants"],
-                f"; all expired {job['expired_s']} s after the fault began ({PLANTED_TTL} s TTL)",
+                f"; all AVAILABLE when checked, {job['expired_s']} s after the fault began ({PLANTED_TTL} s TTL)",
             )
         if name in ("redis-outage", "redis-memory-pressure"):
             outcome.check(
@@ -847,7 +847,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
                 outcome,
                 "every planted reservation expired, exactly once, though the pressure evicted TTL keys",
                 job["plants"],
-                f"; all expired {job['expired_s']} s after the fault began ({PLANTED_TTL} s TTL); "
+                f"; all AVAILABLE when checked, {job['expired_s']} s after the fault began ({PLANTED_TTL} s TTL); "
                 f"{PLANTED - job['ttl_keys_kept']} of {PLANTED} TTL keys evicted 2 s into the pressure",
             )
             lease = outcome.sizing.get("lease_entry", {}).get("bytes_avg")
