@@ -98,8 +98,12 @@ RECOVERY_BOUND_S = 30.0
 PARTITION_RECOVERY_BOUND_S = 15.0  # tcp_user_timeout (10 s) + a reconnect (ADR 1504)
 
 
-def alerts_of(name: str) -> tuple[str, ...]:
-    value = DRILL_ALERTS[name]
+# A planted misconfiguration (`--cache-policy allkeys-lru`, ADR 1507) and the alert that must name it.
+PLANTED_ALERTS = {"redis-memory-pressure": "NumberingLeaseCacheTrustChurn"}
+
+
+def alerts_of(name: str, planted: bool = False) -> tuple[str, ...]:
+    value = PLANTED_ALERTS[name] if planted else DRILL_ALERTS[name]
     if value is None:
         return ()
     return (value,) if isinstance(value, str) else tuple(value)
@@ -155,11 +159,12 @@ class Filler(threading.Thread):
     junk (with a TTL, as every cached value has) until stopped, so every new key evicts an old
     one: lease entries, idempotency copies and reservation TTL keys included."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, policy: str | None = None) -> None:
         super().__init__(daemon=True)
         import redis as redis_lib
 
         self.client = redis_lib.Redis(port=port)
+        self.policy = policy  # planted instead of the committed one (--cache-policy)
         self.stop_event = threading.Event()
         self.written = 0
         self.refused = 0  # OOM answers: the server had nothing left it may evict
@@ -168,6 +173,8 @@ class Filler(threading.Thread):
     def run(self) -> None:
         import redis as redis_lib
 
+        if self.policy:
+            self.client.config_set("maxmemory-policy", self.policy)
         used = int(self.client.info("memory")["used_memory"])
         self.client.config_set("maxmemory", str(used + 2 * 1024 * 1024))
         blob = b"x" * 4096
@@ -458,6 +465,8 @@ def probe_verify_audit(stack: Stack) -> tuple[bool, str]:
 
 def run_drill(name: str, args: argparse.Namespace) -> Outcome:
     outcome = Outcome(name)
+    planted_policy = getattr(args, "cache_policy", None) if name == "redis-memory-pressure" else None
+    expected_alerts = alerts_of(name, planted=bool(planted_policy))
     redis_port, nats_port = free_port(), free_port()
     store = Path(tempfile.mkdtemp(prefix="chaos-js-"))
     redis, nats_d = private_redis(redis_port), private_nats(nats_port, store)
@@ -536,7 +545,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
                 stack.env[var] = _via(stack.env[var], forwarder.port)
         stack.start()
         probe = Probe(stack, env=direct_env)  # the drill's own view never crosses the partition
-        if not args.no_alerts and alerts_of(name):
+        if not args.no_alerts and expected_alerts:
             # On the HA stack the exporters too, under the job name the replication rules read.
             jobs = {"numbering-postgres-exporter": [r.exporter_port for r in ha.REGIONS]} if ha is not None else None
             prom = Prometheus(stack.metrics_ports, args.compress, jobs)
@@ -582,7 +591,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             outcome.sizing = probe.ask("sizing")
             job["cache_trust"] = cache_trust(stack)
             job["planted"] = probe.ask(f"plant {PLANTED} {PLANTED_TTL}")
-            filler = Filler(redis_port)
+            filler = Filler(redis_port, planted_policy)
             filler.start()
             time.sleep(2)  # into the pressure, before the plants come due
             job["ttl_keys_kept"] = probe.ask("planted_ttl_keys")
@@ -690,7 +699,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
                 outcome.alert_timeline.append((round(time.monotonic() - t0, 1), now))
                 if all(
                     now.get(alert) is None and any(s.get(alert) == "firing" for _, s in outcome.alert_timeline)
-                    for alert in alerts_of(name)
+                    for alert in expected_alerts
                 ):
                     break
                 time.sleep(2)
@@ -833,11 +842,18 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             )
             before, after = job["cache_trust"], job["cache_trust_after"]
             lost = {k: after[k] - before[k] for k in before}
-            outcome.check(
-                "the cache's bookkeeping outlived the pressure: no reader lost its trust, no resync",
-                not any(lost.values()) and len(pressure["permanent_present"]) == 3,
-                f"{lost}; bookkeeping keys present {pressure['permanent_present']} (ADR 1507)",
-            )
+            if planted_policy:
+                outcome.check(
+                    f"the planted {planted_policy} evicted the cache's bookkeeping: readers lost their trust",
+                    any(lost.values()),
+                    f"{lost}; bookkeeping keys present {pressure['permanent_present']} (ADR 1507)",
+                )
+            else:
+                outcome.check(
+                    "the cache's bookkeeping outlived the pressure: no reader lost its trust, no resync",
+                    not any(lost.values()) and len(pressure["permanent_present"]) == 3,
+                    f"{lost}; bookkeeping keys present {pressure['permanent_present']} (ADR 1507)",
+                )
             outcome.check(
                 "every other key on the cache server has a TTL (volatile-lru may evict it)",
                 not pressure["no_ttl_other"],
@@ -895,7 +911,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             ),
         )
         outcome.check("events in per-number order", not disordered, f"{len(disordered)} numbers out of order")
-        for alert in alerts_of(name) if prom is not None else ():
+        for alert in expected_alerts if prom is not None else ():
             fired = [t for t, s in outcome.alert_timeline if s.get(alert) == "firing"]
             inactive = [t for t, s in outcome.alert_timeline if fired and t > fired[-1] and alert not in s]
             cleared = bool(inactive)
@@ -944,6 +960,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compress", type=int, default=30, help="divide every rule's `for:` by this")
     parser.add_argument("--no-alerts", action="store_true")
     parser.add_argument("--record", action="store_true")
+    parser.add_argument(
+        "--cache-policy",
+        choices=("allkeys-lru", "allkeys-lfu", "allkeys-random"),
+        help="redis-memory-pressure: plant this policy instead of cache.conf's (ADR 1507); the drill "
+        "then expects NumberingLeaseCacheTrustChurn to fire and clear",
+    )
     parser.add_argument("--import-rows", type=int, default=100_000, help="celery-worker-kill: the import's size")
     parser.add_argument(
         "--visibility", type=float, default=20, help="celery-worker-kill: the broker's visibility timeout, s"
