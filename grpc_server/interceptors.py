@@ -41,11 +41,14 @@ SERVICE = "numbering.v1.NumberingService"
 _PREFIX = f"/{SERVICE}/"
 ERROR_DOMAIN = "numbering.v1"
 
+# Shared with the per-item histogram of ValidateLeases / ValidateLeaseStream (servicer), so that
+# the SLI rules can add the two up bucket by bucket; le="0.02" is the latency SLO's line.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 RPC_LATENCY = Histogram(
     "numbering_grpc_server_handling_seconds",
     "gRPC call latency by method and status code",
     ["method", "code"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    buckets=LATENCY_BUCKETS,
 )
 AUTH_REJECTIONS = Counter("numbering_grpc_auth_rejections_total", "Calls refused by the CN allowlist", ["code"])
 

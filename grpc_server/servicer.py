@@ -29,7 +29,7 @@ from core.tenant_db import tenant_role
 from grpc_server.context import current_caller, current_caller_acts_for_tenant
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
 from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc
-from grpc_server.interceptors import MALFORMED, item_error
+from grpc_server.interceptors import LATENCY_BUCKETS, MALFORMED, item_error
 from numbering import lease_lookup, services
 from numbering.lease_lookup import LeaseAnswer, LeaseLookup
 
@@ -48,6 +48,16 @@ VALIDATE_LATENCY = Histogram(
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1),
 )
 _validate_latency: dict[tuple[str, str], Any] = {}
+# One ValidateLease answered as an item of another RPC, by its status: the SLIs count these
+# beside the unary calls (ADR 1111). method is always "ValidateLease" (what was answered) so
+# that one selector takes both series; rpc names the carrier.
+ITEM_LATENCY = Histogram(
+    "numbering_validate_lease_item_seconds",
+    "ValidateLease answers given as items of ValidateLeases or ValidateLeaseStream, by status code",
+    ["method", "rpc", "code"],
+    buckets=LATENCY_BUCKETS,
+)
+_item_latency: dict[tuple[str, str], Any] = {}
 DB_WAIT_TIMEOUTS = Counter(
     "numbering_grpc_db_wait_timeouts_total",
     "gRPC calls answered UNAVAILABLE because PostgreSQL did not answer within the wait budget",
@@ -245,10 +255,18 @@ class NumberingServicer(pb_grpc.NumberingServiceServicer):
     async def _item(
         self, number: str, tenant_id: str, method: str
     ) -> tuple[pb.ValidateLeaseResponse | None, pb.ValidateLeaseItemError | None]:
+        started = time.perf_counter()
         try:
-            return await self._validate(number, tenant_id), None
+            response, error, code = await self._validate(number, tenant_id), None, "OK"
         except Exception as exc:  # noqa: BLE001 - answered as that item's error, as the unary guard would
-            return None, item_error(exc, method)
+            response, error = None, item_error(exc, method)
+            code = error.code
+        key = (method, code)
+        histogram = _item_latency.get(key)
+        if histogram is None:
+            histogram = _item_latency[key] = ITEM_LATENCY.labels("ValidateLease", method, code)
+        histogram.observe(time.perf_counter() - started)
+        return response, error
 
     async def _validate(self, number: str, tenant_id: str) -> pb.ValidateLeaseResponse:
         """The one validation of all three RPCs: LeaseLookup.validate, metrics, the response."""

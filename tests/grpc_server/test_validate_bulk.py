@@ -187,3 +187,36 @@ def test_the_stream_stops_reading_when_its_window_is_full() -> None:
         assert ids == {str(i) for i in range(100)}
 
     asyncio.run(scenario())
+
+
+def test_every_item_counts_as_a_validate_lease_answer_for_the_slis(
+    grpc_server: Any, connect: Any, dataset: Any
+) -> None:
+    """The SLI rules add numbering_validate_lease_item_seconds{method="ValidateLease"} to the
+    unary calls (ADR 1111): one observation per item, by its status, under its carrier."""
+    from prometheus_client import REGISTRY
+
+    stub = connect(grpc_server, "sms-orchestrator")
+
+    def counts(rpc: str) -> dict[str, float]:
+        return {
+            code: REGISTRY.get_sample_value(
+                "numbering_validate_lease_item_seconds_count", {"method": "ValidateLease", "rpc": rpc, "code": code}
+            )
+            or 0.0
+            for code in ("OK", "INVALID_ARGUMENT")
+        }
+
+    def unary_calls() -> float:
+        labels = {"method": "ValidateLease", "code": "OK"}
+        return REGISTRY.get_sample_value("numbering_grpc_server_handling_seconds_count", labels) or 0.0
+
+    before = {rpc: counts(rpc) for rpc in ("ValidateLeases", "ValidateLeaseStream")}
+    calls = unary_calls()
+    items = [pb.ValidateLeaseRequest(number=n, tenant_id=t) for n, t in dataset]
+    stub.ValidateLeases(pb.ValidateLeasesRequest(items=items), timeout=10)
+    _stream(stub, dataset)
+    for rpc in before:
+        added = {code: counts(rpc)[code] - before[rpc][code] for code in before[rpc]}
+        assert added == {"OK": 5, "INVALID_ARGUMENT": 3}, rpc
+    assert unary_calls() == calls, "an item is not a unary call"
