@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import time
 import types
-from collections.abc import AsyncIterator, Callable, Coroutine, Generator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from django.conf import settings
@@ -58,6 +58,8 @@ ITEM_LATENCY = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 _item_latency: dict[tuple[str, str], Any] = {}
+# One item's answer: its response, or the error the unary call would have ended with.
+ItemResult = tuple[pb.ValidateLeaseResponse | None, pb.ValidateLeaseItemError | None]
 DB_WAIT_TIMEOUTS = Counter(
     "numbering_grpc_db_wait_timeouts_total",
     "gRPC calls answered UNAVAILABLE because PostgreSQL did not answer within the wait budget",
@@ -186,7 +188,7 @@ class NumberingServicer(pb_grpc.NumberingServiceServicer):
             raise errors.ValidationError(
                 f"items: at most {BATCH_LIMIT} per ValidateLeases call, got {len(items)}", field="items"
             )
-        results = await asyncio.gather(*(self._item(item.number, item.tenant_id, "ValidateLeases") for item in items))
+        results = await self._items(items, "ValidateLeases")
         return pb.ValidateLeasesResponse(
             results=[pb.ValidateLeaseResult(response=response, error=error) for response, error in results]
         )
@@ -211,6 +213,27 @@ class NumberingServicer(pb_grpc.NumberingServiceServicer):
             finally:
                 window.release()
 
+        async def answer_items(request: pb.ValidateLeaseStreamRequest) -> None:
+            """A message that carries items (ADR 1112): one answer message, items in order."""
+            try:
+                problem = _items_problem(request)
+                if problem is not None:
+                    refused = pb.ValidateLeaseStreamResponse(correlation_id=request.correlation_id, error=problem)
+                    answers.put_nowait(refused)
+                    return
+                results = await self._items(request.items, "ValidateLeaseStream")
+                answers.put_nowait(
+                    pb.ValidateLeaseStreamResponse(
+                        correlation_id=request.correlation_id,
+                        answers=[
+                            pb.ValidateLeaseStreamResponse(correlation_id=item.correlation_id, response=r, error=e)
+                            for item, (r, e) in zip(request.items, results, strict=True)
+                        ],
+                    )
+                )
+            finally:
+                window.release()
+
         async def read() -> None:
             try:
                 async for request in requests:
@@ -229,7 +252,10 @@ class NumberingServicer(pb_grpc.NumberingServiceServicer):
                         continue
                     # Run the item now: a local-cache hit completes without suspending, so it
                     # costs no task. Only an item that waits (Redis, PostgreSQL) becomes a task.
-                    coro = answer(request.correlation_id, request.number, request.tenant_id)
+                    if request.items:
+                        coro = answer_items(request)
+                    else:
+                        coro = answer(request.correlation_id, request.number, request.tenant_id)
                     try:
                         waiting_on = coro.send(None)
                     except StopIteration:
@@ -252,9 +278,27 @@ class NumberingServicer(pb_grpc.NumberingServiceServicer):
             for task in list(in_flight):
                 task.cancel()
 
-    async def _item(
-        self, number: str, tenant_id: str, method: str
-    ) -> tuple[pb.ValidateLeaseResponse | None, pb.ValidateLeaseItemError | None]:
+    async def _items(self, items: Sequence[Any], method: str) -> list[ItemResult]:
+        """Items concurrently, answered in their order. An item answered without waiting (a
+        local-cache hit) costs no task; only an item that waits for Redis or PostgreSQL
+        becomes one (the stream's way, ADR 1110)."""
+        results: list[ItemResult | None] = [None] * len(items)
+        waiting: list[tuple[int, asyncio.Future[Any]]] = []
+        for i, item in enumerate(items):
+            coro = self._item(item.number, item.tenant_id, method)
+            try:
+                waiting_on = coro.send(None)
+            except StopIteration as done:
+                results[i] = done.value
+                continue
+            waiting.append((i, asyncio.ensure_future(_continued(coro, waiting_on))))
+        if waiting:
+            values = await asyncio.gather(*(future for _, future in waiting))
+            for (i, _), value in zip(waiting, values, strict=True):
+                results[i] = value
+        return cast("list[ItemResult]", results)  # every slot is filled by now
+
+    async def _item(self, number: str, tenant_id: str, method: str) -> ItemResult:
         started = time.perf_counter()
         try:
             response, error, code = await self._validate(number, tenant_id), None, "OK"
@@ -372,8 +416,25 @@ class EmptyServicer(pb_grpc.NumberingServiceServicer):
         return self._ANSWER
 
 
+def _items_problem(request: pb.ValidateLeaseStreamRequest) -> pb.ValidateLeaseItemError | None:
+    """Why a stream message with items is refused as a whole, or None (ADR 1112)."""
+
+    def refuse(message: str) -> pb.ValidateLeaseItemError:
+        return pb.ValidateLeaseItemError(
+            code="INVALID_ARGUMENT", reason="VALIDATION_ERROR", message=f"items: {message}", field="items"
+        )
+
+    if len(request.items) > BATCH_LIMIT:
+        return refuse(f"at most {BATCH_LIMIT} per message, got {len(request.items)}")
+    if request.number or request.tenant_id:
+        return refuse("a message with items carries no number or tenant_id of its own")
+    if any(item.items for item in request.items):
+        return refuse("an item carries no items of its own")
+    return None
+
+
 @types.coroutine
-def _resume(coro: Coroutine[Any, Any, None], waiting_on: Any) -> Generator[Any, Any, None]:
+def _resume(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Generator[Any, Any, Any]:
     """Carry on a coroutine that already ran to its first suspension (what Python 3.12's eager
     tasks do): hand the loop what it waits on, and pass results and exceptions back in."""
     while True:
@@ -382,17 +443,18 @@ def _resume(coro: Coroutine[Any, Any, None], waiting_on: Any) -> Generator[Any, 
         except BaseException as exc:  # noqa: BLE001 - cancellation included, delivered to the coroutine
             try:
                 waiting_on = coro.throw(exc)
-            except StopIteration:
-                return
+            except StopIteration as done:
+                return done.value
             continue
         try:
             waiting_on = coro.send(sent)
-        except StopIteration:
-            return
+        except StopIteration as done:
+            return done.value
 
 
-async def _continued(coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
-    await _resume(coro, waiting_on)
+async def _continued(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Any:
+    """The coroutine's own result, as if it had been awaited from the start."""
+    return await _resume(coro, waiting_on)
 
 
 def _unit_of_work(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:

@@ -1,5 +1,5 @@
-"""Unary vs batch vs stream ValidateLease, side by side in one run (`make bench-stream`,
-issue 11 item 4, ADR 1110).
+"""Unary vs batch vs stream vs stream-items ValidateLease, side by side in one run (`make bench-stream`,
+issue 11 item 4, ADR 1110, ADR 1112: stream messages that carry --batch items each).
 
 One `manage.py grpcserver` (plaintext, --workers 1 by default) with `run_cache_sync` beside
 it, as in production, on the dataset of bench/validate_lease. For each mode the same
@@ -125,8 +125,12 @@ async def batch(stub: Any, rows: list[dict[str, str]], rate: int, duration: floa
     await asyncio.gather(*pending)
 
 
-async def stream(stub: Any, rows: list[dict[str, str]], rate: int, duration: float, tally: Tally) -> None:
+async def stream(
+    stub: Any, rows: list[dict[str, str]], rate: int, duration: float, tally: Tally, size: int = 1
+) -> None:
+    """One validation per message, or (size > 1) messages that carry `size` items (ADR 1112)."""
     per_tick = max(1, round(rate * TICK))
+    owed = 0.0
     source = itertools.cycle(rows)
     sent: dict[str, tuple[str, float]] = {}
     queue: asyncio.Queue[pb.ValidateLeaseStreamRequest | None] = asyncio.Queue()
@@ -138,20 +142,31 @@ async def stream(stub: Any, rows: list[dict[str, str]], rate: int, duration: flo
 
     call = stub.ValidateLeaseStream(requests())
 
+    def request(row: dict[str, str]) -> pb.ValidateLeaseStreamRequest:
+        cid = str(next(counter))
+        sent[cid] = (row["expect"], time.perf_counter())
+        return pb.ValidateLeaseStreamRequest(correlation_id=cid, **_item(row))
+
     def tick() -> None:
-        for _ in range(per_tick):
-            row = next(source)
-            cid = str(next(counter))
-            sent[cid] = (row["expect"], time.perf_counter())
-            queue.put_nowait(pb.ValidateLeaseStreamRequest(correlation_id=cid, **_item(row)))
+        nonlocal owed
+        if size == 1:
+            for _ in range(per_tick):
+                queue.put_nowait(request(next(source)))
+            return
+        owed += rate * TICK
+        while owed >= size:
+            owed -= size
+            items = [request(next(source)) for _ in range(size)]
+            queue.put_nowait(pb.ValidateLeaseStreamRequest(correlation_id=f"m{next(counter)}", items=items))
 
     async def read() -> None:
-        async for response in call:
-            expect, started = sent.pop(response.correlation_id)
-            if response.HasField("error"):
-                tally.errors += 1
-            else:
-                tally.answer(response.response, expect, time.perf_counter() - started)
+        async for message in call:
+            for response in message.answers or [message]:
+                expect, started = sent.pop(response.correlation_id)
+                if response.HasField("error"):
+                    tally.errors += 1
+                else:
+                    tally.answer(response.response, expect, time.perf_counter() - started)
 
     reader = asyncio.create_task(read())
     await ticks(duration, tick)
@@ -187,6 +202,7 @@ async def measure(port: int, pids: list[int], rows: list[dict[str, str]], args: 
         "unary": lambda t: unary(stub, rows, args.rate, args.duration, t),
         f"batch({args.batch})": lambda t: batch(stub, rows, args.rate, args.duration, t, args.batch),
         "stream": lambda t: stream(stub, rows, args.rate, args.duration, t),
+        f"stream-items({args.batch})": lambda t: stream(stub, rows, args.rate, args.duration, t, args.batch),
     }
     # Warm the caches first, so each mode meets the same warm worker.
     await unary(stub, rows, min(args.rate, 2000), 2.0, Tally())
@@ -244,7 +260,7 @@ def report(args: argparse.Namespace, results: list[Any], load: tuple[float, floa
     idle_cpu_per_s = results[0][2] / results[0][3]
     lines = [
         "",
-        f"## ValidateLease unary vs batch vs stream (issue 11 item 4, ADR 1110) — "
+        f"## ValidateLease unary vs batch vs stream (issue 11 item 4, ADR 1110, 1112) — "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
         f"`python bench/validate_stream/run.py --rate {args.rate} --duration {args.duration:g} --batch {args.batch} "

@@ -71,15 +71,20 @@ def _stream(stub: Any, items: list[tuple[str, str]], timeout: float = 10) -> dic
     return {r.correlation_id: r for r in stub.ValidateLeaseStream(requests, timeout=timeout)}
 
 
-def test_batch_and_stream_answer_exactly_as_the_unary_call(grpc_server: Any, connect: Any, dataset: Any) -> None:
-    stub = connect(grpc_server, "sms-orchestrator")
-    # Until the cache-sync has seen the expired lease, an older cached entry may still answer.
+def _settled_unary(stub: Any, dataset: list[tuple[str, str]]) -> list[tuple[Any, ...]]:
+    """The unary answers to the dataset, once the cache-sync has seen the expired lease (an
+    older cached entry may answer until then)."""
     expired = pb.ValidateLeaseRequest(number=dataset[2][0], tenant_id=dataset[2][1])
     deadline = time.monotonic() + 5
     while stub.ValidateLease(expired, timeout=10).reason != Reason.Value("LEASE_EXPIRED"):
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    unary = [_unary(stub, n, t) for n, t in dataset]
+    return [_unary(stub, n, t) for n, t in dataset]
+
+
+def test_batch_and_stream_answer_exactly_as_the_unary_call(grpc_server: Any, connect: Any, dataset: Any) -> None:
+    stub = connect(grpc_server, "sms-orchestrator")
+    unary = _settled_unary(stub, dataset)
     kinds = [u[0] if u[0] == "error" else Reason.Name(pb.ValidateLeaseResponse.FromString(u[1]).reason) for u in unary]
     assert kinds == ["OK", "WRONG_TENANT", "LEASE_EXPIRED", "NOT_ASSIGNED", "UNKNOWN_NUMBER", "error", "error", "error"]
     assert [u[3] for u in unary[5:]] == ["number", "tenant_id", "tenant_id"]
@@ -220,3 +225,113 @@ def test_every_item_counts_as_a_validate_lease_answer_for_the_slis(
         added = {code: counts(rpc)[code] - before[rpc][code] for code in before[rpc]}
         assert added == {"OK": 5, "INVALID_ARGUMENT": 3}, rpc
     assert unary_calls() == calls, "an item is not a unary call"
+
+
+# --- messages that carry items (ADR 1112) -------------------------------------------------------
+def _items(dataset: list[tuple[str, str]], prefix: str = "i") -> list[pb.ValidateLeaseStreamRequest]:
+    return [
+        pb.ValidateLeaseStreamRequest(correlation_id=f"{prefix}{k}", number=n, tenant_id=t)
+        for k, (n, t) in enumerate(dataset)
+    ]
+
+
+def test_a_message_with_items_gets_one_answer_message_like_the_unary_calls(
+    grpc_server: Any, connect: Any, dataset: Any
+) -> None:
+    stub = connect(grpc_server, "sms-orchestrator")
+    unary = _settled_unary(stub, dataset)
+    number, tenant = dataset[0]
+    messages = [
+        pb.ValidateLeaseStreamRequest(correlation_id="m1", items=_items(dataset)),
+        pb.ValidateLeaseStreamRequest(correlation_id="single", number=number, tenant_id=tenant),
+        pb.ValidateLeaseStreamRequest(correlation_id="m2", items=_items(dataset[:3], "j")),
+    ]
+    got = {r.correlation_id: r for r in stub.ValidateLeaseStream(iter(messages), timeout=10)}
+    assert sorted(got) == ["m1", "m2", "single"]
+    m1, m2, single = got["m1"], got["m2"], got["single"]
+    assert [a.correlation_id for a in m1.answers] == [f"i{k}" for k in range(len(dataset))]
+    assert [_item(a.response, a.error, a.HasField("response")) for a in m1.answers] == unary
+    assert [_item(a.response, a.error, a.HasField("response")) for a in m2.answers] == unary[:3]
+    assert not (m1.HasField("response") or m1.HasField("error"))
+    assert _item(single.response, single.error, single.HasField("response")) == unary[0] and not single.answers
+
+
+def _item_request(alice: Any, **kw: Any) -> pb.ValidateLeaseStreamRequest:
+    return pb.ValidateLeaseStreamRequest(correlation_id="x", number="+93791234000", tenant_id=str(alice.id), **kw)
+
+
+@pytest.mark.parametrize(
+    ("build", "words"),
+    [
+        (lambda a: {"items": [_item_request(a)] * (BATCH_LIMIT + 1)}, "items: at most 100 per message, got 101"),
+        (lambda a: {"number": "+93791234000", "items": [_item_request(a)]}, "no number or tenant_id of its own"),
+        (lambda a: {"items": [_item_request(a, items=[_item_request(a)])]}, "an item carries no items of its own"),
+    ],
+)
+def test_a_message_with_bad_items_is_refused_alone_naming_the_rule(
+    grpc_server: Any, connect: Any, alice: Any, build: Any, words: str
+) -> None:
+    stub = connect(grpc_server, "routing-engine")
+    messages = [
+        pb.ValidateLeaseStreamRequest(correlation_id="bad", **build(alice)),
+        pb.ValidateLeaseStreamRequest(correlation_id="good", items=[_item_request(alice)] * BATCH_LIMIT),
+    ]
+    got = {r.correlation_id: r for r in stub.ValidateLeaseStream(iter(messages), timeout=10)}
+    bad = got["bad"]
+    assert (bad.error.code, bad.error.reason, bad.error.field) == ("INVALID_ARGUMENT", "VALIDATION_ERROR", "items")
+    assert words in bad.error.message and not bad.answers
+    assert [Reason.Name(a.response.reason) for a in got["good"].answers] == ["UNKNOWN_NUMBER"] * BATCH_LIMIT
+
+
+class _SomeHeld:
+    """Answers numbers ending in 1 only once released; the others at once (a local hit)."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def validate(self, number: str, tenant_id: str) -> LeaseAnswer:
+        if number.endswith("1"):
+            await self.release.wait()
+            return LeaseAnswer(False, "NOT_ASSIGNED", "db")
+        return LeaseAnswer(False, "UNKNOWN_NUMBER", "local")
+
+
+def test_items_that_wait_and_items_that_do_not_are_answered_in_item_order() -> None:
+    """The no-task fast path of `_items` (ADR 1112) keeps the order of a batch and of a
+    message's items when only some items wait."""
+
+    async def scenario() -> None:
+        lookup = _SomeHeld()
+        servicer = NumberingServicer(lookup=lookup, threads=None)  # type: ignore[arg-type]
+        numbers = [f"+9379123400{d}" for d in (0, 1, 2, 1, 0)]
+        batch = asyncio.ensure_future(
+            servicer.ValidateLeases(
+                pb.ValidateLeasesRequest(items=[pb.ValidateLeaseRequest(number=n, tenant_id="t") for n in numbers]),
+                None,
+            )
+        )
+        await asyncio.sleep(0.05)
+        assert not batch.done()  # two items still wait
+        lookup.release.set()
+        reasons = [Reason.Name(r.response.reason) for r in (await batch).results]
+        assert reasons == ["UNKNOWN_NUMBER", "NOT_ASSIGNED", "UNKNOWN_NUMBER", "NOT_ASSIGNED", "UNKNOWN_NUMBER"]
+
+        lookup.release.clear()
+
+        async def requests() -> AsyncIterator[pb.ValidateLeaseStreamRequest]:
+            items = [
+                pb.ValidateLeaseStreamRequest(correlation_id=str(i), number=n, tenant_id="t")
+                for i, n in enumerate(numbers)
+            ]
+            yield pb.ValidateLeaseStreamRequest(correlation_id="m", items=items)
+
+        responses = servicer.ValidateLeaseStream(requests(), None)
+        first = asyncio.ensure_future(responses.__anext__())
+        await asyncio.sleep(0.05)
+        assert not first.done()
+        lookup.release.set()
+        message = await first
+        assert [a.correlation_id for a in message.answers] == ["0", "1", "2", "3", "4"]
+        assert [Reason.Name(a.response.reason) for a in message.answers] == reasons
+
+    asyncio.run(scenario())

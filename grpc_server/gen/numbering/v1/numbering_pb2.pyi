@@ -271,21 +271,25 @@ class ValidateLeasesResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[ValidateLeaseResult, _Mapping]]] = ...) -> None: ...
 
 class ValidateLeaseStreamRequest(_message.Message):
-    __slots__ = ("correlation_id", "number", "tenant_id")
+    __slots__ = ("correlation_id", "number", "tenant_id", "items")
     CORRELATION_ID_FIELD_NUMBER: _ClassVar[int]
     NUMBER_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
     correlation_id: str
     number: str
     tenant_id: str
-    def __init__(self, correlation_id: _Optional[str] = ..., number: _Optional[str] = ..., tenant_id: _Optional[str] = ...) -> None: ...
+    items: _containers.RepeatedCompositeFieldContainer[ValidateLeaseStreamRequest]
+    def __init__(self, correlation_id: _Optional[str] = ..., number: _Optional[str] = ..., tenant_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[ValidateLeaseStreamRequest, _Mapping]]] = ...) -> None: ...
 
 class ValidateLeaseStreamResponse(_message.Message):
-    __slots__ = ("correlation_id", "response", "error")
+    __slots__ = ("correlation_id", "response", "error", "answers")
     CORRELATION_ID_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
     correlation_id: str
     response: ValidateLeaseResponse
     error: ValidateLeaseItemError
-    def __init__(self, correlation_id: _Optional[str] = ..., response: _Optional[_Union[ValidateLeaseResponse, _Mapping]] = ..., error: _Optional[_Union[ValidateLeaseItemError, _Mapping]] = ...) -> None: ...
+    answers: _containers.RepeatedCompositeFieldContainer[ValidateLeaseStreamResponse]
+    def __init__(self, correlation_id: _Optional[str] = ..., response: _Optional[_Union[ValidateLeaseResponse, _Mapping]] = ..., error: _Optional[_Union[ValidateLeaseItemError, _Mapping]] = ..., answers: _Optional[_Iterable[_Union[ValidateLeaseStreamResponse, _Mapping]]] = ...) -> None: ...
