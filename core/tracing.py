@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -198,35 +198,72 @@ def grpc_server_span(
     """Wrap a gRPC aio handler in one SERVER span continuing the caller's traceparent."""
     import grpc
 
-    tracer = trace.get_tracer("numbering.grpc")
-    span_name = f"{service}/{method}"
-    base_attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method}
+    start = _server_span_starter(service, method)
 
     async def traced(request: Any, context: Any) -> Any:
-        carrier = {key: value for key, value in (context.invocation_metadata() or ()) if isinstance(value, str)}
-        parent = propagate.extract(carrier)
-        with tracer.start_as_current_span(
-            span_name,
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes=base_attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
+        with start(context) as span:
             try:
                 response = await behaviour(request, context)
             except grpc.aio.AbortError:
-                code = context.code()
-                if code is not None:
-                    name = code.name if isinstance(code, grpc.StatusCode) else str(code)
-                    span.set_attribute("rpc.grpc.status_code", code.value[0] if hasattr(code, "value") else code)
-                    if name in _GRPC_SERVER_ERRORS:
-                        span.set_status(Status(StatusCode.ERROR, name))
+                _aborted(span, context)
                 raise
             span.set_attribute("rpc.grpc.status_code", 0)
             return response
 
     return traced
+
+
+def grpc_server_stream_span(
+    service: str, method: str, behaviour: Callable[[Any, Any], AsyncIterator[Any]]
+) -> Callable[[Any, Any], AsyncIterator[Any]]:
+    """The same for a streaming handler: one SERVER span for the stream's whole life, the
+    parent of whatever its items do (Redis, PostgreSQL)."""
+    import grpc
+
+    start = _server_span_starter(service, method)
+
+    async def traced(requests: Any, context: Any) -> AsyncIterator[Any]:
+        with start(context) as span:
+            try:
+                async for response in behaviour(requests, context):
+                    yield response
+            except grpc.aio.AbortError:
+                _aborted(span, context)
+                raise
+            span.set_attribute("rpc.grpc.status_code", 0)
+
+    return traced
+
+
+def _server_span_starter(service: str, method: str) -> Callable[[Any], Any]:
+    tracer = trace.get_tracer("numbering.grpc")
+    span_name = f"{service}/{method}"
+    base_attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method}
+
+    def start(context: Any) -> Any:
+        carrier = {key: value for key, value in (context.invocation_metadata() or ()) if isinstance(value, str)}
+        return tracer.start_as_current_span(
+            span_name,
+            context=propagate.extract(carrier),
+            kind=SpanKind.SERVER,
+            attributes=base_attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+
+    return start
+
+
+def _aborted(span: Any, context: Any) -> None:
+    """The status the guard aborted with, on the span; an error status for server-side codes."""
+    import grpc
+
+    code = context.code()
+    if code is not None:
+        name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+        span.set_attribute("rpc.grpc.status_code", code.value[0] if hasattr(code, "value") else code)
+        if name in _GRPC_SERVER_ERRORS:
+            span.set_status(Status(StatusCode.ERROR, name))
 
 
 def current_ids() -> tuple[str, str] | None:

@@ -112,11 +112,7 @@ class CallGuard:
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
-            request_id = None
-            for key, value in context.invocation_metadata() or ():
-                if key == "x-request-id" and isinstance(value, str):
-                    request_id = value
-            rid_scope = request_id_scope(request_id)
+            rid_scope = request_id_scope(_request_id(context))
             rid_scope.__enter__()
             bind_deadline(context.time_remaining)
             code = grpc.StatusCode.OK
@@ -185,6 +181,8 @@ class CallGuard:
 
         async def guarded(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             started = time.perf_counter()
+            rid_scope = request_id_scope(_request_id(context))
+            rid_scope.__enter__()
             code = grpc.StatusCode.OK
             try:
                 if tls:
@@ -218,8 +216,19 @@ class CallGuard:
                 await _abort(context, status_for("INTERNAL", "internal error", code))
             finally:
                 latency[code].observe(time.perf_counter() - started)
+                rid_scope.__exit__(None, None, None)
 
+        if tracing.enabled():
+            return tracing.grpc_server_stream_span(SERVICE, name, guarded)
         return guarded
+
+
+def _request_id(context: grpc.aio.ServicerContext) -> str | None:
+    """The caller's x-request-id, if it sent one (request_id_scope makes one up otherwise)."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id" and isinstance(value, str):
+            return value
+    return None
 
 
 def item_error(exc: Exception, method: str) -> pb.ValidateLeaseItemError:

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-import types
-from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -250,17 +249,22 @@ class NumberingServicer(pb_grpc.NumberingServiceServicer):
                             )
                         )
                         continue
-                    # Run the item now: a local-cache hit completes without suspending, so it
-                    # costs no task. Only an item that waits (Redis, PostgreSQL) becomes a task.
                     if request.items:
-                        coro = answer_items(request)
+                        task = asyncio.ensure_future(answer_items(request))
                     else:
-                        coro = answer(request.correlation_id, request.number, request.tenant_id)
-                    try:
-                        waiting_on = coro.send(None)
-                    except StopIteration:
-                        continue
-                    task = asyncio.ensure_future(_continued(coro, waiting_on))
+                        # A local-cache hit is answered here and costs no task. Only an item
+                        # that waits (Redis, PostgreSQL) becomes one, and it waits in a task
+                        # of its own: asyncio.timeout and friends cancel the current task.
+                        now = self._now(request.number, request.tenant_id, "ValidateLeaseStream")
+                        if now is not None:
+                            window.release()
+                            answers.put_nowait(
+                                pb.ValidateLeaseStreamResponse(
+                                    correlation_id=request.correlation_id, response=now[0], error=now[1]
+                                )
+                            )
+                            continue
+                        task = asyncio.ensure_future(answer(request.correlation_id, request.number, request.tenant_id))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
                 for _ in range(self._stream_window):  # the client half-closed: drain what is in flight
@@ -279,24 +283,37 @@ class NumberingServicer(pb_grpc.NumberingServiceServicer):
                 task.cancel()
 
     async def _items(self, items: Sequence[Any], method: str) -> list[ItemResult]:
-        """Items concurrently, answered in their order. An item answered without waiting (a
-        local-cache hit) costs no task; only an item that waits for Redis or PostgreSQL
-        becomes one (the stream's way, ADR 1110)."""
+        """Items concurrently, answered in their order. A local-cache hit is answered at once
+        and costs no task; only an item that waits for Redis or PostgreSQL becomes one."""
         results: list[ItemResult | None] = [None] * len(items)
         waiting: list[tuple[int, asyncio.Future[Any]]] = []
         for i, item in enumerate(items):
-            coro = self._item(item.number, item.tenant_id, method)
-            try:
-                waiting_on = coro.send(None)
-            except StopIteration as done:
-                results[i] = done.value
+            now = self._now(item.number, item.tenant_id, method)
+            if now is not None:
+                results[i] = now
                 continue
-            waiting.append((i, asyncio.ensure_future(_continued(coro, waiting_on))))
+            waiting.append((i, asyncio.ensure_future(self._item(item.number, item.tenant_id, method))))
         if waiting:
             values = await asyncio.gather(*(future for _, future in waiting))
             for (i, _), value in zip(waiting, values, strict=True):
                 results[i] = value
         return cast("list[ItemResult]", results)  # every slot is filled by now
+
+    def _now(self, number: str, tenant_id: str, method: str) -> ItemResult | None:
+        """One item answered without waiting: from the local cache, or refused as malformed;
+        None when it needs Redis or PostgreSQL (then `_item`, in a task of its own)."""
+        started = time.perf_counter()
+        try:
+            answer = self._lookup.answer_now(number, tenant_id)
+        except Exception as exc:  # noqa: BLE001 - answered as that item's error, as the unary guard would
+            error = item_error(exc, method)
+            _observe_item(method, error.code, started)
+            return None, error
+        if answer is None:
+            return None
+        response = self._respond(answer, started)
+        _observe_item(method, "OK", started)
+        return response, None
 
     async def _item(self, number: str, tenant_id: str, method: str) -> ItemResult:
         started = time.perf_counter()
@@ -305,17 +322,15 @@ class NumberingServicer(pb_grpc.NumberingServiceServicer):
         except Exception as exc:  # noqa: BLE001 - answered as that item's error, as the unary guard would
             response, error = None, item_error(exc, method)
             code = error.code
-        key = (method, code)
-        histogram = _item_latency.get(key)
-        if histogram is None:
-            histogram = _item_latency[key] = ITEM_LATENCY.labels("ValidateLease", method, code)
-        histogram.observe(time.perf_counter() - started)
+        _observe_item(method, code, started)
         return response, error
 
     async def _validate(self, number: str, tenant_id: str) -> pb.ValidateLeaseResponse:
         """The one validation of all three RPCs: LeaseLookup.validate, metrics, the response."""
         started = time.perf_counter()
-        answer = await self._lookup.validate(number, tenant_id)
+        return self._respond(await self._lookup.validate(number, tenant_id), started)
+
+    def _respond(self, answer: LeaseAnswer, started: float) -> pb.ValidateLeaseResponse:
         key = (answer.reason, answer.source)
         histogram = _validate_latency.get(key)
         if histogram is None:
@@ -416,6 +431,14 @@ class EmptyServicer(pb_grpc.NumberingServiceServicer):
         return self._ANSWER
 
 
+def _observe_item(method: str, code: str, started: float) -> None:
+    key = (method, code)
+    histogram = _item_latency.get(key)
+    if histogram is None:
+        histogram = _item_latency[key] = ITEM_LATENCY.labels("ValidateLease", method, code)
+    histogram.observe(time.perf_counter() - started)
+
+
 def _items_problem(request: pb.ValidateLeaseStreamRequest) -> pb.ValidateLeaseItemError | None:
     """Why a stream message with items is refused as a whole, or None (ADR 1112)."""
 
@@ -431,30 +454,6 @@ def _items_problem(request: pb.ValidateLeaseStreamRequest) -> pb.ValidateLeaseIt
     if any(item.items for item in request.items):
         return refuse("an item carries no items of its own")
     return None
-
-
-@types.coroutine
-def _resume(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Generator[Any, Any, Any]:
-    """Carry on a coroutine that already ran to its first suspension (what Python 3.12's eager
-    tasks do): hand the loop what it waits on, and pass results and exceptions back in."""
-    while True:
-        try:
-            sent = yield waiting_on
-        except BaseException as exc:  # noqa: BLE001 - cancellation included, delivered to the coroutine
-            try:
-                waiting_on = coro.throw(exc)
-            except StopIteration as done:
-                return done.value
-            continue
-        try:
-            waiting_on = coro.send(sent)
-        except StopIteration as done:
-            return done.value
-
-
-async def _continued(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Any:
-    """The coroutine's own result, as if it had been awaited from the start."""
-    return await _resume(coro, waiting_on)
 
 
 def _unit_of_work(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:

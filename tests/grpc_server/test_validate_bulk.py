@@ -165,6 +165,9 @@ class _HeldLookup:
         self.release = asyncio.Event()
         self.started = 0
 
+    def answer_now(self, number: str, tenant_id: str) -> None:
+        return None  # nothing is cached: every item waits
+
     async def validate(self, number: str, tenant_id: str) -> LeaseAnswer:
         self.started += 1
         await self.release.wait()
@@ -289,11 +292,12 @@ class _SomeHeld:
     def __init__(self) -> None:
         self.release = asyncio.Event()
 
+    def answer_now(self, number: str, tenant_id: str) -> LeaseAnswer | None:
+        return None if number.endswith("1") else LeaseAnswer(False, "UNKNOWN_NUMBER", "local")
+
     async def validate(self, number: str, tenant_id: str) -> LeaseAnswer:
-        if number.endswith("1"):
-            await self.release.wait()
-            return LeaseAnswer(False, "NOT_ASSIGNED", "db")
-        return LeaseAnswer(False, "UNKNOWN_NUMBER", "local")
+        await self.release.wait()
+        return LeaseAnswer(False, "NOT_ASSIGNED", "db")
 
 
 def test_items_that_wait_and_items_that_do_not_are_answered_in_item_order() -> None:
@@ -333,5 +337,45 @@ def test_items_that_wait_and_items_that_do_not_are_answered_in_item_order() -> N
         message = await first
         assert [a.correlation_id for a in message.answers] == ["0", "1", "2", "3", "4"]
         assert [Reason.Name(a.response.reason) for a in message.answers] == reasons
+
+    asyncio.run(scenario())
+
+
+class _TimingOut:
+    """Nothing cached, and the wait for Redis/PostgreSQL ends in asyncio.timeout, which
+    cancels the task it runs in (as redis-py's connect and read timeouts do)."""
+
+    def answer_now(self, number: str, tenant_id: str) -> None:
+        return None
+
+    async def validate(self, number: str, tenant_id: str) -> LeaseAnswer:
+        async with asyncio.timeout(0.05):
+            await asyncio.sleep(5)
+        raise AssertionError("unreachable")
+
+
+def test_an_item_whose_wait_times_out_fails_alone_and_ends_nothing() -> None:
+    """The 2026-12-02 CI failure: items that waited were started outside a task of their own,
+    so a Redis connect timeout cancelled the batch or the stream instead of the item, and the
+    call hung to its deadline. Each waiting item now runs in its own task."""
+
+    async def scenario() -> None:
+        servicer = NumberingServicer(lookup=_TimingOut(), threads=None)  # type: ignore[arg-type]
+        items = [pb.ValidateLeaseRequest(number=f"+9379123400{d}", tenant_id="t") for d in range(5)]
+        batch = await asyncio.wait_for(servicer.ValidateLeases(pb.ValidateLeasesRequest(items=items), None), 2)
+        assert [r.error.code for r in batch.results] == ["INTERNAL"] * 5
+
+        async def requests() -> AsyncIterator[pb.ValidateLeaseStreamRequest]:
+            yield pb.ValidateLeaseStreamRequest(correlation_id="one", number="+93791234000", tenant_id="t")
+            stream_items = [pb.ValidateLeaseStreamRequest(correlation_id=str(i), number="+93791234001", tenant_id="t")
+                            for i in range(3)]  # fmt: skip
+            yield pb.ValidateLeaseStreamRequest(correlation_id="many", items=stream_items)
+
+        async def collect() -> dict[str, Any]:
+            return {r.correlation_id: r async for r in servicer.ValidateLeaseStream(requests(), None)}
+
+        got = await asyncio.wait_for(collect(), 2)
+        assert got["one"].error.code == "INTERNAL"
+        assert [a.error.code for a in got["many"].answers] == ["INTERNAL"] * 3
 
     asyncio.run(scenario())

@@ -71,3 +71,41 @@ def test_without_tracing_the_handlers_are_not_wrapped() -> None:
 
     guarded = CallGuard(permissions={}, tls=False)._guard("ValidateLease", behaviour)
     assert guarded.__name__ == "guarded"  # the plain guard: no span code on the hot path
+
+
+def test_a_stream_is_one_server_span_continuing_the_trace(
+    spans: InMemorySpanExporter, start_server: Callable[..., ThreadServer], connect: Any
+) -> None:
+    """ValidateLeaseStream is traced like a unary call: one SERVER span for the stream's life,
+    the caller's trace, the status at the end, and the items' database reads beneath it."""
+    import uuid
+
+    server = start_server()
+    stub = connect(server, "sms-orchestrator")
+    unknown = [
+        pb.ValidateLeaseStreamRequest(correlation_id=str(i), number=f"+9379123400{i}", tenant_id=str(uuid.uuid4()))
+        for i in range(3)
+    ]
+    answers = list(stub.ValidateLeaseStream(iter(unknown), metadata=(("traceparent", TRACEPARENT),), timeout=10))
+    assert sorted(a.correlation_id for a in answers) == ["0", "1", "2"]
+    (span,) = _wait_for(spans, lambda s: s.kind == SpanKind.SERVER)
+    assert span.name == "numbering.v1.NumberingService/ValidateLeaseStream"
+    assert format(span.context.trace_id, "032x") == TRACE_ID
+    assert span.parent is not None and format(span.parent.span_id, "016x") == PARENT_SPAN_ID
+    assert span.attributes["rpc.grpc.status_code"] == 0
+    sql = [s for s in spans.get_finished_spans() if s.instrumentation_scope.name == "numbering.db"]
+    assert sql and all(format(s.context.trace_id, "032x") == TRACE_ID for s in sql)
+
+
+def test_a_refused_stream_is_traced_with_its_status(
+    spans: InMemorySpanExporter, start_server: Callable[..., ThreadServer], connect: Any
+) -> None:
+    server = start_server()
+    stub = connect(server, "billing-service")  # no ValidateLease
+    request = pb.ValidateLeaseStreamRequest(correlation_id="1", number="+93791234000", tenant_id="t")
+    with pytest.raises(grpc.RpcError) as raised:
+        list(stub.ValidateLeaseStream(iter([request]), timeout=10))
+    assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    (span,) = _wait_for(spans, lambda s: s.kind == SpanKind.SERVER)
+    assert span.attributes["rpc.grpc.status_code"] == grpc.StatusCode.PERMISSION_DENIED.value[0]
+    assert span.status.status_code != StatusCode.ERROR
