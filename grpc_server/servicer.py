@@ -217,8 +217,8 @@ class NumberingServicer(pb_grpc.NumberingServiceServicer):
             try:
                 problem = _items_problem(request)
                 if problem is not None:
-                    refused = pb.ValidateLeaseStreamResponse(correlation_id=request.correlation_id, error=problem)
-                    answers.put_nowait(refused)
+                    cid, refused = request.correlation_id, item_error(problem, "ValidateLeaseStream")
+                    answers.put_nowait(pb.ValidateLeaseStreamResponse(correlation_id=cid, error=refused))
                     return
                 results = await self._items(request.items, "ValidateLeaseStream")
                 answers.put_nowait(
@@ -439,21 +439,17 @@ def _observe_item(method: str, code: str, started: float) -> None:
     histogram.observe(time.perf_counter() - started)
 
 
-def _items_problem(request: pb.ValidateLeaseStreamRequest) -> pb.ValidateLeaseItemError | None:
+def _items_problem(request: pb.ValidateLeaseStreamRequest) -> errors.ValidationError | None:
     """Why a stream message with items is refused as a whole, or None (ADR 1112)."""
-
-    def refuse(message: str) -> pb.ValidateLeaseItemError:
-        return pb.ValidateLeaseItemError(
-            code="INVALID_ARGUMENT", reason="VALIDATION_ERROR", message=f"items: {message}", field="items"
-        )
-
     if len(request.items) > BATCH_LIMIT:
-        return refuse(f"at most {BATCH_LIMIT} per message, got {len(request.items)}")
-    if request.number or request.tenant_id:
-        return refuse("a message with items carries no number or tenant_id of its own")
-    if any(item.items for item in request.items):
-        return refuse("an item carries no items of its own")
-    return None
+        rule = f"at most {BATCH_LIMIT} per message, got {len(request.items)}"
+    elif request.number or request.tenant_id:
+        rule = "a message with items carries no number or tenant_id of its own"
+    elif any(item.items for item in request.items):
+        rule = "an item carries no items of its own"
+    else:
+        return None
+    return errors.ValidationError(f"items: {rule}", field="items")
 
 
 def _unit_of_work(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:

@@ -345,8 +345,7 @@ class LeaseLookup:
     # --- the hot path ------------------------------------------------------------------
     async def validate(self, number: str, tenant_id: str) -> LeaseAnswer:
         canonical, tenant = self._parse(number, tenant_id)
-        trusted = self._subscribed and time.monotonic() < self._trusted_until
-        answer = self._local_answer(canonical, tenant, trusted)
+        answer, trusted = self._local_answer(canonical, tenant)
         if answer is not None:
             return answer
         entry, source = await self._fetch(canonical, trusted)
@@ -356,8 +355,7 @@ class LeaseLookup:
         """The answer of the trusted local cache, or None when it takes Redis or PostgreSQL.
         Synchronous, so a caller answering many items can skip a task for each hit (ADR
         1112); raises as `validate` does for a malformed number or tenant."""
-        canonical, tenant = self._parse(number, tenant_id)
-        return self._local_answer(canonical, tenant, self._subscribed and time.monotonic() < self._trusted_until)
+        return self._local_answer(*self._parse(number, tenant_id))[0]
 
     def _parse(self, number: str, tenant_id: str) -> tuple[str, str]:
         # Callers send the same few forms of the same numbers and tenants over and over:
@@ -370,14 +368,17 @@ class LeaseLookup:
             tenant = _memo(self._tenants, tenant_id, parse_tenant_id(tenant_id))
         return canonical, tenant
 
-    def _local_answer(self, canonical: str, tenant: str, trusted: bool) -> LeaseAnswer | None:
+    def _local_answer(self, canonical: str, tenant: str) -> tuple[LeaseAnswer | None, bool]:
+        """The local cache's answer (None on a miss), and whether the caches are trusted now."""
+        now = time.monotonic()
+        trusted = self._subscribed and now < self._trusted_until
         entry = self._local.get(canonical) if trusted else None
         if entry is not None:
             ttl = self._local_ttl if entry.state is not None else self._negative_ttl
-            if time.monotonic() - entry.stored_at < ttl:
+            if now - entry.stored_at < ttl:
                 _LOCAL_HITS.inc()
-                return self._answer(entry, tenant, "local")
-        return None
+                return self._answer(entry, tenant, "local"), trusted
+        return None, trusted
 
     def _answer(self, entry: Entry | None, tenant: str, source: str) -> LeaseAnswer:
         now = clock.timestamp()  # the expiry check follows the one clock (tests step it)

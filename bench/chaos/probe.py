@@ -140,9 +140,10 @@ def plant(count: str = "20", ttl: str = "5") -> list[str]:
 
 def planted_ttl_keys() -> int:
     """How many planted reservations still have their TTL key in Redis."""
-    client = redis_client.new_client()
-    prefix = settings.RESERVATION_TTL_PREFIX
-    return sum(1 for n in _state["planted"] for _ in client.scan_iter(match=f"{prefix}{n}|*", count=1000))
+    planted_numbers = set(_state["planted"])
+    keys = redis_client.new_client().scan_iter(match=settings.RESERVATION_TTL_PREFIX + "*", count=1000)
+    parsed = (redis_client.parse_reservation_ttl_key(key) for key in keys)
+    return sum(1 for found in parsed if found and found[0] in planted_numbers)
 
 
 def planted() -> dict[str, Any]:
