@@ -86,6 +86,9 @@ class Stack:
             DJANGO_SETTINGS_MODULE="config.settings.base",
             NUMBERING_ENV="dev",
             LOG_LEVEL="WARNING",
+            # As in production (deploy/k8s/configmap.yaml): with DEBUG on, Django wraps every
+            # cursor to record its statements, a cost no pod pays (BENCH_DJANGO_DEBUG=1 to see it).
+            DJANGO_DEBUG=os.environ.get("BENCH_DJANGO_DEBUG", "0"),
             GRPC_TLS_CERT_FILE=str(self.certs / "server.pem"),
             GRPC_TLS_KEY_FILE=str(self.certs / "server.key"),
             GRPC_TLS_CLIENT_CA_FILE=str(self.certs / "ca.pem"),
