@@ -23,7 +23,7 @@ without a TTL belongs in that list and in the ADR, or it fills the server for go
 Connections: `client()` is the process's shared synchronous client (short timeouts: a
 cache must never hold up a request); `new_client()` gives a dedicated connection for a
 long-lived reader (pub/sub, keyspace events) or a thread of its own; `async_client()`
-serves the gRPC event loop.
+serves the gRPC event loop from a bounded pool (LEASE_REDIS_MAX_CONNECTIONS, ADR 1508).
 """
 
 from __future__ import annotations
@@ -127,8 +127,21 @@ def new_client(url: str | None = None, **options: Any) -> redis.Redis:
     return redis.Redis.from_url(url or settings.REDIS_URL, **options)
 
 
-def async_client(url: str | None = None, *, timeout: float) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url or settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout)
+def async_client(url: str | None = None, *, timeout: float, max_connections: int, name: str) -> aioredis.Redis:
+    """An event loop's client with at most `max_connections` connections (ADR 1508): a
+    burst of cache misses queues for a connection instead of opening one per waiting
+    call, so a cold start or a trust lapse at thousands of calls per second cannot turn
+    into a connect storm that starves the loop and fills the server's maxclients. A call
+    that waits longer than `timeout` for a connection fails as a Redis error would."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url or settings.REDIS_URL,
+        max_connections=max_connections,
+        timeout=timeout,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        client_name=name,
+    )
+    return aioredis.Redis.from_pool(pool)
 
 
 def reset() -> None:

@@ -59,6 +59,8 @@ WRONG_TENANT = "WRONG_TENANT"
 LEASE_EXPIRED = "LEASE_EXPIRED"
 
 _PENDING_MAX = 100_000
+# CLIENT LIST shows whose connections these are (and the pool bound's test counts them).
+REDIS_CLIENT_NAME = "numbering-lease-lookup"
 
 CACHE_LOOKUPS = Counter(
     "numbering_lease_cache_lookups_total", "ValidateLease cache lookups by layer and outcome", ["layer", "outcome"]
@@ -284,7 +286,12 @@ class LeaseLookup:
         self._max_entries = settings.LEASE_LOCAL_CACHE_MAX_ENTRIES
         self._breaker_seconds = float(settings.LEASE_REDIS_BREAKER_SECONDS)
         timeout = settings.LEASE_REDIS_TIMEOUT_MS / 1000
-        self._aredis = redis_client.async_client(self._redis_url, timeout=timeout)
+        self._aredis = redis_client.async_client(
+            self._redis_url,
+            timeout=timeout,
+            max_connections=settings.LEASE_REDIS_MAX_CONNECTIONS,
+            name=REDIS_CLIENT_NAME,
+        )
         self._redis_open_until = 0.0
         # Invalidation bookkeeping: a fetch that started before an invalidation of its
         # number must not store what it read (it may predate the commit).

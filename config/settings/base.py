@@ -601,7 +601,8 @@ ANOMALY_CHURN_PER_WINDOW = env_int("ANOMALY_CHURN_PER_WINDOW", 200, minimum=1)
 #   without hearing from Redis; invalidations normally arrive by pub/sub within milliseconds
 #   (ADR 0300). LEASE_LOCAL_CACHE_MAX_ENTRIES (200000), LEASE_NEGATIVE_CACHE_SECONDS (5) for
 #   numbers we do not know. LEASE_REDIS_TIMEOUT_MS (100), LEASE_REDIS_BREAKER_SECONDS (5),
-#   LEASE_DB_STATEMENT_TIMEOUT_MS (250) bound the hot path's waits.
+#   LEASE_DB_STATEMENT_TIMEOUT_MS (250) bound the hot path's waits. LEASE_REDIS_MAX_CONNECTIONS
+#   (16) bounds each worker's Redis connections; misses beyond it queue (ADR 1508).
 GRPC_PORT = env_int("GRPC_PORT", 50051, minimum=0, maximum=65535)
 GRPC_TLS_CERT_FILE = env_str("GRPC_TLS_CERT_FILE", "")
 GRPC_TLS_KEY_FILE = env_str("GRPC_TLS_KEY_FILE", "")
@@ -630,6 +631,7 @@ LEASE_LOCAL_CACHE_SECONDS = env_int("LEASE_LOCAL_CACHE_SECONDS", 30, minimum=0, 
 LEASE_LOCAL_CACHE_MAX_ENTRIES = env_int("LEASE_LOCAL_CACHE_MAX_ENTRIES", 200000, minimum=0)
 LEASE_NEGATIVE_CACHE_SECONDS = env_int("LEASE_NEGATIVE_CACHE_SECONDS", 5, minimum=0, maximum=300)
 LEASE_REDIS_TIMEOUT_MS = env_int("LEASE_REDIS_TIMEOUT_MS", 100, minimum=1, maximum=10000)
+LEASE_REDIS_MAX_CONNECTIONS = env_int("LEASE_REDIS_MAX_CONNECTIONS", 16, minimum=1, maximum=10000)
 LEASE_REDIS_BREAKER_SECONDS = env_int("LEASE_REDIS_BREAKER_SECONDS", 5, minimum=1, maximum=300)
 LEASE_DB_STATEMENT_TIMEOUT_MS = env_int("LEASE_DB_STATEMENT_TIMEOUT_MS", 250, minimum=1, maximum=60000)
 # How long a gRPC call waits for PostgreSQL before it answers UNAVAILABLE (never past the
