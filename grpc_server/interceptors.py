@@ -19,6 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import grpc
@@ -53,6 +54,7 @@ RPC_LATENCY = Histogram(
 AUTH_REJECTIONS = Counter("numbering_grpc_auth_rejections_total", "Calls refused by the CN allowlist", ["code"])
 
 Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+Refusal = tuple[grpc.StatusCode, grpc.Status]
 
 
 def status_for(
@@ -62,11 +64,6 @@ def status_for(
     detail = any_pb2.Any()
     detail.Pack(error_details_pb2.ErrorInfo(reason=code, domain=ERROR_DOMAIN, metadata=dict(metadata or {})))
     return rpc_status.to_status(status_pb2.Status(code=grpc_code.value[0], message=message, details=[detail]))
-
-
-def status_for_error(exc: errors.DomainError) -> grpc.Status:
-    grpc_code = grpc.StatusCode[errors.ERROR_STATUS[exc.code][1]]
-    return status_for(exc.code, exc.message, grpc_code, {"field": exc.field} if exc.field else None)
 
 
 def _caller_cn(context: grpc.aio.ServicerContext) -> str | None:
@@ -106,8 +103,19 @@ class CallGuard:
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
         server.add_registered_method_handlers(SERVICE, handlers)
 
+    def _identify(self, name: str, context: grpc.aio.ServicerContext) -> tuple[str, bool, Refusal | None]:
+        """(CN, whether it acts for a tenant, the refusal if it may not call `name`): the one
+        identity check of every guarded RPC, unary or streaming."""
+        if not self._tls:
+            return INSECURE_CALLER, False, None
+        cn = _caller_cn(context)
+        allowed = self._permissions.get(cn) if cn else None
+        refusal = _refusal(name, cn, allowed)
+        if refusal is not None or allowed is None or cn is None:
+            return cn or "", False, refusal
+        return cn, allowed.acts_for_tenant, None
+
     def _guard(self, name: str, behaviour: Behaviour) -> Behaviour:
-        permissions, tls = self._permissions, self._tls
         latency = {code: RPC_LATENCY.labels(name, code.name) for code in grpc.StatusCode}
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -117,19 +125,12 @@ class CallGuard:
             bind_deadline(context.time_remaining)
             code = grpc.StatusCode.OK
             try:
-                if tls:
-                    cn = _caller_cn(context)
-                    allowed = permissions.get(cn) if cn else None
-                    refusal = _refusal(name, cn, allowed)
-                    if refusal is not None:
-                        code, status = refusal
-                        await _abort(context, status)
-                    assert allowed is not None and cn is not None
-                    bound_token = current_caller_acts_for_tenant.set(allowed.acts_for_tenant)
-                else:
-                    cn = INSECURE_CALLER
-                    bound_token = current_caller_acts_for_tenant.set(False)
+                cn, acts_for_tenant, refusal = self._identify(name, context)
+                if refusal is not None:
+                    code, status = refusal
+                    await _abort(context, status)
                 caller_token = current_caller.set(cn)
+                bound_token = current_caller_acts_for_tenant.set(acts_for_tenant)
                 try:
                     if request is MALFORMED:
                         code = grpc.StatusCode.INVALID_ARGUMENT
@@ -145,24 +146,10 @@ class CallGuard:
             except asyncio.CancelledError:
                 code = grpc.StatusCode.CANCELLED  # the client went away or its deadline passed
                 raise
-            except errors.DomainError as exc:
-                status = status_for_error(exc)
-                code = status.code
-                await _abort(context, status)
-            except DataError as exc:
-                # A value the database refuses (too long, out of range) is the caller's, not
-                # an outage: retrying it would only amplify it (issue 13 item 9).
-                code = grpc.StatusCode.INVALID_ARGUMENT
-                log.warning("gRPC %s: a value the database refused: %s", name, exc)
-                await _abort(context, status_for("VALIDATION_ERROR", "a request value does not fit its field", code))
-            except DatabaseError as exc:
-                code = grpc.StatusCode.UNAVAILABLE
-                log.warning("gRPC %s: database unavailable: %s", name, exc)
-                await _abort(context, status_for("DATABASE_UNAVAILABLE", "the database did not respond; retry", code))
-            except Exception:
-                code = grpc.StatusCode.INTERNAL
-                log.exception("gRPC %s failed", name)
-                await _abort(context, status_for("INTERNAL", "internal error", code))
+            except Exception as exc:  # noqa: BLE001 - every failure is answered by failure_of's mapping
+                failure = failure_of(exc, name)
+                code = failure.code
+                await _abort(context, failure.status())
             finally:
                 latency[code].observe(time.perf_counter() - started)
                 rid_scope.__exit__(None, None, None)
@@ -175,45 +162,38 @@ class CallGuard:
 
     def _guard_stream(self, name: str, behaviour: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
         """The stream's guard: identity and permission before the first read, then the
-        servicer's responses. A failure of the stream as a whole maps as in `_guard`."""
-        permissions, tls = self._permissions, self._tls
+        servicer's responses. A failure of the stream as a whole maps as in `_guard`; the
+        stream's deadline bounds every wait of its items, as a call's deadline does."""
         latency = {code: RPC_LATENCY.labels(name, code.name) for code in grpc.StatusCode}
 
         async def guarded(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             started = time.perf_counter()
             rid_scope = request_id_scope(_request_id(context))
             rid_scope.__enter__()
+            bind_deadline(context.time_remaining)
             code = grpc.StatusCode.OK
             try:
-                if tls:
-                    cn = _caller_cn(context)
-                    allowed = permissions.get(cn) if cn else None
-                    refusal = _refusal(name, cn, allowed)
-                    if refusal is not None:
-                        code, status = refusal
-                        await _abort(context, status)
-                    assert allowed is not None and cn is not None
-                else:
-                    cn = INSECURE_CALLER
+                cn, acts_for_tenant, refusal = self._identify(name, context)
+                if refusal is not None:
+                    code, status = refusal
+                    await _abort(context, status)
                 caller_token = current_caller.set(cn)
+                bound_token = current_caller_acts_for_tenant.set(acts_for_tenant)
                 try:
                     async for response in behaviour(requests, context):
                         yield response
                 finally:
                     current_caller.reset(caller_token)
+                    current_caller_acts_for_tenant.reset(bound_token)
             except grpc.aio.AbortError:
                 raise
             except asyncio.CancelledError:
                 code = grpc.StatusCode.CANCELLED  # the client went away or the deadline passed
                 raise
-            except errors.DomainError as exc:
-                status = status_for_error(exc)
-                code = status.code
-                await _abort(context, status)
-            except Exception:
-                code = grpc.StatusCode.INTERNAL
-                log.exception("gRPC %s failed", name)
-                await _abort(context, status_for("INTERNAL", "internal error", code))
+            except Exception as exc:  # noqa: BLE001 - every failure is answered by failure_of's mapping
+                failure = failure_of(exc, name)
+                code = failure.code
+                await _abort(context, failure.status())
             finally:
                 latency[code].observe(time.perf_counter() - started)
                 rid_scope.__exit__(None, None, None)
@@ -231,24 +211,45 @@ def _request_id(context: grpc.aio.ServicerContext) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Failure:
+    """How a failure is answered: the status code, the ErrorInfo reason, the message and the
+    field it names (if any)."""
+
+    code: grpc.StatusCode
+    reason: str
+    message: str
+    field: str = ""
+
+    def status(self) -> grpc.Status:
+        return status_for(self.reason, self.message, self.code, {"field": self.field} if self.field else None)
+
+
+def failure_of(exc: BaseException, where: str) -> Failure:
+    """The one mapping from an exception to its answer, for a whole call (the guards) and for
+    one item of a batch or stream (item_error), so nothing known ends as UNKNOWN and the two
+    can never disagree. Logs what an operator must see; a domain error is the caller's."""
+    if isinstance(exc, errors.DomainError):
+        return Failure(grpc.StatusCode[errors.ERROR_STATUS[exc.code][1]], exc.code, exc.message, exc.field or "")
+    if isinstance(exc, DataError):
+        # A value the database refuses (too long, out of range) is the caller's, not an
+        # outage: retrying it would only amplify it (issue 13 item 9).
+        log.warning("gRPC %s: a value the database refused: %s", where, exc)
+        return Failure(grpc.StatusCode.INVALID_ARGUMENT, "VALIDATION_ERROR", "a request value does not fit its field")
+    if isinstance(exc, DatabaseError):
+        log.warning("gRPC %s: database unavailable: %s", where, exc)
+        return Failure(grpc.StatusCode.UNAVAILABLE, "DATABASE_UNAVAILABLE", "the database did not respond; retry")
+    log.error("gRPC %s failed", where, exc_info=exc)
+    return Failure(grpc.StatusCode.INTERNAL, "INTERNAL", "internal error")
+
+
 def item_error(exc: Exception, method: str) -> pb.ValidateLeaseItemError:
     """One item of a batch or stream that failed: the status ValidateLease would have ended
-    with for the same request (the guard's mapping), as a field of that item's answer."""
-    if isinstance(exc, errors.DomainError):
-        return pb.ValidateLeaseItemError(
-            code=errors.ERROR_STATUS[exc.code][1], reason=exc.code, message=exc.message, field=exc.field or ""
-        )
-    if isinstance(exc, DataError):
-        return pb.ValidateLeaseItemError(
-            code="INVALID_ARGUMENT", reason="VALIDATION_ERROR", message="a request value does not fit its field"
-        )
-    if isinstance(exc, DatabaseError):
-        log.warning("gRPC %s item: database unavailable: %s", method, exc)
-        return pb.ValidateLeaseItemError(
-            code="UNAVAILABLE", reason="DATABASE_UNAVAILABLE", message="the database did not respond; retry"
-        )
-    log.error("gRPC %s item failed", method, exc_info=exc)
-    return pb.ValidateLeaseItemError(code="INTERNAL", reason="INTERNAL", message="internal error")
+    with for the same request, as a field of that item's answer."""
+    failure = failure_of(exc, f"{method} item")
+    return pb.ValidateLeaseItemError(
+        code=failure.code.name, reason=failure.reason, message=failure.message, field=failure.field
+    )
 
 
 MALFORMED = object()  # what _lenient hands the guard for bytes that are not the message
@@ -272,7 +273,7 @@ def _message_class(descriptor: Any) -> Any:
     return getattr(pb, descriptor.name)
 
 
-def _refusal(name: str, cn: str | None, allowed: Any) -> tuple[grpc.StatusCode, grpc.Status] | None:
+def _refusal(name: str, cn: str | None, allowed: Any) -> Refusal | None:
     """The one allowlist check of every guarded RPC, unary or streaming: the CN must be on the
     allowlist and be granted `name`. Counts and logs a refusal; None when the call may go on."""
     if cn is None or allowed is None:
