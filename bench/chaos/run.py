@@ -33,6 +33,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -257,6 +258,13 @@ def private_nats(port: int, store: Path) -> Daemon:
     )
 
 
+def private_s3(port: int) -> Daemon:
+    """A moto S3 server of the drill's own (in memory), so that `verify_audit_chain` checks
+    the chains against signed checkpoints on WORM storage and writes a new one, as in
+    production, instead of falling back to verifying from genesis without them."""
+    return Daemon("s3", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port)
+
+
 # --- Prometheus with the project's rules ------------------------------------------------------
 
 
@@ -452,6 +460,8 @@ def metric_total(port: int, name: str) -> float:
 
 
 def probe_verify_audit(stack: Stack) -> tuple[bool, str]:
+    """The chains verify against the drill's checkpoints, and a new checkpoint is stored. A
+    run that could not reach the checkpoint storage fails: it proved less than it says."""
     proc = subprocess.run(
         [sys.executable, "manage.py", "verify_audit_chain"],
         cwd=ROOT,
@@ -460,7 +470,40 @@ def probe_verify_audit(stack: Stack) -> tuple[bool, str]:
         text=True,
         timeout=300,
     )
-    return proc.returncode == 0, (proc.stdout + proc.stderr).strip()
+    out = (proc.stdout + proc.stderr).strip()
+    return proc.returncode == 0 and "without checkpoints" not in out and "new checkpoint:" in out, out
+
+
+AUDITED_DRILLS = ("postgres-failover", "postgres-partition", "replica-lag")
+
+
+def check_audit_after(outcome: Outcome, stack: Stack, fault: str) -> None:
+    """After the fault the chains verify against the checkpoint stored before it."""
+    ok, out = probe_verify_audit(stack)
+    found = re.search(r"checked against (\d+) checkpoint", out)
+    checked = int(found.group(1)) if found else 0
+    outcome.check(
+        f"the audit chain verifies after {fault}, against the checkpoint before it", ok and checked >= 1, out[-160:]
+    )
+
+
+def provision_checkpoint_bucket(stack: Stack) -> None:
+    """The checkpoint bucket (Object Lock) on the drill's S3; a server that listens but does
+    not serve yet gets a few more seconds."""
+    for attempt in range(5):
+        proc = subprocess.run(
+            [sys.executable, "manage.py", "provision_export_bucket"],
+            cwd=ROOT,
+            env=stack.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if proc.returncode == 0:
+            return
+        if attempt < 4:
+            time.sleep(1)
+    raise RuntimeError(f"could not provision the drill's checkpoint bucket: {(proc.stdout + proc.stderr)[-400:]}")
 
 
 def run_drill(name: str, args: argparse.Namespace) -> Outcome:
@@ -469,12 +512,19 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
     expected_alerts = alerts_of(name, planted=bool(planted_policy))
     redis_port, nats_port = free_port(), free_port()
     store = Path(tempfile.mkdtemp(prefix="chaos-js-"))
-    redis, nats_d = private_redis(redis_port), private_nats(nats_port, store)
+    s3_port = free_port()
+    redis, nats_d, s3 = private_redis(redis_port), private_nats(nats_port, store), private_s3(s3_port)
     redis.start()
     nats_d.start()
+    s3.start()
     env = {
         # A fresh database per drill: its audit checkpoints must not meet an earlier run's.
         "AUDIT_CHECKPOINT_PREFIX": f"audit-checkpoints-chaos-{uuid.uuid4().hex[:12]}",
+        "AUDIT_CHECKPOINTS": "1",
+        "S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
+        "S3_ACCESS_KEY_ID": "chaos",
+        "S3_SECRET_ACCESS_KEY": "chaos",
+        "EXPORT_BUCKET": f"chaos-{uuid.uuid4().hex[:12]}",
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "NATS_URL": f"nats://127.0.0.1:{nats_port}",
         "NATS_PROVISION_DEV_STREAMS": "1",
@@ -518,6 +568,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
     prom = probe = None
     try:
         stack.prepare(database=ha is None)
+        provision_checkpoint_bucket(stack)
         data = stack.seed(
             [
                 "--tenants",
@@ -575,6 +626,12 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
                         pass
                 time.sleep(2)
 
+        if name in AUDITED_DRILLS:
+            # A signed checkpoint of the chains the load has written so far: the verification
+            # after the fault must check against it (nothing before the fault rewritten or lost).
+            poll_until(max(1.0, args.before - 4))
+            ok_chain, chain_out = probe_verify_audit(stack)
+            outcome.check("an audit checkpoint is stored before the fault", ok_chain, chain_out[-160:])
         poll_until(args.before)
         print(f"[{name}] t={time.monotonic() - t0:.0f}s: fault on", flush=True)
         fault_at = time.monotonic() - t0
@@ -725,8 +782,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         during_writes = w["during"]["grpc_writes"]
         db_fault = name in ("postgres-failover", "postgres-partition")
         if name == "replica-lag":
-            ok_chain, chain_out = probe_verify_audit(stack)
-            outcome.check("the audit chain verifies after the lag", ok_chain, chain_out[-160:])
+            check_audit_after(outcome, stack, "the lag")
         drain_bound = 20 if name == "postgres-partition" else 10
         if db_fault:
             pass  # writes fail until PostgreSQL answers again; judged by the recovery time below
@@ -758,8 +814,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
                 not failed or (recovery is not None and recovery < RECOVERY_BOUND_S),
                 f"first failed write → first acknowledged one: {recovery} s" if failed else "no write failed",
             )
-            ok_chain, chain_out = probe_verify_audit(stack)
-            outcome.check("the audit chain verifies after the failover", ok_chain, chain_out[-160:])
+            check_audit_after(outcome, stack, "the failover")
         if name == "postgres-partition":
             heal = t0 + restored_at
             during = [x for x in report.samples if fault_at <= x.due - t0 < restored_at]
@@ -783,8 +838,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
                 recovery is not None and recovery <= PARTITION_RECOVERY_BOUND_S,
                 f"first acknowledged write {recovery} s after the heal",
             )
-            ok_chain, chain_out = probe_verify_audit(stack)
-            outcome.check("the audit chain verifies after the partition", ok_chain, chain_out[-160:])
+            check_audit_after(outcome, stack, "the partition")
         duplicates = [x for x in report.samples if x.outcome.startswith("RETRY:")]
         for refusal in report.retry_refusals:
             print(f"[{name}] retry refused: {refusal}", flush=True)
@@ -936,6 +990,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         stack.stop()
         redis.stop()
         nats_d.stop()
+        s3.stop()
         if broker is not None:
             broker.stop()
         shutil.rmtree(store, ignore_errors=True)
