@@ -34,7 +34,7 @@ def _probe_like_the_server(writer: asyncio.StreamWriter) -> None:
         ("TCP_KEEPCNT", db_network.KEEPALIVE_COUNT),
         (
             "TCP_USER_TIMEOUT",
-            int(os.environ.get("DATABASE_TCP_USER_TIMEOUT_MS", db_network.DEFAULT_TCP_USER_TIMEOUT_MS)),
+            db_network.tcp_user_timeout_ms(os.environ.get("DATABASE_TCP_USER_TIMEOUT_MS")),
         ),
     ):
         if hasattr(socket, option):

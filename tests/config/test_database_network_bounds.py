@@ -96,3 +96,18 @@ def test_the_chaos_forwarder_probes_like_the_server() -> None:
             for k in ("keepalives_idle", "keepalives_interval", "keepalives_count")
         ]
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == settings.DATABASE_TCP_USER_TIMEOUT_MS
+
+
+def test_the_forwarder_reads_the_user_timeout_within_the_settings_bounds() -> None:
+    """The drills' forwarder has no settings; it reads DATABASE_TCP_USER_TIMEOUT_MS through
+    the one rule the settings use, so a value the service would refuse is refused there too."""
+    from config import db_network
+
+    low, high = db_network.TCP_USER_TIMEOUT_MS_BOUNDS
+    assert db_network.tcp_user_timeout_ms(None) == db_network.DEFAULT_TCP_USER_TIMEOUT_MS
+    assert db_network.tcp_user_timeout_ms(" ") == db_network.DEFAULT_TCP_USER_TIMEOUT_MS
+    assert db_network.tcp_user_timeout_ms(str(low)) == low
+    assert db_network.tcp_user_timeout_ms(str(high)) == high
+    for bad in (str(low - 1), str(high + 1), "10s"):
+        with pytest.raises(ValueError, match="DATABASE_TCP_USER_TIMEOUT_MS"):
+            db_network.tcp_user_timeout_ms(bad)
