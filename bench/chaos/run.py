@@ -477,13 +477,21 @@ def probe_verify_audit(stack: Stack) -> tuple[bool, str]:
 AUDITED_DRILLS = ("postgres-failover", "postgres-partition", "replica-lag")
 
 
+def _audit_summary(out: str) -> str:
+    """The verification's result lines on one line (a RESULTS list item)."""
+    keep = [line for line in out.splitlines() if line.startswith(("audit chain", "checked against", "new checkpoint"))]
+    return "; ".join(keep) or out[-160:].replace("\n", " ")
+
+
 def check_audit_after(outcome: Outcome, stack: Stack, fault: str) -> None:
     """After the fault the chains verify against the checkpoint stored before it."""
     ok, out = probe_verify_audit(stack)
     found = re.search(r"checked against (\d+) checkpoint", out)
     checked = int(found.group(1)) if found else 0
     outcome.check(
-        f"the audit chain verifies after {fault}, against the checkpoint before it", ok and checked >= 1, out[-160:]
+        f"the audit chain verifies after {fault}, against the checkpoint before it",
+        ok and checked >= 1,
+        _audit_summary(out),
     )
 
 
@@ -631,7 +639,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             # after the fault must check against it (nothing before the fault rewritten or lost).
             poll_until(max(1.0, args.before - 4))
             ok_chain, chain_out = probe_verify_audit(stack)
-            outcome.check("an audit checkpoint is stored before the fault", ok_chain, chain_out[-160:])
+            outcome.check("an audit checkpoint is stored before the fault", ok_chain, _audit_summary(chain_out))
         poll_until(args.before)
         print(f"[{name}] t={time.monotonic() - t0:.0f}s: fault on", flush=True)
         fault_at = time.monotonic() - t0
