@@ -163,6 +163,8 @@ class CacheSync:
         self._client: redis.Redis | None = None
         self._last_error = ""
         self._epoch: str | None = None
+        self._epoch_read_at = 0.0
+        self._heartbeat_at = 0.0
         self._listener: psycopg.Connection[Any] | None = None
         # The passes' database thread, and when a database round trip of it last answered.
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache-sync-db")
@@ -206,11 +208,24 @@ class CacheSync:
         return len(rows)
 
     def tick(self) -> None:
-        """One pass: epoch, drain everything queued, heartbeat (resync when refused)."""
-        epoch = self._epoch = cache_epoch.read()
-        self._answered_at = time.monotonic()
-        while self.drain_once(epoch) >= self.batch and not self.stop_event.is_set():
-            pass
+        """One pass: epoch, drain everything queued, heartbeat (resync when refused).
+
+        A pass runs at every heartbeat period and at every commit that queued a change (the
+        NOTIFY), so under write load it runs tens of times a second. What a pass reads only
+        for the heartbeat is read at most once per period (ADR 1200, 2026-12-02 amendment):
+        the epoch is re-read when a period has passed since the last read, and a new one is
+        heartbeated (resynced) in the same pass, so a bump reaches the workers within one
+        period, as before; otherwise a heartbeat is sent when half a period has passed since
+        the last one, so workers hear at least two per period whatever the load (trust lasts
+        five). The drain itself never waits for either."""
+        now, epoch, bumped = time.monotonic(), self._epoch, False
+        if epoch is None or now - self._epoch_read_at >= self.interval:
+            fresh = cache_epoch.read()
+            bumped, epoch = fresh != epoch, fresh
+            self._epoch, self._epoch_read_at, self._answered_at = fresh, now, time.monotonic()
+        self._drain(epoch)
+        if not bumped and time.monotonic() - self._heartbeat_at < self.interval / 2:
+            return
         if lease_cache.heartbeat(self.client, epoch) < 0:
             checked, divergent = repair(self.client, epoch, sample=None)
             lease_cache.mark_synced(self.client, epoch)
@@ -221,11 +236,19 @@ class CacheSync:
                 checked,
                 divergent,
             )
-            while self.drain_once(epoch) >= self.batch and not self.stop_event.is_set():
-                pass
+            self._drain(epoch)
             lease_cache.heartbeat(self.client, epoch)
+        self._heartbeat_at = time.monotonic()
         SYNC_LAST_HEARTBEAT.set(time.time())
-        SYNC_BACKLOG.set(LeaseCacheChange.objects.count() if self.batch else 0)
+
+    def _drain(self, epoch: str) -> None:
+        """Everything queued, batch by batch. The backlog is counted only while there is one
+        (a full batch came back); a partial batch means the queue was empty a moment ago."""
+        while self.drain_once(epoch) >= self.batch:
+            SYNC_BACKLOG.set(LeaseCacheChange.objects.count())
+            if self.stop_event.is_set():
+                return
+        SYNC_BACKLOG.set(0)
 
     def _pass(self) -> None:
         """One tick, on the database thread (its Django connection lives there)."""
