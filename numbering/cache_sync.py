@@ -1,13 +1,14 @@
 """The durable lease-cache writer (ADR 1200): `manage.py run_cache_sync`.
 
-Loop, every LEASE_CACHE_HEARTBEAT_MS:
-1. read the epoch from PostgreSQL;
-2. drain `LeaseCacheChange` rows in id order, in batches: lock a batch (FOR UPDATE SKIP
-   LOCKED, so replicas share the work), read the numbers' *current* state, apply the
-   version-guarded write + invalidation for each, delete the rows and commit. Redis failing,
-   or the process dying, anywhere before the commit rolls the batch back: the rows stay
-   and are applied again (at least once; the version guard makes a repeat harmless);
-3. publish a heartbeat. The heartbeat script refuses (-1) when this Redis incarnation was
+Loop, every LEASE_CACHE_HEARTBEAT_MS and at every commit that queued a change (NOTIFY):
+1. read the epoch from PostgreSQL (at most once per period);
+2. drain `LeaseCacheChange` rows in id order, in batches: one statement locks a batch (FOR
+   UPDATE SKIP LOCKED, so replicas share the work), deletes it and returns the numbers'
+   *current* state; apply the version-guarded write + invalidation for each, then commit.
+   Redis failing, or the process dying, anywhere before the commit rolls the batch back:
+   the rows stay and are applied again (at least once; the version guard makes a repeat
+   harmless);
+3. publish a heartbeat (at most once per half period). The heartbeat script refuses (-1) when this Redis incarnation was
    not resynced for this epoch (Redis restarted empty or from a snapshot, or the epoch was
    bumped): then resync (drop every entry, record epoch|run_id) and heartbeat again.
 
@@ -35,7 +36,15 @@ from typing import Any
 import psycopg
 import redis
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, connections, transaction
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    connections,
+    transaction,
+)
 from prometheus_client import Counter, Gauge
 
 from core import redis_client
@@ -55,35 +64,54 @@ SYNC_BACKLOG = Gauge("numbering_lease_cache_sync_backlog", "LeaseCacheChange row
 SYNC_LAST_HEARTBEAT = Gauge("numbering_lease_cache_sync_last_heartbeat_timestamp", "Unix time of the last heartbeat")
 
 
-def read_entries(number_ids: list[int]) -> dict[int, tuple[str, Entry]]:
-    """Current lease facts of these numbers (platform scope), by number id."""
-    rows = Number.objects.filter(id__in=number_ids).values_list(
-        "id", "number", "version", "state", "tenant_id", "kind", "issuer__code"
+def _entry_sql(source: str) -> str:
+    """The lease facts of the numbers `source` yields (a query with a `number_id` column):
+    the number, its operator and its active lease, one row per number (one active lease per
+    number, a constraint). A number that no longer exists has no row."""
+    issuer = Number._meta.get_field("issuer").related_model._meta.db_table  # type: ignore[union-attr]
+    return (
+        "SELECT n.id AS nid, n.number, n.version, n.state, n.tenant_id, n.kind, i.code, l.id AS lease_id, l.expires_at"
+        f" FROM (SELECT DISTINCT number_id FROM {source}) q"
+        f" JOIN {Number._meta.db_table} n ON n.id = q.number_id"
+        f" LEFT JOIN {issuer} i ON i.id = n.issuer_id"
+        f" LEFT JOIN {Lease._meta.db_table} l ON l.number_id = n.id AND n.state = 'ASSIGNED' AND l.status = 'ACTIVE'"
     )
-    numbers = {row[0]: row for row in rows}
-    assigned = [nid for nid, row in numbers.items() if row[3] == "ASSIGNED"]
-    leases = {
-        number_id: (lease_id, expires)
-        for number_id, lease_id, expires in Lease.objects.filter(
-            number_id__in=assigned, status=Lease.Status.ACTIVE
-        ).values_list("number_id", "id", "expires_at")
-    }
-    out: dict[int, tuple[str, Entry]] = {}
-    for nid, (_, number, version, state, tenant_id, kind, operator_code) in numbers.items():
-        lease = leases.get(nid)
-        out[nid] = (
+
+
+def _entries(rows: list[tuple[Any, ...]]) -> dict[int, tuple[str, Entry]]:
+    return {
+        nid: (
             number,
             Entry(
                 version=version,
                 state=state,
                 tenant_id=str(tenant_id) if tenant_id else None,
-                lease_id=str(lease[0]) if lease else None,
-                expires_at=epoch_micros(lease[1]) if lease else None,
+                lease_id=str(lease_id) if lease_id else None,
+                expires_at=epoch_micros(expires) if lease_id else None,
                 kind=kind,
                 operator_code=operator_code or "",
             ),
         )
-    return out
+        for nid, number, version, state, tenant_id, kind, operator_code, lease_id, expires in rows
+    }
+
+
+# One batch of the queue, taken and deleted, with its numbers' current state: the count of
+# rows consumed, then (left-joined, so the count comes back even when no number is left)
+# one row per number.
+DRAIN_SQL = (
+    f"WITH batch AS (SELECT id FROM {LeaseCacheChange._meta.db_table} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED),"
+    f" gone AS (DELETE FROM {LeaseCacheChange._meta.db_table} c USING batch WHERE c.id = batch.id"
+    " RETURNING c.number_id)"
+    f" SELECT consumed.n, e.* FROM (SELECT count(*) AS n FROM gone) consumed LEFT JOIN ({_entry_sql('gone')}) e ON true"
+)
+
+
+def read_entries(number_ids: list[int]) -> dict[int, tuple[str, Entry]]:
+    """Current lease facts of these numbers (platform scope), by number id."""
+    with connection.cursor() as cursor:
+        cursor.execute(_entry_sql("unnest(%s::bigint[]) AS ids(number_id)"), [number_ids])
+        return _entries(cursor.fetchall())
 
 
 def repair(client: redis.Redis, epoch: str, *, sample: int | None) -> tuple[int, int]:
@@ -181,31 +209,25 @@ class CacheSync:
         return self._client
 
     def drain_once(self, epoch: str, *, after_write: Any = None) -> int:
-        """Apply one batch; returns how many queue rows it consumed."""
-        with transaction.atomic(), rls_scope(platform=True):
-            rows = list(
-                LeaseCacheChange.objects.select_for_update(skip_locked=True)
-                .order_by("id")
-                .values_list("id", "number_id")[: self.batch]
-            )
+        """Apply one batch; returns how many queue rows it consumed. One statement takes the
+        batch (in id order, SKIP LOCKED), deletes it and returns its numbers' current state;
+        the delete commits only after every Redis write succeeded (an error rolls it back)."""
+        with transaction.atomic(), rls_scope(platform=True), connection.cursor() as cursor:
+            cursor.execute(DRAIN_SQL, [self.batch])
+            rows = cursor.fetchall()
             self._answered_at = time.monotonic()
-            if not rows:
-                return 0
-            number_ids = sorted({number_id for _, number_id in rows})
-            entries = read_entries(number_ids)
-            for number_id in number_ids:
-                found = entries.get(number_id)
-                if found is None:
-                    continue  # deleted: its number string is gone with it (entry ages out)
-                number, entry = found
+            consumed = int(rows[0][0])
+            # Deleted numbers have no row: their number string is gone with them (entry ages out).
+            entries = _entries([row[1:] for row in rows if row[1] is not None])
+            for number_id in sorted(entries):
+                number, entry = entries[number_id]
                 lease_cache.write_entry(
                     number, entry.version, cache_payload(entry), epoch=epoch, client=self.client, raise_errors=True
                 )
                 SYNC_APPLIED.inc()
                 if after_write is not None:
                     after_write(number)
-            LeaseCacheChange.objects.filter(id__in=[row_id for row_id, _ in rows]).delete()
-        return len(rows)
+        return consumed
 
     def tick(self) -> None:
         """One pass: epoch, drain everything queued, heartbeat (resync when refused).
