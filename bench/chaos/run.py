@@ -459,17 +459,17 @@ def metric_total(port: int, name: str) -> float:
     return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
 
 
+def _manage(stack: Stack, command: str, *, timeout: float) -> subprocess.CompletedProcess[str]:
+    """`manage.py <command>` against the drill's stack, its output captured."""
+    return subprocess.run(
+        [sys.executable, "manage.py", command], cwd=ROOT, env=stack.env, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def probe_verify_audit(stack: Stack) -> tuple[bool, str]:
     """The chains verify against the drill's checkpoints, and a new checkpoint is stored. A
     run that could not reach the checkpoint storage fails: it proved less than it says."""
-    proc = subprocess.run(
-        [sys.executable, "manage.py", "verify_audit_chain"],
-        cwd=ROOT,
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = _manage(stack, "verify_audit_chain", timeout=300)
     out = (proc.stdout + proc.stderr).strip()
     return proc.returncode == 0 and "without checkpoints" not in out and "new checkpoint:" in out, out
 
@@ -499,14 +499,7 @@ def provision_checkpoint_bucket(stack: Stack) -> None:
     """The checkpoint bucket (Object Lock) on the drill's S3; a server that listens but does
     not serve yet gets a few more seconds."""
     for attempt in range(5):
-        proc = subprocess.run(
-            [sys.executable, "manage.py", "provision_export_bucket"],
-            cwd=ROOT,
-            env=stack.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        proc = _manage(stack, "provision_export_bucket", timeout=60)
         if proc.returncode == 0:
             return
         if attempt < 4:
