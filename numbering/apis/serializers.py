@@ -53,6 +53,38 @@ class AvailableNumberSerializer(NumberSerializer):
         return snapshots.price_snapshot(self.context.get("prices", {}).get(obj.vanity_tier))
 
 
+# Tenant search pages are read as rows, not models (ADR 1120, 2026-12-03 amendment): the
+# columns each field of AvailableNumberSerializer reads, and its own fields to format them, so
+# the shape and the formatting stay the serializer's (tests/api/test_search_rows.py).
+_ROW_SOURCES = {"operator_code": "issuer__code", "pool": "pool__code"}
+AVAILABLE_COLUMNS = tuple(
+    _ROW_SOURCES.get(name, name) for name in AvailableNumberSerializer.Meta.fields if name != "price"
+)
+_available_fields: list[tuple[str, str, serializers.Field]] | None = None
+
+
+def available_rows(rows: list[dict[str, Any]], prices: dict[str, Any]) -> list[dict[str, Any]]:
+    """What `AvailableNumberSerializer(many=True)` makes of these numbers, from rows of
+    AVAILABLE_COLUMNS: the same keys in the same order, each value formatted by the
+    serializer's own field (None stays None, as DRF leaves it)."""
+    global _available_fields
+    if _available_fields is None:
+        fields = AvailableNumberSerializer().fields
+        _available_fields = [
+            (name, _ROW_SOURCES.get(name, name), fields[name])
+            for name in AvailableNumberSerializer.Meta.fields
+            if name != "price"
+        ]
+    out = []
+    for row in rows:
+        item = {name: None if row[column] is None else field.to_representation(row[column])
+                for name, column, field in _available_fields}  # fmt: skip
+        tier = row["vanity_tier"] if row["vanity"] else None
+        item["price"] = snapshots.price_snapshot(prices.get(tier)) if tier else None
+        out.append(item)
+    return out
+
+
 class AdminNumberSerializer(NumberSerializer):
     last_tenant_id = serializers.UUIDField(read_only=True, allow_null=True)
 

@@ -68,12 +68,12 @@ class TenantNumberViewSet(TenantScoped, ScopedViewSet):
     )
     @action(detail=False, methods=["get"])
     def available(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        # Rows, not models: a search page is read and shaped without a model or a serializer
+        # per number (ADR 1120, 2026-12-03 amendment); the shape is AvailableNumberSerializer's.
+        rows = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*s.AVAILABLE_COLUMNS)) or []
         # One query for every tier's price in force, whatever the page holds (ADR 1650).
-        prices = selectors.tier_prices_in_force(clock.now()) if any(n.vanity for n in page or []) else {}
-        return self.get_paginated_response(
-            s.AvailableNumberSerializer(page, many=True, context={"prices": prices}).data
-        )
+        prices = selectors.tier_prices_in_force(clock.now()) if any(row["vanity"] for row in rows) else {}
+        return self.get_paginated_response(s.available_rows(rows, prices))
 
     @extend_schema(
         summary="One number (mine, or available)", parameters=[NUMBER_PARAM], responses=s.NumberDetailSerializer
