@@ -76,15 +76,18 @@ def test_fifty_random_kids_cost_at_most_two_fetches_and_do_not_delay_a_valid_tok
     assert auth.decode_token(good)["sub"] == "good"  # the first load (one slow fetch)
     assert slow_jwks.fetches == 1
 
-    def attack(_: int) -> str:
+    def attack(token: str) -> str:
         try:
-            auth.decode_token(_token(uuid.uuid4().hex))
+            auth.decode_token(token)
         except exceptions.AuthenticationFailed as exc:
             return str(exc.detail)
         return "accepted"
 
+    # Signed before the attack: the measured window holds the decodes, not 50 RSA signatures
+    # competing with the valid token for the CPU.
+    forged = [_token(uuid.uuid4().hex) for _ in range(50)]
     with ThreadPoolExecutor(16) as pool:
-        attacks = [pool.submit(attack, i) for i in range(50)]
+        attacks = [pool.submit(attack, token) for token in forged]
         time.sleep(0.1)  # the first attack's refetch is now sleeping in the JWKS server
         started = time.perf_counter()
         assert auth.decode_token(good)["sub"] == "good"
@@ -92,7 +95,9 @@ def test_fifty_random_kids_cost_at_most_two_fetches_and_do_not_delay_a_valid_tok
         results = [f.result(timeout=30) for f in attacks]
     assert all("kid" in r and "not trusted" in r for r in results)
     assert slow_jwks.fetches <= 2, slow_jwks.fetches
-    assert valid_latency < SLOW_SECONDS / 4, f"a valid token waited {valid_latency:.3f}s behind a refetch"
+    # Behind the refetch it would wait the rest of it (at least 0.9 s); half the fetch's time
+    # leaves room for a busy machine (CI measured 0.295 s once with other work running).
+    assert valid_latency < SLOW_SECONDS / 2, f"a valid token waited {valid_latency:.3f}s behind a refetch"
     # The same unknown kid again: refused from the negative cache, no fetch.
     before = slow_jwks.fetches
     repeat = _token("a-kid-we-refused")
