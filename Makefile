@@ -185,6 +185,11 @@ bench-cache: venv services
 bench-search: venv services
 	$(PYTHON) bench/search_1m/run.py $(SEARCH_ARGS)
 
+# The search code's own CPU per request, in-process (after bench-search has seeded).
+.PHONY: bench-search-inprocess
+bench-search-inprocess: venv services
+	$(PYTHON) bench/search_1m/inprocess.py $(SEARCH_INPROCESS_ARGS)
+
 # Write-path cost (issue 11 item 2, ADR 1100; not part of `make test`): CPU ms and SQL
 # statements per Reserve/Assign/Release transition, in-process and through the gRPC server.
 # BENCH_WRITE_ARGS="--cycles 300 --grpc-seconds 20 --clients 8 --record LABEL"

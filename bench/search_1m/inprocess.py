@@ -1,0 +1,89 @@
+"""CPU per tenant search request in-process (no gunicorn, no network client): the search
+code's own cost, to compare two versions of it side by side.
+
+    python bench/search_1m/inprocess.py [--requests 200] [--profile]
+
+Runs against the database `bench/search_1m/run.py` seeded (run it once first, or with
+--reuse); DEBUG off, as in production. Django's test client calls the tenant search for
+each operation of run.py (prefix, pattern, tier, kind) with the seeded tenants' tokens and
+prints the process CPU and wall time per request. --profile adds a cProfile of one more round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import random
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from bench.lifecycle_mix.stack import OUT, Stack  # noqa: E402
+
+OPERATIONS = ("prefix", "pattern", "tier", "kind")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=200, help="per operation")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+
+    stack = Stack(db_suffix="search1m")
+    dataset = OUT / f"{stack.db_name}-dataset.json"
+    if not dataset.exists():
+        raise SystemExit(f"{dataset} is missing: run bench/search_1m/run.py first")
+    os.environ.update(stack.env, DJANGO_DEBUG="0")
+    import django
+
+    django.setup()
+    from django.test import Client
+
+    data = json.loads(dataset.read_text())
+    client, rng = Client(SERVER_NAME="localhost"), random.Random(3)
+
+    def path(op: str) -> str:
+        block = "+9379" + f"{rng.randrange(data['numbers']):07d}"[:4]
+        base = "/api/tenant/v1/numbers/available/?page_size=20&"
+        return {
+            "prefix": f"{base}prefix={quote(block)}",
+            "pattern": f"{base}pattern=*{rng.randrange(1000):03d}*",
+            "tier": f"{base}vanity_tier={rng.choice(('GOLD', 'PLATINUM'))}",
+            "kind": f"{base}kind=MSISDN&prefix={quote(block + '1')}",
+        }[op]
+
+    def call(op: str) -> None:
+        token = rng.choice(data["tenants"])["token"]
+        response = client.get(path(op), HTTP_AUTHORIZATION=f"Bearer {token}")
+        if response.status_code != 200:
+            raise SystemExit(f"{op}: HTTP {response.status_code} {response.content[:300]!r}")
+
+    for op in OPERATIONS:  # warm-up: connections, caches, imports
+        for _ in range(20):
+            call(op)
+    for op in OPERATIONS:
+        cpu, wall = time.process_time(), time.perf_counter()
+        for _ in range(args.requests):
+            call(op)
+        cpu_ms = 1000 * (time.process_time() - cpu) / args.requests
+        wall_ms = 1000 * (time.perf_counter() - wall) / args.requests
+        print(f"{op}: cpu {cpu_ms:.2f} ms wall {wall_ms:.2f} ms per request")
+    if args.profile:
+        profile = cProfile.Profile()
+        profile.enable()
+        for op in OPERATIONS:
+            for _ in range(args.requests // 4 or 1):
+                call(op)
+        profile.disable()
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(50)
+
+
+if __name__ == "__main__":
+    main()
