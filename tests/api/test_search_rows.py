@@ -58,11 +58,15 @@ def test_the_search_answers_in_the_serializer_shape_and_pages_by_cursor(
         NumberFactory(pool=general_pool)
     token = make_token("tenant.viewer", alice)
     built: list[Any] = []
-    post_init.connect(built.append, sender=Number, weak=False)
+
+    def count(**kwargs: Any) -> None:
+        built.append(kwargs["instance"])
+
+    post_init.connect(count, sender=Number, dispatch_uid="test_search_rows.count")
     try:
         first = api.get("/api/tenant/v1/numbers/available/", token, {"page_size": 3}).json
     finally:
-        post_init.disconnect(built.append, sender=Number)
+        assert post_init.disconnect(sender=Number, dispatch_uid="test_search_rows.count")
     assert built == [], "the search page built Number models"
     assert [list(r) for r in first["results"]] == [[*s.AvailableNumberSerializer.Meta.fields]] * 3
     rest = api.get(first["next"].split("testserver")[1], token).json
