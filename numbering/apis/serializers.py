@@ -48,9 +48,12 @@ class AvailableNumberSerializer(NumberSerializer):
 
     @extend_schema_field(PriceSerializer(allow_null=True))
     def get_price(self, obj: Number) -> dict[str, Any] | None:
-        if not obj.vanity or not obj.vanity_tier:
-            return None
-        return snapshots.price_snapshot(self.context.get("prices", {}).get(obj.vanity_tier))
+        return price_shown(obj.vanity, obj.vanity_tier, self.context.get("prices", {}))
+
+
+def price_shown(vanity: bool, tier: str | None, prices: dict[str, Any]) -> dict[str, Any] | None:
+    """The price a search shows: a vanity code's tier price in force; none for the rest."""
+    return snapshots.price_snapshot(prices.get(tier)) if vanity and tier else None
 
 
 # Tenant search pages are read as rows, not models (ADR 1120, 2026-12-03 amendment): the
@@ -79,8 +82,7 @@ def available_rows(rows: list[dict[str, Any]], prices: dict[str, Any]) -> list[d
     for row in rows:
         item = {name: None if row[column] is None else field.to_representation(row[column])
                 for name, column, field in _available_fields}  # fmt: skip
-        tier = row["vanity_tier"] if row["vanity"] else None
-        item["price"] = snapshots.price_snapshot(prices.get(tier)) if tier else None
+        item["price"] = price_shown(row["vanity"], row["vanity_tier"], prices)
         out.append(item)
     return out
 
