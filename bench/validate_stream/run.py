@@ -20,7 +20,6 @@ import importlib.util
 import itertools
 import os
 import platform
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -240,9 +239,7 @@ def main() -> int:
     env["DATABASE_TENANT_URL"] = urlunparse(tenant._replace(path=urlparse(env["DATABASE_URL"]).path))
     rows = vl.prepare_dataset(env)
     print(f"[bench-stream] dataset: {len(rows)} requests", flush=True)
-    sync = subprocess.Popen(  # noqa: S603
-        [vl.PY, "manage.py", "run_cache_sync"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    sync = vl.start_cache_sync(env)
     server = vl.Server(env, args.workers, False)
     try:
         pids = [server.process.pid, *server.worker_pids()]
