@@ -107,10 +107,13 @@ DRAIN_SQL = (
 )
 
 
+_READ_ENTRIES_SQL = _entry_sql("unnest(%s::bigint[]) AS ids(number_id)")
+
+
 def read_entries(number_ids: list[int]) -> dict[int, tuple[str, Entry]]:
     """Current lease facts of these numbers (platform scope), by number id."""
     with connection.cursor() as cursor:
-        cursor.execute(_entry_sql("unnest(%s::bigint[]) AS ids(number_id)"), [number_ids])
+        cursor.execute(_READ_ENTRIES_SQL, [number_ids])
         return _entries(cursor.fetchall())
 
 

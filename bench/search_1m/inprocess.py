@@ -4,7 +4,8 @@ code's own cost, to compare two versions of it side by side.
     python bench/search_1m/inprocess.py [--requests 200] [--profile]
 
 Runs against the database `bench/search_1m/run.py` seeded (run it once first, or with
---reuse); DEBUG off, as in production. Django's test client calls the tenant search for
+--reuse, within the seeded tokens' lifetime: an expired token answers 401, so
+reseed without --reuse); DEBUG off, as in production. Django's test client calls the tenant search for
 each operation of run.py (prefix, pattern, tier, kind) with the seeded tenants' tokens and
 prints the process CPU and wall time per request. --profile adds a cProfile of one more round.
 """
@@ -16,16 +17,15 @@ import cProfile
 import json
 import os
 import pstats
-import random
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.lifecycle_mix.stack import OUT, Stack  # noqa: E402
+from bench.search_1m.run import Load  # noqa: E402
 
 OPERATIONS = ("prefix", "pattern", "tier", "kind")
 
@@ -47,21 +47,13 @@ def main() -> None:
     from django.test import Client
 
     data = json.loads(dataset.read_text())
-    client, rng = Client(SERVER_NAME="localhost"), random.Random(3)
-
-    def path(op: str) -> str:
-        block = "+9379" + f"{rng.randrange(data['numbers']):07d}"[:4]
-        base = "/api/tenant/v1/numbers/available/?page_size=20&"
-        return {
-            "prefix": f"{base}prefix={quote(block)}",
-            "pattern": f"{base}pattern=*{rng.randrange(1000):03d}*",
-            "tier": f"{base}vanity_tier={rng.choice(('GOLD', 'PLATINUM'))}",
-            "kind": f"{base}kind=MSISDN&prefix={quote(block + '1')}",
-        }[op]
+    client = Client(SERVER_NAME="localhost")
+    requests_of = Load("", data, seed=3)  # the same queries the gunicorn bench offers
 
     def call(op: str) -> None:
-        token = rng.choice(data["tenants"])["token"]
-        response = client.get(path(op), HTTP_AUTHORIZATION=f"Bearer {token}")
+        token = requests_of.rng.choice(data["tenants"])["token"]
+        _, path, _ = requests_of.request_for(f"search.{op}")
+        response = client.get(path, HTTP_AUTHORIZATION=f"Bearer {token}")
         if response.status_code != 200:
             raise SystemExit(f"{op}: HTTP {response.status_code} {response.content[:300]!r}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -60,28 +61,28 @@ def price_shown(vanity: bool, tier: str | None, prices: dict[str, Any]) -> dict[
 # columns each field of AvailableNumberSerializer reads, and its own fields to format them, so
 # the shape and the formatting stay the serializer's (tests/api/test_search_rows.py).
 _ROW_SOURCES = {"operator_code": "issuer__code", "pool": "pool__code"}
-AVAILABLE_COLUMNS = tuple(
-    _ROW_SOURCES.get(name, name) for name in AvailableNumberSerializer.Meta.fields if name != "price"
+_ROW_FIELDS = tuple(
+    (name, _ROW_SOURCES.get(name, name)) for name in AvailableNumberSerializer.Meta.fields if name != "price"
 )
-_available_fields: list[tuple[str, str, serializers.Field]] | None = None
+AVAILABLE_COLUMNS = tuple(column for _, column in _ROW_FIELDS)
+
+
+@functools.cache
+def _row_formatters() -> list[tuple[str, str, serializers.Field]]:
+    """(key, column, the serializer's field) per response key, built once per process."""
+    fields = AvailableNumberSerializer().fields
+    return [(name, column, fields[name]) for name, column in _ROW_FIELDS]
 
 
 def available_rows(rows: list[dict[str, Any]], prices: dict[str, Any]) -> list[dict[str, Any]]:
     """What `AvailableNumberSerializer(many=True)` makes of these numbers, from rows of
     AVAILABLE_COLUMNS: the same keys in the same order, each value formatted by the
     serializer's own field (None stays None, as DRF leaves it)."""
-    global _available_fields
-    if _available_fields is None:
-        fields = AvailableNumberSerializer().fields
-        _available_fields = [
-            (name, _ROW_SOURCES.get(name, name), fields[name])
-            for name in AvailableNumberSerializer.Meta.fields
-            if name != "price"
-        ]
+    formatters = _row_formatters()
     out = []
     for row in rows:
         item = {name: None if row[column] is None else field.to_representation(row[column])
-                for name, column, field in _available_fields}  # fmt: skip
+                for name, column, field in formatters}  # fmt: skip
         item["price"] = price_shown(row["vanity"], row["vanity_tier"], prices)
         out.append(item)
     return out
