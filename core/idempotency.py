@@ -15,7 +15,7 @@ Either way there is exactly one effect. Refusals are not stored, so a retry afte
 error runs again.
 
 Redis fronts the table (DESIGN §2.3): after commit the response is copied to Redis for
-the key's lifetime, so a replay is answered without a database transaction. Redis is
+the key's lifetime, so a replay is answered without reading the table. Redis is
 only a shortcut: when it is down or evicted the PostgreSQL record answers.
 """
 
@@ -30,9 +30,11 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
+from redis.client import Pipeline
 
 from core import clock, redis_client, sqlbatch
+from core.after_commit import redis_after_commit
 from core.errors import IdempotencyKeyReused, ValidationError
 from core.models import IdempotencyRecord
 
@@ -153,16 +155,24 @@ def _store(*, scope: str, key: str, response: dict[str, Any], deferred: list[sql
     )
     digest = values[-1]
     if digest is not None:
-        value = f"{digest}|{text}"
-        transaction.on_commit(lambda: _remember(redis_client.idempotency_key(scope, key), value))
+        redis_after_commit(_Remember(redis_client.idempotency_key(scope, key), f"{digest}|{text}"))
     return text
 
 
-def _remember(redis_key: str, value: str) -> None:
-    try:
-        redis_client.client().set(redis_key, value, ex=settings.IDEMPOTENCY_TTL_SECONDS)
-    except redis.RedisError:
-        pass  # PostgreSQL still has the record
+@dataclass(frozen=True)
+class _Remember:
+    """The Redis copy of a stored response, sent with the transaction's other after-commit
+    writes (core.after_commit). A failure is ignored: PostgreSQL still has the record."""
+
+    redis_key: str
+    value: str
+
+    def stage(self, pipe: Pipeline) -> int:
+        pipe.set(self.redis_key, self.value, ex=settings.IDEMPOTENCY_TTL_SECONDS)
+        return 1
+
+    def finish(self, replies: list[Any]) -> None:
+        pass
 
 
 def purge_expired(*, batch: int = 5000) -> int:

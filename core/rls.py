@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager, contextmanager
 
 from django.db import connections, transaction
 
+from core import after_commit
 from core.actors import Actor
 
 PLATFORM = "platform"
@@ -61,14 +62,16 @@ def scoped_transaction(actor: Actor, using: str = "default") -> Iterator[None]:
     """`transaction.atomic()` + `scope_for(actor)` in one, for a unit of work whose scope ends
     with its transaction (every lifecycle action, ADR 1100). Opened outside any transaction,
     the scope is one set_config statement and needs no restore: is_local settings end with
-    the transaction. Nested inside one, it is a savepoint plus the usual save-and-restore."""
+    the transaction, and its after-commit Redis writes are sent together (core.after_commit).
+    Nested inside one, it is a savepoint plus the usual save-and-restore."""
     connection = connections[using]
     if connection.in_atomic_block:
         with transaction.atomic(using=using), scope_for(actor, using=using):
             yield
         return
     scope, tenant = (TENANT, str(uuid.UUID(str(actor.tenant_id)))) if actor.acts_for_tenant else (PLATFORM, "")
-    with transaction.atomic(using=using):
+    # The Redis writes the unit of work leaves for after its commit go out in one round trip.
+    with after_commit.batched(), transaction.atomic(using=using):
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT set_config('app.scope', %s, true), set_config('app.tenant_id', %s, true)", [scope, tenant]

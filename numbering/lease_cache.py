@@ -22,13 +22,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import redis
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 from prometheus_client import Counter
+from redis.client import Pipeline
+from redis.exceptions import NoScriptError
 
 from core import redis_client
+from core.after_commit import redis_after_commit
 from core.logging import mask_number
 from numbering import cache_epoch
 from numbering.snapshots import cache_entry_of
@@ -92,6 +96,23 @@ def _script(client: redis.Redis, source: str) -> Any:
     return script
 
 
+def _set_if_newer(
+    client: redis.Redis, number: str, version: int, entry: dict[str, Any], epoch: str, *, publish: bool, force: bool
+) -> tuple[list[str], list[Any]]:
+    """The keys and arguments of the _SET_IF_NEWER script for one entry."""
+    keys = [redis_client.lease_key(number), redis_client.lease_sequence_key()]
+    args = [
+        version,
+        epoch,
+        json.dumps(entry, separators=(",", ":")),
+        CACHE_TTL_SECONDS,
+        redis_client.lease_invalidation_channel(client) if publish else "",
+        number,
+        "1" if force else "0",
+    ]
+    return keys, args
+
+
 def write_entry(
     number: str,
     version: int,
@@ -111,26 +132,52 @@ def write_entry(
     try:
         if epoch is None:
             epoch = cache_epoch.current()
-        stored = _script(client, _SET_IF_NEWER)(
-            keys=[redis_client.lease_key(number), redis_client.lease_sequence_key()],
-            args=[
-                version,
-                epoch,
-                json.dumps(entry, separators=(",", ":")),
-                CACHE_TTL_SECONDS,
-                redis_client.lease_invalidation_channel(client) if publish else "",
-                number,
-                "1" if force else "0",
-            ],
-        )
+        keys, args = _set_if_newer(client, number, version, entry, epoch, publish=publish, force=force)
+        stored = _script(client, _SET_IF_NEWER)(keys=keys, args=args)
     except (redis.RedisError, DatabaseError) as exc:
-        CACHE_WRITES.labels("error").inc()
+        _failed(number, exc)
         if raise_errors:
             raise
-        log.warning("lease cache write failed for %s: %s", mask_number(number), exc)
         return False
     CACHE_WRITES.labels("stored" if stored else "stale").inc()
     return bool(stored)
+
+
+def _failed(number: str, exc: Exception) -> None:
+    CACHE_WRITES.labels("error").inc()
+    log.warning("lease cache write failed for %s: %s", mask_number(number), exc)
+
+
+@dataclass
+class _EntryAfterCommit:
+    """The fast path's write, sent with the transaction's other after-commit writes in one
+    round trip (core.after_commit). EVALSHA without the script-load check: a Redis that lost
+    the script (restarted, SCRIPT FLUSH) answers NOSCRIPT, and the write is then made again
+    through write_entry, which loads it."""
+
+    number: str
+    version: int
+    entry: dict[str, Any]
+    error: Exception | None = None
+
+    def stage(self, pipe: Pipeline) -> int:
+        try:
+            epoch = cache_epoch.current()
+        except DatabaseError as exc:
+            self.error = exc
+            return 0
+        keys, args = _set_if_newer(pipe, self.number, self.version, self.entry, epoch, publish=True, force=False)
+        pipe.evalsha(_script(redis_client.client(), _SET_IF_NEWER).sha, len(keys), *keys, *args)
+        return 1
+
+    def finish(self, replies: list[Any]) -> None:
+        reply = self.error if self.error is not None else replies[0]
+        if isinstance(reply, NoScriptError):
+            write_entry(self.number, self.version, self.entry)
+        elif isinstance(reply, Exception):
+            _failed(self.number, reply)
+        else:
+            CACHE_WRITES.labels("stored" if reply else "stale").inc()
 
 
 def delete_entry(number: str, *, client: redis.Redis) -> None:
@@ -193,5 +240,4 @@ def read_entry(number: str) -> tuple[int, dict[str, Any]] | None:
 def refresh_after_commit(snapshot: dict[str, Any]) -> None:
     """Schedule the fast-path cache write for when (and only if) the transaction commits.
     The durable path needs nothing from here: the triggers queued the number already."""
-    number, version, entry = snapshot["number"], int(snapshot["version"]), cache_entry_of(snapshot)
-    transaction.on_commit(lambda: write_entry(number, version, entry))
+    redis_after_commit(_EntryAfterCommit(snapshot["number"], int(snapshot["version"]), cache_entry_of(snapshot)))
