@@ -11,6 +11,7 @@ rule. A database CHECK constraint (numbering 0009) is the last line behind this 
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 import uuid
@@ -103,6 +104,14 @@ def compact_number(value: str) -> str:
 def parse_number(value: object, *, field: str = "number") -> ParsedNumber:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{field}: a number is required ({RULE})", field=field)
+    return _parse_text(value, field)
+
+
+# Every lifecycle action parses its number, and libphonenumber is a tenth of a write's CPU:
+# the answers for the last few thousand inputs are kept. Refusals raise, so they are never
+# kept, and the cache is bounded whatever callers send.
+@functools.lru_cache(maxsize=8192)
+def _parse_text(value: str, field: str) -> ParsedNumber:
     raw = value.strip()
     compact = compact_number(raw)
 
