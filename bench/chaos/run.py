@@ -47,7 +47,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -56,6 +56,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.lifecycle_mix.mix import Report, Shares, run_mix, warm  # noqa: E402
 from bench.lifecycle_mix.stack import OUT, Stack, free_port  # noqa: E402
+
+if TYPE_CHECKING:
+    from bench.chaos.netfault import Forwarder
 
 RULES = ROOT / "deploy" / "prometheus" / "rules" / "numbering.rules.yml"
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -507,9 +510,515 @@ def provision_checkpoint_bucket(stack: Stack) -> None:
     raise RuntimeError(f"could not provision the drill's checkpoint bucket: {(proc.stdout + proc.stderr)[-400:]}")
 
 
+# --- the drills: one object per drill, one skeleton that runs them ------------------------------
+
+
+@dataclass
+class DrillContext:
+    """One run of a drill, as its hooks see it: the stack and the private dependencies, the
+    drill's own view of them (`probe`, which never crosses a partition), the timings in
+    seconds since the load began (`fault_at`, `restored_at`), and `job`, where the fault
+    hooks keep what the judging reads after the load."""
+
+    args: argparse.Namespace
+    drill: Drill
+    outcome: Outcome
+    stack: Stack
+    redis: Daemon
+    nats_d: Daemon
+    probe: Probe
+    prom: Prometheus | None
+    ha: Any  # deploy/local-ha/ha.py on the three-region stack (Drill.ha), else None
+    forwarder: Forwarder | None  # postgres-partition's port to PostgreSQL (Drill.forwarder)
+    planted_policy: str | None  # redis-memory-pressure --cache-policy
+    t0: float
+    job: dict[str, Any] = field(default_factory=dict)
+    backlog: list[int] = field(default_factory=lambda: [0])  # nats-outage: unpublished, every 2 s
+    filler: Filler | None = None  # redis-memory-pressure
+    converge_s: float | None = None  # seconds after the restore, None if it did not converge
+    converge_detail: str = ""
+    fault_at: float = field(init=False)
+    restored_at: float = field(init=False)
+    report: Report = field(init=False)
+
+    def poll_until(self, t_end: float) -> None:
+        """Until t_end seconds into the load: the drill's own sampling and the alerts, every 2 s."""
+        while time.monotonic() - self.t0 < t_end:
+            self.drill.poll(self)
+            if self.prom is not None:
+                try:
+                    self.outcome.alert_timeline.append((round(time.monotonic() - self.t0, 1), self.prom.alerts()))
+                except OSError:
+                    pass
+            time.sleep(2)
+
+
+class Drill:
+    """One chaos drill: what it needs besides the split stack on a private Redis and NATS, how
+    it breaks one dependency and restores it, how it measures the recovery, and what it
+    judges beyond the checks every drill makes. `run_drill` calls the hooks in this order:
+    poll (every 2 s throughout), fault_on, fault_off, converge, after_load, judge_writes,
+    judge."""
+
+    name: str
+    # Beat and a worker (the reservation safety net) where the drill judges them: killed, or
+    # the only cleaner of reservations whose TTL keys a dead Redis took with it.
+    celery = False
+    ha = False  # the three-region stack (Patroni quorum commit, NATS ×3) instead of the local PostgreSQL
+    forwarder = False  # the service reaches PostgreSQL through a forwarder port the fault can drop
+    db_fault = False  # PostgreSQL is what fails: writes fail until it answers; cache hits must not
+    unknown_share = 0.05  # validations of numbers no cache holds: they need PostgreSQL
+    drain_bound = 10  # seconds after the restore for the outbox to drain
+
+    def planted_policy(self, args: argparse.Namespace) -> str | None:
+        """A misconfiguration the drill plants instead of the committed one (ADR 1507)."""
+        return None
+
+    def poll(self, ctx: DrillContext) -> None:
+        """Sampled every 2 s of the run, beside the alerts."""
+
+    def fault_on(self, ctx: DrillContext) -> None:
+        raise NotImplementedError
+
+    def fault_off(self, ctx: DrillContext) -> None:
+        raise NotImplementedError
+
+    def converge(self, ctx: DrillContext) -> None:
+        """Within --after of the restore: the outbox drains (its oldest unpublished event is
+        at most DRAINED_LAG_S old)."""
+        probe = ctx.probe
+        deadline = time.monotonic() + ctx.args.after
+        while time.monotonic() < deadline and probe.lag() > DRAINED_LAG_S:
+            time.sleep(0.5)
+        if probe.lag() <= DRAINED_LAG_S:
+            ctx.converge_s = round(time.monotonic() - ctx.t0 - ctx.restored_at, 1)
+
+    def after_load(self, ctx: DrillContext) -> None:
+        """Once the load has stopped, before its windows are judged."""
+
+    def judge_writes(self, ctx: DrillContext) -> None:
+        """The mutations through the fault."""
+        during_writes = ctx.outcome.windows["during"]["grpc_writes"]
+        ctx.outcome.check(
+            "mutations kept committing during the fault",
+            during_writes["ok"] > 0 and during_writes["ok"] >= 0.95 * during_writes["n"],
+            f"{during_writes['ok']}/{during_writes['n']} ok",
+        )
+
+    def judge(self, ctx: DrillContext) -> None:
+        """The drill's own checks after ValidateLease's, before the stream's."""
+        self.check_drained(ctx)
+
+    def check_drained(self, ctx: DrillContext) -> None:
+        ctx.outcome.check(
+            f"the outbox drained (oldest event ≤ 2 s old) within {self.drain_bound} s after the restore",
+            ctx.converge_s is not None and ctx.converge_s <= self.drain_bound,
+            f"drained {ctx.converge_s} s after restart",
+        )
+
+
+class LeaseCacheDrill(Drill):
+    """A drill on the cache server: reservations planted with a short TTL at the fault, whose
+    TTL keys the fault loses; the recovery is the lease cache converging, not the outbox."""
+
+    # The safety net is the only cleaner of reservations whose TTL keys a dead Redis took with
+    # it, or the pressure evicted (ADR 1507).
+    celery = True
+
+    def converge(self, ctx: DrillContext) -> None:
+        """Within --after of the restore: every lease in PostgreSQL is in Redis again."""
+        deadline = time.monotonic() + ctx.args.after
+        while time.monotonic() < deadline:
+            ok, ctx.converge_detail = ctx.probe.converged()
+            if ok:
+                ctx.converge_s = round(time.monotonic() - ctx.t0 - ctx.restored_at, 1)
+                break
+            time.sleep(0.5)
+
+    def after_load(self, ctx: DrillContext) -> None:
+        ctx.job["plants"] = wait_plants_expired(ctx.probe, 90)
+        ctx.job["expired_s"] = round(time.monotonic() - ctx.t0 - ctx.fault_at, 1)
+
+    def check_converged(self, ctx: DrillContext) -> None:
+        ctx.outcome.check(
+            "the lease cache converged after Redis came back",
+            ctx.converge_s is not None,
+            f"{ctx.converge_s} s after restart (bound 5 s, ADR 1200); {ctx.converge_detail}",
+        )
+
+
+class RedisOutage(LeaseCacheDrill):
+    """Redis killed for --outage seconds, then started empty. ValidateLease keeps answering
+    right (from PostgreSQL), mutations keep committing, the TTL safety net expires the
+    reservations whose TTL keys died with Redis, and afterwards every lease in PostgreSQL is
+    in Redis again (convergence time measured)."""
+
+    name = "redis-outage"
+
+    def fault_on(self, ctx: DrillContext) -> None:
+        # Reservations whose TTL keys die with Redis and come due during the outage: only
+        # the safety net can expire them (ADR 0603).
+        ctx.job["planted"] = ctx.probe.ask(f"plant {PLANTED} {PLANTED_TTL}")
+        ctx.redis.kill()
+
+    def fault_off(self, ctx: DrillContext) -> None:
+        ctx.redis.start()
+
+    def judge(self, ctx: DrillContext) -> None:
+        check_plants(
+            ctx.outcome,
+            "the TTL safety net expired the reservations whose TTL keys Redis lost, exactly once",
+            ctx.job["plants"],
+            f"; all AVAILABLE when checked, {ctx.job['expired_s']} s after the fault began ({PLANTED_TTL} s TTL)",
+        )
+        self.check_converged(ctx)
+
+
+class RedisMemoryPressure(LeaseCacheDrill):
+    """The cache server held at its maxmemory (Filler) for --outage seconds: it evicts, and
+    with the committed volatile-lru only what expires: the cache's bookkeeping outlives the
+    pressure, no reader loses its trust, the safety net expires the reservations whose TTL
+    keys were evicted, and the lease cache converges. With --cache-policy a planted
+    allkeys-* policy must make the readers lose their trust instead (ADR 1507). Measures the
+    cache's entry sizes too."""
+
+    name = "redis-memory-pressure"
+
+    def planted_policy(self, args: argparse.Namespace) -> str | None:
+        return getattr(args, "cache_policy", None)
+
+    def fault_on(self, ctx: DrillContext) -> None:
+        ctx.outcome.sizing = ctx.probe.ask("sizing")
+        ctx.job["cache_trust"] = cache_trust(ctx.stack)
+        ctx.job["planted"] = ctx.probe.ask(f"plant {PLANTED} {PLANTED_TTL}")
+        ctx.filler = Filler(ctx.redis.port, ctx.planted_policy)
+        ctx.filler.start()
+        time.sleep(2)  # into the pressure, before the plants come due
+        ctx.job["ttl_keys_kept"] = ctx.probe.ask("planted_ttl_keys")
+
+    def fault_off(self, ctx: DrillContext) -> None:
+        assert ctx.filler is not None
+        ctx.job["pressure"] = ctx.probe.ask("sizing")
+        ctx.job["cache_trust_after"] = cache_trust(ctx.stack)
+        ctx.filler.stop()
+
+    def judge(self, ctx: DrillContext) -> None:
+        outcome, job, filler, planted_policy = ctx.outcome, ctx.job, ctx.filler, ctx.planted_policy
+        assert filler is not None
+        pressure = job["pressure"]
+        self.check_converged(ctx)
+        evicted = int(pressure.get("evicted_keys", 0)) - int(outcome.sizing.get("evicted_keys", 0))
+        outcome.check(
+            "the cache server evicted under pressure",
+            evicted > 0 and filler.refused == 0,
+            f"{evicted} keys evicted, {filler.refused} writes refused (OOM)",
+        )
+        before, after = job["cache_trust"], job["cache_trust_after"]
+        lost = {k: after[k] - before[k] for k in before}
+        if planted_policy:
+            outcome.check(
+                f"the planted {planted_policy} evicted the cache's bookkeeping: readers lost their trust",
+                any(lost.values()),
+                f"{lost}; bookkeeping keys present {pressure['permanent_present']} (ADR 1507)",
+            )
+        else:
+            outcome.check(
+                "the cache's bookkeeping outlived the pressure: no reader lost its trust, no resync",
+                not any(lost.values()) and len(pressure["permanent_present"]) == 3,
+                f"{lost}; bookkeeping keys present {pressure['permanent_present']} (ADR 1507)",
+            )
+        outcome.check(
+            "every other key on the cache server has a TTL (volatile-lru may evict it)",
+            not pressure["no_ttl_other"],
+            f"keys without a TTL: {pressure['no_ttl_other'] or 'none'}",
+        )
+        check_plants(
+            outcome,
+            "every planted reservation expired, exactly once, though the pressure evicted TTL keys",
+            job["plants"],
+            f"; all AVAILABLE when checked, {job['expired_s']} s after the fault began ({PLANTED_TTL} s TTL); "
+            f"{PLANTED - job['ttl_keys_kept']} of {PLANTED} TTL keys evicted 2 s into the pressure",
+        )
+        lease = outcome.sizing.get("lease_entry", {}).get("bytes_avg")
+        outcome.check(
+            "sizing measured",
+            bool(lease),
+            f"lease entry {lease} B, idempotency copy "
+            f"{outcome.sizing.get('idempotency_copy', {}).get('bytes_avg')} B, reservation TTL key "
+            f"{outcome.sizing.get('reservation_ttl', {}).get('bytes_avg')} B (MEMORY USAGE averages)",
+        )
+
+
+class NatsOutage(Drill):
+    """NATS killed for --outage seconds, then started on the same JetStream store. Mutations
+    keep committing, the outbox backlog grows, then drains; every outbox event is on the
+    stream exactly once, in per-number order."""
+
+    name = "nats-outage"
+
+    def poll(self, ctx: DrillContext) -> None:
+        ctx.backlog.append(ctx.probe.pending())
+
+    def fault_on(self, ctx: DrillContext) -> None:
+        ctx.nats_d.kill()
+
+    def fault_off(self, ctx: DrillContext) -> None:
+        ctx.nats_d.start()
+
+    def judge(self, ctx: DrillContext) -> None:
+        backlog = ctx.backlog
+        ctx.outcome.check(
+            "the outbox backlog grew during the outage", max(backlog) > 0, f"peak {max(backlog)} unpublished"
+        )
+        self.check_drained(ctx)
+
+
+class ProcessKill(Drill):
+    """One of the stack's processes SIGKILLed mid-load (a crashed pod), restarted after
+    --outage seconds: no duplicate, no lost event."""
+
+    process: str  # the Stack's name for it
+
+    def fault_on(self, ctx: DrillContext) -> None:
+        ctx.stack.kill(self.process)
+
+    def fault_off(self, ctx: DrillContext) -> None:
+        ctx.stack.restart(self.process)
+
+
+class RelayKill(ProcessKill):
+    """The outbox relay killed and restarted: the outbox drains, every event once, in order."""
+
+    name = "relay-kill"
+    process = "relay"
+
+
+class GrpcWorkerKill(ProcessKill):
+    """One of the two mutation-pool replicas killed and restarted: callers retry with the same
+    idempotency keys, every mutation completes, none twice."""
+
+    name = "grpc-worker-kill"
+    process = "grpc_write"
+
+    def judge_writes(self, ctx: DrillContext) -> None:
+        # The mutation pool was down until restarted: callers retried with the same keys.
+        w = ctx.outcome.windows
+        total = sum(v["grpc_writes"]["n"] for v in w.values())
+        ok = sum(v["grpc_writes"]["ok"] for v in w.values())
+        ctx.outcome.check(
+            "every mutation completed after retries with the same key",
+            ok >= 0.99 * total,
+            f"{ok}/{total} ok, {ctx.report.retries} retries",
+        )
+
+
+class CeleryWorkerKill(ProcessKill):
+    """The Celery worker SIGKILLed in the middle of a queued signed import (--import-rows),
+    down for --outage seconds while reservations planted with a 5 s TTL go overdue. The
+    import is delivered again and commits exactly once; the restarted worker's safety net
+    expires every planted reservation exactly once; NumberingReservationCleanupLag fires
+    (read by the web process, not the dead worker) and clears (ADR 1502)."""
+
+    name = "celery-worker-kill"
+    process = "worker"
+    celery = True
+
+    def fault_on(self, ctx: DrillContext) -> None:
+        probe, job = ctx.probe, ctx.job
+        job["planted"] = probe.ask(f"plant {PLANTED} {PLANTED_TTL}")
+        job["import_id"] = probe.ask(f"import {int(ctx.args.import_rows)}")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and probe.ask("imported")["status"] != "RUNNING":
+            time.sleep(0.1)
+        time.sleep(0.5)  # into the run: past the signature check, validating rows
+        super().fault_on(ctx)
+        job["at_kill"] = probe.ask("imported")
+        print(f"[{self.name}] worker killed; import {job['import_id']} was {job['at_kill']['status']}", flush=True)
+
+    def after_load(self, ctx: DrillContext) -> None:
+        # The job resumes: the import is delivered again (after the visibility timeout) and
+        # commits; the restarted worker's safety net (beat, every 30 s) expires the plants.
+        probe, job = ctx.probe, ctx.job
+
+        def committed() -> bool:
+            job["after"] = probe.ask("imported")
+            return bool(job["after"]["status"] == "COMMITTED")
+
+        job["plants"] = wait_plants_expired(probe, ctx.args.visibility + 120, also=committed)
+        committed()
+        job["resumed_s"] = round(time.monotonic() - ctx.t0 - ctx.restored_at, 1)
+
+    def judge(self, ctx: DrillContext) -> None:
+        outcome, job = ctx.outcome, ctx.job
+        at_kill, after, plants = job["at_kill"], job["after"], job["plants"]
+        outcome.check(
+            "the worker was killed in the middle of the import",
+            at_kill["status"] == "RUNNING",
+            f"import {job['import_id']} was {at_kill['status']} when the worker died",
+        )
+        rows = int(ctx.args.import_rows)
+        outcome.check(
+            "the import was delivered again and committed exactly once",
+            after["status"] == "COMMITTED"
+            and after["accepted"] == after["numbers"] == rows
+            and after["audit_events"] == after["outbox_events"] == 1,
+            f"{after['status']} {after['accepted']}/{rows} accepted, {after['numbers']} numbers, "
+            f"{after['audit_events']} audit / {after['outbox_events']} outbox events; "
+            f"{job['resumed_s']} s after the restart {after['error']}",
+        )
+        check_plants(outcome, "the safety net resumed: every planted reservation expired, exactly once", plants)
+        self.check_drained(ctx)
+
+
+class PostgresPartition(Drill):
+    """PostgreSQL silent behind iptables DROP on the service's own forwarder port for --outage
+    seconds (ADR 1504): the service answers UNAVAILABLE itself, before the callers'
+    deadlines; cache hits keep answering; writes recover within 15 s of the heal; the audit
+    chain verifies against the checkpoint stored before the partition."""
+
+    name = "postgres-partition"
+    forwarder = True
+    db_fault = True
+    unknown_share = 0.10  # a cold cache (after a deploy, say): one validation in ten misses
+    drain_bound = 20
+
+    def fault_on(self, ctx: DrillContext) -> None:
+        from bench.chaos import netfault
+
+        assert ctx.forwarder is not None
+        netfault.partition(ctx.forwarder.port)
+
+    def fault_off(self, ctx: DrillContext) -> None:
+        from bench.chaos import netfault
+
+        netfault.heal()
+
+    def judge_writes(self, ctx: DrillContext) -> None:
+        # Writes fail until PostgreSQL answers again: judged by the recovery time.
+        outcome, report, t0 = ctx.outcome, ctx.report, ctx.t0
+        fault_at, restored_at = ctx.fault_at, ctx.restored_at
+        heal = t0 + restored_at
+        during = [x for x in report.samples if fault_at <= x.due - t0 < restored_at]
+        failed = [x for x in during if x.op.startswith(("grpc.", "validate.unknown")) and x.outcome != "OK"]
+        deadlines = [x for x in failed if x.outcome == "DEADLINE_EXCEEDED"]
+        codes: dict[str, int] = defaultdict(int)
+        for x in failed:
+            codes[x.outcome] += 1
+        outcome.check(
+            "the service answered UNAVAILABLE itself, before the callers' deadlines",
+            bool(failed) and len(deadlines) <= 0.01 * len(failed),
+            f"{len(failed)} failed calls during the partition: {dict(codes)}",
+        )
+        writes_ok = sorted(x.due + x.latency for x in report.samples if x.op.startswith("grpc.") and x.outcome == "OK")
+        first_ok = next((t for t in writes_ok if t >= heal), None)
+        recovery = None if first_ok is None else round(first_ok - heal, 1)
+        outcome.check(
+            f"writes recovered within {PARTITION_RECOVERY_BOUND_S:.0f} s of the heal",
+            recovery is not None and recovery <= PARTITION_RECOVERY_BOUND_S,
+            f"first acknowledged write {recovery} s after the heal",
+        )
+        check_audit_after(outcome, ctx.stack, "the partition")
+
+
+class PostgresFailover(Drill):
+    """The primary of the three-region stack killed (-9) under load, restarted once a new
+    leader is up: writes recover within 30 s, cache hits keep answering, the audit chain
+    verifies against the checkpoint stored before the failover."""
+
+    name = "postgres-failover"
+    ha = True
+    db_fault = True
+
+    def fault_on(self, ctx: DrillContext) -> None:
+        ha = ctx.ha
+        primary = ha.leader()
+        ha.kill_node(primary)
+        new = ha.wait_for("a new leader", lambda: (lead := ha.leader()) is not None and lead != primary, 90, 0.2)
+        print(f"[{self.name}] new leader after {time.monotonic() - ctx.t0 - ctx.fault_at:.1f} s ({new})", flush=True)
+        ha.start_node(primary)
+
+    def fault_off(self, ctx: DrillContext) -> None:
+        ctx.ha.wait_healthy("cluster healthy again", synchronous=True, timeout=180)
+
+    def judge_writes(self, ctx: DrillContext) -> None:
+        # Writes fail until PostgreSQL answers again: judged by the recovery time.
+        t0, fault_at = ctx.t0, ctx.fault_at
+        writes = sorted((x for x in ctx.report.samples if x.op.startswith("grpc.")), key=lambda x: x.due)
+        failed = [x for x in writes if x.due - t0 >= fault_at and x.outcome != "OK"]
+        recovery = None
+        if failed:
+            first_fail = failed[0].due
+            ok_after = [x for x in writes if x.due > first_fail and x.outcome == "OK"]
+            recovery = round(ok_after[0].due - first_fail, 1) if ok_after else None
+        ctx.outcome.check(
+            f"writes recovered within {RECOVERY_BOUND_S:.0f} s",
+            not failed or (recovery is not None and recovery < RECOVERY_BOUND_S),
+            f"first failed write → first acknowledged one: {recovery} s" if failed else "no write failed",
+        )
+        check_audit_after(ctx.outcome, ctx.stack, "the failover")
+
+
+class ReplicaLag(Drill):
+    """One standby of the three-region stack stops replaying under load while quorum commit
+    goes on: writes keep committing, NumberingCrossRegionLag fires on the real
+    postgres_exporter metric and clears, the audit chain verifies after the lag."""
+
+    name = "replica-lag"
+    ha = True
+
+    def fault_on(self, ctx: DrillContext) -> None:
+        # A long query on a standby conflicts with replay (the classic cause of replica
+        # lag): the standby holds a lock on a table the primary then truncates, so replay
+        # waits for the query up to max_standby_streaming_delay (30 s). The standby still
+        # receives and flushes WAL: quorum commit goes on. (pg_wal_replay_pause() would not
+        # do: Patroni resumes a paused replay on its next loop.)
+        import psycopg
+
+        ha, job = ctx.ha, ctx.job
+        lead = ha.leader()
+        job["lagging"] = next(r for r in ha.REGIONS if r != lead)
+        ha.psql(lead.pg_port, "CREATE TABLE IF NOT EXISTS chaos_lag (x int)")
+        ha.wait_for("the table on the standby", lambda: ha.psql(job["lagging"].pg_port,
+                    "SELECT to_regclass('chaos_lag') IS NOT NULL") == "t", 30, 0.2)  # fmt: skip
+        job["reader"] = psycopg.connect(host="127.0.0.1", port=job["lagging"].pg_port, user="postgres",
+                                        dbname="postgres")  # fmt: skip
+        job["reader"].execute("SELECT count(*) FROM chaos_lag")  # holds its lock: the transaction stays open
+        ha.psql(lead.pg_port, "TRUNCATE chaos_lag")
+        print(f"[{self.name}] replay blocked on {job['lagging'].name} (leader {lead.name})", flush=True)
+
+    def fault_off(self, ctx: DrillContext) -> None:
+        with contextlib.suppress(Exception):  # the standby may have cancelled it already
+            ctx.job["reader"].close()
+
+    def judge_writes(self, ctx: DrillContext) -> None:
+        check_audit_after(ctx.outcome, ctx.stack, "the lag")
+        super().judge_writes(ctx)
+
+
+DRILLS: dict[str, Drill] = {
+    drill.name: drill
+    for drill in (
+        RedisOutage(),
+        NatsOutage(),
+        RelayKill(),
+        GrpcWorkerKill(),
+        CeleryWorkerKill(),
+        RedisMemoryPressure(),
+        PostgresPartition(),
+        PostgresFailover(),
+        ReplicaLag(),
+    )
+}
+
+
 def run_drill(name: str, args: argparse.Namespace) -> Outcome:
+    """The drill `name` under the mix: its environment up, the load started, the fault on at
+    --before, off after --outage, the recovery measured, the load's windows judged, and the
+    checks every drill makes (no wrong answer, no refused retry, ValidateLease answering,
+    every event once and in order, the alerts) around the drill's own."""
+    drill = DRILLS[name]
     outcome = Outcome(name)
-    planted_policy = getattr(args, "cache_policy", None) if name == "redis-memory-pressure" else None
+    planted_policy = drill.planted_policy(args)
     expected_alerts = alerts_of(name, planted=bool(planted_policy))
     redis_port, nats_port = free_port(), free_port()
     store = Path(tempfile.mkdtemp(prefix="chaos-js-"))
@@ -531,7 +1040,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         "NATS_PROVISION_DEV_STREAMS": "1",
     }
     ha = None
-    if name in ("postgres-failover", "replica-lag"):
+    if drill.ha:
         # The three-region stack (Patroni quorum commit, NATS ×3); the service re-resolves the
         # primary per unit of work (libpq multi-host URL, no kept connections: ADR 1400).
         ha = load_ha()
@@ -539,12 +1048,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         env.update(ha.service_env(), DATABASE_CONN_MAX_AGE="0", GRPC_DB_THREADS="32")
         env.pop("NATS_PROVISION_DEV_STREAMS")
     broker = None
-    # Beat and a worker (the reservation safety net) where the drill judges them: killed, or
-    # the only cleaner of reservations whose TTL keys a dead Redis took with it.
-    # redis-memory-pressure: the safety net is what expires reservations whose TTL keys the
-    # pressure evicted (ADR 1507).
-    celery = name in ("celery-worker-kill", "redis-outage", "redis-memory-pressure")
-    if celery:
+    if drill.celery:
         # A broker of its own (noeviction, as deploy/redis/broker.conf), the import queued to
         # the worker, and a short visibility timeout so the killed worker's import comes back
         # within the drill (production: CELERY_VISIBILITY_TIMEOUT 900 s, ADR 1502).
@@ -561,10 +1065,9 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         db_suffix=f"chaos_{name.replace('-', '_')}",
         split=True,
         write_replicas=2,
-        celery=celery,
+        celery=drill.celery,
         extra_env=env,
     )
-    job: dict[str, Any] = {}
     forwarder = None
     prom = probe = None
     try:
@@ -585,7 +1088,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             ]
         )
         direct_env = dict(stack.env)
-        if name == "postgres-partition":
+        if drill.forwarder:
             # The service reaches PostgreSQL through a port of its own, which the fault drops.
             from urllib.parse import urlsplit
 
@@ -607,146 +1110,45 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         pool = multiprocessing.get_context("spawn").Pool(1)
         warmed = pool.apply(warm, (stack.target(), data))
         print(f"[{name}] warmed: {warmed}/{len(data.leases)} leases valid and cached", flush=True)
-        # postgres-partition: a cold cache (after a deploy, say): one validation in ten misses.
-        unknown = 0.10 if name == "postgres-partition" else 0.05
-        shares = Shares(validate=0.9, grpc_write=0.08, rest=0.02, unknown=unknown)
+        shares = Shares(validate=0.9, grpc_write=0.08, rest=0.02, unknown=drill.unknown_share)
         kwargs = {"rate": args.rate, "duration": args.total, "shares": shares, "timeout": 3, "retries": 10}
         pending_report = pool.apply_async(run_mix, (stack.target(), data), kwargs)
-        t0 = time.monotonic()
-
-        backlog: list[int] = [0]
-
-        def poll_until(t_end: float) -> None:
-            while time.monotonic() - t0 < t_end:
-                if name == "nats-outage":
-                    backlog.append(probe.pending())
-                if prom is not None:
-                    try:
-                        outcome.alert_timeline.append((round(time.monotonic() - t0, 1), prom.alerts()))
-                    except OSError:
-                        pass
-                time.sleep(2)
+        ctx = DrillContext(
+            args=args,
+            drill=drill,
+            outcome=outcome,
+            stack=stack,
+            redis=redis,
+            nats_d=nats_d,
+            probe=probe,
+            prom=prom,
+            ha=ha,
+            forwarder=forwarder,
+            planted_policy=planted_policy,
+            t0=time.monotonic(),
+        )
+        t0 = ctx.t0
 
         if name in AUDITED_DRILLS:
             # A signed checkpoint of the chains the load has written so far: the verification
             # after the fault must check against it (nothing before the fault rewritten or lost).
-            poll_until(max(1.0, args.before - 4))
+            ctx.poll_until(max(1.0, args.before - 4))
             ok_chain, chain_out = probe_verify_audit(stack)
             outcome.check("an audit checkpoint is stored before the fault", ok_chain, _audit_summary(chain_out))
-        poll_until(args.before)
+        ctx.poll_until(args.before)
         print(f"[{name}] t={time.monotonic() - t0:.0f}s: fault on", flush=True)
-        fault_at = time.monotonic() - t0
-        if name == "redis-outage":
-            # Reservations whose TTL keys die with Redis and come due during the outage: only
-            # the safety net can expire them (ADR 0603).
-            job["planted"] = probe.ask(f"plant {PLANTED} {PLANTED_TTL}")
-            redis.kill()
-        elif name == "nats-outage":
-            nats_d.kill()
-        elif name == "relay-kill":
-            stack.kill("relay")
-        elif name == "redis-memory-pressure":
-            outcome.sizing = probe.ask("sizing")
-            job["cache_trust"] = cache_trust(stack)
-            job["planted"] = probe.ask(f"plant {PLANTED} {PLANTED_TTL}")
-            filler = Filler(redis_port, planted_policy)
-            filler.start()
-            time.sleep(2)  # into the pressure, before the plants come due
-            job["ttl_keys_kept"] = probe.ask("planted_ttl_keys")
-        elif name == "postgres-partition":
-            assert forwarder is not None
-            netfault.partition(forwarder.port)
-        elif name == "celery-worker-kill":
-            job["planted"] = probe.ask(f"plant {PLANTED} {PLANTED_TTL}")
-            job["import_id"] = probe.ask(f"import {int(args.import_rows)}")
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and probe.ask("imported")["status"] != "RUNNING":
-                time.sleep(0.1)
-            time.sleep(0.5)  # into the run: past the signature check, validating rows
-            stack.kill("worker")
-            job["at_kill"] = probe.ask("imported")
-            print(f"[{name}] worker killed; import {job['import_id']} was {job['at_kill']['status']}", flush=True)
-        elif name == "replica-lag":
-            # A long query on a standby conflicts with replay (the classic cause of replica
-            # lag): the standby holds a lock on a table the primary then truncates, so replay
-            # waits for the query up to max_standby_streaming_delay (30 s). The standby still
-            # receives and flushes WAL: quorum commit goes on. (pg_wal_replay_pause() would not
-            # do: Patroni resumes a paused replay on its next loop.)
-            import psycopg
-
-            lead = ha.leader()
-            job["lagging"] = next(r for r in ha.REGIONS if r != lead)
-            ha.psql(lead.pg_port, "CREATE TABLE IF NOT EXISTS chaos_lag (x int)")
-            ha.wait_for("the table on the standby", lambda: ha.psql(job["lagging"].pg_port,
-                        "SELECT to_regclass('chaos_lag') IS NOT NULL") == "t", 30, 0.2)  # fmt: skip
-            job["reader"] = psycopg.connect(host="127.0.0.1", port=job["lagging"].pg_port, user="postgres",
-                                            dbname="postgres")  # fmt: skip
-            job["reader"].execute("SELECT count(*) FROM chaos_lag")  # holds its lock: the transaction stays open
-            ha.psql(lead.pg_port, "TRUNCATE chaos_lag")
-            print(f"[{name}] replay blocked on {job['lagging'].name} (leader {lead.name})", flush=True)
-        elif name == "postgres-failover":
-            primary = ha.leader()
-            ha.kill_node(primary)
-            new = ha.wait_for("a new leader", lambda: (lead := ha.leader()) is not None and lead != primary, 90, 0.2)
-            print(f"[{name}] new leader after {time.monotonic() - t0 - fault_at:.1f} s ({new})", flush=True)
-            ha.start_node(primary)
-        else:
-            stack.kill("grpc_write")
-        poll_until(args.before + args.outage)
+        ctx.fault_at = time.monotonic() - t0
+        drill.fault_on(ctx)
+        ctx.poll_until(args.before + args.outage)
         print(f"[{name}] t={time.monotonic() - t0:.0f}s: fault off", flush=True)
-        restored_at = time.monotonic() - t0
-        if name == "redis-outage":
-            redis.start()
-        elif name == "nats-outage":
-            nats_d.start()
-        elif name == "relay-kill":
-            stack.restart("relay")
-        elif name == "redis-memory-pressure":
-            pressure = probe.ask("sizing")
-            job["cache_trust_after"] = cache_trust(stack)
-            filler.stop()
-        elif name == "postgres-failover":
-            ha.wait_healthy("cluster healthy again", synchronous=True, timeout=180)
-        elif name == "replica-lag":
-            with contextlib.suppress(Exception):  # the standby may have cancelled it already
-                job["reader"].close()
-        elif name == "celery-worker-kill":
-            stack.restart("worker")
-        elif name == "postgres-partition":
-            netfault.heal()
-        else:
-            stack.restart("grpc_write")
-        converge_s, converge_detail = None, ""
-        if name in ("redis-outage", "redis-memory-pressure"):
-            deadline = time.monotonic() + args.after
-            while time.monotonic() < deadline:
-                ok, converge_detail = probe.converged()
-                if ok:
-                    converge_s = round(time.monotonic() - t0 - restored_at, 1)
-                    break
-                time.sleep(0.5)
-        else:
-            deadline = time.monotonic() + args.after
-            while time.monotonic() < deadline and probe.lag() > DRAINED_LAG_S:
-                time.sleep(0.5)
-            if probe.lag() <= DRAINED_LAG_S:
-                converge_s = round(time.monotonic() - t0 - restored_at, 1)
-        poll_until(args.total)
-        report: Report = pending_report.get(timeout=args.total + 120)
-        if name == "celery-worker-kill":
-            # The job resumes: the import is delivered again (after the visibility timeout) and
-            # commits; the restarted worker's safety net (beat, every 30 s) expires the plants.
-            def committed() -> bool:
-                job["after"] = probe.ask("imported")
-                return bool(job["after"]["status"] == "COMMITTED")
-
-            job["plants"] = wait_plants_expired(probe, args.visibility + 120, also=committed)
-            committed()
-            job["resumed_s"] = round(time.monotonic() - t0 - restored_at, 1)
-        if name in ("redis-outage", "redis-memory-pressure"):
-            job["plants"] = wait_plants_expired(probe, 90)
-            job["expired_s"] = round(time.monotonic() - t0 - fault_at, 1)
+        ctx.restored_at = time.monotonic() - t0
+        drill.fault_off(ctx)
+        drill.converge(ctx)
+        ctx.poll_until(args.total)
+        ctx.report = report = pending_report.get(timeout=args.total + 120)
+        drill.after_load(ctx)
         pool.close()
+        fault_at, restored_at = ctx.fault_at, ctx.restored_at
         shift = t0 - report.started  # the windows count from the load's own start (monotonic clocks agree)
         end_of_load = args.total
         # Settle: alerts resolve only after their windows pass; the load has stopped.
@@ -780,66 +1182,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             all(v["wrong_answers"] == 0 for v in w.values()),
             str({k: v["wrong_answers"] for k, v in w.items()}),
         )
-        during_writes = w["during"]["grpc_writes"]
-        db_fault = name in ("postgres-failover", "postgres-partition")
-        if name == "replica-lag":
-            check_audit_after(outcome, stack, "the lag")
-        drain_bound = 20 if name == "postgres-partition" else 10
-        if db_fault:
-            pass  # writes fail until PostgreSQL answers again; judged by the recovery time below
-        elif name == "grpc-worker-kill":
-            # The mutation pool was down until restarted: callers retried with the same keys.
-            total = sum(v["grpc_writes"]["n"] for v in w.values())
-            ok = sum(v["grpc_writes"]["ok"] for v in w.values())
-            outcome.check(
-                "every mutation completed after retries with the same key",
-                ok >= 0.99 * total,
-                f"{ok}/{total} ok, {report.retries} retries",
-            )
-        else:
-            outcome.check(
-                "mutations kept committing during the fault",
-                during_writes["ok"] > 0 and during_writes["ok"] >= 0.95 * during_writes["n"],
-                f"{during_writes['ok']}/{during_writes['n']} ok",
-            )
-        if name == "postgres-failover":
-            writes = sorted((x for x in report.samples if x.op.startswith("grpc.")), key=lambda x: x.due)
-            failed = [x for x in writes if x.due - t0 >= fault_at and x.outcome != "OK"]
-            recovery = None
-            if failed:
-                first_fail = failed[0].due
-                ok_after = [x for x in writes if x.due > first_fail and x.outcome == "OK"]
-                recovery = round(ok_after[0].due - first_fail, 1) if ok_after else None
-            outcome.check(
-                f"writes recovered within {RECOVERY_BOUND_S:.0f} s",
-                not failed or (recovery is not None and recovery < RECOVERY_BOUND_S),
-                f"first failed write → first acknowledged one: {recovery} s" if failed else "no write failed",
-            )
-            check_audit_after(outcome, stack, "the failover")
-        if name == "postgres-partition":
-            heal = t0 + restored_at
-            during = [x for x in report.samples if fault_at <= x.due - t0 < restored_at]
-            failed = [x for x in during if x.op.startswith(("grpc.", "validate.unknown")) and x.outcome != "OK"]
-            deadlines = [x for x in failed if x.outcome == "DEADLINE_EXCEEDED"]
-            codes: dict[str, int] = defaultdict(int)
-            for x in failed:
-                codes[x.outcome] += 1
-            outcome.check(
-                "the service answered UNAVAILABLE itself, before the callers' deadlines",
-                bool(failed) and len(deadlines) <= 0.01 * len(failed),
-                f"{len(failed)} failed calls during the partition: {dict(codes)}",
-            )
-            writes_ok = sorted(
-                x.due + x.latency for x in report.samples if x.op.startswith("grpc.") and x.outcome == "OK"
-            )
-            first_ok = next((t for t in writes_ok if t >= heal), None)
-            recovery = None if first_ok is None else round(first_ok - heal, 1)
-            outcome.check(
-                f"writes recovered within {PARTITION_RECOVERY_BOUND_S:.0f} s of the heal",
-                recovery is not None and recovery <= PARTITION_RECOVERY_BOUND_S,
-                f"first acknowledged write {recovery} s after the heal",
-            )
-            check_audit_after(outcome, stack, "the partition")
+        drill.judge_writes(ctx)
         duplicates = [x for x in report.samples if x.outcome.startswith("RETRY:")]
         for refusal in report.retry_refusals:
             print(f"[{name}] retry refused: {refusal}", flush=True)
@@ -849,96 +1192,15 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
             f"{len(duplicates)} of {report.retries} retries"
             + (f", e.g. {duplicates[0].outcome}" if duplicates else ""),
         )
-        validate_during = w["during"]["validate_cached" if db_fault else "validate"]
+        validate_during = w["during"]["validate_cached" if drill.db_fault else "validate"]
         outcome.check(
             "ValidateLease cache hits kept answering during the fault"
-            if db_fault
+            if drill.db_fault
             else "ValidateLease kept answering during the fault",
             validate_during["ok"] >= 0.99 * max(1, validate_during["n"]),
             f"{validate_during['ok']}/{validate_during['n']} ok, worst P95 {w['during']['validate']['p95_ms_max']} ms",
         )
-        if name == "celery-worker-kill":
-            at_kill, after, plants = job["at_kill"], job["after"], job["plants"]
-            outcome.check(
-                "the worker was killed in the middle of the import",
-                at_kill["status"] == "RUNNING",
-                f"import {job['import_id']} was {at_kill['status']} when the worker died",
-            )
-            rows = int(args.import_rows)
-            outcome.check(
-                "the import was delivered again and committed exactly once",
-                after["status"] == "COMMITTED"
-                and after["accepted"] == after["numbers"] == rows
-                and after["audit_events"] == after["outbox_events"] == 1,
-                f"{after['status']} {after['accepted']}/{rows} accepted, {after['numbers']} numbers, "
-                f"{after['audit_events']} audit / {after['outbox_events']} outbox events; "
-                f"{job['resumed_s']} s after the restart {after['error']}",
-            )
-            check_plants(outcome, "the safety net resumed: every planted reservation expired, exactly once", plants)
-        if name == "redis-outage":
-            check_plants(
-                outcome,
-                "the TTL safety net expired the reservations whose TTL keys Redis lost, exactly once",
-                job["plants"],
-                f"; all AVAILABLE when checked, {job['expired_s']} s after the fault began ({PLANTED_TTL} s TTL)",
-            )
-        if name in ("redis-outage", "redis-memory-pressure"):
-            outcome.check(
-                "the lease cache converged after Redis came back",
-                converge_s is not None,
-                f"{converge_s} s after restart (bound 5 s, ADR 1200); {converge_detail}",
-            )
-        if name == "redis-memory-pressure":
-            evicted = int(pressure.get("evicted_keys", 0)) - int(outcome.sizing.get("evicted_keys", 0))
-            outcome.check(
-                "the cache server evicted under pressure",
-                evicted > 0 and filler.refused == 0,
-                f"{evicted} keys evicted, {filler.refused} writes refused (OOM)",
-            )
-            before, after = job["cache_trust"], job["cache_trust_after"]
-            lost = {k: after[k] - before[k] for k in before}
-            if planted_policy:
-                outcome.check(
-                    f"the planted {planted_policy} evicted the cache's bookkeeping: readers lost their trust",
-                    any(lost.values()),
-                    f"{lost}; bookkeeping keys present {pressure['permanent_present']} (ADR 1507)",
-                )
-            else:
-                outcome.check(
-                    "the cache's bookkeeping outlived the pressure: no reader lost its trust, no resync",
-                    not any(lost.values()) and len(pressure["permanent_present"]) == 3,
-                    f"{lost}; bookkeeping keys present {pressure['permanent_present']} (ADR 1507)",
-                )
-            outcome.check(
-                "every other key on the cache server has a TTL (volatile-lru may evict it)",
-                not pressure["no_ttl_other"],
-                f"keys without a TTL: {pressure['no_ttl_other'] or 'none'}",
-            )
-            check_plants(
-                outcome,
-                "every planted reservation expired, exactly once, though the pressure evicted TTL keys",
-                job["plants"],
-                f"; all AVAILABLE when checked, {job['expired_s']} s after the fault began ({PLANTED_TTL} s TTL); "
-                f"{PLANTED - job['ttl_keys_kept']} of {PLANTED} TTL keys evicted 2 s into the pressure",
-            )
-            lease = outcome.sizing.get("lease_entry", {}).get("bytes_avg")
-            outcome.check(
-                "sizing measured",
-                bool(lease),
-                f"lease entry {lease} B, idempotency copy "
-                f"{outcome.sizing.get('idempotency_copy', {}).get('bytes_avg')} B, reservation TTL key "
-                f"{outcome.sizing.get('reservation_ttl', {}).get('bytes_avg')} B (MEMORY USAGE averages)",
-            )
-        if name == "nats-outage":
-            outcome.check(
-                "the outbox backlog grew during the outage", max(backlog) > 0, f"peak {max(backlog)} unpublished"
-            )
-        if name not in ("redis-outage", "redis-memory-pressure"):
-            outcome.check(
-                f"the outbox drained (oldest event ≤ 2 s old) within {drain_bound} s after the restore",
-                converge_s is not None and converge_s <= drain_bound,
-                f"drained {converge_s} s after restart",
-            )
+        drill.judge(ctx)
         # The load has stopped: whatever is still unpublished is the relay catching up (a NATS
         # reconnect under CPU pressure), not yet a loss. Give it 30 s, then judge.
         deadline = time.monotonic() + 30
