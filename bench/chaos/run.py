@@ -62,55 +62,10 @@ if TYPE_CHECKING:
 
 RULES = ROOT / "deploy" / "prometheus" / "rules" / "numbering.rules.yml"
 RESULTS = ROOT / "bench" / "RESULTS.md"
-# The alert each drill's runbook names (docs/runbooks/<alert>.md says which drill proves it).
-DRILL_ALERTS = {
-    "redis-outage": "NumberingLeaseCacheSyncStalled",
-    "nats-outage": "NumberingOutboxLag",
-    "relay-kill": None,  # a restart within seconds: nothing should page
-    "grpc-worker-kill": None,
-    "redis-memory-pressure": None,  # the cache evicting is its normal work, not a page
-    "postgres-failover": None,  # a failover within 30 s pages no one; CrossRegionLag is the HA drill's
-    # Worker down: the safety net stops, planted reservations go overdue (ADR 1502).
-    "celery-worker-kill": "NumberingReservationCleanupLag",
-    # PostgreSQL silent (a partition): misses and mutations answer UNAVAILABLE, misses slowly.
-    "postgres-partition": (
-        "NumberingUnavailableRetries",
-        "NumberingValidateLeaseP95High",
-        "NumberingValidateLeaseP99High",
-    ),
-    # The three-region stack: one standby's replay paused while quorum commit goes on.
-    "replica-lag": "NumberingCrossRegionLag",
-}
-# How long each fault lasts by default: a dependency outage, or a crashed pod until restarted.
-DEFAULT_OUTAGE = {
-    "redis-outage": 90.0,
-    "nats-outage": 90.0,
-    "relay-kill": 5.0,
-    "grpc-worker-kill": 5.0,
-    "redis-memory-pressure": 30.0,
-    "postgres-failover": 0.0,  # kill -9 of the primary; the fault lasts until a new leader is up
-    # Long enough for a 5-s reservation to pass the alert's 60 s threshold plus its `for:`.
-    "celery-worker-kill": 120.0,
-    # P95 needs > 5 % of the 5-minute window slow and then its `for:` (10 m ÷ 30): 90 s does it.
-    "postgres-partition": 90.0,
-    # Past the 10 s threshold, then `for:` 2 m ÷ 30 = 4 s, with scrapes to spare.
-    "replica-lag": 30.0,  # replay waits at most max_standby_streaming_delay (30 s) anyway
-}
 PLANTED = 20  # celery-worker-kill: reservations planted at the fault, 5-second TTL
 PLANTED_TTL = 5
 RECOVERY_BOUND_S = 30.0
 PARTITION_RECOVERY_BOUND_S = 15.0  # tcp_user_timeout (10 s) + a reconnect (ADR 1504)
-
-
-# A planted misconfiguration (`--cache-policy allkeys-lru`, ADR 1507) and the alert that must name it.
-PLANTED_ALERTS = {"redis-memory-pressure": "NumberingLeaseCacheTrustChurn"}
-
-
-def alerts_of(name: str, planted: bool = False) -> tuple[str, ...]:
-    value = PLANTED_ALERTS[name] if planted else DRILL_ALERTS[name]
-    if value is None:
-        return ()
-    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def wait_plants_expired(probe: Probe, timeout: float, also: Any = None) -> dict[str, Any]:
@@ -477,9 +432,6 @@ def probe_verify_audit(stack: Stack) -> tuple[bool, str]:
     return proc.returncode == 0 and "without checkpoints" not in out and "new checkpoint:" in out, out
 
 
-AUDITED_DRILLS = ("postgres-failover", "postgres-partition", "replica-lag")
-
-
 def _audit_summary(out: str) -> str:
     """The verification's result lines on one line (a RESULTS list item)."""
     keep = [line for line in out.splitlines() if line.startswith(("audit chain", "checked against", "new checkpoint"))]
@@ -553,6 +505,9 @@ class DrillContext:
             time.sleep(2)
 
 
+Alerts = str | tuple[str, ...] | None  # a drill's alert, alerts, or none
+
+
 class Drill:
     """One chaos drill: what it needs besides the split stack on a private Redis and NATS, how
     it breaks one dependency and restores it, how it measures the recovery, and what it
@@ -561,6 +516,13 @@ class Drill:
     judge."""
 
     name: str
+    # How long the fault lasts by default: a dependency outage, or a crashed pod until restarted.
+    default_outage: float
+    # The alert(s) the drill's runbook names (docs/runbooks/<alert>.md says which drill proves it).
+    alerts: Alerts = None
+    # A planted misconfiguration (`--cache-policy allkeys-lru`, ADR 1507) and the alert that must name it.
+    planted_alert: str | None = None
+    audited = False  # an audit checkpoint is stored before the fault and verified against after it
     # Beat and a worker (the reservation safety net) where the drill judges them: killed, or
     # the only cleaner of reservations whose TTL keys a dead Redis took with it.
     celery = False
@@ -654,6 +616,8 @@ class RedisOutage(LeaseCacheDrill):
     in Redis again (convergence time measured)."""
 
     name = "redis-outage"
+    default_outage = 90.0
+    alerts = "NumberingLeaseCacheSyncStalled"
 
     def fault_on(self, ctx: DrillContext) -> None:
         # Reservations whose TTL keys die with Redis and come due during the outage: only
@@ -683,6 +647,9 @@ class RedisMemoryPressure(LeaseCacheDrill):
     cache's entry sizes too."""
 
     name = "redis-memory-pressure"
+    default_outage = 30.0
+    alerts: Alerts = None  # the cache evicting is its normal work, not a page
+    planted_alert = "NumberingLeaseCacheTrustChurn"
 
     def planted_policy(self, args: argparse.Namespace) -> str | None:
         return getattr(args, "cache_policy", None)
@@ -755,6 +722,8 @@ class NatsOutage(Drill):
     stream exactly once, in per-number order."""
 
     name = "nats-outage"
+    default_outage = 90.0
+    alerts = "NumberingOutboxLag"
 
     def poll(self, ctx: DrillContext) -> None:
         ctx.backlog.append(ctx.probe.pending())
@@ -778,6 +747,8 @@ class ProcessKill(Drill):
     --outage seconds: no duplicate, no lost event."""
 
     process: str  # the Stack's name for it
+    default_outage = 5.0
+    alerts: Alerts = None  # a restart within seconds: nothing should page
 
     def fault_on(self, ctx: DrillContext) -> None:
         ctx.stack.kill(self.process)
@@ -821,6 +792,10 @@ class CeleryWorkerKill(ProcessKill):
 
     name = "celery-worker-kill"
     process = "worker"
+    # Long enough for a 5-s reservation to pass the alert's 60 s threshold plus its `for:`.
+    default_outage = 120.0
+    # Worker down: the safety net stops, planted reservations go overdue (ADR 1502).
+    alerts = "NumberingReservationCleanupLag"
     celery = True
 
     def fault_on(self, ctx: DrillContext) -> None:
@@ -877,6 +852,15 @@ class PostgresPartition(Drill):
     chain verifies against the checkpoint stored before the partition."""
 
     name = "postgres-partition"
+    # P95 needs > 5 % of the 5-minute window slow and then its `for:` (10 m ÷ 30): 90 s does it.
+    default_outage = 90.0
+    # PostgreSQL silent (a partition): misses and mutations answer UNAVAILABLE, misses slowly.
+    alerts = (
+        "NumberingUnavailableRetries",
+        "NumberingValidateLeaseP95High",
+        "NumberingValidateLeaseP99High",
+    )
+    audited = True
     forwarder = True
     db_fault = True
     unknown_share = 0.10  # a cold cache (after a deploy, say): one validation in ten misses
@@ -926,6 +910,9 @@ class PostgresFailover(Drill):
     verifies against the checkpoint stored before the failover."""
 
     name = "postgres-failover"
+    default_outage = 0.0  # kill -9 of the primary; the fault lasts until a new leader is up
+    alerts: Alerts = None  # a failover within 30 s pages no one; CrossRegionLag is the HA drill's
+    audited = True
     ha = True
     db_fault = True
 
@@ -964,6 +951,11 @@ class ReplicaLag(Drill):
     postgres_exporter metric and clears, the audit chain verifies after the lag."""
 
     name = "replica-lag"
+    # Past the 10 s threshold, then `for:` 2 m ÷ 30 = 4 s, with scrapes to spare.
+    default_outage = 30.0  # replay waits at most max_standby_streaming_delay (30 s) anyway
+    # The three-region stack: one standby's replay paused while quorum commit goes on.
+    alerts = "NumberingCrossRegionLag"
+    audited = True
     ha = True
 
     def fault_on(self, ctx: DrillContext) -> None:
@@ -1009,6 +1001,18 @@ DRILLS: dict[str, Drill] = {
         ReplicaLag(),
     )
 }
+# The table by name, for main() and the runbook tests (tests/bench/test_chaos_runbooks.py).
+DRILL_ALERTS = {name: drill.alerts for name, drill in DRILLS.items()}
+PLANTED_ALERTS = {name: drill.planted_alert for name, drill in DRILLS.items() if drill.planted_alert}
+DEFAULT_OUTAGE = {name: drill.default_outage for name, drill in DRILLS.items()}
+AUDITED_DRILLS = tuple(name for name, drill in DRILLS.items() if drill.audited)
+
+
+def alerts_of(name: str, planted: bool = False) -> tuple[str, ...]:
+    value = PLANTED_ALERTS[name] if planted else DRILL_ALERTS[name]
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def run_drill(name: str, args: argparse.Namespace) -> Outcome:
@@ -1129,7 +1133,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
         )
         t0 = ctx.t0
 
-        if name in AUDITED_DRILLS:
+        if drill.audited:
             # A signed checkpoint of the chains the load has written so far: the verification
             # after the fault must check against it (nothing before the fault rewritten or lost).
             ctx.poll_until(max(1.0, args.before - 4))
