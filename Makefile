@@ -41,10 +41,16 @@ setup: migrate
 run: setup
 	@bash deploy/local/run.sh
 
+SERVER_BINDING_TESTS = tests/numbering/test_statement_budget.py tests/numbering/test_concurrency.py \
+	tests/numbering/test_services.py tests/numbering/test_transitions.py tests/grpc_server/test_rpcs.py \
+	tests/grpc_server/test_tenant_binding.py tests/grpc_server/test_extend_reservation.py tests/cache/test_after_commit.py
 test: venv services browser test-rules check
 	@$(PYTHON) deploy/local/bootstrap_db.py
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest $(PYTEST_ARGS)
 	@$(PYTHON) deploy/local/check_coverage.py .coverage.json
+	# The write path again as the mutation pool runs it: parameters bound server-side, the
+	# statements prepared (ADR 1100 amendment of 2026-12-03).
+	DATABASE_SERVER_SIDE_BINDING=1 DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest -q --no-cov $(SERVER_BINDING_TESTS)
 
 # The layers (pyproject [tool.importlinter], docs/architecture.md), lint, format, types.
 check: venv

@@ -18,7 +18,9 @@ idempotency key, as a tenant-bound service (the portal's shape):
     database).
 
 CPU per transition is robust on a shared machine; the load average is printed alongside.
-DJANGO_DEBUG is off as in production (BENCH_DJANGO_DEBUG=1 to measure with it on). Outside
+DJANGO_DEBUG is off as in production (BENCH_DJANGO_DEBUG=1 to measure with it on), and
+parameters are bound server-side as in the mutation pool (DATABASE_SERVER_SIDE_BINDING=0 to
+measure without). Outside
 the action's transaction the gRPC path also pays Django's connection health check (one
 `SELECT 1` per unit of work, CONN_HEALTH_CHECKS); the in-process run does not.
 Appends a section to bench/RESULTS.md with --record LABEL.
@@ -63,6 +65,9 @@ def bench_env() -> dict[str, str]:
         GRPC_INSECURE="1",
         # As in production: with DEBUG on, Django records every statement (CursorDebugWrapper).
         DJANGO_DEBUG=os.environ.get("BENCH_DJANGO_DEBUG", "0"),
+        # As the mutation pool runs (GRPC_POOL=mutations turns it on, ADR 1100 amendment of
+        # 2026-12-03); DATABASE_SERVER_SIDE_BINDING=0 measures client-side binding.
+        DATABASE_SERVER_SIDE_BINDING=os.environ.get("DATABASE_SERVER_SIDE_BINDING", "1"),
     )
     for var in ("GRPC_TLS_CERT_FILE", "GRPC_TLS_KEY_FILE", "GRPC_TLS_CLIENT_CA_FILE"):
         env.pop(var, None)

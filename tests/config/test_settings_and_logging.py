@@ -111,3 +111,36 @@ def test_a_malformed_request_id_is_replaced() -> None:
     with request_id_scope("bad id with spaces\n") as rid:
         assert rid != "bad id with spaces\n" and get_request_id() == rid
     assert get_request_id() == ""
+
+
+@pytest.mark.parametrize(
+    ("env", "bound"),
+    [
+        ({"GRPC_POOL": "mutations"}, True),
+        ({"GRPC_POOL": "mutations", "DATABASE_SERVER_SIDE_BINDING": "0"}, False),
+        ({"GRPC_POOL": "hot"}, False),
+        ({"GRPC_POOL": "all"}, False),
+        ({"GRPC_POOL": "all", "DATABASE_SERVER_SIDE_BINDING": "1"}, True),
+    ],
+)
+def test_the_mutation_pool_binds_parameters_server_side(env: dict[str, str], bound: bool) -> None:
+    """ADR 1100 amendment of 2026-12-03: the mutation pool prepares its statements, on the app
+    connection and on the tenant role's (production names it with DATABASE_TENANT_URL)."""
+    child_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.base", "NUMBERING_ENV": "dev", **env}
+    child_env.pop("DATABASE_SERVER_SIDE_BINDING", None) if "DATABASE_SERVER_SIDE_BINDING" not in env else None
+    app = os.environ.get("DATABASE_URL", "postgres://numbering_app@127.0.0.1:5432/numbering")
+    child_env["DATABASE_TENANT_URL"] = app.replace("numbering_app@", "numbering_tenant@", 1)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings as s;"
+            " print([s.DATABASES[a]['OPTIONS'].get('server_side_binding', False) for a in ('default', 'tenant')])",
+        ],
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str([bound, bound])
