@@ -37,7 +37,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import grpc  # noqa: E402
+import redis  # noqa: E402
 
+from core.redis_client import lease_invalidation_channel  # noqa: E402
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb  # noqa: E402
 from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc  # noqa: E402
 
@@ -98,13 +100,26 @@ def start_cache_sync(env: dict[str, str]) -> subprocess.Popen[bytes]:
     """`run_cache_sync` beside the server, as in every deployment: a worker trusts its cached
     leases only within LEASE_CACHE_TRUST_MS of the cache-sync's heartbeat (ADR 1200), so
     without it every ValidateLease is answered from PostgreSQL (about a tenth of the rate)."""
+    client = redis.Redis.from_url(env.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    heartbeats = client.pubsub(ignore_subscribe_messages=True)
+    heartbeats.subscribe(lease_invalidation_channel(client))
     sync = subprocess.Popen(  # noqa: S603
         [PY, "manage.py", "run_cache_sync"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    time.sleep(2.0)  # its first pass: resync and heartbeat
-    if sync.poll() is not None:
-        raise RuntimeError(f"run_cache_sync exited with {sync.returncode}")
-    return sync
+    try:
+        # Its first pass resyncs this Redis, then heartbeats: from then on the workers trust it.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if sync.poll() is not None:
+                raise RuntimeError(f"run_cache_sync exited with {sync.returncode}")
+            message = heartbeats.get_message(timeout=0.5)
+            if message is not None and b"|h|" in message["data"]:
+                return sync
+        sync.terminate()
+        raise RuntimeError("run_cache_sync sent no heartbeat within 60 s")
+    finally:
+        heartbeats.close()
+        client.close()
 
 
 class Server:
