@@ -96,8 +96,13 @@ def test_two_relays_at_once_both_work_and_never_reorder_an_aggregates_events(nat
     enqueue(aggregates, range(1, 16))
 
     wait_for(lambda: pending() == 0, what="outbox drained")
+    # While the two share the partitions out, one may have let a partition go that the other
+    # has not taken yet (seen in CI: 9 of 16 owned at the instant the outbox drained).
+    wait_for(
+        lambda: len(first.relay.owned | second.relay.owned) == settings.OUTBOX_PARTITIONS,
+        what="every partition owned",
+    )
     assert not (first.relay.owned & second.relay.owned), "a partition is owned by one relay at a time"
-    assert len(first.relay.owned | second.relay.owned) == settings.OUTBOX_PARTITIONS
     assert first.relay.published > 0 and second.relay.published > 0, "both relays publish"
     assert_in_order_exactly_once(stream_messages(nats_server), 40 * 15)
 
