@@ -20,8 +20,7 @@ import redis
 from prometheus_client import Counter
 from redis.client import Pipeline
 
-from core import redis_client
-from core.after_commit import redis_after_commit
+from core import after_commit, redis_client
 from core.logging import mask_number
 
 log = logging.getLogger(__name__)
@@ -37,56 +36,46 @@ parse_key = redis_client.parse_reservation_ttl_key
 deadlines_key = redis_client.reservation_deadlines_key
 
 
-def _at_ms(reserved_until: datetime) -> int:
-    """The key's expiry (PXAT): the deadline, or just ahead of now if it has passed."""
-    return max(int(reserved_until.timestamp() * 1000), int(time.time() * 1000) + 5)
-
-
-def _stage(pipe: Pipeline, key: str, reserved_until: datetime) -> int:
-    at_ms = _at_ms(reserved_until)
-    pipe.set(key, reserved_until.isoformat(), pxat=at_ms)
-    pipe.zadd(deadlines_key(), {key: at_ms})
-    return 2
-
-
-def _written(number: str, error: Exception | None) -> bool:
-    if error is not None:
-        TTL_WRITES.labels("error").inc()
-        log.warning("reservation TTL key for %s not written (safety net covers it): %s", mask_number(number), error)
-        return False
-    TTL_WRITES.labels("stored").inc()
-    return True
-
-
-def write_ttl_key(number: str, reservation_id: uuid.UUID | str, reserved_until: datetime) -> bool:
-    """Set the key to expire at reserved_until. Failures are logged and counted, never raised."""
-    try:
-        pipe = client().pipeline(transaction=False)
-        _stage(pipe, ttl_key(number, reservation_id), reserved_until)
-        pipe.execute()
-    except redis.RedisError as exc:
-        return _written(number, exc)
-    return _written(number, None)
-
-
 @dataclass
-class _TtlAfterCommit:
-    """The key, sent with the transaction's other after-commit writes (core.after_commit)."""
+class _TtlKey:
+    """The key and its entry in the deadlines set, in one pipeline: at once (write_ttl_key)
+    or with the transaction's other after-commit writes (core.after_commit)."""
 
     number: str
     reservation_id: uuid.UUID | str
     reserved_until: datetime
+    written: bool = False
 
     def stage(self, pipe: Pipeline) -> int:
-        return _stage(pipe, ttl_key(self.number, self.reservation_id), self.reserved_until)
+        key = ttl_key(self.number, self.reservation_id)
+        # PXAT: the deadline, or just ahead of now if it has passed.
+        at_ms = max(int(self.reserved_until.timestamp() * 1000), int(time.time() * 1000) + 5)
+        pipe.set(key, self.reserved_until.isoformat(), pxat=at_ms)
+        pipe.zadd(deadlines_key(), {key: at_ms})
+        return 2
 
     def finish(self, replies: list[Any]) -> None:
-        _written(self.number, next((r for r in replies if isinstance(r, Exception)), None))
+        error = next((r for r in replies if isinstance(r, Exception)), None)
+        if error is not None:
+            TTL_WRITES.labels("error").inc()
+            log.warning(
+                "reservation TTL key for %s not written (safety net covers it): %s", mask_number(self.number), error
+            )
+            return
+        TTL_WRITES.labels("stored").inc()
+        self.written = True
+
+
+def write_ttl_key(number: str, reservation_id: uuid.UUID | str, reserved_until: datetime) -> bool:
+    """Set the key to expire at reserved_until. Failures are logged and counted, never raised."""
+    write = _TtlKey(number, reservation_id, reserved_until)
+    after_commit.send([write])
+    return write.written
 
 
 def schedule_ttl_after_commit(number: str, reservation_id: uuid.UUID | str, reserved_until: datetime) -> None:
     """Called by number_reserve / number_extend_reservation inside their transaction."""
-    redis_after_commit(_TtlAfterCommit(number, reservation_id, reserved_until))
+    after_commit.redis_after_commit(_TtlKey(number, reservation_id, reserved_until))
 
 
 def touch_due_keys(r: redis.Redis, *, now_ms: int | None = None, limit: int = 500) -> int:

@@ -1001,11 +1001,9 @@ DRILLS: dict[str, Drill] = {
         ReplicaLag(),
     )
 }
-# The table by name, for main() and the runbook tests (tests/bench/test_chaos_runbooks.py).
+# The alerts by drill, for the runbook tests (tests/bench/test_chaos_runbooks.py).
 DRILL_ALERTS = {name: drill.alerts for name, drill in DRILLS.items()}
 PLANTED_ALERTS = {name: drill.planted_alert for name, drill in DRILLS.items() if drill.planted_alert}
-DEFAULT_OUTAGE = {name: drill.default_outage for name, drill in DRILLS.items()}
-AUDITED_DRILLS = tuple(name for name, drill in DRILLS.items() if drill.audited)
 
 
 def alerts_of(name: str, planted: bool = False) -> tuple[str, ...]:
@@ -1273,7 +1271,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("drill", choices=sorted(DRILL_ALERTS))
+    parser.add_argument("drill", choices=sorted(DRILLS))
     parser.add_argument("--rate", type=float, default=300, help="mix requests per second")
     parser.add_argument("--before", type=float, default=20)
     parser.add_argument("--outage", type=float, default=None, help="fault length (default per drill)")
@@ -1293,7 +1291,7 @@ def main(argv: list[str] | None = None) -> int:
         "--visibility", type=float, default=20, help="celery-worker-kill: the broker's visibility timeout, s"
     )
     args = parser.parse_args(argv)
-    args.outage = DEFAULT_OUTAGE[args.drill] if args.outage is None else args.outage
+    args.outage = DRILLS[args.drill].default_outage if args.outage is None else args.outage
     args.total = args.before + args.outage + args.after
     started = datetime.now(UTC)
     outcome = run_drill(args.drill, args)
