@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters as df
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from core.formats import INPUT_HELP, normalize_number
 from numbering import selectors
@@ -16,11 +16,13 @@ STATE_CHOICES = [(s.value, s.value) for s in State]
 
 
 class NumberSearchFilter(df.FilterSet):
-    """Search by any number format, prefix, digit pattern, vanity tier, kind, issuer."""
+    """Search by any number format, prefix, digit pattern, vanity tier, kind, issuer: the form
+    validates the query string, `criteria()` turns it into the query (never the filters'
+    own lookups)."""
 
-    number = df.CharFilter(method="filter_number", help_text=f"exact number: {INPUT_HELP}")
-    prefix = df.CharFilter(method="filter_prefix", help_text=selectors.PREFIX_RULE)
-    pattern = df.CharFilter(method="filter_pattern", help_text=selectors.PATTERN_RULE)
+    number = df.CharFilter(help_text=f"exact number: {INPUT_HELP}")
+    prefix = df.CharFilter(help_text=selectors.PREFIX_RULE)
+    pattern = df.CharFilter(help_text=selectors.PATTERN_RULE)
     kind = df.ChoiceFilter(choices=Number.Kind.choices)
     issuer = df.CharFilter(field_name="issuer__code", lookup_expr="iexact", help_text="issuer code, e.g. ROSHAN")
     vanity = df.BooleanFilter()
@@ -30,14 +32,32 @@ class NumberSearchFilter(df.FilterSet):
         model = Number
         fields: list[str] = []
 
-    def filter_number(self, queryset: QuerySet[Number], name: str, value: Any) -> QuerySet[Number]:
-        return queryset.filter(number=normalize_number(value)) if value else queryset
+    def get_form_class(self) -> Any:
+        """django-filter builds a form class per request; its fields depend only on the
+        declared filters, so each FilterSet class builds its own once (a form instance still
+        deep-copies the fields it validates with)."""
+        cls = type(self)
+        form_class = cls.__dict__.get("_form_class")
+        if form_class is None:
+            form_class = super().get_form_class()
+            cls._form_class = form_class  # type: ignore[attr-defined]
+        return form_class
 
-    def filter_prefix(self, queryset: QuerySet[Number], name: str, value: Any) -> QuerySet[Number]:
-        return queryset.filter(selectors.prefix_q(value)) if value else queryset
+    CRITERIA = ("number", "prefix", "pattern", "kind", "issuer", "vanity", "vanity_tier")
 
-    def filter_pattern(self, queryset: QuerySet[Number], name: str, value: Any) -> QuerySet[Number]:
-        return queryset.filter(selectors.pattern_q(value)) if value else queryset
+    def criteria(self) -> Q:
+        """The validated search as one Q: selectors.number_criteria_q is its only reading of
+        number, prefix, pattern, kind, issuer, vanity and vanity_tier, for the ORM filter
+        below and for the tenant search's compiled page (numbering/apis/tenant.py)."""
+        data = self.form.cleaned_data
+        return selectors.number_criteria_q(**{name: data.get(name) for name in self.CRITERIA})
+
+    def filter_queryset(self, queryset: QuerySet[Number]) -> QuerySet[Number]:
+        queryset = queryset.filter(self.criteria())
+        for name, value in self.form.cleaned_data.items():
+            if name not in self.CRITERIA:  # a subclass's own filters (state, tenant, pool, ...)
+                queryset = self.filters[name].filter(queryset, value)
+        return queryset
 
 
 class TenantNumberFilter(NumberSearchFilter):

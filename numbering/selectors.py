@@ -15,11 +15,13 @@ inventory search; the state change itself still goes through number_reserve → 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 
 from audit.models import AuditEvent
@@ -100,6 +102,7 @@ def pattern_q(value: str, *, field: str = "pattern") -> Q:
 
 def number_criteria_q(
     *,
+    number: str | None = None,
     kind: str | None = None,
     issuer: str | None = None,
     prefix: str | None = None,
@@ -108,6 +111,8 @@ def number_criteria_q(
     vanity: bool | None = None,
 ) -> Q:
     q = Q()
+    if number:
+        q &= Q(number=normalize_number(number))
     if kind:
         if kind not in Number.Kind.values:
             raise errors.ValidationError(f"kind: must be one of {', '.join(Number.Kind.values)}", field="kind")
@@ -174,6 +179,27 @@ def number_available_for_tenant(*, tenant_id: uuid.UUID) -> QuerySet[Number]:
     """AVAILABLE inventory in the pools the tenant is entitled to (what it may reserve);
     numbers of a suspended or terminated contract are not offered (ADR 1610)."""
     return number_list().filter(_entitled_q(tenant_id), state=State.AVAILABLE).exclude(closed_contract_q())
+
+
+def available_page(
+    *,
+    tenant_id: uuid.UUID,
+    criteria: Q,
+    descending: bool,
+    after: str | None,
+    offset: int,
+    limit: int,
+    columns: tuple[str, ...],
+) -> QuerySet[Number]:
+    """One page of the tenant search as rows of `columns`: what the tenant may reserve
+    (number_available_for_tenant) matching `criteria`, in number order from just after
+    `after`. The web compiles it once per shape of the criteria (core/query_shapes.py), so
+    it depends on its arguments only."""
+    rows = number_available_for_tenant(tenant_id=tenant_id).filter(criteria)
+    rows = rows.order_by("-number" if descending else "number")
+    if after is not None:
+        rows = rows.filter(**{"number__lt" if descending else "number__gt": after})
+    return rows.values(*columns)[offset : offset + limit]
 
 
 def number_held_by_tenant(*, tenant_id: uuid.UUID) -> QuerySet[Number]:
@@ -342,6 +368,46 @@ def tier_prices_in_force(at: datetime) -> dict[str, TierPriceChange]:
         .distinct("tier_id")
     )
     return {row.tier_id: row for row in rows}
+
+
+# The approved price schedule as this process last read it: (monotonic time read, tier ->
+# its approved changes newest first). Search pages show prices from it (tier_prices_shown).
+_price_schedule: tuple[float, dict[str, list[TierPriceChange]]] | None = None
+
+
+def tier_prices_shown(at: datetime) -> dict[str, TierPriceChange]:
+    """tier_prices_in_force(at) for a search page to show, from this process's copy of the
+    approved price schedule, read again when it is TIER_PRICE_CACHE_SECONDS old or when this
+    process decided a price (forget_price_schedule). The schedule holds future changes too,
+    so a change whose effective_from comes is shown on time; only a decision taken in another
+    process shows up to TIER_PRICE_CACHE_SECONDS late (ADR 1650, 2026-12-03 amendment). What a
+    reservation or lease records is never read from here (services.tiers.price_for_number)."""
+    global _price_schedule
+    seconds = settings.TIER_PRICE_CACHE_SECONDS
+    if seconds <= 0:
+        return tier_prices_in_force(at)
+    cached = _price_schedule
+    if cached is None or time.monotonic() - cached[0] >= seconds:
+        read_at = time.monotonic()
+        schedule: dict[str, list[TierPriceChange]] = {}
+        for change in TierPriceChange.objects.filter(status=TierPriceChange.Status.APPROVED).order_by(
+            "tier_id", "-effective_from", "-id"
+        ):
+            schedule.setdefault(change.tier_id, []).append(change)
+        cached = _price_schedule = (read_at, schedule)
+    shown = {}
+    for tier, changes in cached[1].items():
+        # An APPROVED change always has its effective_from (services.tiers._decide sets it).
+        in_force = next((c for c in changes if c.effective_from is not None and c.effective_from <= at), None)
+        if in_force is not None:
+            shown[tier] = in_force
+    return shown
+
+
+def forget_price_schedule() -> None:
+    """The next tier_prices_shown reads the schedule again (a price decision committed)."""
+    global _price_schedule
+    _price_schedule = None
 
 
 def tier_price_change_list(*, tier_code: str | None = None) -> QuerySet[TierPriceChange]:

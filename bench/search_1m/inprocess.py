@@ -1,13 +1,14 @@
 """CPU per tenant search request in-process (no gunicorn, no network client): the search
 code's own cost, to compare two versions of it side by side.
 
-    python bench/search_1m/inprocess.py [--requests 200] [--profile]
+    python bench/search_1m/inprocess.py [--requests 200] [--profile [--sort tottime]]
 
 Runs against the database `bench/search_1m/run.py` seeded (run it once first, or with
 --reuse, within the seeded tokens' lifetime: an expired token answers 401, so
 reseed without --reuse); DEBUG off, as in production. Django's test client calls the tenant search for
 each operation of run.py (prefix, pattern, tier, kind) with the seeded tenants' tokens and
-prints the process CPU and wall time per request. --profile adds a cProfile of one more round.
+prints the process CPU and wall time per request. --profile adds a cProfile of one more round
+(CPU time, sorted by --sort).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ OPERATIONS = ("prefix", "pattern", "tier", "kind")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=200, help="per operation")
-    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="cProfile one more round, timing process CPU")
+    parser.add_argument("--sort", default="cumulative", help="the profile's order (cumulative, tottime, ...)")
     args = parser.parse_args()
 
     stack = Stack(db_suffix="search1m")
@@ -68,13 +70,13 @@ def main() -> None:
         wall_ms = 1000 * (time.perf_counter() - wall) / args.requests
         print(f"{op}: cpu {cpu_ms:.2f} ms wall {wall_ms:.2f} ms per request")
     if args.profile:
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.process_time)
         profile.enable()
         for op in OPERATIONS:
             for _ in range(args.requests // 4 or 1):
                 call(op)
         profile.disable()
-        pstats.Stats(profile).sort_stats("cumulative").print_stats(50)
+        pstats.Stats(profile).sort_stats(args.sort).print_stats(50)
 
 
 if __name__ == "__main__":

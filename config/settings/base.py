@@ -459,6 +459,11 @@ JWT_JWKS_NEGATIVE_CACHE_SECONDS = env_int("JWT_JWKS_NEGATIVE_CACHE_SECONDS", 300
 JWT_MAX_LIFETIME_SECONDS = env_int("JWT_MAX_LIFETIME_SECONDS", 86400, minimum=60)
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1, maximum=1000)
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 500, minimum=1, maximum=5000)
+# TIER_PRICE_CACHE_SECONDS (5; 0 = read every time): how old the approved price schedule a
+# search page shows prices from may be. A decision taken in this process is seen at once,
+# one taken in another process within this bound; what a reservation or lease records is
+# always read from the database (ADR 1650, 2026-12-03 amendment).
+TIER_PRICE_CACHE_SECONDS = env_int("TIER_PRICE_CACHE_SECONDS", 5, minimum=0, maximum=300)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["core.api.auth.JWTAuthentication"],

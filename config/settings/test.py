@@ -19,6 +19,10 @@ os.environ.setdefault(
     "EVENT_PUBLISHER_KEYS", '{"compliance-service": "test-compliance-key", "tenant-service": "test-tenant-key"}'
 )
 
+# Tests write approved prices straight into the table and search at once; the schedule cache
+# is tested with its own setting (tests/numbering/test_price_schedule.py).
+os.environ.setdefault("TIER_PRICE_CACHE_SECONDS", "0")
+
 from config.settings.base import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -4,10 +4,13 @@ so their identifiers answer 404."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
 from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.utils import translate_validation
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import action
@@ -15,12 +18,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core import clock
+from core.api.pagination import RowPages
 from core.api.schema import IDEMPOTENCY_PARAM, NUMBER_PARAM
 from core.api.views import ScopedAPIView, ScopedViewSet, get_by_uuid, mutation_response, valid
+from core.query_shapes import QueryShapes
 from numbering import selectors, services
 from numbering.apis import serializers as s
 from numbering.filters import LeaseFilter, NumberSearchFilter, ReservationFilter, TenantNumberFilter
 from numbering.models import Lease, Number, Reservation
+
+# The search page, compiled once per shape of its criteria (ADR 1120, second 2026-12-03
+# amendment): the SQL the ORM makes of selectors.available_page, run again with new values.
+_AVAILABLE_PAGE = QueryShapes(functools.partial(selectors.available_page, columns=s.AVAILABLE_COLUMNS))
 
 
 class TenantScoped:
@@ -70,9 +79,16 @@ class TenantNumberViewSet(TenantScoped, ScopedViewSet):
     def available(self, request: Request) -> Response:
         # Rows, not models: a search page is read and shaped without a model or a serializer
         # per number (ADR 1120, 2026-12-03 amendment); the shape is AvailableNumberSerializer's.
-        rows = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*s.AVAILABLE_COLUMNS)) or []
-        # One query for every tier's price in force, whatever the page holds (ADR 1650).
-        prices = selectors.tier_prices_in_force(clock.now()) if any(row["vanity"] for row in rows) else {}
+        # The filterset validates the query string as DjangoFilterBackend would; its criteria
+        # and the cursor's position are the values of the compiled page.
+        filterset = DjangoFilterBackend().get_filterset(request, Number.objects.none(), self)
+        if not filterset.is_valid():
+            raise translate_validation(filterset.errors)
+        criteria, tenant_id = filterset.criteria(), self.tenant_id
+        pages = RowPages(functools.partial(_AVAILABLE_PAGE.rows, tenant_id=tenant_id, criteria=criteria))
+        rows = self.paginate_queryset(pages) or []  # type: ignore[arg-type]
+        # Every tier's price in force, from the cached schedule (ADR 1650, 2026-12-03 amendment).
+        prices = selectors.tier_prices_shown(clock.now()) if any(row["vanity"] for row in rows) else {}
         return self.get_paginated_response(s.available_rows(rows, prices))
 
     @extend_schema(

@@ -183,6 +183,9 @@ def _decide(*, change_id: int, actor: Actor, approve: bool, note: str) -> TierPr
         change.status = TierPriceChange.Status.APPROVED if approve else TierPriceChange.Status.REJECTED
         change.decided_by, change.decided_at, change.decision_note = actor.identity, now, note.strip()
         change.save(update_fields=["status", "effective_from", "decided_by", "decided_at", "decision_note"])
+        # This process's search pages show the decision at once; others within
+        # TIER_PRICE_CACHE_SECONDS (selectors.tier_prices_shown).
+        transaction.on_commit(selectors.forget_price_schedule)
         _record(
             change,
             action=f"tier_price.{verb}",

@@ -73,3 +73,77 @@ def test_the_search_answers_in_the_serializer_shape_and_pages_by_cursor(
     numbers = [r["number"] for r in first["results"] + rest["results"]]
     assert len(numbers) == 5 and numbers == sorted(numbers) and len(set(numbers)) == 5
     assert {r["number"]: r["price"] for r in first["results"] + rest["results"]}["7777"]["tier"] == "GOLD"
+
+
+def test_pages_forward_and_back_as_the_cursor_promises(api: Api, alice: Any, general_pool: Any) -> None:
+    """The compiled page (core/query_shapes.py, read through core.api.pagination.RowPages)
+    pages like a queryset: forward to the end, then back, every page in number order."""
+    made = sorted(NumberFactory(pool=general_pool).number for _ in range(8))
+    token = make_token("tenant.viewer", alice)
+    path = "/api/tenant/v1/numbers/available/"
+    pages = [api.get(path, token, {"page_size": 3}).json]
+    while pages[-1]["next"]:
+        pages.append(api.get(pages[-1]["next"].split("testserver")[1], token).json)
+    assert [[r["number"] for r in p["results"]] for p in pages] == [made[0:3], made[3:6], made[6:8]]
+    assert pages[0]["previous"] is None
+    back = api.get(pages[2]["previous"].split("testserver")[1], token).json
+    assert [r["number"] for r in back["results"]] == made[3:6]
+    first = api.get(back["previous"].split("testserver")[1], token).json
+    assert [r["number"] for r in first["results"]] == made[0:3] and first["previous"] is None
+
+
+def test_one_compiled_search_answers_each_tenant_with_its_own_pools(api: Api, alice: Any, general_pool: Any) -> None:
+    """The tenant's id is a value of the compiled page, never part of its shape: the same
+    search by two tenants entitled to different pools shows each only its own."""
+    from numbering.apis.tenant import _AVAILABLE_PAGE
+
+    other_pool = InventoryPoolFactory(code="OTHER_POOL")
+    dora = TenantFactory(name="Dora")
+    TenantPool.objects.create(tenant=dora).inventory_pools.add(other_pool)
+    mine = {NumberFactory(pool=general_pool).number for _ in range(3)}
+    theirs = {NumberFactory(pool=other_pool).number for _ in range(2)}
+    path, query = "/api/tenant/v1/numbers/available/", {"prefix": "+9379", "page_size": 50}
+    compiled = _AVAILABLE_PAGE.compiled_shapes()
+    seen_by_alice = {r["number"] for r in api.get(path, make_token("tenant.viewer", alice), query).json["results"]}
+    seen_by_dora = {r["number"] for r in api.get(path, make_token("tenant.viewer", dora), query).json["results"]}
+    assert seen_by_alice == mine and seen_by_dora == theirs
+    assert _AVAILABLE_PAGE.compiled_shapes() <= compiled + 1  # one shape (or none new: an earlier test made it)
+
+
+def test_bad_criteria_are_refused_by_name(api: Api, alice: Any) -> None:
+    token = make_token("tenant.viewer", alice)
+    path = "/api/tenant/v1/numbers/available/"
+    kind = api.get(path, token, {"kind": "LANDLINE"})
+    assert kind.status == 400 and "kind" in kind.body.decode()
+    prefix = api.get(path, token, {"prefix": "+93x"})
+    assert prefix.status == 400 and "not a valid prefix" in prefix.body.decode()
+
+
+def test_row_pages_refuse_what_the_cursor_algorithm_never_asks() -> None:
+    from core.api.pagination import RowPages
+
+    pages = RowPages(lambda **kwargs: [kwargs])
+    with pytest.raises(ValueError, match="one unique column"):
+        pages.order_by("number", "id")
+    pages.order_by("-number")
+    with pytest.raises(ValueError, match="cannot filter"):
+        pages.filter(number__gt="+93")  # descending pages go below the position
+    assert pages.filter(number__lt="+93")[0:4] == [{"descending": True, "after": "+93", "offset": 0, "limit": 4}]
+
+
+def test_each_filterset_class_builds_its_form_class_once() -> None:
+    """The cached form class is per FilterSet class, and each instance still validates its
+    own data (numbering/filters.py, NumberSearchFilter.get_form_class)."""
+    from django.http import QueryDict
+
+    from numbering.filters import AdminNumberFilter, NumberSearchFilter, TenantNumberFilter
+
+    good = NumberSearchFilter(QueryDict("kind=MSISDN"), queryset=Number.objects.none())
+    bad = NumberSearchFilter(QueryDict("kind=LANDLINE"), queryset=Number.objects.none())
+    assert type(good.form) is type(bad.form)
+    assert good.is_valid() and not bad.is_valid() and list(bad.errors) == ["kind"]
+    tenant = TenantNumberFilter(QueryDict("state=ASSIGNED"), queryset=Number.objects.none())
+    admin = AdminNumberFilter(QueryDict("state=QUARANTINED"), queryset=Number.objects.none())
+    assert tenant.is_valid() and admin.is_valid()
+    assert len({type(good.form), type(tenant.form), type(admin.form)}) == 3
+    assert "state" in tenant.form.fields and "pool" in admin.form.fields and "state" not in good.form.fields

@@ -21,6 +21,7 @@ from core import tenant_db
 from core.models import IdempotencyRecord, OutboxEvent
 from core.rls import rls_scope
 from numbering import selectors
+from numbering.apis import tenant as tenant_api
 from numbering.lifecycle import State
 from numbering.models import Number
 from tests.api.conftest import Api, make_token
@@ -101,15 +102,16 @@ def test_tenant_mutations_work_on_the_tenant_role_audit_outbox_and_idempotent_re
     on_tenant_role: None, holdings: dict[str, list[Number]], alice: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     users: list[str] = []
-    original = selectors.number_available_for_tenant
+    page = tenant_api._AVAILABLE_PAGE
+    original = page.rows
 
-    def spy(*, tenant_id: Any) -> Any:
+    def spy(**kwargs: Any) -> Any:  # the search page runs its (compiled) SQL here
         with connection.cursor() as cursor:
             cursor.execute("SELECT current_user")
             users.append(cursor.fetchone()[0])
-        return original(tenant_id=tenant_id)
+        return original(**kwargs)
 
-    monkeypatch.setattr(selectors, "number_available_for_tenant", spy)
+    monkeypatch.setattr(page, "rows", spy)
     api, tok = Api(), make_token("tenant.admin", alice, sub="alice-admin")
     assert api.get(f"{T}/numbers/available/", tok).status == 200
     assert users == ["numbering_tenant"]
