@@ -27,6 +27,7 @@ from django.db.models import Count, Q, QuerySet
 from audit.models import AuditEvent
 from core import errors
 from core.formats import ascii_digits, normalize_number, strip_separators
+from core.query_shapes import QueryShapes
 from numbering.lifecycle import CLOSED_CONTRACT_STATUSES, HELD_STATES, State
 from numbering.models import Lease, Number, Reservation, TierPriceChange, VanityTier
 from pools.models import TenantPool
@@ -266,28 +267,39 @@ def number_history(*, number: Number, limit: int = 100, audit_limit: int | None 
 
 def available_candidates_queryset(
     *, tenant_id: uuid.UUID, criteria: Q, exclude_ids: Iterable[int] = ()
-) -> QuerySet[Number]:
-    """The locking query of available_candidates_for_update (its plan is pinned by
-    tests/numbering/test_search_plans.py)."""
-    return (
+) -> QuerySet[Number, Any]:
+    """The locking query of available_candidates_for_update, as (id, number) rows (its plan
+    is pinned by tests/numbering/test_search_plans.py)."""
+    rows = (
         Number.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("issuer")
         .filter(_entitled_q(tenant_id), criteria, state=State.AVAILABLE)
         .exclude(closed_contract_q())
-        .exclude(id__in=list(exclude_ids))
-        .order_by("number")
     )
+    exclude_ids = list(exclude_ids)
+    if exclude_ids:
+        rows = rows.exclude(id__in=exclude_ids)
+    return rows.order_by("number").values("id", "number")
+
+
+# Compiled once per shape of the criteria and per limit, as the search page is (ADR 1120).
+_CANDIDATES = QueryShapes(
+    lambda *, tenant_id, criteria, limit: available_candidates_queryset(tenant_id=tenant_id, criteria=criteria)[:limit]
+)
 
 
 def available_candidates_for_update(
     *, tenant_id: uuid.UUID, criteria: Q, limit: int, exclude_ids: Iterable[int] = ()
-) -> list[Number]:
-    """Up to `limit` AVAILABLE numbers matching `criteria` in the tenant's entitled pools,
-    row-locked with FOR UPDATE SKIP LOCKED: rows another transaction is working on are
-    skipped, not waited for, so a busy pool never looks empty and two reservers never
-    pick the same row. Must run inside the caller's transaction."""
-    qs = available_candidates_queryset(tenant_id=tenant_id, criteria=criteria, exclude_ids=exclude_ids)
-    return list(qs[:limit])
+) -> list[dict[str, Any]]:
+    """Up to `limit` AVAILABLE numbers ({"id", "number"}) matching `criteria` in the
+    tenant's entitled pools, row-locked with FOR UPDATE SKIP LOCKED: rows another
+    transaction is working on are skipped, not waited for, so a busy pool never looks empty
+    and two reservers never pick the same row. Must run inside the caller's transaction."""
+    exclude_ids = list(exclude_ids)
+    if exclude_ids:  # a further round after lost candidates: rare, and the list is part of the SQL
+        return list(
+            available_candidates_queryset(tenant_id=tenant_id, criteria=criteria, exclude_ids=exclude_ids)[:limit]
+        )
+    return _CANDIDATES.rows(tenant_id=tenant_id, criteria=criteria, limit=limit)
 
 
 # --- reservations, leases, pools -------------------------------------------------------------

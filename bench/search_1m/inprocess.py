@@ -20,6 +20,7 @@ import os
 import pstats
 import sys
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,12 +29,13 @@ sys.path.insert(0, str(ROOT))
 from bench.lifecycle_mix.stack import OUT, Stack  # noqa: E402
 from bench.search_1m.run import Load  # noqa: E402
 
-OPERATIONS = ("prefix", "pattern", "tier", "kind")
+OPERATIONS = ("prefix", "pattern", "tier", "kind", "reserve")  # reserve: reserve-by-criteria, count 1
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=200, help="per operation")
+    parser.add_argument("--ops", default="prefix,pattern,tier,kind", help=f"some of {','.join(OPERATIONS)}")
     parser.add_argument("--profile", action="store_true", help="cProfile one more round, timing process CPU")
     parser.add_argument("--sort", default="cumulative", help="the profile's order (cumulative, tottime, ...)")
     args = parser.parse_args()
@@ -54,15 +56,31 @@ def main() -> None:
 
     def call(op: str) -> None:
         token = requests_of.rng.choice(data["tenants"])["token"]
+        if op == "reserve":  # takes one number of the seeded million each time
+            _, path, body = requests_of.request_for("reserve.criteria")
+            response = client.post(
+                path,
+                json.dumps(body),
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Bearer {token}",
+                HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+            )
+            if response.status_code != 201:
+                raise SystemExit(f"{op}: HTTP {response.status_code} {response.content[:300]!r}")
+            return
         _, path, _ = requests_of.request_for(f"search.{op}")
         response = client.get(path, HTTP_AUTHORIZATION=f"Bearer {token}")
         if response.status_code != 200:
             raise SystemExit(f"{op}: HTTP {response.status_code} {response.content[:300]!r}")
 
-    for op in OPERATIONS:  # warm-up: connections, caches, imports
+    operations = [op for op in args.ops.split(",") if op]
+    unknown = set(operations) - set(OPERATIONS)
+    if unknown:
+        raise SystemExit(f"--ops: unknown {sorted(unknown)}; choose from {', '.join(OPERATIONS)}")
+    for op in operations:  # warm-up: connections, caches, imports
         for _ in range(20):
             call(op)
-    for op in OPERATIONS:
+    for op in operations:
         cpu, wall = time.process_time(), time.perf_counter()
         for _ in range(args.requests):
             call(op)
@@ -72,7 +90,7 @@ def main() -> None:
     if args.profile:
         profile = cProfile.Profile(time.process_time)
         profile.enable()
-        for op in OPERATIONS:
+        for op in operations:
             for _ in range(args.requests // 4 or 1):
                 call(op)
         profile.disable()

@@ -44,11 +44,11 @@ def _reserve_batch(
         )
         if not candidates:
             raise _ShortBatch(len(results))
-        for candidate in sorted(candidates, key=lambda n: (chain_for(n.number), n.number)):
-            tried.add(candidate.id)
+        for candidate in sorted(candidates, key=lambda n: (chain_for(n["number"]), n["number"])):
+            tried.add(candidate["id"])
             try:
                 result = number_reserve(
-                    number=candidate.number, tenant_id=tenant_id, actor=actor, ttl_seconds=ttl_seconds
+                    number=candidate["number"], tenant_id=tenant_id, actor=actor, ttl_seconds=ttl_seconds
                 )
             except _LOST_CANDIDATE:
                 continue
