@@ -16,6 +16,7 @@ import json
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,7 +182,68 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     return Principal(subject, frozenset(raw_roles) & frozenset(roles.TENANT_ROLES), tenant_id, claims)
 
 
+class _VerifiedTokens:
+    """Tokens whose signature, algorithm, audience, issuer and required claims this process
+    has verified, by their exact text (issue 11: RS256 verification and PyJWT's parsing were
+    about 5 % of a search request). A hit is answered only while the key that verified it is
+    still the key the JWKS names for its kid (a removed or rotated key misses and is checked
+    in full), and only after the time checks run again: exp, nbf and iat against now with
+    the leeway, as PyJWT makes them, and check_lifetime. Bounded, least recently used first
+    out; the audience and issuer in force are part of the entry's key."""
+
+    MAX = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[str, str, str], tuple[dict[str, Any], str | None, Any]] = OrderedDict()
+
+    @staticmethod
+    def key_of(token: str) -> tuple[str, str, str]:
+        return (token, str(settings.JWT_AUDIENCE), str(settings.JWT_ISSUER))
+
+    def get(self, token: str) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self._entries.get(self.key_of(token))
+            if entry is not None:
+                self._entries.move_to_end(self.key_of(token))
+        if entry is None:
+            return None
+        claims, kid, key = entry
+        if KEYS.get(kid) is not key:
+            return None
+        _check_times(claims)
+        return dict(claims)
+
+    def remember(self, token: str, claims: dict[str, Any], kid: str | None, key: Any) -> None:
+        with self._lock:
+            self._entries[self.key_of(token)] = (dict(claims), kid, key)
+            while len(self._entries) > self.MAX:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+VERIFIED = _VerifiedTokens()
+
+
+def _check_times(claims: dict[str, Any]) -> None:
+    """PyJWT's exp/nbf/iat checks (claims already verified once, so the values are numbers),
+    with the same refusals decode_token makes of PyJWT's errors, then check_lifetime."""
+    now, leeway = time.time(), settings.JWT_LEEWAY_SECONDS
+    if int(claims["exp"]) <= now - leeway:
+        raise exceptions.AuthenticationFailed("the token has expired (exp)")
+    for name in ("nbf", "iat"):
+        if name in claims and int(claims[name]) > now + leeway:
+            raise exceptions.AuthenticationFailed("the token is not valid yet (nbf/iat)")
+    check_lifetime(claims, now)
+
+
 def decode_token(token: str) -> dict[str, Any]:
+    remembered = VERIFIED.get(token)
+    if remembered is not None:
+        return remembered
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
@@ -217,6 +279,7 @@ def decode_token(token: str) -> dict[str, Any]:
     except jwt.PyJWTError as exc:
         raise exceptions.AuthenticationFailed(f"the token is invalid ({exc})") from None
     check_lifetime(claims)
+    VERIFIED.remember(token, claims, header.get("kid"), key)
     return claims
 
 
