@@ -29,7 +29,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from core import errors, idempotency, rls
+from core import after_commit, errors, idempotency, rls
 from core.actors import Actor
 from core.api.auth import Principal
 from core.api.errors import problem_response
@@ -56,7 +56,9 @@ class ScopedRequestMixin:
         if (request.method or "").lower() in self.non_atomic_methods:
             return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
         try:
-            with transaction.atomic():
+            # The request's Redis writes that wait for its commit (lease cache, reservation
+            # TTL, idempotency copy) go out in one round trip, as a gRPC action's do.
+            with after_commit.batched(), transaction.atomic():
                 response = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
                 if response.status_code >= 400:
                     transaction.set_rollback(True)

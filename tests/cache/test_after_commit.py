@@ -177,3 +177,23 @@ def test_a_dead_redis_fails_every_write_quietly_and_the_action_stands(
     assert counter(reservation_ttl.TTL_WRITES, "error") == ttl_errors + 1
     with pytest.raises(redis.RedisError):
         redis_client.client().ping()
+
+
+def test_a_rest_mutation_sends_its_after_commit_writes_in_one_round_trip(alice: Any, round_trips: list[Any]) -> None:
+    """The REST view opens the request's transaction itself (core.api.views), so it batches
+    too: a reserve-by-criteria with an Idempotency-Key makes the idempotency GET and one
+    pipeline (cache entry, TTL key, idempotency copy), as the gRPC path does."""
+    from tests.api.conftest import Api, make_token
+
+    NumberFactory()
+    api, token = Api(), make_token("tenant.admin", alice)
+    api.get("/api/tenant/v1/pools/", token)  # warm: the first request opens what every one reuses
+    reply: list[Any] = []
+    made = trips(
+        round_trips,
+        lambda: reply.append(
+            api.post("/api/tenant/v1/reservations/", token, {"count": 1}, headers={"Idempotency-Key": key()})
+        ),
+    )
+    assert reply[0].status == 201, reply[0].json
+    assert made == 2
