@@ -19,7 +19,9 @@ one definition of the query and caches what it compiles to:
 - later calls of that shape fill the slots and run the stored SQL: the same statement, the
   same plan, the same rows.
 
-Only the web's tenant search uses it today; a shape cache per process is bounded (LRU).
+The tenant search page and reserve-by-criteria's candidate query use it. The cache is per
+process, bounded (LRU) and shared by threads. A shape that fails to compile is answered by the
+ORM, which raises what is wrong with the real values.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import Q, QuerySet
 
@@ -43,6 +46,10 @@ _UUID_BASE = 0xE000E000_E000_4000_8000_000000000000
 
 class Unshaped(Exception):
     """An argument holds something the cache cannot take apart into shape and values."""
+
+
+class BuildError(ValueError):
+    """`build` does not return what QueryShapes runs (a programming error: raised, not hidden)."""
 
 
 @dataclass(frozen=True)
@@ -153,7 +160,15 @@ class QueryShapes:
             if shape in self._templates:
                 self._templates.move_to_end(shape)
                 return self._templates[shape]
-        template = self._compile(args)
+        try:
+            template = self._compile(args)
+        except EmptyResultSet:  # the ORM answers such a query with no rows and no SQL
+            template = None
+        except BuildError:
+            raise
+        except Exception:  # noqa: BLE001 - the ORM, with the real values, says what is wrong
+            log.warning("query shape not compiled (%s); the ORM answers it", self.name, exc_info=True)
+            return None  # not remembered: the next call of this shape tries again
         with self._lock:
             self._templates[shape] = template
             while len(self._templates) > self.maxsize:
@@ -163,8 +178,13 @@ class QueryShapes:
     def _compile(self, args: dict[str, Any]) -> _Template | None:
         sentinels = _Sentinels()
         queryset = self.build(**{name: _rebuild(args[name], sentinels) for name in sorted(args)})
+        if not queryset._fields:  # type: ignore[attr-defined]
+            raise BuildError(f"{self.name}: build must return .values(<fields>) rows")
         compiler = queryset.query.get_compiler(using=self.using)
         sql, params = compiler.as_sql()
+        if _SENTINEL_MARK in sql:  # a value written into the statement itself: never reuse it
+            log.info("query shape not cached: a value is in the SQL text (%s)", self.name)
+            return None
         slots: list[tuple[bool, Any]] = []
         seen: set[int] = set()
         for param in params:
@@ -180,9 +200,9 @@ class QueryShapes:
         if seen != set(sentinels.by_sentinel.values()):
             log.info("query shape not cached: a value has no parameter (%s)", self.name)
             return None
-        columns = tuple(queryset._fields) if queryset._fields else ()  # type: ignore[attr-defined]
+        columns = tuple(queryset._fields)  # type: ignore[attr-defined]
         if len(columns) != len(compiler.select) or compiler.has_extra_select:  # type: ignore[attr-defined]
-            raise ValueError(f"{self.name}: build must return .values(<fields>) rows")
+            raise BuildError(f"{self.name}: build must return .values(<fields>) rows")
         converters = compiler.get_converters([expression for expression, _, _ in compiler.select])
         return _Template(
             sql=sql,

@@ -69,11 +69,22 @@ def scoped_transaction(actor: Actor, using: str = "default") -> Iterator[None]:
         with transaction.atomic(using=using), scope_for(actor, using=using):
             yield
         return
-    scope, tenant = (TENANT, str(uuid.UUID(str(actor.tenant_id)))) if actor.acts_for_tenant else (PLATFORM, "")
     # The Redis writes the unit of work leaves for after its commit go out in one round trip.
     with after_commit.batched(), transaction.atomic(using=using):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT set_config('app.scope', %s, true), set_config('app.tenant_id', %s, true)", [scope, tenant]
-            )
+        scope_until_commit(actor, using=using)
         yield
+
+
+def scope_until_commit(actor: Actor, using: str = "default") -> None:
+    """scope_for(actor) for the rest of the transaction just opened, as one set_config
+    statement with nothing to restore: only for a caller whose transaction is the outermost
+    one and ends right after its work (scoped_transaction, a REST request's own transaction),
+    so no statement of that transaction runs after the work under a scope it did not ask for."""
+    connection = connections[using]
+    if len(connection.atomic_blocks) != 1:
+        raise RuntimeError("scope_until_commit needs the outermost transaction, freshly opened")
+    scope, tenant = (TENANT, str(uuid.UUID(str(actor.tenant_id)))) if actor.acts_for_tenant else (PLATFORM, "")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('app.scope', %s, true), set_config('app.tenant_id', %s, true)", [scope, tenant]
+        )

@@ -153,3 +153,27 @@ def test_uuid_values_get_slots(inventory: list[Number]) -> None:
         second = shapes.rows(tenant=uuid.uuid4())
     assert len(first) == len(second) == len(inventory)
     assert shapes.compiled_shapes() == 1
+
+
+def test_a_query_with_no_sql_is_answered_by_the_orm(inventory: list[Number]) -> None:
+    shapes = QueryShapes(lambda *, tier: Number.objects.none().filter(vanity_tier=tier).values("number"))
+    with rls_scope(platform=True):
+        assert shapes.rows(tier="GOLD") == [] and shapes.rows(tier="SILVER") == []
+    assert shapes.compiled_shapes() == 0
+
+
+def test_a_shape_that_fails_to_compile_is_answered_by_the_orm_and_tried_again(inventory: list[Number]) -> None:
+    calls: list[str] = []
+
+    def build(*, tier: str) -> QuerySet[Any]:
+        calls.append(tier)
+        if "\ue000" in tier:  # only the sentinel trips it: a compile-time failure
+            raise RuntimeError("cannot build with this value")
+        return Number.objects.filter(vanity_tier=tier).values("number")
+
+    shapes = QueryShapes(build)
+    with rls_scope(platform=True):
+        assert shapes.rows(tier="GOLD") == [{"number": "7777"}]
+        assert shapes.rows(tier="SILVER") == [{"number": "4747"}]
+    assert shapes.compiled_shapes() == 0
+    assert [c for c in calls if "\ue000" in c] and len([c for c in calls if "\ue000" in c]) == 2  # tried twice
