@@ -138,10 +138,10 @@ class QueryShapes:
         if template is None:  # a shape whose values the ORM transforms: no template
             return list(self.build(**args))
         params = [values[slot] if is_value else slot for is_value, slot in template.slots]
-        with connections[self.using].cursor() as cursor:
+        connection = connections[self.using]
+        with connection.cursor() as cursor:
             cursor.execute(template.sql, params)
             fetched = cursor.fetchall()
-        connection = connections[self.using]
         out = []
         for row in fetched:
             if template.converters:

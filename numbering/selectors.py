@@ -294,7 +294,6 @@ def available_candidates_for_update(
     tenant's entitled pools, row-locked with FOR UPDATE SKIP LOCKED: rows another
     transaction is working on are skipped, not waited for, so a busy pool never looks empty
     and two reservers never pick the same row. Must run inside the caller's transaction."""
-    exclude_ids = list(exclude_ids)
     if exclude_ids:  # a further round after lost candidates: rare, and the list is part of the SQL
         return list(
             available_candidates_queryset(tenant_id=tenant_id, criteria=criteria, exclude_ids=exclude_ids)[:limit]

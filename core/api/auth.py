@@ -202,14 +202,15 @@ class _VerifiedTokens:
         return (token, str(settings.JWT_AUDIENCE), str(settings.JWT_ISSUER))
 
     def get(self, token: str) -> dict[str, Any] | None:
+        key = self.key_of(token)
         with self._lock:
-            entry = self._entries.get(self.key_of(token))
+            entry = self._entries.get(key)
             if entry is not None:
-                self._entries.move_to_end(self.key_of(token))
+                self._entries.move_to_end(key)
         if entry is None:
             return None
-        claims, kid, key = entry
-        if KEYS.get(kid) is not key:
+        claims, kid, verified_by = entry
+        if KEYS.get(kid) is not verified_by:
             return None
         _check_times(claims)
         return dict(claims)
