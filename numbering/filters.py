@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters as df
+from django import forms
 from django.db.models import Q, QuerySet
 
 from core.formats import INPUT_HELP, normalize_number
@@ -13,6 +14,29 @@ from numbering.lifecycle import State
 from numbering.models import Lease, Number, Reservation
 
 STATE_CHOICES = [(s.value, s.value) for s in State]
+
+
+class StrictBooleanField(forms.Field):
+    """A query-string boolean that refuses what it cannot read: django-filter's BooleanFilter
+    maps `vanity=maybe` to "no filter", which would answer a search the caller did not ask."""
+
+    TRUE = frozenset({"true", "1", "yes", "on"})
+    FALSE = frozenset({"false", "0", "no", "off"})
+    default_error_messages = {"invalid": "must be true or false (also accepted: 1/0, yes/no, on/off)"}
+
+    def to_python(self, value: Any) -> bool | None:
+        if value is None or value == "":
+            return None
+        text = str(value).strip().lower()
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+
+
+class StrictBooleanFilter(df.BooleanFilter):
+    field_class = StrictBooleanField
 
 
 class NumberSearchFilter(df.FilterSet):
@@ -25,7 +49,7 @@ class NumberSearchFilter(df.FilterSet):
     pattern = df.CharFilter(help_text=selectors.PATTERN_RULE)
     kind = df.ChoiceFilter(choices=Number.Kind.choices)
     issuer = df.CharFilter(field_name="issuer__code", lookup_expr="iexact", help_text="issuer code, e.g. ROSHAN")
-    vanity = df.BooleanFilter()
+    vanity = StrictBooleanFilter()
     vanity_tier = df.CharFilter()
 
     class Meta:
@@ -68,7 +92,7 @@ class AdminNumberFilter(NumberSearchFilter):
     state = df.MultipleChoiceFilter(choices=STATE_CHOICES)
     tenant = df.UUIDFilter(field_name="tenant_id")
     pool = df.CharFilter(field_name="pool__code", lookup_expr="iexact", help_text="inventory pool code")
-    burned = df.BooleanFilter(field_name="burned_at", lookup_expr="isnull", exclude=True)
+    burned = StrictBooleanFilter(field_name="burned_at", lookup_expr="isnull", exclude=True)
 
 
 class ReservationFilter(df.FilterSet):
@@ -81,7 +105,7 @@ class ReservationFilter(df.FilterSet):
 
 class LeaseFilter(df.FilterSet):
     status = df.MultipleChoiceFilter(choices=Lease.Status.choices)
-    auto_renew = df.BooleanFilter()
+    auto_renew = StrictBooleanFilter()
     expires_before = df.IsoDateTimeFilter(field_name="expires_at", lookup_expr="lt")
     expires_after = df.IsoDateTimeFilter(field_name="expires_at", lookup_expr="gte")
     number = df.CharFilter(method="filter_number")

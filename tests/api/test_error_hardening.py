@@ -121,3 +121,41 @@ def test_auth_errors_do_not_echo_the_expected_issuer_audience_or_roles(api: Api)
     assert denied.status in (401, 403)
     for role in ("numbering.admin", "auditor", "compliance.officer"):
         assert role not in denied.body.decode()
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "roles"),
+    [
+        (f"{T}/numbers/available/", "vanity", "tenant.viewer"),
+        (f"{T}/leases/", "auto_renew", "tenant.viewer"),
+        (f"{A}/numbers/", "burned", "numbering.admin"),
+        (f"{A}/numbers/", "vanity", "numbering.admin"),
+        (f"{A}/leases/", "auto_renew", "numbering.admin"),
+    ],
+)
+def test_a_boolean_filter_it_cannot_read_is_400_naming_it(
+    api: Api, alice: Any, path: str, field: str, roles: str
+) -> None:
+    """`vanity=maybe` used to be read as "no filter" (django-filter's BooleanFilter), answering
+    a search nobody asked for; every boolean filter now refuses what is not true or false."""
+    token = make_token(roles, alice if roles.startswith("tenant") else None)
+    for unreadable in ("maybe", "2", "truee", "null"):
+        reply = api.get(path, token, {field: unreadable})
+        assert reply.status == 400, (field, unreadable, reply.body)
+        assert reply.json["field"] == field and reply.json["code"] == "VALIDATION_ERROR", reply.json
+        assert "true or false" in reply.json["detail"], reply.json
+    for readable in ("true", "False", "1", "0", "yes", "OFF", ""):
+        assert api.get(path, token, {field: readable}).status == 200, (field, readable)
+
+
+def test_a_strict_boolean_filters_both_ways(api: Api, alice: Any) -> None:
+    from numbering.models import Number
+
+    burned = NumberFactory()
+    Number.objects.filter(id=burned.id).update(burned_at="2026-01-01T00:00:00Z")
+    fresh = NumberFactory()
+    token = make_token("numbering.admin")
+    only_burned = {n["number"] for n in api.get(f"{A}/numbers/", token, {"burned": "yes"}).json["results"]}
+    not_burned = {n["number"] for n in api.get(f"{A}/numbers/", token, {"burned": "0"}).json["results"]}
+    assert burned.number in only_burned and fresh.number not in only_burned
+    assert fresh.number in not_burned and burned.number not in not_burned
