@@ -3,7 +3,6 @@ fresh Object-Lock bucket per test that wants one."""
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,11 +11,7 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from bench.ports import free_port
 
 
 @pytest.fixture(scope="session")

@@ -54,6 +54,8 @@ os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
 
 import checker  # noqa: E402
 
+from bench.ports import free_port  # noqa: E402
+
 
 def _load_ha() -> Any:
     spec = importlib.util.spec_from_file_location("ha", REPO / "deploy" / "local-ha" / "ha.py")
@@ -102,12 +104,6 @@ class History:
 
 
 # --- the system under test ------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def service_env() -> dict[str, str]:

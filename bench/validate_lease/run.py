@@ -21,7 +21,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import struct
 import subprocess
@@ -39,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 import grpc  # noqa: E402
 import redis  # noqa: E402
 
+from bench.ports import free_port  # noqa: E402
 from core.redis_client import lease_invalidation_channel  # noqa: E402
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb  # noqa: E402
 from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc  # noqa: E402
@@ -51,12 +51,6 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 OUT = ROOT / "bench" / "out"
 BODIES = 10  # h2load processes: 7 valid, 1 WRONG_TENANT, 1 NOT_ASSIGNED, 1 UNKNOWN_NUMBER
 CLIENTS_PER_BODY = 2
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def bench_env() -> dict[str, str]:

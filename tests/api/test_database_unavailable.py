@@ -5,20 +5,18 @@ DRF's exception handler runs (the postgres-failover chaos drill found those 500s
 from __future__ import annotations
 
 import json
-import socket
 import uuid
 from typing import Any
 
 import pytest
 from django.db import connections
 
+from bench.ports import free_port
 from tests.api.conftest import make_token
 
 
 def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])  # closed again when the socket goes
+    return free_port()  # nothing listens there
 
 
 @pytest.fixture

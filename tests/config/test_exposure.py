@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from bench.ports import free_port
 from grpc_server import server as grpc_server_module
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,9 +91,7 @@ def _listening_address(port: int) -> str:
 
 
 def test_grpc_metrics_server_honours_metrics_bind_address(settings: Any) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     settings.METRICS_BIND_ADDRESS = "127.0.0.1"
     grpc_server_module.start_metrics(port)
     assert _listening_address(port) == "127.0.0.1"
@@ -108,9 +107,7 @@ def test_public_web_port_does_not_serve_metrics(client: Any) -> None:
 def test_web_process_serves_metrics_on_its_own_bind(tmp_path: Path) -> None:
     """The WSGI module (what gunicorn and runserver load) starts /metrics on
     METRICS_BIND_ADDRESS:WEB_METRICS_PORT, with the django-prometheus series in it."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     script = (
         "import time, urllib.request\n"
         "from config.wsgi import application\n"
@@ -131,9 +128,7 @@ def test_start_web_metrics_is_off_with_port_zero_and_idempotent() -> None:
 
     web_metrics._port = None  # another test may have imported config.wsgi in this process
     assert web_metrics.start_web_metrics(port=0) is None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     try:
         assert web_metrics.start_web_metrics(port=port, addr="127.0.0.1") == port
         assert web_metrics.start_web_metrics(port=port + 1, addr="127.0.0.1") == port  # once per process

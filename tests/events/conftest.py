@@ -22,16 +22,11 @@ from typing import Any
 import nats
 import pytest
 
+from bench.ports import free_port
 from events.relay import OutboxRelay, RelayConfig
 from events.streams import provision
 
 NATS_BIN = shutil.which("nats-server") or "/usr/sbin/nats-server"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05, what: str = "") -> Any:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
+from bench.ports import free_port
 from core.signing import (
     LocalFileKeyProvider,
     SigningError,
@@ -196,8 +196,6 @@ def test_vault_unknown_key_is_named(vault: tuple[str, FakeTransit]) -> None:
 
 
 def test_unreachable_vault_is_reported() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with pytest.raises(SigningError, match="unreachable"):
         _provider(f"http://127.0.0.1:{port}").sign(b"x")

@@ -23,6 +23,7 @@ import grpc
 import pytest
 from django.conf import settings
 
+from bench.ports import free_port
 from core.authz import GRPC_DEFAULT_PERMISSIONS
 from grpc_server import devcerts
 from grpc_server.gen.numbering.v1 import numbering_pb2_grpc as pb_grpc
@@ -163,12 +164,6 @@ def connect(pki: Pki) -> Iterator[Callable[..., pb_grpc.NumberingServiceStub]]:
     yield connect
     for channel in channels:
         channel.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -13,7 +13,6 @@ import importlib.util
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,8 @@ from typing import Any
 import pytest
 import yaml
 from django.conf import settings
+
+from bench.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("ha", REPO / "deploy" / "local-ha" / "ha.py")
@@ -158,9 +159,7 @@ def test_the_stack_is_one_cluster_with_one_writer(drill: dict[str, Any]) -> None
 
 
 def test_a_stray_server_on_the_stacks_ports_is_evicted_before_the_stack_starts() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     stray = subprocess.Popen(
         [
             sys.executable,
