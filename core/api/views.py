@@ -83,13 +83,9 @@ class ScopedRequestMixin:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
         if (request.method or "").lower() in self.non_atomic_methods:
             return
-        if len(transaction.get_connection().atomic_blocks) == 1:
-            # dispatch's transaction is the outermost one (a production request): the scope
-            # ends with it, so one statement sets it and none restores it.
-            rls.scope_until_commit(self.principal.actor)
-            return
-        self._scope = rls.scope_for(self.principal.actor)  # nested (a test's transaction): restored
-        self._scope.__enter__()
+        # dispatch's transaction is the outermost one in production: one statement, nothing to
+        # restore; nested (a test's transaction), the scope comes back to be exited.
+        self._scope = rls.scope_rest_of_transaction(self.principal.actor)
 
     @property
     def principal(self) -> Principal:
