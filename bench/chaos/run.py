@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import multiprocessing
@@ -1073,8 +1074,11 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
     forwarder = None
     prom = probe = None
     try:
+        # The checkpoint bucket (S3) is made while the database is prepared and seeded.
+        side = concurrent.futures.ThreadPoolExecutor(1)
+        bucket = side.submit(provision_checkpoint_bucket, stack)
+        side.shutdown(wait=False)
         stack.prepare(database=ha is None)
-        provision_checkpoint_bucket(stack)
         data = stack.seed(
             [
                 "--tenants",
@@ -1089,6 +1093,7 @@ def run_drill(name: str, args: argparse.Namespace) -> Outcome:
                 str(int(args.total) + 900),
             ]
         )
+        bucket.result(timeout=120)
         direct_env = dict(stack.env)
         if drill.forwarder:
             # The service reaches PostgreSQL through a port of its own, which the fault drops.
