@@ -8,6 +8,8 @@ tested by promtool (`make test-rules`).
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,7 +58,14 @@ def _yaml_files(*roots: Path) -> list[Path]:
 
 
 def _docs(path: Path) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    """The file's documents, each caller its own copy; parsed once per content (the deploy
+    tests read the same manifests hundreds of times, which cost seconds each in pure Python)."""
+    return copy.deepcopy(_parse(path.read_text()))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(text: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) if d is not None]  # noqa: S506 - a safe loader
 
 
 def _manifests() -> list[dict[str, Any]]:
