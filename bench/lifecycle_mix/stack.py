@@ -119,11 +119,15 @@ class Stack:
         ]
         try:
             self._prepare_database(fresh=fresh, database=database)
-        finally:
-            for proc in side:
-                out, _ = proc.communicate(timeout=120)
-                if proc.returncode != 0:
-                    raise subprocess.CalledProcessError(proc.returncode, proc.args, out)
+        except BaseException:
+            for proc in side:  # the database's failure is the one to report
+                proc.kill()
+                proc.wait()
+            raise
+        for proc in side:
+            out, _ = proc.communicate(timeout=120)
+            if proc.returncode != 0:
+                raise subprocess.CalledProcessError(proc.returncode, proc.args, out)
 
     def _prepare_database(self, *, fresh: bool, database: bool) -> None:
         if fresh and database:

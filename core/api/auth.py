@@ -347,6 +347,7 @@ def issue_token(
 
 @functools.lru_cache(maxsize=8)
 def _signing_key(private_key_pem: bytes) -> Any:
-    """The parsed key, once per PEM: loading an RSA private key checks it (tens of ms), which
-    was a fifth of the REST tests' time and most of a bench seeder's token minting."""
+    """The parsed key, once per PEM: loading an RSA private key checks it, 57 ms a token on
+    this VM against 0.9 ms for the rest of the signing (the dev command, the tests and the
+    bench seeders mint tokens in numbers)."""
     return serialization.load_pem_private_key(private_key_pem, password=None)
