@@ -6,6 +6,7 @@ Named tenants: alice and bob hold numbers; charlie must never see their rows.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -115,9 +116,10 @@ def _platform_scope_for_db_tests(request: pytest.FixtureRequest) -> Iterator[Non
         yield
 
 
-@pytest.fixture
-def committed(django_db_blocker: Any, django_db_setup: Any) -> Iterator[None]:
-    """Real commits for tests with real concurrency; every table is emptied afterwards."""
+@contextmanager
+def committed_tables(django_db_blocker: Any) -> Iterator[None]:
+    """Database access that really commits, on empty tables, emptied again afterwards (for the
+    `committed` fixture and for a module that commits its data once)."""
     with django_db_blocker.unblock():
         _empty_tables()
         try:
@@ -126,6 +128,13 @@ def committed(django_db_blocker: Any, django_db_setup: Any) -> Iterator[None]:
             for conn in connections.all():
                 conn.close()
             _empty_tables()
+
+
+@pytest.fixture
+def committed(django_db_blocker: Any, django_db_setup: Any) -> Iterator[None]:
+    """Real commits for tests with real concurrency; every table is emptied afterwards."""
+    with committed_tables(django_db_blocker):
+        yield
 
 
 @pytest.fixture

@@ -41,6 +41,15 @@ GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
 OUT = ROOT / "bench" / "out"
 
 
+def _bootstrap(env: dict[str, str], *, migrate: bool) -> None:
+    """The roles and the database `env` names (deploy/local/bootstrap_db.py), then migrated."""
+    subprocess.run([PY, "deploy/local/bootstrap_db.py"], cwd=ROOT, env=env, check=True, capture_output=True)
+    if migrate:
+        subprocess.run(
+            [PY, "manage.py", "migrate", "--database", "owner", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True
+        )
+
+
 class Stack:
     def __init__(
         self,
@@ -102,20 +111,8 @@ class Stack:
         dev PKI and the streams (each a Python start-up of a second or two) are made while the
         database is."""
         side = [
-            subprocess.Popen(  # noqa: S603
-                [PY, "-m", "grpc_server.devcerts", str(self.certs)],
-                cwd=ROOT,
-                env=self.env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-            ),
-            subprocess.Popen(  # noqa: S603
-                [PY, "manage.py", "provision_streams"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-            ),
+            subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # noqa: S603
+            for argv in ([PY, "-m", "grpc_server.devcerts", str(self.certs)], [PY, "manage.py", "provision_streams"])
         ]
         try:
             self._prepare_database(fresh=fresh, database=database)
@@ -139,16 +136,8 @@ class Stack:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
                 conn.execute(f'CREATE DATABASE "{self.db_name}" OWNER "{owner}" TEMPLATE "{template}"')
         if database:
-            subprocess.run(
-                [PY, "deploy/local/bootstrap_db.py"], cwd=ROOT, env=self.env, check=True, capture_output=True
-            )
-            if not fresh:  # a kept database takes the migrations it lacks
-                subprocess.run(
-                    [PY, "manage.py", "migrate", "--database", "owner", "--no-input", "-v", "0"],
-                    cwd=ROOT,
-                    env=self.env,
-                    check=True,
-                )
+            # A kept database takes the migrations it lacks; a fresh copy has them all.
+            _bootstrap(self.env, migrate=not fresh)
 
     def _migrated_template(self) -> str:
         """An empty database with every migration applied, named by what shapes it (the
@@ -173,9 +162,7 @@ class Stack:
         env = dict(self.env)
         for var in ("DATABASE_URL", "DATABASE_OWNER_URL", "DATABASE_TENANT_URL"):
             env[var] = urlunparse(urlparse(env[var])._replace(path="/" + name))
-        subprocess.run([PY, "deploy/local/bootstrap_db.py"], cwd=ROOT, env=env, check=True, capture_output=True)
-        migrate = [PY, "manage.py", "migrate", "--database", "owner", "--no-input", "-v", "0"]
-        subprocess.run(migrate, cwd=ROOT, env=env, check=True)
+        _bootstrap(env, migrate=True)
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f"COMMENT ON DATABASE \"{name}\" IS 'migrated'")
         return name

@@ -671,17 +671,14 @@ def stop_region(region: Region, names: tuple[str, ...] = ("exporter", "nats", "p
 
 def down(*, clean: bool) -> None:
     heal()
+    # With clean, the data goes with them: no graceful Patroni and etcd stop to wait for (it
+    # took 13 s of every drill's teardown), the crash that kill_node drills.
     for name in ("exporter", "nats", "patroni", "etcd"):
-        if clean and name in ("patroni", "etcd"):
-            # Their data goes with them: no shutdown to wait for (a graceful Patroni and etcd
-            # stop took 13 s of every drill's teardown), the crash that kill_node drills.
+        if clean and name == "patroni":
             for region in REGIONS:
-                if name == "patroni":
-                    kill_node(region)
-                else:
-                    _stop_all([pid_of(region, name)], timeout=0)
+                kill_node(region)  # Patroni and every PostgreSQL process
             continue
-        _stop_all([pid_of(region, name) for region in REGIONS])
+        _stop_all([pid_of(region, name) for region in REGIONS], timeout=0 if clean and name == "etcd" else 20.0)
         if name == "patroni":
             _stop_all([postmaster_pid(region) for region in REGIONS])
     if clean and HA_DIR.exists():

@@ -23,7 +23,7 @@ from core.rls import rls_scope
 from numbering import selectors
 from numbering.filters import NumberSearchFilter
 from numbering.models import Number
-from tests.conftest import _empty_tables, _tenant
+from tests.conftest import _tenant, committed_tables
 from tests.factories import InventoryPoolFactory, IssuerFactory
 
 ROWS = 30_000
@@ -33,15 +33,9 @@ PAGE = 51  # the cursor paginator fetches page_size + 1
 @pytest.fixture(scope="module")
 def inventory(django_db_blocker: Any, django_db_setup: Any) -> Iterator[Any]:
     """Committed once for the module (every test here only plans and reads; loading and
-    analyzing 30,000 rows per test cost CI a minute), emptied after it as `committed` does."""
-    with django_db_blocker.unblock():
-        _empty_tables()
-        try:
-            yield _load_inventory()
-        finally:
-            for conn in connections.all():
-                conn.close()
-            _empty_tables()
+    analyzing 30,000 rows per test cost CI a minute)."""
+    with committed_tables(django_db_blocker):
+        yield _load_inventory()
 
 
 def _load_inventory() -> Any:
