@@ -23,13 +23,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.http import Http404, HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from contracts.models import Issuer
-from core import errors, redis_client
+from core import errors
 from core.actors import Actor
 from core.formats import normalize_number
 from core.rls import rls_scope
@@ -37,6 +38,7 @@ from numbering import lease_cache, services
 from numbering.lifecycle import State
 from numbering.models import Lease, Number, VanityTier
 from numbering.selectors import tier_price_in_force
+from numbering.snapshots import number_snapshot
 from pools.models import InventoryPool, Tenant, TenantPool
 
 ACTOR = Actor.system("pact-provider-states")
@@ -206,16 +208,24 @@ def ensure_assigned(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def ensure_lease_past_its_end(params: dict[str, Any]) -> dict[str, Any]:
-    """ASSIGNED, but the lease ended a minute ago and the hourly expiry has not run yet."""
+    """ASSIGNED, but the lease ended a minute ago and the hourly expiry has not run yet.
+
+    The end is moved by a direct write (no service moves a lease into the past), made the
+    way every service commit is: the number's version goes up with it, and the cache entry
+    of that new version is written after the commit. A write of the assignment's entry that
+    is still on its way (the cache-sync drains the assignment's queued row concurrently and
+    may have read it before this commit) then carries an older version and is refused; had
+    this state only deleted the entry, that late write would have put the old end back,
+    which a CI run once answered as valid=true."""
     values = ensure_assigned(params)
-    _platform(
-        lambda: Lease.objects.filter(id=values["lease_id"]).update(expires_at=timezone.now() - timedelta(minutes=1))
-    )
-    # The cache still holds the old end: drop it and tell every gRPC worker, as a commit would
-    # (the sequenced delete on this Redis database's invalidation channel, ADR 1200; a bare
-    # publish on the old channel name reached no worker, and a worker's local entry could
-    # answer the old end — the verification then failed now and then).
-    lease_cache.delete_entry(values["number"], client=redis_client.client())
+
+    def end_lease() -> None:
+        Lease.objects.filter(id=values["lease_id"]).update(expires_at=timezone.now() - timedelta(minutes=1))
+        Number.objects.filter(number=values["number"]).update(version=F("version") + 1)
+        row = Number.objects.select_related("issuer").get(number=values["number"])
+        lease_cache.refresh_after_commit(number_snapshot(row, Lease.objects.get(id=values["lease_id"])))
+
+    _platform(end_lease)
     return values
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -62,8 +63,16 @@ def test_reserved_vanity_and_run_out_states() -> None:
         "a number assigned to the tenant whose lease has run out", number="+93760090003", tenant_id=TENANT
     )
     assert status == 200
-    assert number("+93760090003").state == "ASSIGNED" and lease(lapsed["lease_id"]).expires_at < timezone.now()
-    assert lease_cache.read_entry("+93760090003") is None  # the stale cached end is gone
+    row = number("+93760090003")
+    assert row.state == "ASSIGNED" and lease(lapsed["lease_id"]).expires_at < timezone.now()
+    # The cache holds the run-out end, under the number's new version ...
+    version, entry = lease_cache.read_entry("+93760090003") or (0, {})
+    assert version == row.version and datetime.fromisoformat(entry["expires_at"]) < timezone.now()
+    # ... so the assignment's entry arriving late (a cache-sync drain that read the row just
+    # before the state's commit) is refused instead of putting the old end back.
+    late = {**entry, "expires_at": (timezone.now() + timedelta(days=30)).isoformat()}
+    assert lease_cache.write_entry("+93760090003", version - 1, late) is False
+    assert lease_cache.read_entry("+93760090003") == (version, entry)
 
 
 def test_an_unknown_number_must_not_exist_and_foreign_numbers_are_never_reused() -> None:
