@@ -128,7 +128,9 @@ class Filler(threading.Thread):
         self.stop_event = threading.Event()
         self.written = 0
         self.refused = 0  # OOM answers: the server had nothing left it may evict
-        self.limit = self.client.config_get("maxmemory")["maxmemory"]
+        limit = self.client.config_get("maxmemory")["maxmemory"]
+        assert limit is not None  # every Redis answers maxmemory (0 = no limit)
+        self.limit = limit
 
     def run(self) -> None:
         import redis as redis_lib

@@ -127,9 +127,9 @@ def check_key(key: str, ops: list[Op], initial: State, *, max_explored: int = 2_
     entries.sort(key=lambda e: (e.time, 0 if e.is_call else 1))
     head = _Entry(Op(-1, key, "", None, -math.inf), True, -math.inf)
     prev = head
-    for entry in entries:
-        prev.next, entry.prev = entry, prev
-        prev = entry
+    for item in entries:
+        prev.next, item.prev = item, prev
+        prev = item
 
     def lift(entry: _Entry) -> None:
         assert entry.prev is not None and entry.match is not None
@@ -160,7 +160,7 @@ def check_key(key: str, ops: list[Op], initial: State, *, max_explored: int = 2_
     calls: list[tuple[_Entry, frozenset[State]]] = []
     deepest: tuple[int, list[_Entry]] = (0, [])
     explored = 0
-    entry = head.next
+    entry: _Entry | None = head.next
     while head.next is not None:
         explored += 1
         if explored > max_explored:
@@ -180,7 +180,8 @@ def check_key(key: str, ops: list[Op], initial: State, *, max_explored: int = 2_
             entry = entry.next
         else:
             if len(calls) >= deepest[0]:  # remember where the search got stuck, for the report
-                pending, cursor = [], head.next
+                pending: list[_Entry] = []
+                cursor: _Entry | None = head.next
                 while cursor is not None and len(pending) < 6:
                     if cursor.is_call:
                         pending.append(cursor)

@@ -19,6 +19,7 @@ import platform
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -64,7 +65,7 @@ def measure(stack: Stack, data: Dataset, args: argparse.Namespace, label: str) -
     return summary
 
 
-def table(summary: dict[str, object]) -> list[str]:
+def table(summary: dict[str, Any]) -> list[str]:
     lines = [
         f"**{summary['label']}** — offered {summary['offered']} at {summary['rate']}/s for {summary['duration_s']} s, "
         f"completed {summary['completed']} ({summary['achieved_rps']}/s), shed {summary['shed']}, "

@@ -90,7 +90,11 @@ async def unary(stub: Any, rows: list[dict[str, str]], rate: int, duration: floa
             return
         tally.answer(answer, row["expect"], time.perf_counter() - started)
 
-    await ticks(duration, lambda: [spawn(pending, one(next(source))) for _ in range(per_tick)])
+    def tick() -> None:
+        for _ in range(per_tick):
+            spawn(pending, one(next(source)))
+
+    await ticks(duration, tick)
     await asyncio.gather(*pending)
 
 
@@ -144,7 +148,7 @@ async def stream(
     def request(row: dict[str, str]) -> pb.ValidateLeaseStreamRequest:
         cid = str(next(counter))
         sent[cid] = (row["expect"], time.perf_counter())
-        return pb.ValidateLeaseStreamRequest(correlation_id=cid, **_item(row))
+        return pb.ValidateLeaseStreamRequest(correlation_id=cid, number=row["number"], tenant_id=row["tenant_id"])
 
     def tick() -> None:
         nonlocal owed
@@ -171,10 +175,6 @@ async def stream(
     await ticks(duration, tick)
     queue.put_nowait(None)
     await reader
-
-
-def _item(row: dict[str, str]) -> dict[str, str]:
-    return {"number": row["number"], "tenant_id": row["tenant_id"]}
 
 
 def spawn(pending: set[asyncio.Task[None]], coro: Any) -> None:
