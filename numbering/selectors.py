@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -288,13 +288,13 @@ _CANDIDATES = QueryShapes(
 
 
 def available_candidates_for_update(
-    *, tenant_id: uuid.UUID, criteria: Q, limit: int, exclude_ids: Iterable[int] = ()
+    *, tenant_id: uuid.UUID, criteria: Q, limit: int, exclude_ids: Collection[int] = ()
 ) -> list[dict[str, Any]]:
     """Up to `limit` AVAILABLE numbers ({"id", "number"}) matching `criteria` in the
     tenant's entitled pools, row-locked with FOR UPDATE SKIP LOCKED: rows another
     transaction is working on are skipped, not waited for, so a busy pool never looks empty
     and two reservers never pick the same row. Must run inside the caller's transaction."""
-    if exclude_ids:  # a further round after lost candidates: rare, and the list is part of the SQL
+    if exclude_ids:  # a further round after lost candidates: rare, and the ids are part of the SQL
         return list(
             available_candidates_queryset(tenant_id=tenant_id, criteria=criteria, exclude_ids=exclude_ids)[:limit]
         )
