@@ -24,6 +24,9 @@ measure without). Outside
 the action's transaction the gRPC path also pays Django's connection health check (one
 `SELECT 1` per unit of work, CONN_HEALTH_CHECKS); the in-process run does not.
 Appends a section to bench/RESULTS.md with --record LABEL.
+
+`--layers ROUNDS` instead measures, in process, what the gRPC worker wraps around an action
+(see `layers`): `run.py --layers 8 --cycles 40`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import json
 import os
 import platform
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -40,6 +44,7 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -183,6 +188,57 @@ def in_process(cycles: int, show_sql: bool) -> dict[str, float]:
     }
 
 
+def layers(rounds: int, cycles: int) -> dict[str, list[float]]:
+    """CPU per transition of the same cycle wrapped in what the gRPC worker adds, layer by
+    layer, alternated round by round so the box's drift falls on every mode alike:
+    `direct` calls the services; `unit_of_work` runs each action as the worker's database
+    thread does (grpc_server.servicer._unit_of_work: role check, close_old_connections
+    before and after, hence the health check's SELECT 1); `executor_hop` also sends it from
+    an event loop to a DatabaseThreads pool and waits as the servicer does (one at a time).
+    What the gRPC run costs beyond `executor_hop` is grpc.aio, the guard and protobuf."""
+    import asyncio
+
+    from core.db_wait import DatabaseThreads
+    from grpc_server.servicer import _unit_of_work
+
+    tenant, numbers = seed(rounds * cycles * 3 + 60)
+    actor = Actor.service("bench-portal", tenant_id=uuid.UUID(tenant))
+    pending = iter(numbers)
+    actions = (services.number_reserve, services.number_assign, services.number_release)
+    threads = DatabaseThreads(8)
+    loop = asyncio.new_event_loop()
+
+    def calls(number: str) -> list[tuple[Any, dict[str, Any]]]:
+        key = uuid.uuid4().hex
+        kwargs = {"number": number, "tenant_id": tenant, "actor": actor}
+        return [(fn, {**kwargs, "idempotency_key": f"{i}-{key}"}) for i, fn in enumerate(actions)]
+
+    async def hop(number: str) -> None:
+        for fn, kwargs in calls(number):
+            await threads.run(30, _unit_of_work, fn, kwargs)
+
+    modes: dict[str, Any] = {
+        "direct": lambda n: [fn(**kwargs) for fn, kwargs in calls(n)],
+        "unit_of_work": lambda n: [_unit_of_work(fn, kwargs) for fn, kwargs in calls(n)],
+        "executor_hop": lambda n: loop.run_until_complete(hop(n)),
+    }
+    try:
+        for mode in modes.values():  # warm-up: imports, caches, every pool thread's connection
+            for _ in range(20):
+                mode(next(pending))
+        results: dict[str, list[float]] = {name: [] for name in modes}
+        for _ in range(rounds):
+            for name, mode in modes.items():
+                cpu0 = time.process_time()
+                for _ in range(cycles):
+                    mode(next(pending))
+                results[name].append(1000 * (time.process_time() - cpu0) / (3 * cycles))
+        return results
+    finally:
+        threads.shutdown()
+        loop.close()
+
+
 # --- (b) through the live gRPC server ------------------------------------------------------
 
 
@@ -300,14 +356,29 @@ def through_grpc(seconds: float, clients: int, workers: int, db_threads: int) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--cycles", type=int, default=300, help="in-process Reserve→Assign→Release cycles")
+    parser.add_argument(
+        "--cycles", type=int, default=300, help="in-process Reserve→Assign→Release cycles (per round with --layers)"
+    )
     parser.add_argument("--grpc-seconds", type=float, default=20, help="0 skips the gRPC run")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--db-threads", type=int, default=8)
     parser.add_argument("--show-sql", action="store_true", help="print the statements of one cycle")
     parser.add_argument("--record", metavar="LABEL", help="append the results to bench/RESULTS.md under LABEL")
+    parser.add_argument(
+        "--layers",
+        type=int,
+        metavar="ROUNDS",
+        help="only the in-process layer comparison (direct / unit of work / executor hop), ROUNDS alternations",
+    )
     args = parser.parse_args()
+    if args.layers:
+        per_mode = layers(args.layers, args.cycles)
+        for name, values in per_mode.items():
+            rounds = " ".join(f"{v:.2f}" for v in values)
+            print(f"{name:13s} median {statistics.median(values):.2f} ms CPU / transition: {rounds}")
+        print(f"load average {load()}")
+        return
 
     load_before = load()
     a = in_process(args.cycles, args.show_sql)
