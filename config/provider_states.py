@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -207,25 +207,33 @@ def ensure_assigned(params: dict[str, Any]) -> dict[str, Any]:
     return {**values, "lease_id": result.lease["lease_id"]}
 
 
+def move_lease_end(number: str, expires_at: datetime) -> None:
+    """End the active lease of `number` at `expires_at` by a direct write: no service moves a
+    lease's end into the past, and the run-out state below (like the lifecycle tests' due
+    leases) needs one.
+
+    The write is made the way every service commit is: the number's version goes up with it,
+    and the cache entry of that new version is written after the commit. A write of an
+    older entry still on its way (the cache-sync drains the number's last change
+    concurrently and may have read the row just before this commit) then carries an older
+    version and is refused. Deleting the cached entry instead would let that late write put
+    the old end back, which a CI run once answered as valid=true."""
+
+    def write() -> None:
+        Lease.objects.filter(number__number=number, status=Lease.Status.ACTIVE).update(expires_at=expires_at)
+        Number.objects.filter(number=number).update(version=F("version") + 1)
+        row = Number.objects.select_related("issuer").get(number=number)
+        lease_cache.refresh_after_commit(
+            number_snapshot(row, Lease.objects.get(number=row, status=Lease.Status.ACTIVE))
+        )
+
+    _platform(write)
+
+
 def ensure_lease_past_its_end(params: dict[str, Any]) -> dict[str, Any]:
-    """ASSIGNED, but the lease ended a minute ago and the hourly expiry has not run yet.
-
-    The end is moved by a direct write (no service moves a lease into the past), made the
-    way every service commit is: the number's version goes up with it, and the cache entry
-    of that new version is written after the commit. A write of the assignment's entry that
-    is still on its way (the cache-sync drains the assignment's queued row concurrently and
-    may have read it before this commit) then carries an older version and is refused; had
-    this state only deleted the entry, that late write would have put the old end back,
-    which a CI run once answered as valid=true."""
+    """ASSIGNED, but the lease ended a minute ago and the hourly expiry has not run yet."""
     values = ensure_assigned(params)
-
-    def end_lease() -> None:
-        Lease.objects.filter(id=values["lease_id"]).update(expires_at=timezone.now() - timedelta(minutes=1))
-        Number.objects.filter(number=values["number"]).update(version=F("version") + 1)
-        row = Number.objects.select_related("issuer").get(number=values["number"])
-        lease_cache.refresh_after_commit(number_snapshot(row, Lease.objects.get(id=values["lease_id"])))
-
-    _platform(end_lease)
+    move_lease_end(values["number"], timezone.now() - timedelta(minutes=1))
     return values
 
 

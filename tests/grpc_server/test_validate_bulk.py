@@ -12,15 +12,13 @@ from typing import Any
 
 import grpc
 import pytest
-import redis
-from django.conf import settings
 
-from core import clock, redis_client
+from config.provider_states import move_lease_end
+from core import clock
 from grpc_server.gen.numbering.v1 import numbering_pb2 as pb
 from grpc_server.servicer import BATCH_LIMIT, NumberingServicer
 from numbering.lease_lookup import LeaseAnswer
 from numbering.lifecycle import State
-from numbering.models import Lease
 from tests.grpc_server.conftest import as_platform
 from tests.grpc_server.test_rpcs import error_of
 from tests.numbering.helpers import number_in
@@ -49,8 +47,7 @@ def dataset(alice: Any, bob: Any) -> list[tuple[str, str]]:
     expired = as_platform(lambda: number_in(State.ASSIGNED, alice))
     available = as_platform(lambda: number_in(State.AVAILABLE, alice))
     past = clock.now() - timedelta(minutes=5)
-    as_platform(lambda: Lease.objects.filter(number=expired, status="ACTIVE").update(expires_at=past))
-    redis.Redis.from_url(settings.REDIS_URL).delete(redis_client.lease_key(expired.number))
+    move_lease_end(expired.number, past)
     a, b = str(alice.id), str(bob.id)
     return [
         (leased.number, a),  # valid

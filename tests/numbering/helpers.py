@@ -9,12 +9,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from config.provider_states import move_lease_end
 from core.actors import Actor
 from core.models import OutboxEvent
 from core.rls import rls_scope
 from numbering import services
 from numbering.lifecycle import Action, State
-from numbering.models import Lease, Number
+from numbering.models import Number
 from tests.factories import NumberFactory
 
 OPS = Actor.user("ops.olga", roles=frozenset({"commerce.ops"}))
@@ -38,7 +39,7 @@ def number_in(state: State, holder: Any, *, due: bool = False, **factory_kw: Any
     services.number_assign(number=n.number, tenant_id=holder.id, actor=OPS)
     if state is State.ASSIGNED:
         if due:
-            _platform(lambda: Lease.objects.filter(number=n, status="ACTIVE").update(expires_at=timezone.now() - PAST))
+            move_lease_end(n.number, timezone.now() - PAST)
         return _fresh(n)
     services.number_release(number=n.number, actor=OPS)
     if due:
