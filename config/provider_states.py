@@ -6,7 +6,8 @@ settings refuse when NUMBERING_ENV=production — so config/urls.py routes it on
 the view answers 404 itself if the setting is off anyway. Every state is put in place
 through the real services (reserve, assign, recall, end_quarantine, the regulator export)
 as the actor `system:pact-provider-states`; the only direct write is the one a due guard
-needs (a lease whose end is already past), as the lifecycle tests do.
+needs (a lease whose end is already past), made by `move_lease_end` as a commit would make
+it, which the lifecycle tests share (ADR 1200 amendment of 2026-12-03).
 
 States are idempotent: a number the verifier asks for again is first brought back to
 AVAILABLE through recall → quarantine → end_quarantine (provider-state numbers are test
