@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import itertools
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import factory
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from contracts.models import Contract, Issuer, NumberBlock
@@ -19,7 +19,13 @@ _msisdn_seq = itertools.count(1000000)
 _short_seq = itertools.count(3000)
 
 
-class PlatformFactory(factory.django.DjangoModelFactory):
+_M = TypeVar("_M", bound=models.Model)
+
+
+class PlatformFactory(factory.django.DjangoModelFactory[_M]):
+    """Parametrized with its model, so that a factory call is typed as the model
+    (tests/mypy_factories.py)."""
+
     class Meta:
         abstract = True
 
@@ -29,7 +35,7 @@ class PlatformFactory(factory.django.DjangoModelFactory):
             return super()._create(model_class, *args, **kwargs)
 
 
-class IssuerFactory(PlatformFactory):
+class IssuerFactory(PlatformFactory[Issuer]):
     class Meta:
         model = Issuer
         django_get_or_create = ("code",)
@@ -40,7 +46,7 @@ class IssuerFactory(PlatformFactory):
     msisdn_prefixes = factory.LazyAttribute(lambda o: ["79", "72"] if o.code == "ROSHAN" else [])
 
 
-class ContractFactory(PlatformFactory):
+class ContractFactory(PlatformFactory[Contract]):
     class Meta:
         model = Contract
 
@@ -50,7 +56,7 @@ class ContractFactory(PlatformFactory):
     starts_on = factory.LazyFunction(lambda: timezone.now().date())
 
 
-class BlockFactory(PlatformFactory):
+class BlockFactory(PlatformFactory[NumberBlock]):
     class Meta:
         model = NumberBlock
 
@@ -59,7 +65,7 @@ class BlockFactory(PlatformFactory):
     kind = NumberBlock.Kind.MSISDN
 
 
-class InventoryPoolFactory(PlatformFactory):
+class InventoryPoolFactory(PlatformFactory[InventoryPool]):
     class Meta:
         model = InventoryPool
         django_get_or_create = ("code",)
@@ -69,7 +75,7 @@ class InventoryPoolFactory(PlatformFactory):
     kind = InventoryPool.Kind.MSISDN
 
 
-class TenantFactory(PlatformFactory):
+class TenantFactory(PlatformFactory[Tenant]):
     class Meta:
         model = Tenant
 
@@ -78,7 +84,7 @@ class TenantFactory(PlatformFactory):
     segment = Tenant.Segment.ENTERPRISE
 
 
-class TenantPoolFactory(PlatformFactory):
+class TenantPoolFactory(PlatformFactory[TenantPool]):
     class Meta:
         model = TenantPool
         skip_postgeneration_save = True
@@ -99,7 +105,7 @@ class TenantPoolFactory(PlatformFactory):
             self.inventory_pools.set(pools)
 
 
-class NumberFactory(PlatformFactory):
+class NumberFactory(PlatformFactory[Number]):
     class Meta:
         model = Number
 
