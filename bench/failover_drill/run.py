@@ -41,7 +41,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
@@ -136,8 +136,7 @@ def seed(tenants: int, numbers: int) -> tuple[list[str], list[str]]:
     from django.db import transaction
 
     from core.rls import rls_scope
-    from numbering.models import Number, QuarantinePolicy
-    from pools.models import TenantPool
+    from numbering.models import QuarantinePolicy
     from tests.factories import InventoryPoolFactory, IssuerFactory, NumberFactory, TenantPoolFactory
 
     issuer = IssuerFactory()
@@ -145,18 +144,14 @@ def seed(tenants: int, numbers: int) -> tuple[list[str], list[str]]:
     run = uuid.uuid4().hex[:6]
     tenant_ids = []
     for _ in range(tenants):
-        tp = cast(
-            TenantPool, TenantPoolFactory(quota_msisdn=10_000, reservation_ttl_seconds=86_400, default_lease_days=3650)
-        )
+        tp = TenantPoolFactory(quota_msisdn=10_000, reservation_ttl_seconds=86_400, default_lease_days=3650)
         tenant_ids.append(str(tp.tenant_id))
     with transaction.atomic(), rls_scope(platform=True):
         QuarantinePolicy.objects.update_or_create(case=QuarantinePolicy.Case.TEST, defaults={"days": 0})
     base = random.randint(1_000_000, 8_999_999)
     keys = []
     for i in range(numbers):
-        number = cast(
-            Number, NumberFactory(number=f"+9379{(base + i) % 10_000_000:07d}", issuer=issuer, pool=pool, is_test=True)
-        )
+        number = NumberFactory(number=f"+9379{(base + i) % 10_000_000:07d}", issuer=issuer, pool=pool, is_test=True)
         keys.append(number.number)
     log(f"seeded run {run}: {tenants} tenants, {numbers} numbers")
     return tenant_ids, keys
