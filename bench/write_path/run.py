@@ -146,11 +146,20 @@ class StatementCounter:
         return execute(sql, params, many, context)
 
 
-def cycle(number: str, tenant: str, actor: Actor) -> None:
+ACTIONS = {"reserve": services.number_reserve, "assign": services.number_assign, "release": services.number_release}
+
+
+def calls(number: str, tenant: str, actor: Actor) -> list[tuple[Any, dict[str, Any]]]:
+    """One Reserve → Assign → Release cycle on `number`: each action with its arguments, an
+    idempotency key each."""
     key = uuid.uuid4().hex
-    services.number_reserve(number=number, tenant_id=tenant, actor=actor, idempotency_key=f"r-{key}")
-    services.number_assign(number=number, tenant_id=tenant, actor=actor, idempotency_key=f"a-{key}")
-    services.number_release(number=number, tenant_id=tenant, actor=actor, idempotency_key=f"l-{key}")
+    kwargs = {"number": number, "tenant_id": tenant, "actor": actor}
+    return [(fn, {**kwargs, "idempotency_key": f"{name}-{key}"}) for name, fn in ACTIONS.items()]
+
+
+def cycle(number: str, tenant: str, actor: Actor) -> None:
+    for fn, kwargs in calls(number, tenant, actor):
+        fn(**kwargs)
 
 
 def in_process(cycles: int, show_sql: bool) -> dict[str, float]:
@@ -161,13 +170,9 @@ def in_process(cycles: int, show_sql: bool) -> dict[str, float]:
     per_action: dict[str, int] = {}
     counter = StatementCounter()
     with connection.execute_wrapper(counter):
-        for name, fn, kwargs in (
-            ("reserve", services.number_reserve, {}),
-            ("assign", services.number_assign, {}),
-            ("release", services.number_release, {}),
-        ):
+        for name, (fn, kwargs) in zip(ACTIONS, calls(numbers[20], tenant, actor), strict=True):
             before = counter.count
-            fn(number=numbers[20], tenant_id=tenant, actor=actor, idempotency_key=uuid.uuid4().hex, **kwargs)
+            fn(**kwargs)
             per_action[name] = counter.count - before
     if show_sql:
         for sql, n in counter.sql.most_common():
@@ -204,22 +209,16 @@ def layers(rounds: int, cycles: int) -> dict[str, list[float]]:
     tenant, numbers = seed(rounds * cycles * 3 + 60)
     actor = Actor.service("bench-portal", tenant_id=uuid.UUID(tenant))
     pending = iter(numbers)
-    actions = (services.number_reserve, services.number_assign, services.number_release)
     threads = DatabaseThreads(8)
     loop = asyncio.new_event_loop()
 
-    def calls(number: str) -> list[tuple[Any, dict[str, Any]]]:
-        key = uuid.uuid4().hex
-        kwargs = {"number": number, "tenant_id": tenant, "actor": actor}
-        return [(fn, {**kwargs, "idempotency_key": f"{i}-{key}"}) for i, fn in enumerate(actions)]
-
     async def hop(number: str) -> None:
-        for fn, kwargs in calls(number):
+        for fn, kwargs in calls(number, tenant, actor):
             await threads.run(30, _unit_of_work, fn, kwargs)
 
     modes: dict[str, Any] = {
-        "direct": lambda n: [fn(**kwargs) for fn, kwargs in calls(n)],
-        "unit_of_work": lambda n: [_unit_of_work(fn, kwargs) for fn, kwargs in calls(n)],
+        "direct": lambda n: cycle(n, tenant, actor),
+        "unit_of_work": lambda n: [_unit_of_work(fn, kwargs) for fn, kwargs in calls(n, tenant, actor)],
         "executor_hop": lambda n: loop.run_until_complete(hop(n)),
     }
     try:

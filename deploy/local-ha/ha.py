@@ -340,10 +340,6 @@ def _cwd(pid: int) -> str:
         return ""
 
 
-def _stop(pid: int | None, *, timeout: float = 20.0) -> None:
-    _stop_all([pid], timeout=timeout)
-
-
 def _stop_all(pids: list[int | None], *, timeout: float = 20.0) -> None:
     """SIGTERM each at once, then wait for all of them (the three regions shut down side by
     side, not one after another); SIGKILL what outlives the timeout."""
@@ -658,15 +654,6 @@ def up(*, fresh: bool, synchronous: bool) -> None:
         start_exporter(region)
     (HA_DIR / "env").write_text("".join(f"export {k}='{v}'\n" for k, v in service_env().items()))
     log(f"up in {time.monotonic() - started:.1f}s; service env: source {HA_DIR / 'env'}")
-
-
-def stop_region(region: Region, names: tuple[str, ...] = ("exporter", "nats", "patroni", "etcd")) -> None:
-    for name in names:
-        _stop(pid_of(region, name))
-        if name == "patroni":
-            pm = postmaster_pid(region)
-            if pm:
-                _stop(pm)
 
 
 def down(*, clean: bool) -> None:
